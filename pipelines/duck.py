@@ -1,0 +1,102 @@
+"""DuckDB helpers: one connection per Dagster step, SQL files from sql/, atomic Parquet writes."""
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from pipelines.paths import SQL_DIR
+
+_PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+
+
+def connect(threads: int = 0, memory_limit: str = "", temp_dir: Path | None = None) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(":memory:")
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    if memory_limit:
+        con.execute("SET memory_limit = ?", [memory_limit])
+    if temp_dir is not None:
+        temp_dir.mkdir(parents=True, exist_ok=True)
+        con.execute("SET temp_directory = ?", [str(temp_dir)])
+    con.execute("SET preserve_insertion_order = true")
+    con.execute("SET enable_progress_bar = false")
+    run_sql_file(con, "00_macros.sql")
+    return con
+
+
+def sql_literal(value: Any) -> str:
+    """Render a Python value as a SQL literal (for {{placeholders}} in SQL files)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, date):
+        return f"DATE '{value.isoformat()}'"
+    if isinstance(value, Path):
+        value = str(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(sql_literal(v) for v in value) + "]"
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+class Raw(str):
+    """A SQL fragment inserted verbatim into a {{placeholder}} (identifiers, generated column lists)."""
+
+
+def render(sql: str, **params: Any) -> str:
+    def sub(match: re.Match) -> str:
+        name = match.group(1)
+        if name not in params:
+            raise KeyError(f"SQL placeholder {{{{{name}}}}} has no value")
+        value = params[name]
+        return str(value) if isinstance(value, Raw) else sql_literal(value)
+
+    return _PLACEHOLDER.sub(sub, sql)
+
+
+def sql_text(relative: str) -> str:
+    return (SQL_DIR / relative).read_text()
+
+
+def run_sql_file(con: duckdb.DuckDBPyConnection, relative: str, **params: Any):
+    return con.execute(render(sql_text(relative), **params))
+
+
+def query_sql_file(con: duckdb.DuckDBPyConnection, relative: str, **params: Any) -> str:
+    """Rendered SELECT text of a SQL file, for use as a sub-query."""
+    return render(sql_text(relative), **params).strip().rstrip(";")
+
+
+def write_parquet(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> int:
+    """Write a query result to Parquet atomically (temporary name, then rename). Returns row count."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        con.execute(
+            f"COPY ({query}) TO {sql_literal(tmp)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 1000000)"
+        )
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return con.execute(f"SELECT count(*) FROM read_parquet({sql_literal(path)})").fetchone()[0]
+
+
+def sql_files_fingerprint(*relatives: str) -> str:
+    """Hash of SQL files, part of an asset's code_version so changed SQL marks results stale."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for rel in sorted(relatives):
+        for p in sorted((SQL_DIR / rel).rglob("*.sql")) if (SQL_DIR / rel).is_dir() else [SQL_DIR / rel]:
+            h.update(p.name.encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()[:12]

@@ -1,0 +1,275 @@
+"""Input discovery and raw readers: every physical row of every claims file lands in DuckDB.
+
+Files are recognised by name (data-contracts "The input folder"), then checked by content. A file that
+is not what its name says fails with `InputFileError`: one line naming the file and what was expected.
+Rows are never dropped here: each physical row becomes one raw row (all text) or one reader reject
+(quarantined with its reason); `source_row` is the 1-based data row in its file (header not counted).
+"""
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+
+from pipelines.duck import Raw, render, sql_text
+from pipelines.paths import LAYOUT_DIR
+
+CCLF_KINDS = {"1": "cclf1", "4": "cclf4", "5": "cclf5", "8": "cclf8", "9": "cclf9"}
+SIDE_FILES = {
+    "quality_submissions.csv": "quality_submissions",
+    "practice_attestations.csv": "practice_attestations",
+    "providers.csv": "providers",
+    "zip_cbsa.csv": "zip_cbsa",
+    "asm_selected_cbsas.csv": "asm_selected_cbsas",
+    "standardization_factors.csv": "standardization_factors",
+}
+_CCLF_NAME = re.compile(r"ZC([0-9AB])[A-Z]?\d{2}", re.IGNORECASE)
+_DELIVERY = re.compile(r"\.D(\d{2})(\d{2})(\d{2})(?:\.|$)")
+_RIF_NAME = re.compile(r"^carrier.*\.(csv|txt)$", re.IGNORECASE)
+SNIFF_BYTES = 1 << 16
+
+
+class InputFileError(Exception):
+    """A whole file cannot be read as what its name says. str() is the one-line user message."""
+
+    def __init__(self, path: Path | str, problem: str):
+        self.file = Path(path).name
+        self.problem = problem
+        super().__init__(f"{self.file}: {problem}")
+
+
+@dataclass(frozen=True)
+class Layout:
+    name: str
+    fields: tuple[tuple[str, int, int], ...]  # (field, 1-based start, length) of the fields we read
+    record_length: int
+
+    @property
+    def field_names(self) -> list[str]:
+        return [f for f, _, _ in self.fields]
+
+
+@lru_cache
+def layout(name: str) -> Layout:
+    """Fixed-width layout from data/reference/layouts/<name>.csv (CMS record layouts; names and
+    addresses are marked ingest=no there and are never read)."""
+    rows = list(csv.DictReader((LAYOUT_DIR / f"{name}.csv").open()))
+    length = max(int(r["start"]) + int(r["length"]) - 1 for r in rows)
+    fields = tuple((r["field"], int(r["start"]), int(r["length"])) for r in rows if r["ingest"] == "yes")
+    return Layout(name, fields, length)
+
+
+@lru_cache
+def record_lengths() -> dict[int, str]:
+    return {layout(k).record_length: k for k in CCLF_KINDS.values()}
+
+
+@dataclass(frozen=True)
+class InputFile:
+    file_id: int
+    path: Path
+    kind: str  # cclf1/4/5/8/9, rif_carrier, a side-file kind, or "ignored"
+    fmt: str  # fixed, csv, parquet, pipe, side, ignored
+    delivery_date: date | None
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def delivery_date_from_name(name: str) -> date | None:
+    """CMS file names carry the delivery date as .Dyymmdd. (used by N2: newest file wins)."""
+    m = _DELIVERY.search(name)
+    if not m:
+        return None
+    yy, mm, dd = (int(g) for g in m.groups())
+    try:
+        return date(2000 + yy, mm, dd)
+    except ValueError:
+        return None
+
+
+def classify(path: Path) -> tuple[str, str]:
+    name = path.name
+    lower = name.lower()
+    if lower in SIDE_FILES:
+        return SIDE_FILES[lower], "side"
+    if _RIF_NAME.match(name):
+        return "rif_carrier", "pipe"
+    m = _CCLF_NAME.search(name)
+    if m and m.group(1) in CCLF_KINDS:
+        kind = CCLF_KINDS[m.group(1)]
+        if lower.endswith(".csv"):
+            return kind, "csv"
+        if lower.endswith(".parquet"):
+            return kind, "parquet"
+        if lower.endswith((".zip", ".gz", ".json", ".xlsx")):
+            return "ignored", "ignored"
+        return kind, "fixed"
+    return "ignored", "ignored"
+
+
+def discover(input_dir: Path) -> list[InputFile]:
+    if not input_dir.is_dir():
+        raise InputFileError(input_dir, "input folder not found")
+    files = []
+    paths = sorted(p for p in input_dir.iterdir() if p.is_file() and not p.name.startswith("."))
+    for i, path in enumerate(paths, start=1):
+        kind, fmt = classify(path)
+        files.append(InputFile(i, path, kind, fmt, delivery_date_from_name(path.name)))
+    return files
+
+
+# --------------------------------------------------------------------------------------------
+# Content checks: the file is what its name says.
+
+
+def _sniff(path: Path) -> bytes:
+    with path.open("rb") as fh:
+        return fh.read(SNIFF_BYTES)
+
+
+def check_text_file(f: InputFile, expected: str) -> bytes:
+    head = _sniff(f.path)
+    if not head.strip():
+        raise InputFileError(f.path, f"file is empty; expected {expected}")
+    if b"\x00" in head:
+        raise InputFileError(f.path, f"file is binary, not text; expected {expected}")
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # a multi-byte character cut at the sniff boundary is fine; garbage early on is not
+        if exc.start < len(head) - 4:
+            bad = sum(1 for b in head if b > 0x7E or (b < 0x20 and b not in (9, 10, 13)))
+            if bad > len(head) // 20:
+                raise InputFileError(f.path, f"file is binary, not text; expected {expected}") from None
+    return head
+
+
+def check_fixed_width(f: InputFile, lay: Layout) -> None:
+    expected = f"{lay.name.upper()} fixed-width records of {lay.record_length} bytes"
+    head = check_text_file(f, expected)
+    lines = head.split(b"\n")
+    if len(head) == SNIFF_BYTES and len(lines) > 1:
+        lines = lines[:-1]  # last one may be cut by the sniff window
+    lengths = [len(x.rstrip(b"\r")) for x in lines if x.strip()]
+    if not lengths:
+        raise InputFileError(f.path, f"file has no records; expected {expected}")
+    good = sum(1 for n in lengths if n == lay.record_length)
+    if good * 2 < len(lengths):
+        common = max(set(lengths), key=lengths.count)
+        other = record_lengths().get(common)
+        hint = f" (looks like {other.upper()})" if other and other != lay.name else ""
+        raise InputFileError(
+            f.path, f"records are {common} bytes{hint}; expected {expected} (name says {lay.name.upper()})"
+        )
+
+
+def _csv_header(f: InputFile, delim: str, expected: str) -> list[str]:
+    head = check_text_file(f, expected)
+    first = head.split(b"\n", 1)[0].decode("utf-8", "replace").lstrip("\ufeff").rstrip("\r")
+    return [c.strip().strip('"') for c in first.split(delim)]
+
+
+def check_columns(f: InputFile, have: list[str], need: list[str], expected: str) -> None:
+    have_upper = {c.upper() for c in have}
+    missing = [c for c in need if c.upper() not in have_upper]
+    if missing:
+        shown = ", ".join(missing[:6]) + (f" and {len(missing) - 6} more" if len(missing) > 6 else "")
+        raise InputFileError(f.path, f"missing columns {shown}; expected {expected}")
+
+
+# --------------------------------------------------------------------------------------------
+# Raw readers: each returns the SELECT text of a relation with the layout's field names (all text),
+# source_row, raw_record (the row as delivered) and record_length (fixed-width only).
+
+RIF_REQUIRED = [
+    "BENE_ID", "CLM_ID", "FINAL_ACTION", "NCH_CLM_TYPE_CD", "CARR_CLM_PMT_DNL_CD", "CARR_CLM_CNTL_NUM",
+    "LINE_NUM", "PRF_PHYSN_NPI", "TAX_NUM", "PRVDR_SPCLTY", "LINE_PLACE_OF_SRVC_CD", "LINE_1ST_EXPNS_DT",
+    "HCPCS_CD", "LINE_NCH_PMT_AMT", "LINE_ALOWD_CHRG_AMT", "LINE_PRCSG_IND_CD", "LINE_ICD_DGNS_CD",
+] + [f"ICD_DGNS_CD{i}" for i in range(1, 13)]
+
+
+def _rejects_names(f: InputFile) -> tuple[str, str]:
+    return f"rejects_{f.file_id}", f"rejects_scan_{f.file_id}"
+
+
+def raw_select(con: duckdb.DuckDBPyConnection, f: InputFile, lay: Layout) -> str:
+    """Check the file and return the SELECT that reads it as raw text rows."""
+    rejects_table, rejects_scan = _rejects_names(f)
+    common = dict(path=f.path, rejects_table=rejects_table, rejects_scan=rejects_scan)
+    if f.fmt == "fixed":
+        check_fixed_width(f, lay)
+        slices = ",\n       ".join(f'substr(line, {s}, {n}) AS "{name}"' for name, s, n in lay.fields)
+        return render(sql_text("10_ingest/11_read_fixed_width.sql"), field_slices=Raw(slices), **common)
+    if f.fmt == "csv":
+        expected = f"{lay.name.upper()} CSV with a header of CCLF field names"
+        header = _csv_header(f, ",", expected)
+        check_columns(f, header, lay.field_names, expected)
+        extras = {c.upper() for c in header} - set(lay.field_names)
+        cols = ",\n       ".join(f'"{name}"' for name in lay.field_names)
+        delivery_file = '"FILE_NAME"' if "FILE_NAME" in extras else "NULL"
+        delivery_date = '"FILE_DATE"' if "FILE_DATE" in extras else "NULL"
+        return render(
+            sql_text("10_ingest/11_read_csv.sql"), columns=Raw(cols), delivery_file=Raw(delivery_file),
+            delivery_date=Raw(delivery_date), **common,
+        )
+    if f.fmt == "parquet":
+        expected = f"{lay.name.upper()} Parquet with CCLF field names"
+        try:
+            schema = pq.read_schema(f.path)
+        except Exception:  # noqa: BLE001 - any failure means "not Parquet"
+            raise InputFileError(f.path, f"not a readable Parquet file; expected {expected}") from None
+        check_columns(f, schema.names, lay.field_names, expected)
+        by_upper = {n.upper(): n for n in schema.names}
+        cols = ",\n       ".join(f'CAST("{by_upper[n]}" AS VARCHAR) AS "{n}"' for n in lay.field_names)
+        extras = set(by_upper) - set(lay.field_names)
+        delivery_file = f'CAST("{by_upper["FILE_NAME"]}" AS VARCHAR)' if "FILE_NAME" in extras else "NULL"
+        delivery_date = f'CAST("{by_upper["FILE_DATE"]}" AS VARCHAR)' if "FILE_DATE" in extras else "NULL"
+        return render(
+            sql_text("10_ingest/11_read_parquet.sql"), columns=Raw(cols), delivery_file=Raw(delivery_file),
+            delivery_date=Raw(delivery_date), path=f.path,
+        )
+    if f.fmt == "pipe":
+        expected = "RIF carrier claims, pipe-delimited with a header row starting DML_IND"
+        header = _csv_header(f, "|", expected)
+        if not header or header[0].upper() != "DML_IND":
+            raise InputFileError(f.path, f"header does not start with DML_IND; expected {expected}")
+        check_columns(f, header, RIF_REQUIRED, expected)
+        return render(sql_text("10_ingest/11_read_rif_carrier.sql"), **common)
+    raise ValueError(f"no reader for {f.kind}/{f.fmt}")
+
+
+def reader_rejects(con: duckdb.DuckDBPyConnection, f: InputFile) -> list[tuple[int, str, str]]:
+    """Rows the reader itself could not split (invalid UTF-8, wrong field count): (source_row, reason, raw).
+
+    Reject line numbers are physical lines; for files with a header the data row is line - 1.
+    """
+    if f.fmt == "parquet":
+        return []
+    rejects_table, rejects_scan = _rejects_names(f)
+    try:
+        rows = con.execute(
+            f"""SELECT line, string_agg(DISTINCT error_type, ';' ORDER BY error_type), any_value(csv_line)
+                FROM {rejects_table} GROUP BY line ORDER BY line"""
+        ).fetchall()
+    except duckdb.CatalogException:
+        return []
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {rejects_table}")
+        con.execute(f"DROP TABLE IF EXISTS {rejects_scan}")
+    offset = 0 if f.fmt == "fixed" else 1
+    reason_names = {"INVALID ENCODING": "invalid_encoding", "TOO MANY COLUMNS": "wrong_field_count",
+                    "MISSING COLUMNS": "wrong_field_count", "UNQUOTED VALUE": "bad_quoting",
+                    "LINE SIZE OVER MAXIMUM": "record_too_long"}
+    out = []
+    for line, types, raw in rows:
+        reason = ";".join(sorted({reason_names.get(t, t.lower().replace(" ", "_")) for t in types.split(";")}))
+        out.append((int(line) - offset, reason, raw))
+    return out

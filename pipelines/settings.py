@@ -1,0 +1,58 @@
+"""Run settings shared by the CLI, the Dagster resource and the tests."""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class RunSettings:
+    input_dir: Path
+    out_dir: Path
+    performance_year: int = 2027
+    config_file: Path | None = None
+    threads: int = 0  # 0 = all cores
+    memory_limit: str = ""  # e.g. "16GB"; empty = DuckDB's default (80% of RAM)
+    quiet: bool = False
+    tins: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        self.input_dir = Path(self.input_dir)
+        self.out_dir = Path(self.out_dir)
+        if self.config_file:
+            self.config_file = Path(self.config_file)
+
+    @property
+    def warehouse_dir(self) -> Path:
+        return self.out_dir / "warehouse"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.out_dir / "reports"
+
+    @property
+    def temp_dir(self) -> Path:
+        return self.out_dir / ".tmp"
+
+    def table_path(self, table: str) -> Path:
+        """One home for where a warehouse table lives (OUT/warehouse/<table>.parquet)."""
+        return self.warehouse_dir / f"{table}.parquet"
+
+    def progress(self, message: str) -> None:
+        """Progress for people; schedulers pass --quiet. Never pass beneficiary ids here."""
+        if not self.quiet:
+            print(f"  {message}", file=sys.stderr, flush=True)
+
+
+def settings_from_env() -> RunSettings:
+    """Settings for `dagster dev` / `dagster definitions validate` (ASM_* environment variables)."""
+    return RunSettings(
+        input_dir=Path(os.environ.get("ASM_INPUT_DIR", "data/sample/input")),
+        out_dir=Path(os.environ.get("ASM_OUT_DIR", "out")),
+        performance_year=int(os.environ.get("ASM_PERFORMANCE_YEAR", "2027")),
+        config_file=os.environ.get("ASM_CONFIG") or None,
+        threads=int(os.environ.get("ASM_THREADS", "0")),
+        memory_limit=os.environ.get("ASM_MEMORY_LIMIT", ""),
+    )

@@ -1,0 +1,31 @@
+-- Shared parsing macros for every CCLF / RIF reader. One home for rule N6.
+-- N6: '~' and blanks mean null.
+CREATE OR REPLACE MACRO cclf_text(x) AS nullif(nullif(trim(x), ''), '~');
+
+-- N6: a date field as text -> DATE; CCLF writes YYYY-MM-DD, RIF writes DD-Mon-YYYY (any case).
+-- Sentinel dates 1000-01-01 and 9999-12-31 mean null. Unparseable text also gives NULL here;
+-- cclf_date_is_bad() tells the two apart so the row can be quarantined.
+CREATE OR REPLACE MACRO cclf_date_parsed(x) AS
+    CAST(try_strptime(cclf_text(x), ['%Y-%m-%d', '%d-%b-%Y']) AS DATE);
+CREATE OR REPLACE MACRO cclf_date(x) AS
+    CASE WHEN cclf_date_parsed(x) IN (DATE '1000-01-01', DATE '9999-12-31') THEN NULL
+         ELSE cclf_date_parsed(x) END;
+-- A present date that does not parse, or lies outside 1900..2100 (sentinels excepted): quarantine.
+CREATE OR REPLACE MACRO cclf_date_is_bad(x) AS
+    cclf_text(x) IS NOT NULL AND (
+        cclf_date_parsed(x) IS NULL
+        OR (cclf_date_parsed(x) NOT IN (DATE '1000-01-01', DATE '9999-12-31')
+            AND NOT cclf_date_parsed(x) BETWEEN DATE '1900-01-01' AND DATE '2100-12-31'));
+
+-- Amounts: zero-padded signed decimals ('00000000098.21', '-0000012.00'); money stays exact.
+CREATE OR REPLACE MACRO cclf_amount(x) AS TRY_CAST(cclf_text(x) AS DECIMAL(18, 2));
+CREATE OR REPLACE MACRO cclf_amount_is_bad(x) AS cclf_text(x) IS NOT NULL AND cclf_amount(x) IS NULL;
+
+-- N6: diagnosis codes without the dot, upper case.
+CREATE OR REPLACE MACRO dx_code(x) AS nullif(upper(replace(cclf_text(x), '.', '')), '');
+
+-- Zero-padded numeric identifiers compare as numbers ('0000000001005' = 1005).
+CREATE OR REPLACE MACRO cclf_int(x) AS TRY_CAST(cclf_text(x) AS HUGEINT);
+
+-- Rows holding bytes outside printable ASCII cannot be CCLF text.
+CREATE OR REPLACE MACRO has_control_chars(x) AS regexp_matches(x, '[\x00-\x08\x0B\x0C\x0E-\x1F\x7F]');

@@ -1,0 +1,34 @@
+-- Ingest, output partb_lines: the surviving netted lines (N4) with attributes of their latest
+-- original/adjustment version, N1 beneficiary id, N5 amounts and N6 fields.
+SELECT n.claim_control_number,
+       n.line_number,
+       v.claim_id,
+       n.bene_id,
+       v.service_date,
+       v.service_thru_date,
+       v.claim_type,
+       v.hcpcs,
+       v.betos,
+       v.place_of_service,
+       v.type_of_service,
+       v.line_dx,
+       v.claim_dx,
+       v.tin,
+       v.npi,
+       v.specialty,
+       v.provider_zip,
+       v.provider_state,
+       v.units,
+       n.net_allowed AS allowed_amount,
+       n.net_paid AS paid_amount,
+       CAST(round(n.net_allowed * coalesce(f.factor, {{default_factor}}), 2) AS DECIMAL(18, 2)) AS cost_amount,
+       coalesce(f.factor, {{default_factor}}) AS standardization_factor,
+       n.versions,
+       n.cancels,
+       v.delivery_file AS source_file,
+       v.source_row,
+       v.layout AS source_layout
+FROM partb_netting AS n
+JOIN partb_versions AS v ON v.version_key = n.attribute_version_key
+LEFT JOIN standardization_factors AS f ON f.provider_state = v.provider_state
+WHERE n.survives

@@ -1,0 +1,21 @@
+-- Ingest, Part A headers (CCLF1): rules per version before netting.
+-- N1: current beneficiary id. N2: a claim (CUR_CLM_UNIQ_ID) delivered in several files counts once
+-- (newest delivery kept). N3 (applied to Part A, DEFAULT): claims with a non-payment reason code are
+-- excluded, as denied Part B claims are.
+SELECT s.* EXCLUDE (quarantine_reason, raw_record),
+       coalesce(x.current_bene_id, s.source_bene_id) AS bene_id,
+       (s.source_file_id::BIGINT << 40) + s.source_row AS version_key,
+       CASE
+           WHEN row_number() OVER (PARTITION BY s.claim_id ORDER BY s.delivery_date DESC NULLS LAST,
+                                   s.delivery_file DESC, s.source_file_id DESC, s.source_row DESC) > 1 THEN 'N2'
+           WHEN s.nonpayment_reason IS NOT NULL THEN 'N3'
+       END AS rule,
+       CASE
+           WHEN row_number() OVER (PARTITION BY s.claim_id ORDER BY s.delivery_date DESC NULLS LAST,
+                                   s.delivery_file DESC, s.source_file_id DESC, s.source_row DESC) > 1
+               THEN 'claim re-delivered; newer copy kept'
+           WHEN s.nonpayment_reason IS NOT NULL THEN 'non-payment reason ' || s.nonpayment_reason
+       END AS detail
+FROM stage_cclf1 AS s
+LEFT JOIN bene_xref AS x ON x.previous_bene_id = s.source_bene_id
+WHERE s.quarantine_reason IS NULL
