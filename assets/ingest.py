@@ -15,7 +15,7 @@ import duckdb
 import pyarrow as pa
 
 from pipelines import crosswalk
-from pipelines.duck import Raw, connect, query_sql_file, render, sql_text, write_parquet
+from pipelines.duck import Raw, connect, fetch_dicts, query_sql_file, render, sql_text, write_parquet
 from pipelines.methodology import Methodology
 from pipelines.readers import InputFile, InputFileError, discover, layout, raw_select, reader_rejects
 from pipelines.settings import RunSettings
@@ -208,7 +208,7 @@ def _ingest(con, settings, methodology, files, claims, started) -> IngestResult:
     counts["ingest_audit"] = write_parquet(con, "SELECT * FROM ingest_audit_rows", out("ingest_audit"))
     con.execute(f"CREATE TABLE file_stats AS {query_sql_file(con, '10_ingest/32_ingest_files.sql')}")
     counts["ingest_files"] = write_parquet(con, "SELECT * FROM file_stats ORDER BY source_file", out("ingest_files"))
-    file_rows = con.sql("SELECT * FROM file_stats ORDER BY source_file").to_arrow_table().to_pylist()
+    file_rows = fetch_dicts(con, "SELECT * FROM file_stats ORDER BY source_file")
     _check_quarantine_rate(con, file_rows, float(methodology.get("ingest.quarantine_max_rate")))
 
     settings.progress("ingest: writing partb_lines")
@@ -247,3 +247,72 @@ def _check_quarantine_rate(con, file_rows: list[dict], max_rate: float) -> None:
 
 def summarize_reasons(con, table: str) -> dict[str, int]:
     return dict(Counter(dict(con.execute(f"SELECT reason, count(*) FROM {table} GROUP BY reason").fetchall())))
+
+
+# --------------------------------------------------------------------------------------------
+# Dagster: one multi-asset, because one pass over the files yields every ingest table and the
+# per-file reconciliation must see them all.
+
+from dagster import AssetSpec, Failure, MaterializeResult, MetadataValue, multi_asset  # noqa: E402
+
+from pipelines.duck import sql_files_fingerprint  # noqa: E402
+from pipelines.metadata import table_metadata  # noqa: E402
+from pipelines.resources import AsmResource  # noqa: E402
+
+INGEST_DESCRIPTIONS = {
+    "partb_lines": "Netted Part B claim lines (N1-N6): one row per surviving (control number, beneficiary, line).",
+    "parta_claims": "Netted Part A institutional claim headers (CCLF1), for C1 and Q6.",
+    "parta_diagnoses": "Part A claim diagnoses (CCLF4).",
+    "beneficiaries": "Beneficiary demographics (CCLF8) under current ids; no names or addresses.",
+    "bene_xref": "Resolved beneficiary id cross-walk (N1): previous id -> most recent id.",
+    "ingest_audit": "Every input row excluded by a rule (N1-N4), with the rule id and why.",
+    "quarantine": "Every input row that could not be read, with a machine-readable reason.",
+    "ingest_files": "Per input file: rows read = loaded + excluded + quarantined.",
+}
+
+
+def ingest_asset(code_version: str):
+    @multi_asset(
+        name="ingest",
+        specs=[
+            AssetSpec(t, description=INGEST_DESCRIPTIONS[t], group_name="ingest", code_version=code_version,
+                      kinds={"duckdb", "parquet"})
+            for t in INGEST_TABLES
+        ],
+        can_subset=False,
+    )
+    def ingest(context, asm: AsmResource):
+        settings, methodology = asm.settings(), asm.methodology()
+        try:
+            result = run_ingest(settings, methodology)
+        except (InputFileError, QuarantineRateExceeded) as exc:
+            raise Failure(description=f"ingest: {exc}") from None
+        files_md = "| file | kind | read | loaded | excluded | quarantined | reconciled |\n|---|---|---|---|---|---|---|\n" + "\n".join(
+            f"| {f['source_file']} | {f['kind']} | {f['rows_read']} | {f['rows_loaded']} | {f['rows_excluded']} "
+            f"| {f['rows_quarantined']} | {f['reconciled']} |" for f in result.files
+        )
+        totals = {k: sum(f[k] for f in result.files) for k in ("rows_read", "rows_loaded", "rows_excluded", "rows_quarantined")}
+        if not all(f["reconciled"] for f in result.files):
+            raise Failure(description="ingest: reconciliation failed: rows read != loaded + excluded + quarantined "
+                          "for " + ", ".join(f["source_file"] for f in result.files if not f["reconciled"]))
+        context.log.info(f"ingest: {totals} in {result.seconds:.1f}s")
+        for table in INGEST_TABLES:
+            md = table_metadata(settings.table_path(table), result.row_counts[table])
+            if table in ("partb_lines", "ingest_files"):
+                md.update({
+                    "rows_read": totals["rows_read"], "rows_loaded": totals["rows_loaded"],
+                    "rows_excluded": totals["rows_excluded"], "rows_quarantined": totals["rows_quarantined"],
+                    "files": MetadataValue.md(files_md),
+                    "ignored_files": MetadataValue.json(result.ignored),
+                    "seconds": round(result.seconds, 2),
+                })
+            if table == "partb_lines":
+                md["cost_basis"] = result.cost_basis
+                md["methodology_version"] = methodology.version
+            yield MaterializeResult(asset_key=table, metadata=md)
+
+    return ingest
+
+
+def ingest_code_version(methodology: Methodology) -> str:
+    return f"{sql_files_fingerprint('00_macros.sql', '10_ingest')}-{methodology.fingerprint}"

@@ -90,6 +90,12 @@ def write_parquet(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> int
     return con.execute(f"SELECT count(*) FROM read_parquet({sql_literal(path)})").fetchone()[0]
 
 
+def fetch_dicts(con: duckdb.DuckDBPyConnection, query: str, params: list | None = None) -> list[dict]:
+    cur = con.execute(query, params or [])
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row)) for row in cur.fetchall()]
+
+
 def sql_files_fingerprint(*relatives: str) -> str:
     """Hash of SQL files, part of an asset's code_version so changed SQL marks results stale."""
     import hashlib

@@ -232,9 +232,12 @@ def raw_select(con: duckdb.DuckDBPyConnection, f: InputFile, lay: Layout) -> str
         extras = set(by_upper) - set(lay.field_names)
         delivery_file = f'CAST("{by_upper["FILE_NAME"]}" AS VARCHAR)' if "FILE_NAME" in extras else "NULL"
         delivery_date = f'CAST("{by_upper["FILE_DATE"]}" AS VARCHAR)' if "FILE_DATE" in extras else "NULL"
+        raw_record = "array_to_string(list_transform([" + ", ".join(
+            f'CAST("{by_upper[n]}" AS VARCHAR)' for n in lay.field_names
+        ) + "], lambda x: coalesce(x, '')), ',')"
         return render(
             sql_text("10_ingest/11_read_parquet.sql"), columns=Raw(cols), delivery_file=Raw(delivery_file),
-            delivery_date=Raw(delivery_date), path=f.path,
+            delivery_date=Raw(delivery_date), raw_record=Raw(raw_record), path=f.path,
         )
     if f.fmt == "pipe":
         expected = "RIF carrier claims, pipe-delimited with a header row starting DML_IND"
