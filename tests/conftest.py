@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines.methodology import load_methodology
+from pipelines.settings import RunSettings
+
+
+@pytest.fixture
+def run_ingest_on(tmp_path):
+    """Run the ingest stage on a folder; return (result, query function over the warehouse)."""
+    from assets.ingest import run_ingest
+
+    def _run(input_dir: Path, **methodology_overrides):
+        out = tmp_path / "out"
+        settings = RunSettings(input_dir=input_dir, out_dir=out, quiet=True)
+        result = run_ingest(settings, load_methodology(2027))
+        con = duckdb.connect()
+
+        def q(sql: str):
+            for table in ("partb_lines", "ingest_audit", "quarantine", "ingest_files", "bene_xref",
+                          "parta_claims", "parta_diagnoses", "beneficiaries"):
+                sql = sql.replace(f"{{{table}}}", f"read_parquet('{settings.table_path(table)}')")
+            return con.execute(sql).fetchall()
+
+        return result, q
+
+    return _run
+
+
+@pytest.fixture
+def input_dir(tmp_path) -> Path:
+    d = tmp_path / "input"
+    d.mkdir()
+    return d
