@@ -1,0 +1,35 @@
+# Two commands on a fresh machine (Python 3.11+ and make):
+#   make demo   create the environment if needed, generate the bundled synthetic data, run the pipeline
+#   make test   run the tests
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat constraints.txt pyproject.toml | cksum | cut -d' ' -f1)
+DEMO_INPUT := data/sample/input
+DEMO_OUT   := out/demo
+
+.PHONY: demo test env ui bench clean
+
+env: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
+	@rm -f $(VENV)/.installed-* && touch $@
+
+demo: $(STAMP)
+	$(BIN)/asm generate --out $(DEMO_INPUT) --scale small --seed 42
+	$(BIN)/asm run --input $(DEMO_INPUT) --out $(DEMO_OUT)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+# The Dagster UI on the demo data (http://127.0.0.1:3000)
+ui: $(STAMP)
+	mkdir -p .dagster_home && cp dagster.yaml .dagster_home/dagster.yaml
+	DAGSTER_HOME=$(CURDIR)/.dagster_home ASM_INPUT_DIR=$(CURDIR)/$(DEMO_INPUT) ASM_OUT_DIR=$(CURDIR)/$(DEMO_OUT) \
+		$(BIN)/dagster dev -m pipelines.definitions
+
+clean:
+	rm -rf out data/sample .dagster_home
