@@ -1,0 +1,57 @@
+"""The `asm` command line: exit status, one-line reasons, the run summary."""
+from __future__ import annotations
+
+import json
+
+from pipelines.cli import main
+from tests.cclf_builders import fixed_width, partb_line, write_fixed
+
+ZC5 = "P.A1234.ACO.ZC5Y26.D260410.T1200000"
+
+
+def test_run_prints_summary_with_reconciliation(tmp_path, capsys):
+    inp = tmp_path / "in"
+    inp.mkdir()
+    write_fixed(inp / ZC5, "cclf5", [partb_line(CUR_CLM_UNIQ_ID=f"{i:013d}", CLM_CNTL_NUM=f"C{i}") for i in range(5)]
+                + [partb_line(CUR_CLM_UNIQ_ID="9", CLM_CNTL_NUM="D", CLM_CARR_PMT_DNL_CD="0")])
+    (inp / "notes.txt").write_text("not an input")
+    rc = main(["run", "--input", str(inp), "--out", str(tmp_path / "out"), "--quiet"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert "input rows: 6 read = 5 loaded + 1 excluded + 0 quarantined" in out
+    assert "ignored files: notes.txt" in out
+    assert (tmp_path / "out" / "warehouse" / "partb_lines.parquet").exists()
+    summary = json.loads((tmp_path / "out" / "run_summary.json").read_text())
+    assert summary["success"] and summary["tables"]["partb_lines"]["dagster/row_count"] == 5
+    assert err == ""  # --quiet: nothing on stderr
+
+
+def test_run_on_wrong_layout_exits_1_with_one_line_naming_file(tmp_path, capsys):
+    inp = tmp_path / "in"
+    inp.mkdir()
+    (inp / ZC5).write_text(fixed_width("cclf1", [{"CUR_CLM_UNIQ_ID": "1"}] * 4))
+    rc = main(["run", "--input", str(inp), "--out", str(tmp_path / "out"), "--quiet"])
+    _, err = capsys.readouterr()
+    assert rc == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"asm: error: ingest: {ZC5}: records are 437 bytes (looks like CCLF1)")
+    assert "Traceback" not in err
+
+
+def test_run_missing_input_folder_and_bad_config(tmp_path, capsys):
+    assert main(["run", "--input", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 1
+    assert "input folder not found" in capsys.readouterr().err
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("this is = = not toml")
+    assert main(["run", "--input", str(tmp_path), "--out", str(tmp_path / "o"), "--config", str(cfg)]) == 1
+    assert "is not valid TOML" in capsys.readouterr().err
+    assert main(["run", "--input", str(tmp_path), "--out", str(tmp_path / "o"), "--performance-year", "2026"]) == 1
+    assert "performance year 2026 is not configured" in capsys.readouterr().err
+
+
+def test_run_without_claims_files_says_what_it_expected(tmp_path, capsys):
+    (tmp_path / "in").mkdir()
+    rc = main(["run", "--input", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--quiet"])
+    assert rc == 1
+    assert "no Part B claims files found" in capsys.readouterr().err
