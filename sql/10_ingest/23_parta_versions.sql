@@ -2,20 +2,20 @@
 -- N1: current beneficiary id. N2: a claim (CUR_CLM_UNIQ_ID) delivered in several files counts once
 -- (newest delivery kept). N3 (applied to Part A, DEFAULT): claims with a non-payment reason code are
 -- excluded, as denied Part B claims are.
-SELECT s.* EXCLUDE (quarantine_reason, raw_record),
-       coalesce(x.current_bene_id, s.source_bene_id) AS bene_id,
-       (s.source_file_id::BIGINT << 40) + s.source_row AS version_key,
+WITH ranked AS (
+    SELECT s.* EXCLUDE (quarantine_reason, raw_record),
+           coalesce(x.current_bene_id, s.source_bene_id) AS bene_id,
+           (s.source_file_id::BIGINT << 40) + s.source_row AS version_key,
+           row_number() OVER (PARTITION BY s.claim_id ORDER BY s.delivery_date DESC NULLS LAST,
+                              s.delivery_file DESC, s.source_file_id DESC, s.source_row DESC) AS copy_rank
+    FROM stage_cclf1 AS s
+    LEFT JOIN bene_xref AS x ON x.previous_bene_id = s.source_bene_id
+    WHERE s.quarantine_reason IS NULL
+)
+SELECT * EXCLUDE (copy_rank),
+       CASE WHEN copy_rank > 1 THEN 'N2' WHEN nonpayment_reason IS NOT NULL THEN 'N3' END AS rule,
        CASE
-           WHEN row_number() OVER (PARTITION BY s.claim_id ORDER BY s.delivery_date DESC NULLS LAST,
-                                   s.delivery_file DESC, s.source_file_id DESC, s.source_row DESC) > 1 THEN 'N2'
-           WHEN s.nonpayment_reason IS NOT NULL THEN 'N3'
-       END AS rule,
-       CASE
-           WHEN row_number() OVER (PARTITION BY s.claim_id ORDER BY s.delivery_date DESC NULLS LAST,
-                                   s.delivery_file DESC, s.source_file_id DESC, s.source_row DESC) > 1
-               THEN 'claim re-delivered; newer copy kept'
-           WHEN s.nonpayment_reason IS NOT NULL THEN 'non-payment reason ' || s.nonpayment_reason
+           WHEN copy_rank > 1 THEN 'claim re-delivered; newer copy kept'
+           WHEN nonpayment_reason IS NOT NULL THEN 'non-payment reason ' || nonpayment_reason
        END AS detail
-FROM stage_cclf1 AS s
-LEFT JOIN bene_xref AS x ON x.previous_bene_id = s.source_bene_id
-WHERE s.quarantine_reason IS NULL
+FROM ranked
