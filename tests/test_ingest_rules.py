@@ -237,3 +237,45 @@ def test_readers_fixed_csv_parquet_give_identical_lines(input_dir, run_ingest_on
         (1, "99214", Decimal("380.00"), src), (2, "93000", Decimal("227.00"), src), (3, "80053", Decimal("100.00"), src)
     ]
     assert result.files[0]["format"] == fmt and result.files[0]["reconciled"]
+
+
+def _parta(claim: str, ccn: str, **kw) -> dict:
+    row = {"CUR_CLM_UNIQ_ID": claim, "BENE_MBI_ID": "1AA0AA0AA01", "CLM_TYPE_CD": "60", "CLM_FROM_DT": "2026-05-01",
+           "CLM_THRU_DT": "2026-05-06", "PRNCPL_DGNS_CD": "I5023", "CLM_PMT_AMT": "0000000012000.00",
+           "DGNS_DRG_CD": "0291", "CLM_ADJSMT_TYPE_CD": "0", "CLM_EFCTV_DT": "2026-05-20", "CLM_CNTL_NUM": ccn,
+           "BENE_PTNT_STUS_CD": "01"}
+    row.update(kw)
+    return row
+
+
+def test_N4_part_a_headers_net_by_control_number_and_nonpayment_is_excluded(input_dir, run_ingest_on):
+    # H1: original 12,000 + cancel 12,000 + adjustment 11,500 -> survives (2 > 1), net 11,500, DRG 291
+    # H2: original with a non-payment reason -> excluded (N3 applied to Part A, DEFAULT)
+    # H3: original + cancel -> netted away (N4)
+    write_fixed(input_dir / "P.A1.ACO.ZC1Y26.D260610.T1", "cclf1", [
+        _parta("0000000000101", "H1"),
+        _parta("0000000000102", "H1", CLM_ADJSMT_TYPE_CD="1", CLM_EFCTV_DT="2026-06-01"),
+        _parta("0000000000103", "H1", CLM_ADJSMT_TYPE_CD="2", CLM_EFCTV_DT="2026-06-01", CLM_PMT_AMT="0000000011500.00"),
+        _parta("0000000000201", "H2", CLM_MDCR_NPMT_RSN_CD="B"),
+        _parta("0000000000301", "H3"),
+        _parta("0000000000302", "H3", CLM_ADJSMT_TYPE_CD="1"),
+    ])
+    write_fixed(input_dir / "P.A1.ACO.ZC4Y26.D260610.T1", "cclf4", [
+        {"CUR_CLM_UNIQ_ID": "0000000000103", "BENE_MBI_ID": "1AA0AA0AA01", "CLM_TYPE_CD": "60",
+         "CLM_VAL_SQNC_NUM": "01", "CLM_DGNS_CD": "I50.23", "DGNS_PRCDR_ICD_IND": "0"},
+    ])
+    write_fixed(input_dir / "P.A1.ACO.ZC4Y26.D260710.T1", "cclf4", [  # the same diagnosis re-delivered
+        {"CUR_CLM_UNIQ_ID": "0000000000103", "BENE_MBI_ID": "1AA0AA0AA01", "CLM_TYPE_CD": "60",
+         "CLM_VAL_SQNC_NUM": "01", "CLM_DGNS_CD": "I50.23", "DGNS_PRCDR_ICD_IND": "0"},
+    ])
+    write_fixed(input_dir / ZC5.format(d="260610"), "cclf5", [partb_line()])
+    result, q = run_ingest_on(input_dir)
+    assert q("SELECT claim_control_number, claim_id, payment_amount, drg, principal_dx FROM {parta_claims}") == [
+        ("H1", "0000000000103", Decimal("11500.00"), "291", "I5023")
+    ]
+    assert sorted(q("SELECT claim_control_number, rule FROM {ingest_audit} WHERE claim_control_number LIKE 'H%'")) == [
+        ("H2", "N3"), ("H3", "N4"), ("H3", "N4")
+    ]
+    assert q("SELECT claim_id, dx, source_file_id FROM {parta_diagnoses}")[0][:2] == ("0000000000103", "I5023")
+    assert q("SELECT count(*) FROM {ingest_audit} WHERE rule = 'N2' AND detail LIKE 'diagnosis%'") == [(1,)]
+    assert all(f["reconciled"] for f in result.files)

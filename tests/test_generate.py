@@ -1,0 +1,286 @@
+"""Tests of the synthetic claims generator (pipelines.generate)."""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from pipelines.generate import generate
+from pipelines.generate.reference import SYNTH_DIR, selected_text, zip_cbsa_text
+from pipelines.generate.render import load_layout, load_rif_columns
+from pipelines.generate.world import npi_check_digit, npi_is_valid
+
+SCALE = 20_000
+
+
+def _hashes(d: Path) -> dict:
+    return {p.relative_to(d).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(d.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def fixed(tmp_path_factory):
+    d = tmp_path_factory.mktemp("fixed")
+    msgs = []
+    s = generate(d, scale=SCALE, seed=7, fmt="fixed", progress=msgs.append)
+    return d, s, msgs
+
+
+@pytest.fixture(scope="module")
+def manifest(fixed):
+    return json.loads((fixed[0] / "_truth" / "manifest.json").read_text())
+
+
+def test_determinism_same_seed_identical_files(fixed, tmp_path):
+    d, _, _ = fixed
+    generate(tmp_path / "again", scale=SCALE, seed=7, fmt="fixed")
+    assert _hashes(d) == _hashes(tmp_path / "again")
+
+
+def test_determinism_other_seed_differs(fixed, tmp_path):
+    d, _, _ = fixed
+    generate(tmp_path / "other", scale=SCALE, seed=8, fmt="fixed")
+    a, b = _hashes(d), _hashes(tmp_path / "other")
+    cclf5 = [k for k in a if ".ZC5" in k]
+    assert cclf5 and all(a[k] != b.get(k) for k in cclf5)
+
+
+def test_no_temp_files_left_and_expected_files(fixed):
+    d, s, msgs = fixed
+    names = {p.name for p in d.iterdir()}
+    assert not [n for n in names if ".tmp" in n]
+    assert sum(".ZC5Y" in n for n in names) == 36
+    assert sum(".ZC1Y" in n for n in names) == 36 and sum(".ZC4Y" in n for n in names) == 36
+    assert sum(".ZC8Y" in n for n in names) == 1 and sum(".ZC9Y" in n for n in names) == 2
+    for n in ("providers.csv", "quality_submissions.csv", "practice_attestations.csv", "zip_cbsa.csv",
+              "asm_selected_cbsas.csv"):
+        assert n in names
+    assert {p.name for p in (d / "_truth").iterdir()} == {"manifest.json", "patients.parquet", "participants.parquet"}
+    assert "P.A9999.ACO.ZC5Y25.D250210.T1200000" in names and "P.A9999.ACO.ZC5Y28.D280110.T1200000" in names
+    assert any(m.startswith("wrote ") for m in msgs)
+    # progress messages never carry beneficiary ids
+    ids = set(pq.read_table(d / "_truth" / "patients.parquet", columns=["bene_id"]).column(0).to_pylist())
+    assert not any(tok in ids for m in msgs for tok in m.replace("(", " ").split())
+
+
+def test_fixed_record_lengths_except_planted(fixed, manifest):
+    d, _, _ = fixed
+    wrong = {(m["file"], m["row"]) for m in manifest["malformed"] if m["kind"] == "wrong_length"}
+    assert len(wrong) >= 3
+    lengths = {"ZC5": 388, "ZC1": 437, "ZC4": 112, "ZC8": 549, "ZC9": 55}
+    for code, n in lengths.items():
+        assert load_layout("cclf" + code[-1]).reclen == n
+    found = set()
+    for p in d.iterdir():
+        code = p.name[12:15] if p.name.startswith("P.A9999") else None
+        if code not in lengths:
+            continue
+        data = p.read_bytes()
+        assert data == b"" or data.endswith(b"\n")
+        for i, rec in enumerate(data.split(b"\n")[:-1], start=1):
+            if len(rec) != lengths[code]:
+                found.add((p.name, i))
+    assert found == wrong
+
+
+def test_manifest_counts_match_files(fixed, manifest):
+    d, s, _ = fixed
+    total = 0
+    con = duckdb.connect()
+    for st in manifest["partb_files"]:
+        rows = (d / st["file"]).read_bytes().count(b"\n")
+        assert rows == st["lines"]
+        total += rows
+        assert st["malformed"] <= max(0.005 * st["lines"], 0)
+    assert total == manifest["partb_lines"] == s["partb_lines"]
+    assert 0.5 * SCALE < total < 1.5 * SCALE
+    # version kinds, denials and processing indicators against the raw fields
+    L = load_layout("cclf5")
+
+    def field(rec, name):
+        i = L.index(name)
+        return rec[L.starts[i]:L.starts[i] + L.lengths[i]].decode().strip()
+
+    adj = {"1": 0, "2": 0}
+    denied = non_a = 0
+    keys = {}
+    redelivered = 0
+    for st in manifest["partb_files"]:
+        for rec in (d / st["file"]).read_bytes().split(b"\n")[:-1]:
+            if len(rec) != 388:
+                continue
+            a = field(rec, "CLM_ADJSMT_TYPE_CD")
+            if a in adj:
+                adj[a] += 1
+            denied += field(rec, "CLM_CARR_PMT_DNL_CD") == "0"
+            non_a += field(rec, "CLM_PRCSG_IND_CD") != "A"
+            k = (field(rec, "CUR_CLM_UNIQ_ID"), field(rec, "CLM_LINE_NUM"))
+            if k[0]:
+                redelivered += k in keys
+                keys[k] = st["file"]
+    assert adj["1"] == manifest["cancel_versions"] > 0
+    assert adj["2"] == manifest["adjustment_versions"] > 0
+    assert denied == manifest["denied_lines"] > 0
+    assert non_a == manifest["non_a_lines"] > 0
+    assert redelivered == manifest["redelivered_copies"] > 0
+    assert manifest["cclf8"]["rows"] == (d / manifest["cclf8"]["file"]).read_bytes().count(b"\n")
+    c9 = manifest["cclf9"]
+    assert c9[0]["rows"] < c9[1]["rows"]
+
+
+def test_cancel_versions_mirror_their_original(fixed, manifest):
+    d, _, _ = fixed
+    L = load_layout("cclf5")
+    cols = {f: (s, s + w) for f, s, w in zip(L.fields, L.starts, L.lengths)}
+    recs = [r for st in manifest["partb_files"] for r in (d / st["file"]).read_bytes().split(b"\n")[:-1]
+            if len(r) == 388]
+
+    def g(r, f):
+        a, b = cols[f]
+        return r[a:b].decode().strip()
+
+    orig = {(g(r, "CLM_CNTL_NUM"), g(r, "CLM_LINE_NUM")): r for r in recs if g(r, "CLM_ADJSMT_TYPE_CD") == "0"}
+    n = 0
+    for r in recs:
+        if g(r, "CLM_ADJSMT_TYPE_CD") == "1":
+            o = orig[(g(r, "CLM_CNTL_NUM"), g(r, "CLM_LINE_NUM"))]
+            assert g(o, "CUR_CLM_UNIQ_ID") != g(r, "CUR_CLM_UNIQ_ID")
+            for f in ("CLM_LINE_ALOWD_CHRG_AMT", "CLM_LINE_CVRD_PD_AMT", "CLM_LINE_HCPCS_CD", "CLM_LINE_FROM_DT"):
+                assert g(o, f) == g(r, f)
+            assert g(r, "CLM_EFCTV_DT") > g(o, "CLM_EFCTV_DT")
+            n += 1
+    assert n > 0
+
+
+def test_malformed_rows_where_manifest_says(fixed, manifest):
+    d, _, _ = fixed
+    L = load_layout("cclf5")
+    cols = {f: (s, s + w) for f, s, w in zip(L.fields, L.starts, L.lengths)}
+    counts = manifest["malformed_counts"]
+    assert set(counts) == {"wrong_length", "bad_amount", "bad_date", "missing_claim_id", "blank_bene_id",
+                           "thru_before_from"}
+    assert all(v >= 3 for v in counts.values())
+    cache = {}
+    for m in manifest["malformed"]:
+        recs = cache.setdefault(m["file"], (d / m["file"]).read_bytes().split(b"\n"))
+        r = recs[m["row"] - 1]
+
+        def g(f):
+            a, b = cols[f]
+            return r[a:b].decode().strip()
+
+        if m["kind"] == "wrong_length":
+            assert len(r) < 388
+        elif m["kind"] == "bad_amount":
+            assert g("CLM_LINE_ALOWD_CHRG_AMT") == "0000000000ABC.DE"
+        elif m["kind"] == "bad_date":
+            assert g("CLM_LINE_FROM_DT") == "2026-13-45"
+        elif m["kind"] == "missing_claim_id":
+            assert g("CUR_CLM_UNIQ_ID") == ""
+        elif m["kind"] == "blank_bene_id":
+            assert g("BENE_MBI_ID") == ""
+        elif m["kind"] == "thru_before_from":
+            assert g("CLM_LINE_THRU_DT") < g("CLM_LINE_FROM_DT")
+        if m["kind"] != "missing_claim_id" and m["kind"] != "wrong_length":
+            assert g("CUR_CLM_UNIQ_ID") == m["claim_id"]
+
+
+def test_npis_pass_luhn(fixed):
+    d, _, _ = fixed
+    assert npi_is_valid("1234567893") and not npi_is_valid("1234567890")
+    assert int(npi_check_digit(np.array([123456789]))[0]) == 3
+    with open(d / "providers.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) > 50
+    assert all(npi_is_valid(r["npi"]) for r in rows)
+    parts = pq.read_table(d / "_truth" / "participants.parquet").to_pylist()
+    assert all(npi_is_valid(p["npi"]) and len(p["tin"]) == 9 for p in parts)
+    assert 50 <= len({p["tin"] for p in parts}) <= 100
+    assert any(p["npi_tin_count"] == 2 for p in parts)
+
+
+def test_truth_patients_and_crosswalk(fixed, manifest):
+    d, _, _ = fixed
+    t = pq.read_table(d / "_truth" / "patients.parquet").to_pylist()
+    ids = [r["bene_id"] for r in t]
+    assert len(set(ids)) == len(ids) and all(len(i) == 11 and i.isalnum() and i.isupper() for i in ids)
+    epi = [r for r in t if r["expect_episode"]]
+    assert epi and all(r["trigger_date"] < r["confirming_date"] for r in epi)
+    for r in epi:
+        w = 180 if r["cohort"] == "HF" else 60
+        assert 1 <= (r["confirming_date"] - r["trigger_date"]).days <= w
+    assert {r["cohort"] for r in t} == {"HF", "LBP", "none"}
+    # CCLF9: at least one chain A->B->C, one self-mapping, one 2-cycle
+    L = load_layout("cclf9")
+    latest = manifest["cclf9"][1]["file"]
+    pairs = [(r[1:12].decode(), r[12:23].decode()) for r in (d / latest).read_bytes().split(b"\n")[:-1]]
+    crnt_of = {p: c for c, p in pairs}
+    assert any(c == p for c, p in pairs)
+    assert any(crnt_of.get(c) == p and c != p for c, p in pairs)
+    assert any(crnt_of.get(c) not in (None, c) and crnt_of.get(crnt_of[c]) is not None for c, p in pairs)
+    assert L.reclen == 55
+
+
+def test_quality_and_attestation_files(fixed):
+    d, _, _ = fixed
+    with open(d / "quality_submissions.csv") as fh:
+        q = list(csv.DictReader(fh))
+    assert {r["measure_id"] for r in q} == {"Q008", "Q005", "Q236", "Q377", "Q134", "Q128", "Q220", "Q238"}
+    assert any(r["npi"] == "" for r in q) and any(r["npi"] for r in q)
+    with open(d / "practice_attestations.csv") as fh:
+        a = list(csv.DictReader(fh))
+    assert a and any(r["pi_score"] == "" for r in a) or len(a) > 0
+    assert (d / "zip_cbsa.csv").read_text() == zip_cbsa_text() == (SYNTH_DIR / "zip_cbsa.csv").read_text()
+    assert (d / "asm_selected_cbsas.csv").read_text() == selected_text()
+    assert "SYNTHETIC" in selected_text()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "rif"])
+def test_other_formats_readable(fmt, tmp_path, fixed):
+    s = generate(tmp_path, scale=SCALE, seed=7, fmt=fmt)
+    m = json.loads((tmp_path / "_truth" / "manifest.json").read_text())
+    fixed_m = json.loads((fixed[0] / "_truth" / "manifest.json").read_text())
+    assert m["partb_lines"] == fixed_m["partb_lines"] == s["partb_lines"]  # same world
+    assert "wrong_length" not in m["malformed_counts"]
+    con = duckdb.connect()
+    cclf5 = list(load_layout("cclf5").fields)
+    rif = load_rif_columns()
+    for st in m["partb_files"]:
+        p = str(tmp_path / st["file"])
+        if fmt == "csv":
+            rel = con.read_csv(p, header=True, all_varchar=True)
+        elif fmt == "parquet":
+            rel = con.read_parquet(p)
+        else:
+            rel = con.read_csv(p, header=True, delimiter="|", all_varchar=True, quotechar="")
+        assert rel.columns == (rif if fmt == "rif" else cclf5)
+        assert rel.aggregate("count(*)").fetchall()[0][0] == st["lines"]
+    # planted malformed rows at the stated 1-based data rows
+    amt = "LINE_ALOWD_CHRG_AMT" if fmt == "rif" else "CLM_LINE_ALOWD_CHRG_AMT"
+    for mm in m["malformed"]:
+        p = tmp_path / mm["file"]
+        if fmt == "parquet":
+            t = pq.read_table(p)
+            row = {k: v[0] for k, v in t.slice(mm["row"] - 1, 1).to_pydict().items()}
+        else:
+            with open(p, newline="") as fh:
+                rows = list(csv.DictReader(fh, delimiter="|" if fmt == "rif" else ","))
+            row = rows[mm["row"] - 1]
+        if mm["kind"] == "bad_amount":
+            assert row[amt] == m["malformed_values"]["bad_amount"]
+        elif mm["kind"] == "missing_claim_id":
+            assert row["CLM_ID" if fmt == "rif" else "CUR_CLM_UNIQ_ID"] == ""
+        elif mm["kind"] == "blank_bene_id":
+            assert row["BENE_ID" if fmt == "rif" else "BENE_MBI_ID"] == ""
+        elif mm["kind"] == "bad_date":
+            assert row["LINE_1ST_EXPNS_DT" if fmt == "rif" else "CLM_LINE_FROM_DT"] == m["malformed_values"]["bad_date"]
+    if fmt == "rif":
+        r = con.sql(f"select FINAL_ACTION, PRVDR_ZIP, LINE_1ST_EXPNS_DT from read_csv('{tmp_path}/carrier_2026_03.txt',"
+                    " delim='|', header=true, all_varchar=true) limit 1").fetchall()[0]
+        assert r[0] in ("F", "N") and len(r[1]) == 9 and len(r[2]) == 11
