@@ -1,0 +1,411 @@
+"""Deterministic, vectorised synthetic Medicare claims generator (CCLF / RIF) for the ASM pipeline.
+
+    from pipelines.generate import generate
+    summary = generate(Path("data/sample"), scale="small", seed=42, fmt="fixed")
+
+Writes monthly CCLF5 deliveries (or RIF carrier files), CCLF1/CCLF4 (Part A), CCLF8
+(demographics), two CCLF9 cross-walks, providers/quality/attestation/geography CSVs and, in
+``out_dir/_truth/``, the ground truth of everything it planted (see ``manifest.json``).
+Same seed + scale + fmt -> byte-identical files.  The planted world (patients, claims, noise) does
+not depend on ``fmt``.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from . import core, frames
+from . import world as W
+from .reference import copy_reference_files
+from .render import Sink, Vocab, load_layout, load_rif_columns
+
+__all__ = ["generate", "SCALES", "FORMATS", "cclf_file_name"]
+
+SCALES = {"small": 250_000, "medium": 3_000_000, "large": 30_000_000}
+FORMATS = ("fixed", "csv", "parquet", "rif")
+LINES_PER_PATIENT = 14.3  # calibrated: Part B rows written per generated patient
+BLOCK_LINES = 1_000_000  # Part B rows per streamed block (fixed, so output does not depend on memory)
+PERFORMANCE_YEAR = 2027
+HF_MEASURES = ["Q008", "Q005", "Q236", "Q377"]
+LBP_MEASURES = ["Q134", "Q128", "Q220", "Q238"]
+LOWER_IS_BETTER = {"Q238"}
+
+
+def _ymd(d: int) -> str:
+    return str(np.datetime64(int(d), "D"))
+
+
+def cclf_file_name(code: str, delivery_day: int, aco: str = "A9999") -> str:
+    s = _ymd(delivery_day).replace("-", "")[2:]
+    return f"P.{aco}.ACO.{code}Y{s[:2]}.D{s}.T1200000"
+
+
+def _ext(fmt: str) -> str:
+    return {"fixed": "", "csv": ".csv", "parquet": ".parquet"}[fmt]
+
+
+def _slice(d: dict, a: int, b: int) -> dict:
+    return {k: v[a:b] for k, v in d.items()}
+
+
+def _dates(days: np.ndarray) -> pa.Array:
+    days = np.asarray(days, np.int64)
+    return pa.array(days.astype(np.int32), pa.date32(), mask=days < 0)
+
+
+def _atomic_text(path: Path, text: str):
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _atomic_parquet(path: Path, table: pa.Table):
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    pq.write_table(table, tmp, compression="zstd")
+    os.replace(tmp, path)
+
+
+def generate(out_dir: Path, scale: str | int = "small", seed: int = 42, fmt: str = "fixed",
+             progress: Callable[[str], None] | None = None) -> dict:
+    """Generate a synthetic claims delivery folder.  Returns a summary dict.
+
+    scale: "small" (~250k Part B lines), "medium" (~3M), "large" (~30M) or an int (approximate
+    number of Part B claim lines).  fmt: "fixed" (CCLF fixed width), "csv", "parquet" or "rif"
+    (RIF carrier pipe-delimited instead of CCLF5; Part A/CCLF8/CCLF9 stay fixed-width then).
+    """
+    t0 = time.perf_counter()
+    if fmt not in FORMATS:
+        raise ValueError(f"fmt must be one of {FORMATS}, got {fmt!r}")
+    target = SCALES[scale] if isinstance(scale, str) else int(scale)
+    if target <= 0:
+        raise ValueError("scale must be positive")
+    say = progress or (lambda msg: None)
+    out = Path(out_dir)
+    truth_dir = out / "_truth"
+    truth_dir.mkdir(parents=True, exist_ok=True)
+
+    wd = W.build_world(np.random.default_rng([seed, 0]))
+    frng = np.random.default_rng([seed, 2])
+    fac_bases = W.unique_ints(frng, 200_000_000, 300_000_000, 5)
+    fac_npi = Vocab([f"{b:09d}{c}" for b, c in zip(fac_bases.tolist(), W.npi_check_digit(fac_bases).tolist())])
+
+    npat_total = max(300, int(round(target / LINES_PER_PATIENT)))
+    nblocks = max(1, math.ceil(target / BLOCK_LINES))
+    ppb = math.ceil(npat_total / nblocks)
+
+    aux_fmt = fmt if fmt != "rif" else "fixed"
+    L5, L1, L4, L8, L9 = (load_layout(n) for n in ("cclf5", "cclf1", "cclf4", "cclf8", "cclf9"))
+    rif_cols = load_rif_columns()
+
+    def cclf_sink(code, deliv, layout):
+        name = cclf_file_name(code, deliv) + _ext(aux_fmt if code != "ZC5" else fmt)
+        f = aux_fmt if code != "ZC5" else fmt
+        return Sink(out / name, f, names=list(layout.fields), layout=layout)
+
+    b_sinks = []
+    for f in range(core.N_MONTHS):
+        if fmt == "rif":
+            ms = _ymd(core.MONTH_START[f])
+            b_sinks.append(Sink(out / f"carrier_{ms[:4]}_{ms[5:7]}.txt", "rif", names=rif_cols, delimiter="|"))
+        else:
+            b_sinks.append(cclf_sink("ZC5", core.DELIVERY[f], L5))
+    a1 = [cclf_sink("ZC1", core.DELIVERY[f], L1) for f in range(core.N_MONTHS)]
+    a4 = [cclf_sink("ZC4", core.DELIVERY[f], L4) for f in range(core.N_MONTHS)]
+    s8 = cclf_sink("ZC8", core.DELIVERY[-1], L8)
+    all_sinks = b_sinks + a1 + a4 + [s8]
+
+    file_stats = [dict(file=s.path.name, lines=0, redelivered=0, cancels=0, adjustments=0, denied=0,
+                       non_a=0, malformed=0) for s in b_sinks]
+    malformed = []
+    xwalks = []
+    ctr = core.Counters()
+    patients_w = None
+    pt_tmp = truth_dir / f".patients.parquet.tmp{os.getpid()}"
+    n_patients = 0
+    n_parta = n_parta_dx = n_cclf8 = 0
+    truth_counts = dict(cohort_patients=0, planted_first_episodes=0, under_18=0, deaths=0, absent_from_cclf8=0)
+    def write_block(bi, rows, bounds, pa_, pa_dx, demo, truth):
+        nonlocal patients_w, n_patients, n_parta, n_parta_dx, n_cclf8
+        # ---- Part B
+        for f in range(core.N_MONTHS):
+            a, b = int(bounds[f]), int(bounds[f + 1])
+            if a == b:
+                continue
+            r = _slice(rows, a, b)
+            sink = b_sinks[f]
+            before = sink.rows
+            mal = r["mal"]
+            if fmt == "rif":
+                sink.write(frames.rif_frame(r, wd))
+            else:
+                fr, trunc = frames.cclf5_frame(r, wd)
+                sink.write(fr, trunc if fmt == "fixed" else None)
+            st = file_stats[f]
+            st["lines"] += b - a
+            st["redelivered"] += int((r["vkind"] == 1).sum())
+            st["cancels"] += int((r["vkind"] == 2).sum())
+            st["adjustments"] += int((r["vkind"] == 3).sum())
+            st["denied"] += int((r["dnl"] == 1).sum())
+            st["non_a"] += int((r["prcsg"] > 0).sum())
+            for i in np.flatnonzero(mal).tolist():
+                kind = core.MALFORMED_KINDS[mal[i] - 1]
+                if kind == "wrong_length" and fmt != "fixed":
+                    continue
+                st["malformed"] += 1
+                malformed.append(dict(kind=kind, file=sink.path.name, row=before + i + 1,
+                                      claim_id=f"{int(r['cid'][i]):013d}", line_num=int(r["lnum"][i])))
+        # ---- Part A
+        pfile = pa_["file"]
+        pb = np.searchsorted(pfile, np.arange(core.N_MONTHS + 1))
+        dfile = pfile[pa_dx["claim"]]
+        db = np.searchsorted(dfile, np.arange(core.N_MONTHS + 1))
+        for f in range(core.N_MONTHS):
+            if pb[f] < pb[f + 1]:
+                a1[f].write(frames.cclf1_frame(_slice(pa_, pb[f], pb[f + 1]), wd, fac_npi))
+            if db[f] < db[f + 1]:
+                a4[f].write(frames.cclf4_frame(pa_, _slice(pa_dx, db[f], db[f + 1])))
+        n_parta += len(pfile)
+        n_parta_dx += len(dfile)
+        # ---- CCLF8 (some beneficiaries absent)
+        keep = ~demo["absent"]
+        s8.write(frames.cclf8_frame({k: v[keep] for k, v in demo.items()}))
+        n_cclf8 += int(keep.sum())
+        # ---- truth
+        t = _truth_table(truth, wd)
+        if patients_w is None:
+            patients_w = pq.ParquetWriter(pt_tmp, t.schema, compression="zstd")
+        patients_w.write_table(t)
+        n_patients += len(truth["cohort"])
+        truth_counts["cohort_patients"] += int((truth["cohort"] > 0).sum())
+        truth_counts["planted_first_episodes"] += int(truth["epi"].sum())
+        truth_counts["under_18"] += int(truth["under18"].sum())
+        truth_counts["deaths"] += int((truth["death"] >= 0).sum())
+        truth_counts["absent_from_cclf8"] += int(truth["absent"].sum())
+        say(f"block {bi + 1}/{nblocks}: {len(rows['cid'])} Part B rows")
+
+    # generation of block i+1 overlaps with the writing of block i (one writer thread keeps the
+    # write order, hence the bytes, deterministic)
+    pool = ThreadPoolExecutor(max_workers=1)
+    pending = None
+    try:
+        for bi in range(nblocks):
+            seq0 = bi * ppb
+            npat = min(ppb, npat_total - seq0)
+            if npat <= 0:
+                break
+            rows, bounds, pa_, pa_dx, demo, xwalk, truth = core.gen_block(
+                bi, seq0, npat, wd, seed, ctr, lines_hint=int(npat * LINES_PER_PATIENT))
+            xwalks.append(xwalk)
+            if pending is not None:
+                pending.result()
+            pending = pool.submit(write_block, bi, rows, bounds, pa_, pa_dx, demo, truth)
+            del rows, pa_, pa_dx, demo, truth
+        if pending is not None:
+            pending.result()
+            pending = None
+        for s in all_sinks:
+            s.close()
+            say(f"wrote {s.path.name} ({s.rows} rows)")
+    except BaseException:
+        if pending is not None:
+            pending.cancel()
+            try:
+                pending.result()
+            except BaseException:
+                pass
+        pool.shutdown(wait=True)
+        for s in all_sinks:
+            s.abort()
+        if patients_w is not None:
+            patients_w.close()
+            pt_tmp.unlink(missing_ok=True)
+        raise
+    pool.shutdown(wait=True)
+    patients_w.close()
+    os.replace(pt_tmp, truth_dir / "patients.parquet")
+
+    # ---- CCLF9: an earlier partial delivery and the latest cumulative one
+    xw = {k: np.concatenate([x[k] for x in xwalks]) for k in xwalks[0]}
+    cclf9_files = []
+    early_day = core.DELIVERY[17]  # 2026-07-10
+    for deliv, mask in ((early_day, xw["obslt"] < early_day - 9), (core.DELIVERY[-1], np.ones(len(xw["crnt"]), bool))):
+        s9 = cclf_sink("ZC9", deliv, L9)
+        s9.write(frames.cclf9_frame({k: v[mask] for k, v in xw.items()}))
+        s9.close()
+        cclf9_files.append(dict(file=s9.path.name, rows=s9.rows))
+        say(f"wrote {s9.path.name} ({s9.rows} rows)")
+
+    # ---- practice-level files
+    written = copy_reference_files(out)
+    qrng = np.random.default_rng([seed, 3])
+    part_tbl, quality_csv, attest_csv, providers_csv = _practice_files(wd, qrng)
+    for name, text in (("providers.csv", providers_csv), ("quality_submissions.csv", quality_csv),
+                       ("practice_attestations.csv", attest_csv)):
+        _atomic_text(out / name, text)
+        say(f"wrote {name}")
+    _atomic_parquet(truth_dir / "participants.parquet", part_tbl)
+
+    b_total = sum(s["lines"] for s in file_stats)
+    kinds = core.MALFORMED_KINDS if fmt == "fixed" else core.MALFORMED_KINDS[1:]
+    seconds = time.perf_counter() - t0
+    manifest = dict(
+        generator="pipelines.generate", version=1, seed=seed, scale=scale, fmt=fmt, target_lines=target,
+        service_dates=[_ymd(core.START), _ymd(core.END)],
+        partb_layout="rif_carrier" if fmt == "rif" else "cclf5",
+        partb_files=file_stats, partb_lines=b_total,
+        redelivered_copies=sum(s["redelivered"] for s in file_stats),
+        cancel_versions=sum(s["cancels"] for s in file_stats),
+        adjustment_versions=sum(s["adjustments"] for s in file_stats),
+        denied_lines=sum(s["denied"] for s in file_stats),
+        non_a_lines=sum(s["non_a"] for s in file_stats),
+        malformed_counts={k: sum(1 for m in malformed if m["kind"] == k) for k in kinds},
+        malformed=malformed,
+        malformed_values=dict(bad_amount=frames.BAD_AMOUNT_RIF if fmt == "rif" else frames.BAD_AMOUNT_CCLF,
+                              bad_date=frames.BAD_DATE_RIF if fmt == "rif" else frames.BAD_DATE_CCLF),
+        parta=dict(files=[dict(file=s.path.name, rows=s.rows) for s in a1], claims=n_parta,
+                   cclf4_files=[dict(file=s.path.name, rows=s.rows) for s in a4], diagnoses=n_parta_dx),
+        cclf8=dict(file=s8.path.name, rows=n_cclf8),
+        cclf9=cclf9_files,
+        id_changes=dict(changed_benes=int(sum((x["prvs"] != x["crnt"]).sum() for x in xwalks)) - 2,
+                        crosswalk_rows=int(len(xw["crnt"])), chains=1, self_mappings=1, two_cycles=1),
+        patients=n_patients, **truth_counts,
+        participants=int(len(wd.p_tin)), tins=len(wd.tins), npis=len(wd.npis),
+        other_files=written + ["providers.csv", "quality_submissions.csv", "practice_attestations.csv"],
+        seconds=round(seconds, 3),
+    )
+    manifest.pop("seconds")  # keep the manifest deterministic
+    _atomic_text(truth_dir / "manifest.json", json.dumps(manifest, indent=1, sort_keys=False) + "\n")
+    seconds = time.perf_counter() - t0
+    summary = dict(out_dir=str(out), fmt=fmt, seed=seed, partb_lines=b_total, parta_claims=n_parta,
+                   patients=n_patients, files=len(all_sinks) + 2 + 5, malformed=len(malformed),
+                   seconds=round(seconds, 3), lines_per_s=round(b_total / max(seconds, 1e-9)))
+    say(f"done: {b_total} Part B lines in {seconds:.1f}s ({summary['lines_per_s']:,} lines/s)")
+    return summary
+
+
+COHORT_NAMES = np.array(["none", "HF", "LBP"])
+
+
+def _truth_table(t: dict, wd: W.World) -> pa.Table:
+    n = len(t["current"])
+    mbi = W.MbiCoder.matrix(t["current"])
+    ids = pa.StringArray.from_buffers(n, pa.py_buffer(np.arange(0, (n + 1) * 11, 11, dtype=np.int32)),
+                                      pa.py_buffer(np.ascontiguousarray(mbi)))
+    main = t["main"]
+    has_main = main >= 0
+    mm = np.maximum(main, 0)
+    tin = wd.TIN.arrow.take(pa.array(wd.p_tin[mm]))
+    npi = wd.NPI.arrow.take(pa.array(wd.p_npi[mm]))
+    pat_names = np.array(core.PATTERNS + ["none"])
+    return pa.table({
+        "bene_id": ids,
+        "cohort": pa.array(COHORT_NAMES[t["cohort"]]),
+        "pattern": pa.array(pat_names[t["pattern"]]),
+        "expect_episode": pa.array(t["epi"]),
+        "trigger_date": _dates(t["trigger"]),
+        "confirming_date": _dates(t["confirm"]),
+        "tin_scope_trigger_date": _dates(t["tin_trigger"]),
+        "tin_scope_confirming_date": _dates(t["tin_confirm"]),
+        "second_trigger_date": _dates(t["second_trigger"]),
+        "main_tin": pa.array(np.where(has_main, np.asarray(tin.to_numpy(zero_copy_only=False), object), None),
+                             pa.string()),
+        "main_npi": pa.array(np.where(has_main, np.asarray(npi.to_numpy(zero_copy_only=False), object), None),
+                             pa.string()),
+        "planned_main_share": pa.array(t["share"], pa.float64(), from_pandas=True),
+        "birth_date": _dates(t["dob"]),
+        "death_date": _dates(t["death"]),
+        "in_cclf8": pa.array(~t["absent"]),
+        "under_18": pa.array(t["under18"]),
+        "id_changes": pa.array(t["change"].astype(np.int8)),
+        "has_claims": pa.array(t["has_claims"]),
+    })
+
+
+def _practice_files(wd: W.World, rng: np.random.Generator):
+    from .world import cbsa_of_zip
+    geo = cbsa_of_zip()
+    n_p = len(wd.p_tin)
+    tin_size = np.bincount(wd.p_tin, minlength=len(wd.tins))
+    npi_tins = np.bincount(wd.p_npi, minlength=len(wd.npis))
+    spec = [wd.SPEC.values[s] for s in wd.p_spec]
+    cohort = ["HF" if s in W.HF_SPEC else "LBP" if s in W.LBP_SPECS else "none" for s in spec]
+    reporting = ["none"] * n_p
+    q_lines = ["performance_year,tin,npi,measure_id,collection_type,eligible_population,performance_met,"
+               "performance_not_met,denominator_exceptions"]
+
+    def measure_rows(tin, npi, measures, ctype):
+        small = rng.random() < .1
+        for m in measures:
+            elig = int(rng.integers(8, 26)) if small else int(rng.lognormal(4.2, .7)) + 20
+            compl = rng.uniform(.4, .74) if rng.random() < .12 else rng.uniform(.76, 1.0)
+            reported = int(round(elig * compl))
+            exc = int(rng.binomial(reported, .03))
+            denom = reported - exc
+            rate = rng.beta(2, 6) if m in LOWER_IS_BETTER else rng.beta(6, 2.5)
+            met = int(round(denom * rate))
+            q_lines.append(f"{PERFORMANCE_YEAR},{tin},{npi},{m},{ctype},{elig},{met},{denom - met},{exc}")
+
+    ctypes = ["mips_cqm", "ecqm", "claims"]
+    for t in range(len(wd.tins)):
+        members = np.flatnonzero(wd.p_tin == t)
+        coh = sorted({cohort[p] for p in members} - {"none"})
+        if not coh:
+            continue
+        if tin_size[t] <= 15 and rng.random() < .4:  # TIN-level reporting (Q2)
+            if rng.random() < .08:
+                continue
+            ctype = ctypes[int(rng.integers(0, 3))]
+            for c in coh:
+                measure_rows(wd.tins[t], "", HF_MEASURES if c == "HF" else LBP_MEASURES, ctype)
+            for p in members:
+                if cohort[p] != "none":
+                    reporting[p] = "tin"
+            continue
+        for p in members:
+            if cohort[p] == "none" or rng.random() < .08:
+                continue
+            reporting[p] = "npi"
+            measure_rows(wd.tins[t], wd.npis[wd.p_npi[p]], HF_MEASURES if cohort[p] == "HF" else LBP_MEASURES,
+                         ctypes[int(rng.integers(0, 3))])
+    a_lines = ["performance_year,tin,ia1_done,ia2_done,pi_score,clinician_count"]
+    attested = []
+    for t in range(len(wd.tins)):
+        if rng.random() < .08:
+            attested.append(False)
+            continue
+        attested.append(True)
+        ia1 = "Y" if rng.random() < .85 else "N"
+        ia2 = "Y" if rng.random() < .85 else "N"
+        pi = "" if rng.random() < .1 else str(int(rng.integers(40, 101)))
+        cc = "" if rng.random() < .1 else str(int(tin_size[t]))
+        a_lines.append(f"{PERFORMANCE_YEAR},{wd.tins[t]},{ia1},{ia2},{pi},{cc}")
+    order = np.argsort(np.array(wd.npis))
+    prov = "npi,zip5\n" + "".join(f"{wd.npis[i]},{wd.npi_zip[i]}\n" for i in order.tolist())
+    zips = [wd.ZIP5[z] for z in wd.p_zip]
+    tbl = pa.table({
+        "tin": [wd.tins[t] for t in wd.p_tin],
+        "npi": [wd.npis[i] for i in wd.p_npi],
+        "specialty": spec,
+        "secondary_specialty": [wd.SPEC.values[s] if s >= 0 else None for s in wd.p_spec2],
+        "cohort": cohort,
+        "zip5": zips,  # ZIP of this TIN's practice (RIF PRVDR_ZIP on its lines)
+        "npi_zip5": [wd.npi_zip[i] for i in wd.p_npi],  # providers.csv ZIP (first TIN's)
+        "cbsa_code": [geo[z][0] for z in zips],
+        "in_selected_cbsa": [geo[wd.npi_zip[i]][1] for i in wd.p_npi],
+        "tin_kind": [wd.tin_kind[t] for t in wd.p_tin],
+        "tin_size": [int(tin_size[t]) for t in wd.p_tin],
+        "npi_tin_count": [int(npi_tins[i]) for i in wd.p_npi],
+        "quality_reporting": reporting,
+        "tin_attested": [attested[t] for t in wd.p_tin],
+        "volume_weight": wd.p_weight,
+    })
+    return tbl, "\n".join(q_lines) + "\n", "\n".join(a_lines) + "\n", prov
