@@ -5,31 +5,20 @@
 --   is_qualifying        E1: claim type in episodes.qualifying_claim_types (71), HCPCS on the cohort's
 --                        trigger E&M list, place of service allowed, net allowed > 0, cohort diagnosis.
 -- Lines touching no cohort are dropped here; this table feeds E2 (pairs), A1 (shares) and C1 (costs).
-WITH dx_codes AS (
-    SELECT list(DISTINCT code) AS codes FROM code_lists WHERE list_name = 'diagnosis'
-),
-svc_codes AS (
-    SELECT list(DISTINCT code) AS codes FROM code_lists WHERE list_name = 'condition_service'
-),
-candidate AS (
-    -- cheap pre-filter on any-date code membership; exact validity-dated matching follows
-    SELECT p.line_rowid, p.service_date, p.hcpcs, list_append(coalesce(p.claim_dx, []), p.line_dx) AS dxs
-    FROM partb_src AS p, dx_codes AS d, svc_codes AS s
-    WHERE list_has_any(list_append(coalesce(p.claim_dx, []), p.line_dx), d.codes)
-       OR list_contains(s.codes, p.hcpcs)
-),
-dx_hits AS (
+WITH dx_hits AS (
+    -- one row per (line, diagnosis); a hash join on the small code list (faster than list functions)
     SELECT DISTINCT u.line_rowid, c.cohort
-    FROM (SELECT line_rowid, service_date, unnest(dxs) AS dx FROM candidate) AS u
+    FROM (SELECT line_rowid, service_date, unnest(list_append(coalesce(claim_dx, []), line_dx)) AS dx
+          FROM partb_src) AS u
     JOIN code_lists AS c
       ON c.list_name = 'diagnosis' AND c.code = u.dx AND u.service_date BETWEEN c.valid_from AND c.valid_to
 ),
 svc_hits AS (
-    SELECT k.line_rowid, c.cohort, min(c.service_group) AS service_group
-    FROM candidate AS k
+    SELECT p.line_rowid, c.cohort, min(c.service_group) AS service_group
+    FROM partb_src AS p
     JOIN code_lists AS c
-      ON c.list_name = 'condition_service' AND c.code = k.hcpcs AND k.service_date BETWEEN c.valid_from AND c.valid_to
-    GROUP BY k.line_rowid, c.cohort
+      ON c.list_name = 'condition_service' AND c.code = p.hcpcs AND p.service_date BETWEEN c.valid_from AND c.valid_to
+    GROUP BY p.line_rowid, c.cohort
 ),
 hits AS (
     SELECT coalesce(d.line_rowid, s.line_rowid) AS line_rowid,

@@ -3,7 +3,7 @@
 -- The earliest confirming line of a visit day is on the participant's next visit day (a later day,
 -- so 1 <= days always; a same-day second visit never confirms); the pair counts when
 -- next day - trigger day <= the cohort's window (episodes.confirming_window_days: HF 180, LBP 60).
--- Lines without a TIN (or NPI, under 'npi') cannot form a pair.
+-- Lines without a TIN (or NPI, under 'npi') cannot form a pair. A missing NPI sorts first in ties.
 -- Ties [DEFAULT]: within a visit day, the line with the lowest (NPI, claim control number, line number)
 -- represents it; among pairs with the same trigger day: earliest confirming day, then lowest TIN, NPI,
 -- claim control number, line number. One candidate per (beneficiary, cohort, trigger day).
@@ -13,7 +13,7 @@ WITH days AS (
            service_date,
            arg_min({'npi': npi, 'claim_control_number': claim_control_number, 'line_number': line_number,
                     'claim_id': claim_id},
-                   (npi, claim_control_number, line_number, claim_id)) AS first_line
+                   (coalesce(npi, ''), claim_control_number, line_number, claim_id)) AS first_line
     FROM cohort_lines
     WHERE is_qualifying AND tin IS NOT NULL AND (npi IS NOT NULL OR {{pair_scope}} = 'tin')
     GROUP BY ALL
@@ -42,5 +42,5 @@ FROM pairs AS p
 JOIN cohort_params AS c ON c.cohort = p.cohort
 WHERE p.confirming_date - p.service_date BETWEEN 1 AND c.confirming_window_days
 QUALIFY row_number() OVER (PARTITION BY p.bene_id, p.cohort, p.service_date
-                           ORDER BY p.confirming_date, p.tin, p.first_line.npi,
+                           ORDER BY p.confirming_date, p.tin, coalesce(p.first_line.npi, ''),
                                     p.first_line.claim_control_number, p.first_line.line_number) = 1

@@ -11,6 +11,7 @@ WITH RECURSIVE chain(bene_id, cohort, trigger_date, next_trigger_date, episode_s
     FROM chain AS ch
     JOIN trigger_links AS l
       ON l.bene_id = ch.bene_id AND l.cohort = ch.cohort AND l.trigger_date = ch.next_trigger_date
+     AND l.trigger_date > ch.trigger_date  -- guard: dates strictly increase, so the recursion ends
 )
 SELECT l.* EXCLUDE (next_trigger_date, is_first), ch.episode_seq
 FROM chain AS ch
