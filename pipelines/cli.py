@@ -103,12 +103,17 @@ def render_summary(outcome, settings) -> str:
             lines.append(f"  ignored files: {', '.join(ignored)}")
     lines.append("  tables (rows):")
     for name, md in outcome.materialized.items():
+        if name in ("publish", "reports"):  # issue 6: the staging -> warehouse step; reports below
+            continue
         lines.append(f"    {name:<28} {md.get('dagster/row_count', 0):>12,}")
     failed = [c for c in outcome.checks if not c["passed"]]
     if outcome.checks:
-        lines.append(f"  checks: {len(outcome.checks) - len(failed)} passed, {len(failed)} warnings")
+        lines.append(f"  checks: {len(outcome.checks) - len(failed)} passed, {len(failed)} warnings"
+                     f" (history: {settings.out_dir / 'dq_results'})")
     lines.append(f"  warehouse: {settings.warehouse_dir}")
-    lines.append(f"  reports:   {settings.reports_dir}")
+    n_reports = outcome.materialized.get("reports", {}).get("tin_reports")
+    lines.append(f"  reports:   {settings.reports_dir}"
+                 + (f" ({n_reports} TIN scorecards + cohort_summary.html)" if n_reports is not None else ""))
     lines.append(f"  summary:   {settings.out_dir / 'run_summary.json'}")
     return "\n".join(lines)
 

@@ -1,7 +1,8 @@
 """The Dagster resource every asset uses: where the run reads and writes, and the methodology."""
 from __future__ import annotations
 
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, InitResourceContext
+from pydantic import PrivateAttr
 
 from pipelines.methodology import Methodology, load_methodology
 from pipelines.settings import RunSettings
@@ -18,12 +19,18 @@ class AsmResource(ConfigurableResource):
     memory_limit: str = ""
     quiet: bool = True
     tins: list[str] = []
+    _run_id: str = PrivateAttr(default="")
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        # Every table of a run is staged under OUT/.staging/<run id>/ and published only when every
+        # blocking check passed (issue 6); see RunSettings.table_path.
+        self._run_id = context.run_id or ""
 
     def settings(self) -> RunSettings:
         return RunSettings(
             input_dir=self.input_dir, out_dir=self.out_dir, performance_year=self.performance_year,
             config_file=self.config_file or None, threads=self.threads, memory_limit=self.memory_limit,
-            quiet=self.quiet, tins=tuple(self.tins),
+            quiet=self.quiet, tins=tuple(self.tins), run_tag=self._run_id,
         )
 
     def methodology(self) -> Methodology:

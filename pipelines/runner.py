@@ -50,6 +50,7 @@ def run_pipeline(settings: RunSettings) -> RunOutcome:
                 outcome.checks.append({
                     "asset": ev.asset_key.to_user_string(), "check": ev.check_name, "passed": ev.passed,
                     "severity": str(ev.severity.value) if ev.severity else "",
+                    "summary": _plain(ev.metadata.get("summary", "")) if ev.metadata else "",
                 })
             elif event.event_type == DagsterEventType.STEP_FAILURE and not outcome.reason:
                 data = event.event_specific_data
@@ -60,8 +61,19 @@ def run_pipeline(settings: RunSettings) -> RunOutcome:
                     while err is not None and err.cause is not None and "dagster" in (err.cls_name or "").lower():
                         err = err.cause
                     outcome.reason = f"{event.step_key}: {(err.message if err else 'failed').strip().splitlines()[0]}"
+        # issue 6: a failed blocking (ERROR) check is the reason, named by stage and check; the
+        # previous run's published tables are untouched because `publish` never ran.
+        blocking = [c for c in outcome.checks if not c["passed"] and c["severity"] == "ERROR"]
+        if blocking:
+            outcome.success = False
+            outcome.reason = blocking[0]["summary"] or f"check {blocking[0]['asset']}/{blocking[0]['check']} failed"
         if not outcome.success and not outcome.reason:
             outcome.reason = "run failed (see `dagster dev` for the event log)"
+        if not outcome.success:
+            staged = settings.out_dir / ".staging" / result.run_id
+            kept = (f"previous outputs in {settings.warehouse_dir} left unchanged" if settings.warehouse_dir.exists()
+                    else "nothing published")
+            outcome.reason += f" ({kept}; this run's tables: {staged})" if staged.exists() else f" ({kept})"
     summary = {
         "success": outcome.success, "reason": outcome.reason, "seconds": round(outcome.seconds, 2),
         "performance_year": settings.performance_year, "tables": outcome.materialized, "checks": outcome.checks,

@@ -17,6 +17,7 @@ class RunSettings:
     memory_limit: str = ""  # e.g. "16GB"; empty = DuckDB's default (80% of RAM)
     quiet: bool = False
     tins: tuple[str, ...] = field(default_factory=tuple)
+    run_tag: str = ""  # set per run (the Dagster run id): tables are staged, then published (issue 6)
 
     def __post_init__(self) -> None:
         self.input_dir = Path(self.input_dir)
@@ -36,9 +37,32 @@ class RunSettings:
     def temp_dir(self) -> Path:
         return self.out_dir / ".tmp"
 
-    def table_path(self, table: str) -> Path:
-        """One home for where a warehouse table lives (OUT/warehouse/<table>.parquet)."""
+    @property
+    def staging_dir(self) -> Path | None:
+        """OUT/.staging/<run>/: where a run writes its tables until every blocking check passed."""
+        return self.out_dir / ".staging" / self.run_tag if self.run_tag else None
+
+    def published_path(self, table: str) -> Path:
+        """Where a published table lives (OUT/warehouse/<table>.parquet): the contract users read."""
         return self.warehouse_dir / f"{table}.parquet"
+
+    def table_path(self, table: str) -> Path:
+        """One home for where this run writes a table: OUT/.staging/<run>/<table>.parquet during a
+        run (published to OUT/warehouse by the `publish` asset once every blocking check passed), or
+        OUT/warehouse/<table>.parquet directly when no run tag is set (library use, unit tests)."""
+        return (self.staging_dir / f"{table}.parquet") if self.staging_dir else self.published_path(table)
+
+    @property
+    def reports_write_dir(self) -> Path:
+        """Where this run writes its reports folder: OUT/.staging/<run>/reports during a run (swapped
+        into OUT/reports by `publish` once every blocking check passed), else OUT/reports directly."""
+        return (self.staging_dir / "reports") if self.staging_dir else self.reports_dir
+
+    def read_path(self, table: str) -> Path:
+        """Where to read a table: this run's staged copy if it wrote one, else the published one
+        (runs that materialize only part of the graph read upstream tables from the warehouse)."""
+        staged = self.table_path(table)
+        return staged if staged.exists() else self.published_path(table)
 
     def progress(self, message: str) -> None:
         """Progress for people; schedulers pass --quiet. Never pass beneficiary ids here."""
