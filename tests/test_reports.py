@@ -1,0 +1,131 @@
+"""Reports (data-contracts "Reports"): a TIN's scorecard holds only its own NPIs and never a
+beneficiary id; --tin restricts the scorecards (not the benchmarks); the cohort summary has no NPIs;
+reports are published with the tables. One pipeline run on generated demo data, shared by the tests."""
+from __future__ import annotations
+
+import re
+import shutil
+
+import polars as pl
+import pytest
+
+from assets import reports as rep
+from pipelines.generate import generate
+from pipelines.methodology import load_methodology
+from pipelines.runner import run_pipeline
+from pipelines.settings import RunSettings
+
+TOKEN = re.compile(r"[A-Za-z0-9]+")
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    base = tmp_path_factory.mktemp("reports")
+    generate(base / "in", scale="small", seed=5)
+    settings = RunSettings(input_dir=base / "in", out_dir=base / "out", threads=2, quiet=True)
+    outcome = run_pipeline(settings)
+    assert outcome.success, outcome.reason
+    return settings, outcome
+
+
+def tokens(path) -> set[str]:
+    return set(TOKEN.findall(path.read_text(encoding="utf-8")))
+
+
+def test_every_tin_report_holds_only_its_npis_and_no_bene_id(run):
+    settings, outcome = run
+    wh = settings.warehouse_dir
+    bene_ids = set(pl.read_parquet(wh / "partb_lines.parquet", columns=["bene_id"])["bene_id"].drop_nulls())
+    billing = pl.read_parquet(wh / "partb_lines.parquet", columns=["tin", "npi"]).unique().drop_nulls()
+    elig = pl.read_parquet(wh / "eligibility.parquet", columns=["tin", "npi"])
+    pairs = pl.concat([billing, elig]).unique()
+    all_npis = set(pairs["npi"])
+    scores = pl.read_parquet(wh / "participant_scores.parquet")
+    tins = sorted(scores["tin"].unique())
+    folders = sorted(p.name for p in settings.reports_dir.iterdir() if p.is_dir())
+    assert folders == tins  # one scorecard folder per TIN with ASM participants
+    assert not list(settings.out_dir.glob(".staging/*")), "staging must be empty after publish"
+    for tin in tins:
+        own = set(pairs.filter(pl.col("tin") == tin)["npi"])
+        others = all_npis - own
+        for name in ("scorecard.html", "scorecard.csv"):
+            t = tokens(settings.reports_dir / tin / name)
+            assert not t & bene_ids, f"{tin}/{name} shows a beneficiary id"
+            assert not t & others, f"{tin}/{name} shows another TIN's NPI"
+        csv = pl.read_csv(settings.reports_dir / tin / "scorecard.csv", infer_schema=False)
+        assert set(csv["tin"]) == {tin}
+        assert set(scores.filter(pl.col("tin") == tin)["npi"]) <= set(csv["npi"])
+    assert outcome.materialized["reports"]["tin_reports"] == len(tins)
+
+
+def test_scorecard_content_statuses_pool_basis_drivers(run):
+    settings, _ = run
+    scores = pl.read_parquet(settings.warehouse_dir / "participant_scores.parquet")
+    scored = scores.filter(pl.col("status") == "scored").row(0, named=True)
+    csv = pl.read_csv(settings.reports_dir / scored["tin"] / "scorecard.csv", infer_schema=False)
+    row = csv.filter((pl.col("npi") == scored["npi"]) & (pl.col("cohort") == scored["cohort"])).row(0, named=True)
+    assert float(row["final_score"]) == pytest.approx(scored["final_score"])
+    assert float(row["cost_points"]) == pytest.approx(scored["cost_points"])
+    assert row["cost_basis"] == "allowed, not standardized"
+    pay = pl.read_parquet(settings.warehouse_dir / "payment_adjustments.parquet").filter(
+        (pl.col("npi") == scored["npi"]) & (pl.col("tin") == scored["tin"])).row(0, named=True)
+    assert float(row["dollar_impact"]) == pytest.approx(pay["dollar_impact"])
+    html = (settings.reports_dir / scored["tin"] / "scorecard.html").read_text()
+    assert "small peer pool" in html  # B1: the demo pool is far below 30
+    assert "allowed, not standardized" in html and "What drives cost" in html
+    assert "<script" not in html.lower() and "http" not in html.lower()  # inline CSS only, no JS or assets
+    below = scores.filter(pl.col("status") == "below_case_minimum").row(0, named=True)
+    html = (settings.reports_dir / below["tin"] / "scorecard.html").read_text()
+    assert "below_case_minimum" in html
+
+
+def test_cohort_summary_has_benchmarks_and_no_npi(run):
+    settings, _ = run
+    wh = settings.warehouse_dir
+    npis = set(pl.read_parquet(wh / "partb_lines.parquet", columns=["npi"])["npi"].drop_nulls())
+    tins = set(pl.read_parquet(wh / "partb_lines.parquet", columns=["tin"])["tin"].drop_nulls())
+    benes = set(pl.read_parquet(wh / "partb_lines.parquet", columns=["bene_id"])["bene_id"].drop_nulls())
+    path = settings.reports_dir / "cohort_summary.html"
+    t = tokens(path)
+    assert not t & npis and not t & tins and not t & benes
+    html = path.read_text()
+    assert "Cost benchmarks" in html and "Quality benchmarks" in html and "Q492" in html
+
+
+def test_tin_option_restricts_reports_not_benchmarks(run, tmp_path):
+    settings, _ = run
+    summary_before = (settings.reports_dir / "cohort_summary.html").read_text()
+    tin = sorted(p.name for p in settings.reports_dir.iterdir() if p.is_dir())[0]
+    # library use (no run tag): reports are swapped into OUT/reports directly
+    one = RunSettings(input_dir=settings.input_dir, out_dir=settings.out_dir, quiet=True, tins=(tin,))
+    keep = tmp_path / "reports_before"
+    shutil.copytree(settings.reports_dir, keep)
+    try:
+        rep.write_reports(one, load_methodology(2027))
+        assert sorted(p.name for p in one.reports_dir.iterdir() if p.is_dir()) == [tin]
+        strip = lambda s: re.sub(r"generated [^.]*UTC", "", s)  # noqa: E731
+        assert strip((one.reports_dir / "cohort_summary.html").read_text()) == strip(summary_before)
+    finally:
+        shutil.rmtree(settings.reports_dir)
+        shutil.copytree(keep, settings.reports_dir)
+
+
+def test_without_part_a_the_report_says_q492_is_not_scored(run, tmp_path, monkeypatch):
+    settings, _ = run
+    monkeypatch.setattr(rep, "part_a_supplied", lambda s: False)
+    out = tmp_path / "r"
+    out.mkdir()
+    rep.build_reports(settings, load_methodology(2027), out)
+    hf_tin = pl.read_parquet(settings.warehouse_dir / "participant_scores.parquet").filter(
+        pl.col("cohort") == "HF")["tin"][0]
+    html = (out / hf_tin / "scorecard.html").read_text()
+    assert "Q492 is not scored: the run has no Part A claims" in html
+    assert "not scored (no Part A)" in html
+
+
+def test_privacy_scan_refuses_a_report_with_a_bene_id(run, tmp_path):
+    settings, _ = run
+    bene = pl.read_parquet(settings.warehouse_dir / "episodes.parquet", columns=["bene_id"])["bene_id"][0]
+    (tmp_path / "x.html").write_text(f"<p>{bene}</p>")
+    with pytest.raises(rep.PrivacyError):
+        rep.privacy_scan(settings, tmp_path)
