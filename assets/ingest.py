@@ -50,6 +50,7 @@ class IngestResult:
     seconds: float
     cost_basis: str
     ignored: list[str] = field(default_factory=list)
+    step_seconds: dict[str, float] = field(default_factory=dict)
 
 
 def _layout_for(f: InputFile):
@@ -191,30 +192,40 @@ def _ingest(con, settings, methodology, files, claims, started) -> IngestResult:
     cost_basis = _standardization_factors(con, files)
     default_factor = float(methodology.get("ingest.default_standardization_factor"))
 
-    settings.progress("ingest: applying N1-N5 (re-deliveries, denials, netting)")
-    con.execute(f"CREATE TABLE partb_versions AS {query_sql_file(con, '10_ingest/20_partb_versions.sql')}")
-    con.execute(f"CREATE TABLE partb_netting AS {query_sql_file(con, '10_ingest/21_partb_netting.sql')}")
-    con.execute(f"CREATE TABLE parta_versions AS {query_sql_file(con, '10_ingest/23_parta_versions.sql')}")
-    con.execute(f"CREATE TABLE parta_diagnosis_versions AS {query_sql_file(con, '10_ingest/25_parta_diagnoses.sql')}")
-    con.execute(f"CREATE TABLE beneficiary_versions AS {query_sql_file(con, '10_ingest/26_beneficiaries.sql')}")
+    steps: dict[str, float] = {}
 
-    con.execute(f"CREATE VIEW ingest_audit_rows AS {query_sql_file(con, '10_ingest/30_ingest_audit.sql')}")
-    con.execute(f"CREATE VIEW quarantine_rows AS {query_sql_file(con, '10_ingest/31_quarantine.sql')}")
+    def step(name: str, sql: str) -> None:
+        t0 = time.perf_counter()
+        con.execute(sql)
+        steps[name] = round(time.perf_counter() - t0, 2)
+        settings.progress(f"ingest: {name} {steps[name]:.1f}s")
+
+    step("rows read per file", f"CREATE TABLE rows_read AS {query_sql_file(con, '10_ingest/27_rows_read.sql')}")
+    step("quarantine", f"CREATE TABLE quarantine_rows AS {query_sql_file(con, '10_ingest/31_quarantine.sql')}")
+    step("N1-N4 Part B versions", f"CREATE TABLE partb_versions AS {query_sql_file(con, '10_ingest/20_partb_versions.sql')}")
+    con.execute("DROP TABLE stage_partb")  # every Part B row now lives in partb_versions or quarantine_rows
+    step("N4 netting", f"CREATE TABLE partb_netting AS {query_sql_file(con, '10_ingest/21_partb_netting.sql')}")
+    step("Part A versions", f"CREATE TABLE parta_versions AS {query_sql_file(con, '10_ingest/23_parta_versions.sql')}")
+    step("Part A diagnoses", f"CREATE TABLE parta_diagnosis_versions AS {query_sql_file(con, '10_ingest/25_parta_diagnoses.sql')}")
+    step("beneficiaries", f"CREATE TABLE beneficiary_versions AS {query_sql_file(con, '10_ingest/26_beneficiaries.sql')}")
+    step("audit", f"CREATE TABLE ingest_audit_rows AS {query_sql_file(con, '10_ingest/30_ingest_audit.sql')}")
 
     counts: dict[str, int] = {}
     out = settings.table_path
     # Quarantine and file reconciliation first: a run refused for its quarantine rate still leaves them.
     counts["quarantine"] = write_parquet(con, "SELECT * FROM quarantine_rows", out("quarantine"))
     counts["ingest_audit"] = write_parquet(con, "SELECT * FROM ingest_audit_rows", out("ingest_audit"))
-    con.execute(f"CREATE TABLE file_stats AS {query_sql_file(con, '10_ingest/32_ingest_files.sql')}")
+    step("reconciliation", f"CREATE TABLE file_stats AS {query_sql_file(con, '10_ingest/32_ingest_files.sql')}")
     counts["ingest_files"] = write_parquet(con, "SELECT * FROM file_stats ORDER BY source_file", out("ingest_files"))
     file_rows = fetch_dicts(con, "SELECT * FROM file_stats ORDER BY source_file")
     _check_quarantine_rate(con, file_rows, float(methodology.get("ingest.quarantine_max_rate")))
 
-    settings.progress("ingest: writing partb_lines")
+    t0 = time.perf_counter()
     counts["partb_lines"] = write_parquet(
         con, query_sql_file(con, "10_ingest/22_partb_lines.sql", default_factor=default_factor), out("partb_lines")
     )
+    steps["write partb_lines"] = round(time.perf_counter() - t0, 2)
+    settings.progress(f"ingest: wrote partb_lines {steps['write partb_lines']:.1f}s")
     counts["parta_claims"] = write_parquet(con, query_sql_file(con, "10_ingest/24_parta_claims.sql"), out("parta_claims"))
     counts["parta_diagnoses"] = write_parquet(
         con, "SELECT * EXCLUDE (is_redelivery) FROM parta_diagnosis_versions WHERE NOT is_redelivery", out("parta_diagnoses")
@@ -225,7 +236,7 @@ def _ingest(con, settings, methodology, files, claims, started) -> IngestResult:
     )
     counts["bene_xref"] = write_parquet(con, "SELECT * FROM bene_xref ORDER BY previous_bene_id", out("bene_xref"))
     ignored = [f.name for f in files if f.kind == "ignored"]
-    return IngestResult(counts, file_rows, time.perf_counter() - started, cost_basis, ignored)
+    return IngestResult(counts, file_rows, time.perf_counter() - started, cost_basis, ignored, steps)
 
 
 def _check_quarantine_rate(con, file_rows: list[dict], max_rate: float) -> None:
@@ -305,6 +316,7 @@ def ingest_asset(code_version: str):
                     "files": MetadataValue.md(files_md),
                     "ignored_files": MetadataValue.json(result.ignored),
                     "seconds": round(result.seconds, 2),
+                    "step_seconds": MetadataValue.json(result.step_seconds),
                 })
             if table == "partb_lines":
                 md["cost_basis"] = result.cost_basis

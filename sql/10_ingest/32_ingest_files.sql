@@ -1,14 +1,7 @@
 -- Ingest, output ingest_files: per input file, rows read = loaded + excluded + quarantined
 -- (data-contracts "Bad input"). rows_loaded is counted from the loaded side independently, so
 -- `reconciled` is a real check, not an identity.
-WITH staged AS (
-    SELECT source_file_id, count(*) AS n FROM (
-        SELECT source_file_id FROM stage_partb UNION ALL SELECT source_file_id FROM stage_cclf1
-        UNION ALL SELECT source_file_id FROM stage_cclf4 UNION ALL SELECT source_file_id FROM stage_cclf8
-        UNION ALL SELECT source_file_id FROM stage_cclf9 UNION ALL SELECT source_file_id FROM reader_rejects)
-    GROUP BY source_file_id
-),
-loaded AS (
+WITH loaded AS (
     SELECT source_file_id, count(*) AS n FROM (
         SELECT v.source_file_id FROM partb_versions AS v
         JOIN partb_netting AS g USING (claim_control_number, bene_id, line_number)
@@ -27,13 +20,13 @@ loaded AS (
 excluded AS (SELECT source_file, count(*) AS n FROM ingest_audit_rows GROUP BY source_file),
 quarantined AS (SELECT source_file, count(*) AS n FROM quarantine_rows GROUP BY source_file)
 SELECT f.source_file, f.kind, f.format,
-       coalesce(s.n, 0) AS rows_read,
+       coalesce(s.rows_read, 0) AS rows_read,
        coalesce(l.n, 0) AS rows_loaded,
        coalesce(e.n, 0) AS rows_excluded,
        coalesce(q.n, 0) AS rows_quarantined,
-       coalesce(s.n, 0) = coalesce(l.n, 0) + coalesce(e.n, 0) + coalesce(q.n, 0) AS reconciled
+       coalesce(s.rows_read, 0) = coalesce(l.n, 0) + coalesce(e.n, 0) + coalesce(q.n, 0) AS reconciled
 FROM input_files AS f
-LEFT JOIN staged AS s USING (source_file_id)
+LEFT JOIN rows_read AS s USING (source_file_id)
 LEFT JOIN loaded AS l USING (source_file_id)
 LEFT JOIN excluded AS e USING (source_file)
 LEFT JOIN quarantined AS q USING (source_file)
