@@ -15,7 +15,7 @@ import json
 import math
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import core, frames
+from . import core, frames, render
 from . import world as W
 from .reference import copy_reference_files
 from .render import Sink, Vocab, load_layout, load_rif_columns
@@ -34,6 +34,8 @@ SCALES = {"small": 250_000, "medium": 3_000_000, "large": 30_000_000}
 FORMATS = ("fixed", "csv", "parquet", "rif")
 LINES_PER_PATIENT = 14.3  # calibrated: Part B rows written per generated patient
 BLOCK_LINES = 1_000_000  # Part B rows per streamed block (fixed, so output does not depend on memory)
+# worker threads generating and rendering blocks (the output does not depend on it)
+GEN_WORKERS = max(1, int(os.environ.get("ASM_GEN_WORKERS", "0")) or min(2, os.cpu_count() or 1))
 PERFORMANCE_YEAR = 2027
 HF_MEASURES = ["Q008", "Q005", "Q236", "Q377"]
 LBP_MEASURES = ["Q134", "Q128", "Q220", "Q238"]
@@ -127,42 +129,77 @@ def generate(out_dir: Path, scale: str | int = "small", seed: int = 42, fmt: str
                        non_a=0, malformed=0) for s in b_sinks]
     malformed = []
     xwalks = []
-    ctr = core.Counters()
     patients_w = None
     pt_tmp = truth_dir / f".patients.parquet.tmp{os.getpid()}"
     n_patients = 0
     n_parta = n_parta_dx = n_cclf8 = 0
     truth_counts = dict(cohort_patients=0, planted_first_episodes=0, under_18=0, deaths=0, absent_from_cclf8=0)
-    def write_block(bi, rows, bounds, pa_, pa_dx, demo, truth):
-        nonlocal patients_w, n_patients, n_parta, n_parta_dx, n_cclf8
-        # ---- Part B
+    def make_block(bi, base_in: Future, base_out: Future):
+        """Worker: generate block bi, give it its ids (claim id / control number ranges continue
+        those of block bi - 1, so the bytes do not depend on the number of workers) and render its
+        Part B rows into per-month payloads (arrow tables for Parquet, bytes otherwise)."""
+        try:
+            seq0 = bi * ppb
+            npat = min(ppb, npat_total - seq0)
+            used = core.Counters(0, 0, 0, 0)
+            blk = core.gen_block(bi, seq0, npat, wd, seed, used, lines_hint=int(npat * LINES_PER_PATIENT))
+            base = base_in.result()
+            base_out.set_result(core.Counters(base.claim_id + used.claim_id, base.cntl + used.cntl,
+                                              base.parta_id + used.parta_id, base.parta_cntl + used.parta_cntl))
+        except BaseException as e:
+            if not base_out.done():
+                base_out.set_exception(e)
+            raise
+        rows, bounds, pa_, pa_dx, demo, xwalk, truth = blk
+        rows["cid"] += base.claim_id
+        rows["cntl"] += base.cntl
+        pa_["cid"] += base.parta_id
+        pa_["cntl"] += base.parta_cntl
+        partb = []
         for f in range(core.N_MONTHS):
             a, b = int(bounds[f]), int(bounds[f + 1])
             if a == b:
+                partb.append(None)
                 continue
             r = _slice(rows, a, b)
-            sink = b_sinks[f]
-            before = sink.rows
             mal = r["mal"]
             if fmt == "rif":
-                sink.write(frames.rif_frame(r, wd))
+                payload = render.frame_bytes(frames.rif_frame(r, wd), "rif", rif_cols, delimiter="|")
             else:
                 fr, trunc = frames.cclf5_frame(r, wd)
-                sink.write(fr, trunc if fmt == "fixed" else None)
-            st = file_stats[f]
-            st["lines"] += b - a
-            st["redelivered"] += int((r["vkind"] == 1).sum())
-            st["cancels"] += int((r["vkind"] == 2).sum())
-            st["adjustments"] += int((r["vkind"] == 3).sum())
-            st["denied"] += int((r["dnl"] == 1).sum())
-            st["non_a"] += int((r["prcsg"] > 0).sum())
+                payload = render.frame_bytes(fr, fmt, L5_names, layout=L5, truncate=trunc if fmt == "fixed" else None)
+            st = dict(lines=b - a, redelivered=int((r["vkind"] == 1).sum()), cancels=int((r["vkind"] == 2).sum()),
+                      adjustments=int((r["vkind"] == 3).sum()), denied=int((r["dnl"] == 1).sum()),
+                      non_a=int((r["prcsg"] > 0).sum()))
+            mals = []
             for i in np.flatnonzero(mal).tolist():
                 kind = core.MALFORMED_KINDS[mal[i] - 1]
                 if kind == "wrong_length" and fmt != "fixed":
                     continue
+                mals.append((kind, i, f"{int(r['cid'][i]):013d}", int(r["lnum"][i])))
+            partb.append((payload, st, mals))
+        del rows
+        return partb, pa_, pa_dx, demo, xwalk, truth, _truth_table(truth, wd)
+
+    def write_block(bi, partb, pa_, pa_dx, demo, truth, ttable):
+        nonlocal patients_w, n_patients, n_parta, n_parta_dx, n_cclf8
+        # ---- Part B
+        nb = 0
+        for f, item in enumerate(partb):
+            if item is None:
+                continue
+            payload, st_b, mals = item
+            sink = b_sinks[f]
+            before = sink.rows
+            sink.write_payload(payload, st_b["lines"])
+            st = file_stats[f]
+            for k, v in st_b.items():
+                st[k] += v
+            nb += st_b["lines"]
+            for kind, i, cid, lnum in mals:
                 st["malformed"] += 1
-                malformed.append(dict(kind=kind, file=sink.path.name, row=before + i + 1,
-                                      claim_id=f"{int(r['cid'][i]):013d}", line_num=int(r["lnum"][i])))
+                malformed.append(dict(kind=kind, file=sink.path.name, row=before + i + 1, claim_id=cid,
+                                      line_num=lnum))
         # ---- Part A
         pfile = pa_["file"]
         pb = np.searchsorted(pfile, np.arange(core.N_MONTHS + 1))
@@ -180,48 +217,51 @@ def generate(out_dir: Path, scale: str | int = "small", seed: int = 42, fmt: str
         s8.write(frames.cclf8_frame({k: v[keep] for k, v in demo.items()}))
         n_cclf8 += int(keep.sum())
         # ---- truth
-        t = _truth_table(truth, wd)
         if patients_w is None:
-            patients_w = pq.ParquetWriter(pt_tmp, t.schema, compression="zstd")
-        patients_w.write_table(t)
+            patients_w = pq.ParquetWriter(pt_tmp, ttable.schema, compression="zstd")
+        patients_w.write_table(ttable)
         n_patients += len(truth["cohort"])
         truth_counts["cohort_patients"] += int((truth["cohort"] > 0).sum())
         truth_counts["planted_first_episodes"] += int(truth["epi"].sum())
         truth_counts["under_18"] += int(truth["under18"].sum())
         truth_counts["deaths"] += int((truth["death"] >= 0).sum())
         truth_counts["absent_from_cclf8"] += int(truth["absent"].sum())
-        say(f"block {bi + 1}/{nblocks}: {len(rows['cid'])} Part B rows")
+        say(f"block {bi + 1}/{nblocks}: {nb} Part B rows")
 
-    # generation of block i+1 overlaps with the writing of block i (one writer thread keeps the
-    # write order, hence the bytes, deterministic)
-    pool = ThreadPoolExecutor(max_workers=1)
-    pending = None
+    # Blocks are generated and rendered by worker threads (numpy and arrow release the GIL), at
+    # most `ahead` blocks in flight; this thread writes them in block order, so the bytes do not
+    # depend on the number of workers or on timing.
+    L5_names = list(L5.fields)
+    blocks = [bi for bi in range(nblocks) if min(ppb, npat_total - bi * ppb) > 0]
+    workers = max(1, min(GEN_WORKERS, len(blocks)))
+    ahead = workers
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="asm-gen")
+    bases = [Future() for _ in range(len(blocks) + 1)]
+    bases[0].set_result(core.Counters())
+    futs = {}
+
+    def submit(k):
+        if k < len(blocks) and k not in futs:
+            futs[k] = pool.submit(make_block, blocks[k], bases[k], bases[k + 1])
+
     try:
-        for bi in range(nblocks):
-            seq0 = bi * ppb
-            npat = min(ppb, npat_total - seq0)
-            if npat <= 0:
-                break
-            rows, bounds, pa_, pa_dx, demo, xwalk, truth = core.gen_block(
-                bi, seq0, npat, wd, seed, ctr, lines_hint=int(npat * LINES_PER_PATIENT))
+        for k in range(min(ahead, len(blocks))):
+            submit(k)
+        for k, bi in enumerate(blocks):
+            partb, pa_, pa_dx, demo, xwalk, truth, ttable = futs.pop(k).result()
+            submit(k + ahead)
             xwalks.append(xwalk)
-            if pending is not None:
-                pending.result()
-            pending = pool.submit(write_block, bi, rows, bounds, pa_, pa_dx, demo, truth)
-            del rows, pa_, pa_dx, demo, truth
-        if pending is not None:
-            pending.result()
-            pending = None
+            write_block(bi, partb, pa_, pa_dx, demo, truth, ttable)
+            del partb, pa_, pa_dx, demo, truth, ttable
         for s in all_sinks:
             s.close()
             say(f"wrote {s.path.name} ({s.rows} rows)")
     except BaseException:
-        if pending is not None:
-            pending.cancel()
-            try:
-                pending.result()
-            except BaseException:
-                pass
+        for fu in futs.values():
+            fu.cancel()
+        for fu in bases:
+            if not fu.done():
+                fu.set_exception(RuntimeError("generation aborted"))
         pool.shutdown(wait=True)
         for s in all_sinks:
             s.abort()

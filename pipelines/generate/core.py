@@ -41,6 +41,13 @@ BG_LAMBDA = 6.0
 
 # quantised sampling table for background diagnoses (much faster than choice(p=...))
 _DX_BG_TABLE = np.repeat(W.DX_BG, np.maximum(1, np.round(W.DX_BG_P * 1024).astype(np.int64))).astype(np.int16)
+# 256-entry version drawn with one random byte per value (DX has < 256 codes)
+_DX_BG_TABLE256 = _DX_BG_TABLE[(np.arange(256) * len(_DX_BG_TABLE)) // 256].astype(np.uint8)
+MAX_CLAIM_DX = 6  # claims carry 1..6 diagnoses: CLM_DGNS_7..12 are always empty
+
+
+_HC_MU32 = W.HC_MU.astype(np.float32)
+_HC_SIGMA32 = W.HC_SIGMA.astype(np.float32)
 
 
 class Acc:
@@ -69,6 +76,41 @@ def _uniform_days(rng, lo, hi):
 def _pick_weighted(rng, idx: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
     p = weights[idx] / weights[idx].sum()
     return idx[rng.choice(len(idx), n, p=p)]
+
+
+def _malformed_candidates(rows: dict, idx: np.ndarray) -> np.ndarray:
+    return ((rows["vkind"][idx] == 0) & ~rows["protected"][idx] & ~rows["claimcancel"][idx]
+            & ~rows["claimrd"][idx] & (rows["dnl"][idx] == 0) & (rows["prcsg"][idx] == 0))
+
+
+def _cap_per_file(idx: np.ndarray, file: np.ndarray, cap: np.ndarray) -> np.ndarray:
+    """Keep the rows of idx (in order) whose rank within their file is below that file's cap."""
+    fi = file[idx]
+    o = np.argsort(fi, kind="stable")
+    fi_s = fi[o]
+    first = np.searchsorted(fi_s, fi_s)
+    rank = np.empty(len(idx), np.int64)
+    rank[o] = np.arange(len(idx)) - first
+    return idx[rank < cap[fi]]
+
+
+def _pick_malformed(rng, rows: dict, cap: np.ndarray, need: int) -> np.ndarray:
+    """Up to `need` random rows (each file at most cap[file]) among the plain original lines.
+    Draws a few random row numbers instead of permuting all rows; falls back to a full random
+    permutation when the sample does not yield enough rows."""
+    nrows = len(rows["file"])
+    if need <= 0 or nrows == 0:
+        return np.zeros(0, np.int64)
+    draw = rng.integers(0, nrows, min(nrows, 8 * need + 64))
+    _, first = np.unique(draw, return_index=True)
+    draw = draw[np.sort(first)]
+    draw = draw[_malformed_candidates(rows, draw)]
+    chosen = _cap_per_file(draw, rows["file"], cap)[:need]
+    if len(chosen) == need:
+        return chosen
+    ci = np.flatnonzero(_malformed_candidates(rows, slice(None)))
+    ci = ci[rng.permutation(len(ci))]
+    return _cap_per_file(ci, rows["file"], cap)[:need]
 
 
 @dataclass
@@ -261,10 +303,11 @@ def gen_block(bi: int, seq0: int, npat: int, wd: W.World, seed: int, ctr: Counte
                       [rng.choice(4, nc, p=[.42, .26, .18, .14]), (rng.random(nc) < .35).astype(np.int64),
                        (rng.random(nc) < .2).astype(np.int64)], 0)
     nlines = 1 + ntail
-    ndx = 1 + rng.choice(6, nc, p=[.25, .25, .2, .15, .1, .05])
+    ndx = 1 + rng.choice(MAX_CLAIM_DX, nc, p=[.25, .25, .2, .15, .1, .05])
     ndx = np.where(cl["dxmode"] == 1, np.maximum(ndx, 2), ndx)
-    dx = _DX_BG_TABLE[rng.integers(0, len(_DX_BG_TABLE), (nc, 12), dtype=np.int16)]
-    dx[np.arange(12)[None, :] >= ndx[:, None]] = 0
+    # (nc, 6) uint8 indices into W.DX; 0 ('~') past the claim's number of diagnoses
+    dx = _DX_BG_TABLE256[rng.integers(0, 256, (nc, MAX_CLAIM_DX), dtype=np.uint8)]
+    dx *= np.arange(MAX_CLAIM_DX)[None, :] < ndx[:, None]
     cdx = pdx[cl["pat"]]
     is_coh = cl["coh"] > 0
     both = is_coh & (cl["dxmode"] == 0)
@@ -307,13 +350,13 @@ def gen_block(bi: int, seq0: int, npat: int, wd: W.World, seed: int, ctr: Counte
     starts = np.cumsum(nlines) - nlines
     lnum = np.arange(L) - np.repeat(starts, nlines) + 1
     k = cl["kind"][lc]
-    tailpool = np.where(cl["hc"][lc] == W.hc("72148")[0], 1, 0)
     hcl = np.where(lnum == 1, cl["hc"][lc], W.LABS[rng.integers(0, len(W.LABS), L)])
     m = (lnum > 1) & (k == 4)
     hcl[m] = cl["hc"][lc][m]  # e.g. a second therapy line / second ED line
-    del tailpool
     units = np.where(np.isin(hcl, W.THERAPY_MULTI), rng.integers(1, 5, L), 1)
-    allowed = np.round(np.exp(rng.normal(W.HC_MU[hcl], W.HC_SIGMA[hcl])) * units * 100).astype(np.int64)
+    z = rng.standard_normal(L, dtype=np.float32)
+    allowed = np.round(np.exp(_HC_MU32[hcl] + _HC_SIGMA32[hcl] * z) * (units * 100).astype(np.float32)).astype(np.int64)
+    del z
     allowed = np.maximum(allowed, 1)
     paid = np.round(allowed * rng.uniform(.78, .8, L)).astype(np.int64)
     den_l = denied[lc]
@@ -333,62 +376,64 @@ def gen_block(bi: int, seq0: int, npat: int, wd: W.World, seed: int, ctr: Counte
     prcsg[nona] = np.where(rng.random(int(nona.sum())) < .5, 1, 2)  # R / N
 
     # ------------------------------------------------------------------ versions (rows)
-    orig = np.arange(L)
+    # one row per line version: originals, redelivered copies, cancels, re-issued adjustments; each
+    # segment's delivery file is known before the (stable, radix) sort by file
     rd = np.flatnonzero(redeliver[lc])
     cx = np.flatnonzero(cancel[lc])
     ad = np.flatnonzero(reissue[lc])
-    src = np.concatenate([orig, rd, cx, ad])
-    vkind = np.concatenate([np.zeros(L, np.int8), np.full(len(rd), 1, np.int8), np.full(len(cx), 2, np.int8),
-                            np.full(len(ad), 3, np.int8)])
+    src = np.concatenate([np.arange(L), rd, cx, ad])
+    seg = np.cumsum([0, L, len(rd), len(cx), len(ad)])
+    vkind = np.repeat(np.arange(4, dtype=np.int8), np.diff(seg))
+    file0_8 = file0.astype(np.int8)
+    rfile = np.concatenate([file0_8[lc], file0_8[lc[rd]] + 1, fc.astype(np.int8)[lc[cx]], fa.astype(np.int8)[lc[ad]]])
+    order = np.argsort(rfile, kind="stable")  # int8 keys: radix sort
+    src, vkind, rfile = src[order], vkind[order], rfile[order]
     c = lc[src]
-    f0 = file0[c]
-    rfile = np.select([vkind == 0, vkind == 1, vkind == 2], [f0, f0 + 1, fc[c]], fa[c])
-    order = np.argsort(rfile, kind="stable")
-    src, vkind, c, rfile = src[order], vkind[order], c[order], rfile[order]
-    rcid = np.select([vkind <= 1, vkind == 2], [cid0[c], cid_c[c]], cid_a[c])
-    radj = np.select([vkind <= 1, vkind == 2], [0, 1], 2).astype(np.int8)
-    refct = np.select([vkind <= 1, vkind == 2], [efct0[c], efct_c[c]], efct_a[c]).astype(np.int32)
-    factor = np.where(vkind == 3, rng.uniform(.85, 1.15, len(src)), 1.0)
-    rallow = np.round(allowed[src] * factor).astype(np.int64)
-    rpaid = np.round(paid[src] * factor).astype(np.int64)
-    rdate = cl["date"][c].astype(np.int32)
+    cid_v = np.concatenate([cid0[lc], cid0[lc[rd]], cid_c[lc[cx]], cid_a[lc[ad]]])
+    rcid = cid_v[order]
+    radj = np.array([0, 0, 1, 2], np.int8)[vkind]  # original / redelivered 0, cancel 1, adjustment 2
+    efct_v = np.concatenate([efct0[lc], efct0[lc[rd]], efct_c[lc[cx]], efct_a[lc[ad]]]).astype(np.int32)
+    refct = efct_v[order]
+    del cid_v, efct_v
+    rallow = allowed[src]
+    rpaid = paid[src]
+    adj_rows = np.flatnonzero(vkind == 3)
+    factor = rng.uniform(.85, 1.15, len(adj_rows))
+    rallow[adj_rows] = np.round(rallow[adj_rows] * factor).astype(np.int64)
+    rpaid[adj_rows] = np.round(rpaid[adj_rows] * factor).astype(np.int64)
+    rdate = cl["date"].astype(np.int32)[c]
     cancel_c = cancel[c]
     # final action for RIF: the surviving version of each line is 'F'
     superseded = (vkind == 2) | ((vkind <= 1) & cancel_c)
     pat_c = cl["pat"][c]
-    rows = dict(file=rfile, cid=rcid, lnum=lnum[src].astype(np.int32), mbi=mbi_at(pat_c, rdate),
-                ctype=ctype[c].astype(np.int16), date=rdate, spec=spec_l[src].astype(np.int32),
-                hc=hcl[src].astype(np.int32), pos=cl["pos"][c].astype(np.int32), paid=rpaid, allowed=rallow,
-                ldx=line_dx[src].astype(np.int32), part=p_l[src], dnl=den_l[src].astype(np.int8),
-                prcsg=prcsg[src].astype(np.int8), adj=radj, efct=refct, cntl=cntl[c],
-                units=units[src].astype(np.int32), betos=betos[src].astype(np.int32), rfrg=rfrg[c].astype(np.int32),
-                vkind=vkind, final=(~superseded).astype(np.int8), kind=k[src].astype(np.int8),
+    rows = dict(file=rfile, cid=rcid, lnum=lnum.astype(np.int8)[src], mbi=mbi_at(pat_c, rdate),
+                ctype=ctype.astype(np.int16)[c], date=rdate, spec=spec_l.astype(np.int32)[src],
+                hc=hcl.astype(np.int32)[src], pos=cl["pos"].astype(np.int32)[c], paid=rpaid, allowed=rallow,
+                ldx=line_dx.astype(np.int32)[src], part=p_l[src], dnl=den_l[src].astype(np.int8),
+                prcsg=prcsg.astype(np.int8)[src], adj=radj, efct=refct, cntl=cntl[c],
+                units=units.astype(np.int8)[src], betos=betos.astype(np.int32)[src], rfrg=rfrg.astype(np.int32)[c],
+                vkind=vkind, final=(~superseded).astype(np.int8), kind=k.astype(np.int8)[src],
                 protected=protected[c], claimcancel=cancel_c, claimrd=redeliver[c])
     rows["dx"] = dx[c]
     nrows = len(order)
     # ------------------------------------------------------------------ malformed rows
-    bounds = np.searchsorted(rows["file"], np.arange(N_MONTHS + 1))
-    cand = ((rows["vkind"] == 0) & ~rows["protected"] & ~rows["claimcancel"] & ~rows["claimrd"]
-            & (rows["dnl"] == 0) & (rows["prcsg"] == 0))
+    bounds = np.searchsorted(rows["file"], np.arange(N_MONTHS + 1, dtype=rows["file"].dtype))
     per_file = np.diff(bounds)
     cap = np.floor(per_file * 0.005).astype(np.int64)
     n_kind = max(3 if bi == 0 else 0, int(round(lines_hint * MALFORMED_RATE)))
     need = n_kind * len(MALFORMED_KINDS)
-    ci = np.flatnonzero(cand)
-    ci = ci[rng.permutation(len(ci))]
-    fi = rows["file"][ci]
-    o = np.argsort(fi, kind="stable")
-    ci_s, fi_s = ci[o], fi[o]
-    first = np.searchsorted(fi_s, fi_s)
-    rank = np.empty(len(ci), np.int64)
-    rank[o] = np.arange(len(ci)) - first
-    ok = rank < cap[fi]
-    chosen = ci[ok][:need]
+    chosen = _pick_malformed(rng, rows, cap, need)
     mal = np.zeros(nrows, np.int8)
     mal[chosen] = 1 + (np.arange(len(chosen)) % len(MALFORMED_KINDS))
     rows["mal"] = mal
-    rows["trunc"] = np.where(mal == 1, rng.integers(5, 120, nrows), 0)
-    rows["thru"] = np.where(mal == 6, rows["date"] - rng.integers(1, 6, nrows), rows["date"])
+    trunc = np.zeros(nrows, np.int64)
+    m1 = np.flatnonzero(mal == 1)
+    trunc[m1] = rng.integers(5, 120, len(m1))
+    rows["trunc"] = trunc
+    thru = rows["date"].copy()
+    m6 = np.flatnonzero(mal == 6)
+    thru[m6] -= rng.integers(1, 6, len(m6)).astype(np.int32)
+    rows["thru"] = thru
 
     # ------------------------------------------------------------------ Part A (CCLF1 + CCLF4)
     A = Acc()

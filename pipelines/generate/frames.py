@@ -5,8 +5,8 @@ import numpy as np
 import pyarrow as pa
 
 from . import world as W
-from .render import (DATE_ISO, DATE_RIF, Frame, Vocab, amount_mat, date_col, day, digits, plain_amount,
-                     units_mat)
+from .render import (DATE_ISO, Frame, Vocab, amount_mat, date_col, day, digits, plain_amount,
+                     date_rif_vocab, small_int_col, units_mat)
 
 CLM_TYPE = Vocab(["71", "72"])
 DNL = Vocab(["1", "0"])
@@ -21,6 +21,11 @@ BAD_AMOUNT_RIF = "ABC.DE"
 BAD_DATE_RIF = "45-Abc-2026"
 
 
+def _dx_col(dx: np.ndarray, i: int, voc: Vocab):
+    """Claim diagnosis i: dx holds the first dx.shape[1] positions, later ones are index 0."""
+    return ("v", dx[:, i], voc) if i < dx.shape[1] else ("c", voc.values[0])
+
+
 def _mal_rows(r, k):
     return np.flatnonzero(r["mal"] == k)
 
@@ -29,7 +34,7 @@ def cclf5_frame(r: dict, wd: W.World) -> tuple[Frame, dict]:
     n = len(r["cid"])
     f = Frame(n)
     f.set("CUR_CLM_UNIQ_ID", ("m", digits(r["cid"], 13)))
-    f.set("CLM_LINE_NUM", ("m", digits(r["lnum"], 10)))
+    f.set("CLM_LINE_NUM", small_int_col(r["lnum"], 10))
     f.set("BENE_MBI_ID", ("m", W.MbiCoder.matrix(r["mbi"])))
     f.set("CLM_TYPE_CD", ("v", (r["ctype"] == 72).astype(np.int32), CLM_TYPE))
     f.set("CLM_FROM_DT", date_col(r["date"]))
@@ -57,10 +62,10 @@ def cclf5_frame(r: dict, wd: W.World) -> tuple[Frame, dict]:
     if len(rows):
         allowed[rows] = np.frombuffer(BAD_AMOUNT_CCLF.encode(), np.uint8)
     f.set("CLM_LINE_ALOWD_CHRG_AMT", ("m", allowed))
-    f.set("CLM_LINE_SRVC_UNIT_QTY", ("m", units_mat(r["units"])))
+    f.set("CLM_LINE_SRVC_UNIT_QTY", small_int_col(r["units"], 18, ".0000"))
     f.set("CLM_DISP_CD", ("c", "01"))
     for i in range(12):
-        f.set(f"CLM_DGNS_{i + 1}_CD", ("v", r["dx"][:, i], W.DX))
+        f.set(f"CLM_DGNS_{i + 1}_CD", _dx_col(r["dx"], i, W.DX))
     f.set("DGNS_PRCDR_ICD_IND", ("c", "0"))
     f.set("HCPCS_BETOS_CD", ("v", r["betos"], W.BETOS))
     f.set("CLM_RNDRG_PRVDR_NPI_NUM", ("v", wd.p_npi[r["part"]], wd.NPI))
@@ -80,6 +85,7 @@ def _plain_int(x) -> pa.Array:
 
 
 def rif_frame(r: dict, wd: W.World) -> Frame:
+    DATE_RIF = date_rif_vocab()
     n = len(r["cid"])
     f = Frame(n)
     cid = ("m", digits(r["cid"], 13))
@@ -103,8 +109,9 @@ def rif_frame(r: dict, wd: W.World) -> Frame:
     f.set("PRNCPAL_DGNS_CD", ("v", r["dx"][:, 0], DX_RIF))
     f.set("PRNCPAL_DGNS_VRSN_CD", ("c", "0"))
     for i in range(12):
-        f.set(f"ICD_DGNS_CD{i + 1}", ("v", r["dx"][:, i], DX_RIF))
-        f.set(f"ICD_DGNS_VRSN_CD{i + 1}", ("v", (r["dx"][:, i] > 0).astype(np.int32), DX_VRSN))
+        f.set(f"ICD_DGNS_CD{i + 1}", _dx_col(r["dx"], i, DX_RIF))
+        f.set(f"ICD_DGNS_VRSN_CD{i + 1}", ("v", (r["dx"][:, i] > 0).astype(np.int32), DX_VRSN)
+              if i < r["dx"].shape[1] else ("c", DX_VRSN.values[0]))
     f.set("CARR_CLM_CNTL_NUM", ("m", digits(r["cntl"], 15)))
     f.set("LINE_NUM", ("a", _plain_int(r["lnum"])))
     f.set("PRF_PHYSN_NPI", ("v", wd.p_npi[r["part"]], wd.NPI))

@@ -63,10 +63,10 @@ class Vocab:
     def __init__(self, values):
         self.values = [str(v) for v in values]
         self.width = max([len(v) for v in self.values] + [1])
-        mat = np.full((len(self.values), self.width), SPACE, np.uint8)
-        for i, v in enumerate(self.values):
-            b = v.encode("ascii")
-            mat[i, :len(b)] = np.frombuffer(b, np.uint8)
+        # ASCII bytes padded with spaces (vectorised: the date vocabularies have 51k entries)
+        raw = np.array([v.encode("ascii") for v in self.values], dtype=f"S{self.width}")
+        mat = raw.view(np.uint8).reshape(len(self.values), self.width).copy()
+        mat[mat == 0] = SPACE
         self.mat = mat
         self.arrow = pa.array(self.values, pa.string())
         self._lookup = {v: i for i, v in enumerate(self.values)}
@@ -82,44 +82,71 @@ class Vocab:
 
 
 _D4 = np.array([[ord(c) for c in f"{i:04d}"] for i in range(10000)], np.uint8)
-
-
 _D4U32 = np.ascontiguousarray(_D4).view(np.uint32).ravel()
+_ZERO4 = _D4U32[0]
+# last integer digit, '.', two decimals ("3.07"): index (dollars % 10) * 100 + cents % 100
+_DC3 = np.array([[ord(c) for c in f"{i // 100}.{i % 100:02d}"] for i in range(1000)], np.uint8)
+_DC3U32 = np.ascontiguousarray(_DC3).view(np.uint32).ravel()
+
+
+def _groups_to_mat(buf: np.ndarray, width: int) -> np.ndarray:
+    """(n, g) uint32 groups of 4 ASCII bytes -> (n, width) uint8, keeping the last width bytes."""
+    n, g = buf.shape
+    b = buf.view(np.uint8).reshape(n, g * 4)
+    if g * 4 == width:
+        return b
+    return np.ascontiguousarray(b[:, g * 4 - width:])
+
+
+def _fill_digit_groups(buf: np.ndarray, x: np.ndarray, last: int):
+    """Write the decimal digits of x into buf[:, :last + 1] (4 digits per group, least significant
+    group at column ``last``); groups above the largest value are constant '0000'."""
+    n = x.shape[0]
+    if n == 0:
+        buf[:, :last + 1] = _ZERO4
+        return
+    mx = int(x.max())
+    need = max(1, (len(str(max(mx, 0))) + 3) // 4)
+    x = x.astype(np.int32 if mx < 2 ** 31 else np.int64, copy=False)
+    for i in range(last + 1):
+        col = last - i
+        if i >= need:
+            buf[:, :col + 1] = _ZERO4
+            break
+        if i == need - 1:
+            buf[:, col] = _D4U32[x if i else x % 10000]
+        else:
+            q, r = np.divmod(x, 10000)
+            buf[:, col] = _D4U32[r]
+            x = q
 
 
 def digits(x: np.ndarray, width: int) -> np.ndarray:
-    """Zero-padded decimal digits of non-negative integers, (n, width) uint8."""
+    """Zero-padded decimal digits of non-negative integers, (n, width) uint8 (values wider than
+    width keep their last width digits)."""
     x = np.asarray(x)
     n = x.shape[0]
-    out = np.full((n, width), ord("0"), np.uint8)
-    if n == 0:
-        return out
-    mx = int(x.max())
-    need = min(width, len(str(max(mx, 0))))
-    g = (need + 3) // 4
-    x = x.astype(np.int32 if mx < 2 ** 31 else np.int64)
+    g = (width + 3) // 4
     buf = np.empty((n, g), np.uint32)
-    for i in range(g):
-        if i == g - 1:
-            buf[:, g - 1 - i] = _D4U32[x % 10000]
-        else:
-            q, r = np.divmod(x, 10000)
-            buf[:, g - 1 - i] = _D4U32[r]
-            x = q
-    b = buf.view(np.uint8).reshape(n, g * 4)
-    k = min(width, g * 4)
-    out[:, width - k:] = b[:, g * 4 - k:]
-    return out
+    if n and int(x.max()) >= 10 ** (4 * g):
+        x = x % (10 ** (4 * g))
+    _fill_digit_groups(buf, x, g - 1)
+    return _groups_to_mat(buf, width)
 
 
 def amount_mat(cents: np.ndarray, int_digits: int) -> np.ndarray:
     """'00000000098.21' style: int_digits digits, '.', 2 decimals (cents must be >= 0)."""
     cents = np.asarray(cents, np.int64)
-    out = np.empty((cents.shape[0], int_digits + 3), np.uint8)
-    out[:, :int_digits] = digits(cents // 100, int_digits)
-    out[:, int_digits] = ord(".")
-    out[:, int_digits + 1:] = digits(cents % 100, 2)
-    return out
+    n = cents.shape[0]
+    width = int_digits + 3
+    g = (width + 3) // 4
+    buf = np.empty((n, g), np.uint32)
+    if n:
+        dollars, c = np.divmod(cents, 100)
+        hi, lo = np.divmod(dollars, 10)
+        buf[:, g - 1] = _DC3U32[lo * 100 + c]
+        _fill_digit_groups(buf, hi, g - 2)
+    return _groups_to_mat(buf, width)
 
 
 def units_mat(units: np.ndarray) -> np.ndarray:
@@ -130,6 +157,27 @@ def units_mat(units: np.ndarray) -> np.ndarray:
     out[:, 18] = ord(".")
     out[:, 19:] = ord("0")
     return out
+
+
+_INT_VOCABS: dict = {}
+
+
+def small_int_col(x: np.ndarray, width: int, suffix: str = ""):
+    """Column of small non-negative integers (zero-padded to width, then suffix) as a vocabulary
+    column: the strings are formatted once, not per row."""
+    x = np.asarray(x)
+    hi = int(x.max()) if x.shape[0] else 0
+    if hi >= 1000:
+        m = digits(x, width)
+        if suffix:
+            m = np.concatenate([m, np.broadcast_to(np.frombuffer(suffix.encode(), np.uint8),
+                                                   (len(m), len(suffix)))], axis=1)
+        return ("m", m)
+    key = (width, suffix, hi)  # the vocabulary depends on the data only (deterministic bytes)
+    voc = _INT_VOCABS.get(key)
+    if voc is None:
+        voc = _INT_VOCABS[key] = Vocab([f"{i:0{width}d}{suffix}" for i in range(hi + 1)])
+    return ("v", x, voc)
 
 
 def plain_amount(cents: np.ndarray) -> pa.Array:
@@ -148,7 +196,21 @@ _days = np.arange(np.datetime64("1900-01-01"), np.datetime64("2041-01-01"))
 _iso = np.datetime_as_string(_days, unit="D")
 DATE_ISO = Vocab(list(_iso) + ["", "9999-12-31"])
 _MON = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-DATE_RIF = Vocab([f"{s[8:10]}-{_MON[int(s[5:7]) - 1]}-{s[0:4]}" for s in _iso] + ["", "31-Dec-9999"])
+_DATE_RIF = None
+
+
+def date_rif_vocab() -> Vocab:
+    """RIF dates ('05-Mar-2026'), built on first use (only the RIF layout needs them)."""
+    global _DATE_RIF
+    if _DATE_RIF is None:
+        _DATE_RIF = Vocab([f"{s[8:10]}-{_MON[int(s[5:7]) - 1]}-{s[0:4]}" for s in _iso] + ["", "31-Dec-9999"])
+    return _DATE_RIF
+
+
+def __getattr__(name):
+    if name == "DATE_RIF":
+        return date_rif_vocab()
+    raise AttributeError(name)
 DATE_BLANK = len(_iso)
 DATE_MAX_SENTINEL = int(np.datetime64("9999-12-31", "D").astype(np.int64))
 
@@ -228,14 +290,6 @@ def _col_arrow(col, n, dictionary: bool = False) -> pa.Array:
     kind = col[0]
     if kind == "a":
         return col[1]
-    if kind == "v" and dictionary:
-        idx = np.asarray(col[1], np.int32)
-        voc = col[2].arrow
-        if len(voc) > 4096 and n:
-            lo, hi = int(idx.min()), int(idx.max())
-            voc = voc.slice(lo, hi - lo + 1)
-            idx = idx - lo
-        return pa.DictionaryArray.from_arrays(pa.array(idx), voc)
     if kind == "m":
         m = np.ascontiguousarray(col[1])
         w = m.shape[1]
@@ -246,37 +300,146 @@ def _col_arrow(col, n, dictionary: bool = False) -> pa.Array:
     return pa.repeat(pa.scalar(col[1], pa.string()), n)
 
 
+_CONST_DICTS: dict = {}
+
+
+def _const_dict(v: str) -> pa.Array:
+    d = _CONST_DICTS.get(v)
+    if d is None:
+        d = _CONST_DICTS[v] = pa.array([v], pa.string())
+    return d
+
+
+def _dict_col(col, n: int, zeros: pa.Array, blank, override) -> pa.Array:
+    """Dictionary-encoded column (int32 indices) for a "v" or "c" column; blanked and overridden
+    rows point to extra dictionary entries (no duplicate dictionary values: the Parquet writer
+    keys its dictionary page on the values)."""
+    if col[0] == "c":
+        values = [col[1]]
+        idx = None
+    else:
+        voc = col[2]
+        idx = np.asarray(col[1], np.int32)
+        values = voc
+        if len(voc) > 4096 and n:
+            lo, hi = int(idx.min()), int(idx.max())
+            values = (voc, lo, hi + 1)
+            idx = idx - lo
+    if blank is None and override is None:
+        if idx is None:
+            return pa.DictionaryArray.from_arrays(zeros, _const_dict(col[1]), safe=False)
+        dic = values.arrow if isinstance(values, Vocab) else values[0].arrow.slice(values[1], values[2] - values[1])
+        return pa.DictionaryArray.from_arrays(pa.array(idx), dic, safe=False)
+    # materialise the (small) dictionary as a list to append the literal values
+    if isinstance(values, Vocab):
+        vals = list(values.values)
+    elif isinstance(values, tuple):
+        vals = values[0].values[values[1]:values[2]]
+    else:
+        vals = list(values)
+    idx = np.zeros(n, np.int32) if idx is None else idx.copy()
+    pos = {v: i for i, v in enumerate(vals)}
+
+    def slot(v):
+        if v not in pos:
+            pos[v] = len(vals)
+            vals.append(v)
+        return pos[v]
+
+    if blank is not None:
+        idx[blank] = slot("")
+    if override is not None:
+        rows, lits = override
+        idx[np.asarray(rows)] = np.array([slot(v) for v in lits], np.int32)
+    return pa.DictionaryArray.from_arrays(pa.array(idx), pa.array(vals, pa.string()), safe=False)
+
+
+def _mat_col(m: np.ndarray, n: int, blank) -> pa.Array:
+    """Fixed-width strings from a (n, w) byte matrix; blanked rows become ''."""
+    m = np.ascontiguousarray(m)
+    w = m.shape[1]
+    if blank is None:
+        offsets = np.arange(0, (n + 1) * w, w, dtype=np.int32)
+        return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(m))
+    offsets = np.zeros(n + 1, np.int32)
+    np.cumsum(np.where(blank, 0, w).astype(np.int32), out=offsets[1:])
+    kept = m.view(f"V{w}").ravel()[~blank] if w else m[~blank]
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(kept)))
+
+
 def to_arrow(frame: Frame, names: list[str], dictionary: bool = False) -> pa.Table:
-    """Arrow table of string columns; with dictionary=True, vocabulary columns stay dictionary
-    encoded (written to Parquet as plain string columns with dictionary pages)."""
+    """Arrow table of string columns; with dictionary=True, vocabulary and constant columns are
+    dictionary encoded (int32 indices; written to Parquet as string columns with dictionary
+    pages) and every column is declared non-nullable (no value is ever null)."""
     import pyarrow.compute as pc
+    n = frame.n
     arrays = []
+    zeros = pa.array(np.zeros(n, np.int32)) if dictionary else None
     for f in names:
         col = frame.cols.get(f, ("c", ""))
-        a = _col_arrow(col, frame.n, dictionary)
-        is_dict = pa.types.is_dictionary(a.type)
-        if is_dict and (f in frame.blank and frame.blank[f].any() or f in frame.override):
-            a = a.cast(pa.string())
-        else:
-            is_dict = False
-        if f in frame.blank and frame.blank[f].any():
-            a = pc.if_else(pa.array(frame.blank[f]), pa.scalar("", pa.string()), a)
-        if f in frame.override:
-            rows, vals = frame.override[f]
-            if len(rows):
-                full = np.zeros(frame.n, bool)
-                full[rows] = True
-                sub = np.zeros(frame.n, np.int32)
-                sub[rows] = np.arange(len(rows), dtype=np.int32)
-                repl = pa.array(list(vals), pa.string()).take(pa.array(sub))
-                a = pc.if_else(pa.array(full), repl, a)
-        if is_dict:
-            a = pc.dictionary_encode(a)
+        blank = frame.blank.get(f)
+        if blank is not None and not blank.any():
+            blank = None
+        override = frame.override.get(f)
+        if override is not None and not len(override[0]):
+            override = None
+        kind = col[0]
+        if dictionary and kind in ("v", "c"):
+            arrays.append(_dict_col(col, n, zeros, blank, override))
+            continue
+        if kind == "m" and override is None:
+            arrays.append(_mat_col(col[1], n, blank))
+            continue
+        a = _col_arrow(col, n, False)
+        if blank is not None:
+            a = pc.if_else(pa.array(blank), pa.scalar("", pa.string()), a)
+        if override is not None:
+            rows, vals = override
+            full = np.zeros(n, bool)
+            full[rows] = True
+            sub = np.zeros(n, np.int32)
+            sub[rows] = np.arange(len(rows), dtype=np.int32)
+            repl = pa.array(list(vals), pa.string()).take(pa.array(sub))
+            a = pc.if_else(pa.array(full), repl, a)
         arrays.append(a)
+    if dictionary:
+        schema = pa.schema([pa.field(nm, a.type, nullable=False) for nm, a in zip(names, arrays)])
+        return pa.Table.from_arrays(arrays, schema=schema)
     return pa.Table.from_arrays(arrays, names=names)
 
 
+def frame_bytes(frame: Frame, fmt: str, names: list[str], layout: Layout | None = None,
+                truncate: dict | None = None, delimiter: str = ","):
+    """Render a frame for Sink.write_payload (can run in a worker thread): the record bytes for
+    fixed / csv / rif, an arrow table for parquet."""
+    if fmt == "fixed":
+        return to_fixed(frame, layout, truncate)
+    if fmt == "parquet":
+        return to_arrow(frame, names, dictionary=True)
+    buf = pa.BufferOutputStream()
+    pacsv.write_csv(to_arrow(frame, names), buf, pacsv.WriteOptions(
+        include_header=False, delimiter=delimiter, quoting_style="none"))
+    return buf.getvalue()
+
+
 # --------------------------------------------------------------------------------------------
+# Parquet: dictionary pages only for dictionary-encoded columns (hashing millions of distinct ids
+# and amounts into a dictionary that overflows anyway is the writer's most expensive step); zstd
+# level 1 for the plain string columns except the random beneficiary ids (little to gain); no
+# statistics.
+PARQUET_UNCOMPRESSED = {"BENE_MBI_ID", "BENE_ID"}
+
+
+def parquet_writer(path, schema: pa.Schema) -> pq.ParquetWriter:
+    dict_cols = [f.name for f in schema if pa.types.is_dictionary(f.type)]
+    # dictionary indices are bit-packed already: compressing them gains little
+    comp = {f.name: ("none" if f.name in PARQUET_UNCOMPRESSED or f.name in dict_cols else "zstd")
+            for f in schema}
+    level = {k: 1 for k, v in comp.items() if v == "zstd"}
+    return pq.ParquetWriter(path, schema, compression=comp, compression_level=level, store_schema=False,
+                            write_statistics=False, use_dictionary=dict_cols)
+
+
 class Sink:
     """One output file written under a temporary name and moved into place by close()."""
 
@@ -305,15 +468,31 @@ class Sink:
         else:
             t = to_arrow(frame, self.names, dictionary=self.fmt == "parquet")
             if self.fmt == "parquet":
-                if self._writer is None:
-                    self._writer = pq.ParquetWriter(self.tmp, t.schema, compression="zstd",
-                                                    compression_level=1, store_schema=False,
-                                                    write_statistics=False)
-                self._writer.write_table(t, row_group_size=1 << 20)
+                self.write_table(t)
+                return
             else:
                 pacsv.write_csv(t, self._fh, pacsv.WriteOptions(
                     include_header=False, delimiter=self.delimiter, quoting_style="none"))
         self.rows += frame.n
+
+    def write_payload(self, payload, n: int):
+        """Write what frame_bytes() rendered (n records)."""
+        if n == 0:
+            return
+        if self.fmt == "parquet":
+            self.write_table(payload)
+        else:
+            self._fh.write(payload)
+            self.rows += n
+
+    def write_table(self, t: pa.Table):
+        """Append an arrow table (from to_arrow(..., dictionary=True)) as one row group."""
+        if t.num_rows == 0:
+            return
+        if self._writer is None:
+            self._writer = parquet_writer(self.tmp, t.schema)
+        self._writer.write_table(t, row_group_size=1 << 24)
+        self.rows += t.num_rows
 
     def close(self):
         if self.fmt == "parquet":

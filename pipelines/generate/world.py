@@ -132,6 +132,24 @@ _MBI_RADIX = [len(_ALPH[c]) for c in _MBI_FMT]
 MBI_SPACE = int(np.prod(np.array(_MBI_RADIX, dtype=object)))
 
 
+def _mbi_group_table(positions: list[int]) -> tuple[np.ndarray, int]:
+    """All strings of the given MBI positions as uint32 (4 ASCII bytes, left-padded with '0'),
+    indexed by the mixed-radix value of those positions."""
+    radix = int(np.prod([_MBI_RADIX[p] for p in positions]))
+    x = np.arange(radix, dtype=np.int64)
+    mat = np.full((radix, 4), ord("0"), np.uint8)
+    for j, pos in zip(range(3, 3 - len(positions), -1), reversed(positions)):
+        r = _MBI_RADIX[pos]
+        mat[:, j] = _MBI_TABLES[pos][x % r]
+        x //= r
+    return np.ascontiguousarray(mat).view(np.uint32).ravel(), radix
+
+
+_MBI_G0, _ = _mbi_group_table([0, 1, 2])
+_MBI_G1, _MBI_G1_RADIX = _mbi_group_table([3, 4, 5, 6])
+_MBI_G2, _MBI_G2_RADIX = _mbi_group_table([7, 8, 9, 10])
+
+
 class MbiCoder:
     """Bijective scramble of integer sequence numbers into MBI-like ids."""
 
@@ -150,13 +168,17 @@ class MbiCoder:
 
     @staticmethod
     def matrix(codes: np.ndarray) -> np.ndarray:
-        x = np.asarray(codes, np.int64).copy()
-        out = np.empty((x.shape[0], 11), np.uint8)
-        for pos in range(10, -1, -1):
-            r = _MBI_RADIX[pos]
-            out[:, pos] = _MBI_TABLES[pos][x % r]
-            x //= r
-        return out
+        """(n, 11) uint8 ASCII ids: three table look-ups of 4-character groups (positions 0-2,
+        3-6, 7-10; the first group is padded on the left and dropped)."""
+        x = np.asarray(codes, np.int64)
+        n = x.shape[0]
+        buf = np.empty((n, 3), np.uint32)
+        q, r = np.divmod(x, _MBI_G2_RADIX)
+        buf[:, 2] = _MBI_G2[r]
+        q, r = np.divmod(q, _MBI_G1_RADIX)
+        buf[:, 1] = _MBI_G1[r]
+        buf[:, 0] = _MBI_G0[q]
+        return np.ascontiguousarray(buf.view(np.uint8).reshape(n, 12)[:, 1:])
 
     @staticmethod
     def strings(codes: np.ndarray) -> list[str]:
