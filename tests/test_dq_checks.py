@@ -106,3 +106,76 @@ def test_dq_results_appends_one_part_per_step(tmp_path):
         f"SELECT run_id, asset, check_name, passed, severity FROM read_parquet('{tmp_path}/dq_results/*.parquet') ORDER BY 1"
     ).fetchall()
     assert rows == [("run-1", "partb_lines", "c", True, "ERROR"), ("run-2", "partb_lines", "c", True, "ERROR")]
+
+
+# --------------------------------------------------------------------------------------------
+# Episode and scoring stages: every asset has a suite; broken tables fail the right expectation.
+
+NO_TABLE_ASSETS = {"publish", "reports"}  # publish moves tables; reports writes HTML/CSV files, no table
+
+
+def test_every_asset_in_the_definitions_has_a_suite(tmp_path):
+    from pipelines.definitions import build_definitions
+
+    defs = build_definitions(RunSettings(input_dir=tmp_path, out_dir=tmp_path))
+    assets = {k.to_user_string() for a in defs.assets for k in a.keys}
+    assert {"episodes", "episode_lines", "episode_attribution", "episode_attribution_tin", "episode_costs",
+            "episode_risk", "eligibility", "cost_measure_scores", "cost_benchmarks", "quality_benchmarks",
+            "quality_measure_points", "participant_scores", "payment_adjustments"} <= assets
+    assert sorted(assets - NO_TABLE_ASSETS - set(available_suites())) == []
+    checked = {k.asset_key.to_user_string() for c in defs.asset_checks for k in c.check_keys}
+    assert checked == assets - NO_TABLE_ASSETS
+
+
+def _warehouse(tmp_path, **tables: str) -> RunSettings:
+    settings = RunSettings(input_dir=tmp_path, out_dir=tmp_path)
+    settings.warehouse_dir.mkdir(exist_ok=True)
+    for name, select in tables.items():
+        duckdb.connect().execute(f"COPY ({select}) TO '{settings.warehouse_dir / name}.parquet' (FORMAT parquet)")
+    return settings
+
+
+_EPISODE_COLS = """episode_id, cohort, bene_id, trigger_date, confirming_date, start_date, end_date, performance_year, status,
+                   trigger_tin, trigger_npi, truncated_at_death, death_date, scorable, excluded, quarantined"""
+_GOOD_EPISODE = ("('HF-00000000000000a1', 'HF', 'BENE1', DATE '2026-01-05', DATE '2026-02-01', DATE '2026-01-05', "
+                 "DATE '2027-01-04', 2027, 'closed', '001000002', '1234567893', false, NULL::DATE, true, false, false)")
+_PARTB = "SELECT DATE '2027-06-30' AS service_date FROM range(10)"
+
+
+def _failed(result) -> set[str]:
+    return {f["name"] for f in result.metadata["failing_expectations"].value}
+
+
+def test_episode_ending_before_it_starts_fails_e3_blocking(tmp_path):
+    ok = _warehouse(tmp_path, partb_lines=_PARTB,
+                    episodes=f"SELECT * FROM (VALUES {_GOOD_EPISODE}) AS t({_EPISODE_COLS})")
+    err, warn = evaluate_asset("episodes", ok, "run-ok")
+    assert err.passed and warn.passed, (err.metadata["summary"], warn.metadata["summary"])
+
+    broken = _GOOD_EPISODE.replace("'HF-00000000000000a1'", "'HF-00000000000000b2'").replace("'BENE1'", "'BENE2'")
+    broken = broken.replace("DATE '2027-01-04', 2027", "DATE '2026-01-04', 2026")  # end a year before start
+    bad = _warehouse(tmp_path, episodes=f"SELECT * FROM (VALUES {_GOOD_EPISODE}, {broken}) AS t({_EPISODE_COLS})")
+    err, warn = evaluate_asset("episodes", bad, "run-bad")
+    assert not err.passed and err.severity.value == "ERROR"
+    assert _failed(err) == {"end_not_before_start"}
+    assert err.metadata["summary"].value.startswith("episodes: check episodes/episodes_expectations failed: end_not_before_start: 1 of 2 rows")
+    assert _failed(warn) == {"end_is_start_plus_364_unless_death"}
+    assert "BENE2" not in str(err.metadata) + str(warn.metadata)
+
+
+def test_share_above_1_fails_a1_blocking(tmp_path):
+    rows = """('HF-00000000000000a1', 'BENE1', '001000002', '1234567893', 3, 0, 'qualifying_lines', 3.0, 4.0, 0.75::DOUBLE, true),
+              ('HF-00000000000000a1', 'BENE1', '001000002', '1999900099', 1, 0, 'qualifying_lines', 1.0, 4.0, 0.25::DOUBLE, false)"""
+    cols = "episode_id, bene_id, tin, npi, qualifying_lines, assigned_lines, basis, basis_value, basis_total, share, attributed"
+    episodes = f"SELECT * FROM (VALUES {_GOOD_EPISODE}) AS t({_EPISODE_COLS})"
+    ok = _warehouse(tmp_path, episodes=episodes, episode_attribution=f"SELECT * FROM (VALUES {rows}) AS t({cols})")
+    err, warn = evaluate_asset("episode_attribution", ok, "run-ok")
+    assert err.passed and warn.passed, (err.metadata["summary"], warn.metadata["summary"])
+
+    bad = _warehouse(tmp_path, episode_attribution=f"SELECT * FROM (VALUES {rows.replace('0.75::DOUBLE', '1.2::DOUBLE')}) AS t({cols})")
+    err, warn = evaluate_asset("episode_attribution", bad, "run-bad")
+    assert not err.passed and err.severity.value == "ERROR"
+    assert _failed(err) == {"share_in_0_1", "share_is_basis_ratio", "shares_sum_to_at_most_1"}
+    by_name = {f["name"]: f for f in err.metadata["failing_expectations"].value}
+    assert by_name["share_in_0_1"]["unexpected_count"] == 1 and by_name["share_in_0_1"]["examples"] == [1.2]
+    assert warn.passed  # 1.2 >= 0.30 and attributed: the threshold WARN agrees
