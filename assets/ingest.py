@@ -83,8 +83,8 @@ def _stage_file(con: duckdb.DuckDBPyConnection, f: InputFile, created: set[str])
         first = str(exc).strip().splitlines()[0]
         raise InputFileError(f.path, f"could not be read as {f.kind.upper()} ({f.fmt}): {first}") from None
     rejects = reader_rejects(con, f)
-    if rejects:
-        # The reader numbers the rows it could read; shift them past the rejected physical rows.
+    if rejects and f.fmt != "fixed":  # the fixed-width reader numbers its rows exactly itself
+        # DuckDB's CSV reader numbers the rows it could read; shift them past the rejected physical rows.
         con.execute("CREATE OR REPLACE TEMP TABLE _rej(source_row BIGINT)")
         con.executemany("INSERT INTO _rej VALUES (?)", [(r,) for r, _, _ in rejects])
         con.execute(
@@ -96,6 +96,7 @@ def _stage_file(con: duckdb.DuckDBPyConnection, f: InputFile, created: set[str])
                       GROUP BY k.source_row) AS s
                 WHERE t.source_file_id = {f.file_id} AND t.source_row = s.k"""
         )
+    if rejects:
         con.executemany(
             "INSERT INTO reader_rejects VALUES (?, ?, ?, ?)",
             [(f.file_id, row, reason, raw_text) for row, reason, raw_text in rejects],

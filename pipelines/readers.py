@@ -15,6 +15,9 @@ from functools import lru_cache
 from pathlib import Path
 
 import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipelines.duck import Raw, render, sql_text
@@ -186,6 +189,74 @@ def check_columns(f: InputFile, have: list[str], need: list[str], expected: str)
 
 
 # --------------------------------------------------------------------------------------------
+# Fixed-width reader: the file's bytes are cut at the layout's positions with numpy (CCLF is
+# ASCII, so byte positions are character positions), giving an Arrow table of text columns. Every
+# physical record is either a row of that table or a reject: wrong record length, bytes outside
+# ASCII (invalid_encoding) or control characters (invalid_characters). source_row is the record's
+# 1-based line number in the file.
+
+_FIXED_REJECTS: dict[int, list[tuple[int, str, str]]] = {}
+_MAX_SEGMENTS = 2000  # beyond this many runs of good records, gather rows with one fancy index
+
+
+def _good_record_matrix(data: np.ndarray, starts: np.ndarray, strides: np.ndarray, width: int) -> np.ndarray:
+    """The good records as an (n, width) byte matrix, copying whole runs of evenly spaced records."""
+    if len(starts) == 0:
+        return np.empty((0, width), np.uint8)
+    breaks = np.flatnonzero(np.diff(starts) != strides[:-1]) + 1
+    if len(breaks) > _MAX_SEGMENTS:
+        return data[starts[:, None] + np.arange(width)]
+    parts = []
+    for run_starts, run_strides in zip(np.split(starts, breaks), np.split(strides, breaks)):
+        first, stride, count = int(run_starts[0]), int(run_strides[0]), len(run_starts)
+        block = data[first:first + count * stride]
+        if len(block) < count * stride:  # last record without a newline
+            block = np.concatenate([block, np.zeros(count * stride - len(block), np.uint8)])
+        parts.append(block.reshape(count, stride)[:, :width])
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def read_fixed_width(path: Path, lay: Layout) -> tuple[pa.Table, list[tuple[int, str, str]]]:
+    data = np.fromfile(path, dtype=np.uint8)
+    newlines = np.flatnonzero(data == 10)
+    if len(data) and data[-1] != 10:
+        newlines = np.append(newlines, len(data))  # a last record without its newline
+    starts = np.concatenate(([0], newlines[:-1] + 1)).astype(np.int64)
+    ends = newlines.astype(np.int64)
+    has_cr = (ends > starts) & (data[np.maximum(ends - 1, 0)] == 13) if len(data) else ends > starts
+    lengths = ends - starts - has_cr
+    width = lay.record_length
+    right_length = lengths == width
+    rows = np.flatnonzero(right_length)
+    matrix = _good_record_matrix(data, starts[rows], (width + 1 + has_cr[rows]).astype(np.int64), width)
+    non_ascii = (matrix > 0x7E).any(axis=1)
+    control = (matrix < 0x20).any(axis=1)
+    bad_bytes = non_ascii | control
+
+    def raw(i: int) -> str:
+        return bytes(data[starts[i]:starts[i] + lengths[i]]).decode("utf-8", "backslashreplace")
+
+    rejects = [(int(i) + 1, "wrong_record_length", raw(i)) for i in np.flatnonzero(~right_length)]
+    rejects += [(int(rows[j]) + 1, "invalid_encoding" if non_ascii[j] else "invalid_characters", raw(rows[j]))
+                for j in np.flatnonzero(bad_bytes)]
+    rejects.sort()
+    keep = ~bad_bytes
+    matrix, rows = matrix[keep], rows[keep]
+    n = len(rows)
+    columns = {}
+    for name, start, length in lay.fields:
+        cut = np.ascontiguousarray(matrix[:, start - 1:start - 1 + length])
+        column = pa.FixedSizeBinaryArray.from_buffers(pa.binary(length), n, [None, pa.py_buffer(cut)])
+        columns[name] = pc.utf8_trim_whitespace(column.cast(pa.binary()).cast(pa.string()))
+    columns["source_row"] = pa.array(rows + 1, pa.int64())
+    columns["delivery_file"] = pa.nulls(n, pa.string())
+    columns["delivery_date_text"] = pa.nulls(n, pa.string())
+    columns["raw_record"] = pa.nulls(n, pa.string())
+    columns["record_length"] = pa.array(np.full(n, width, np.int32))
+    return pa.table(columns), rejects
+
+
+# --------------------------------------------------------------------------------------------
 # Raw readers: each returns the SELECT text of a relation with the layout's field names (all text),
 # source_row, raw_record (the row as delivered) and record_length (fixed-width only).
 
@@ -206,8 +277,11 @@ def raw_select(con: duckdb.DuckDBPyConnection, f: InputFile, lay: Layout) -> str
     common = dict(path=f.path, rejects_table=rejects_table, rejects_scan=rejects_scan)
     if f.fmt == "fixed":
         check_fixed_width(f, lay)
-        slices = ",\n       ".join(f'substr(line, {s}, {n}) AS "{name}"' for name, s, n in lay.fields)
-        return render(sql_text("10_ingest/11_read_fixed_width.sql"), field_slices=Raw(slices), **common)
+        table, rejects = read_fixed_width(f.path, lay)
+        relation = f"raw_fixed_{f.file_id}"
+        con.register(relation, table)
+        _FIXED_REJECTS[f.file_id] = rejects
+        return f"SELECT * FROM {relation}"
     if f.fmt == "csv":
         expected = f"{lay.name.upper()} CSV with a header of CCLF field names"
         header = _csv_header(f, ",", expected)
@@ -256,6 +330,9 @@ def reader_rejects(con: duckdb.DuckDBPyConnection, f: InputFile) -> list[tuple[i
     """
     if f.fmt == "parquet":
         return []
+    if f.fmt == "fixed":
+        con.unregister(f"raw_fixed_{f.file_id}")
+        return _FIXED_REJECTS.pop(f.file_id, [])
     rejects_table, rejects_scan = _rejects_names(f)
     try:
         rows = con.execute(
