@@ -5,41 +5,98 @@
 --   is_qualifying        E1: claim type in episodes.qualifying_claim_types (71), HCPCS on the cohort's
 --                        trigger E&M list, place of service allowed, net allowed > 0, cohort diagnosis.
 -- Lines touching no cohort are dropped here; this table feeds E2 (pairs), A1 (shares) and C1 (costs).
-WITH dx_hits AS (
-    -- one row per (line, diagnosis); a hash join on the small code list (faster than list functions)
-    SELECT DISTINCT u.line_rowid, c.cohort
-    FROM (SELECT line_rowid, service_date, unnest(list_append(coalesce(claim_dx, []), line_dx)) AS dx
-          FROM partb_src) AS u
-    JOIN code_lists AS c
-      ON c.list_name = 'diagnosis' AND c.code = u.dx AND u.service_date BETWEEN c.valid_from AND c.valid_to
+-- So are the lines of a (beneficiary, cohort) without any qualifying line: E2 pairs only qualifying
+-- lines, A1 counts only qualifying lines and C1 assigns only lines inside an episode of the same
+-- beneficiary and cohort, whose trigger is a qualifying line; such lines could never be used.
+-- Performance (issue 4): partb_lines is read once with all line columns (plus narrow reads of the
+-- diagnoses and of the E1 columns); every other input is a small code-list table. L validity
+-- intervals are first cut into disjoint date segments per (list, cohort, code), so each code-list
+-- lookup below is an equality hash join matching at most one segment (no correlated sub-queries,
+-- no join back to partb_lines).
+WITH bounds AS (
+    -- L: every date on which a code's validity can change (interval starts and the day after ends)
+    SELECT list_name, cohort, code, valid_from AS d FROM code_lists
+    UNION
+    SELECT list_name, cohort, code, valid_to + 1 FROM code_lists
 ),
-svc_hits AS (
-    SELECT p.line_rowid, c.cohort, min(c.service_group) AS service_group
+code_segments AS (
+    -- L: [seg_from, seg_to] lies inside or outside each validity interval of the code as a whole;
+    -- service_group: the lowest over the intervals covering the segment (C1 service group)
+    SELECT s.list_name, s.cohort, s.code, s.seg_from, s.seg_to, min(c.service_group) AS service_group
+    FROM (SELECT list_name, cohort, code, d AS seg_from,
+                 lead(d) OVER (PARTITION BY list_name, cohort, code ORDER BY d) - 1 AS seg_to
+          FROM bounds) AS s
+    JOIN code_lists AS c
+      ON c.list_name = s.list_name AND c.cohort = s.cohort AND c.code = s.code
+     AND c.valid_from <= s.seg_from AND c.valid_to >= s.seg_to
+    GROUP BY ALL
+),
+cohorts AS (
+    -- the cohorts a line can touch, each with a bit for the per-line diagnosis mask below (<= 64 cohorts)
+    SELECT cohort, CAST(1 AS UBIGINT) << CAST(row_number() OVER (ORDER BY cohort) - 1 AS INTEGER) AS bit
+    FROM (SELECT DISTINCT cohort FROM code_lists WHERE list_name IN ('diagnosis', 'condition_service'))
+),
+dx_lines AS (
+    -- E1, C1: per line, the cohorts (bit mask) with a cohort diagnosis among claim dx 1-12 and the line dx
+    SELECT u.line_rowid, bit_or(k.bit) AS dx_mask
+    FROM (SELECT line_rowid, service_date, unnest(claim_dx) AS dx FROM partb_src
+          UNION ALL
+          SELECT line_rowid, service_date, line_dx FROM partb_src) AS u
+    JOIN code_segments AS c
+      ON c.list_name = 'diagnosis' AND c.code = u.dx AND u.service_date BETWEEN c.seg_from AND c.seg_to
+    JOIN cohorts AS k ON k.cohort = c.cohort
+    GROUP BY u.line_rowid
+),
+qualifying_pairs AS (
+    -- E1: the (beneficiary, cohort) pairs with at least one qualifying line (same test as is_qualifying)
+    SELECT DISTINCT p.bene_id, k.cohort
     FROM partb_src AS p
-    JOIN code_lists AS c
-      ON c.list_name = 'condition_service' AND c.code = p.hcpcs AND p.service_date BETWEEN c.valid_from AND c.valid_to
-    GROUP BY p.line_rowid, c.cohort
+    JOIN code_segments AS t
+      ON t.list_name = 'trigger_service' AND t.code = p.hcpcs AND p.service_date BETWEEN t.seg_from AND t.seg_to
+    JOIN code_segments AS o
+      ON o.list_name = 'place_of_service' AND o.cohort = t.cohort AND o.code = p.place_of_service
+     AND p.service_date BETWEEN o.seg_from AND o.seg_to
+    JOIN cohorts AS k ON k.cohort = t.cohort
+    JOIN dx_lines AS d ON d.line_rowid = p.line_rowid AND d.dx_mask & k.bit <> 0
+    WHERE list_contains({{qualifying_claim_types}}, p.claim_type) AND p.allowed_amount > 0
 ),
-hits AS (
-    SELECT coalesce(d.line_rowid, s.line_rowid) AS line_rowid,
-           coalesce(d.cohort, s.cohort) AS cohort,
-           d.line_rowid IS NOT NULL AS has_cohort_dx,
-           s.line_rowid IS NOT NULL AS is_condition_service,
-           s.service_group
-    FROM dx_hits AS d
-    FULL JOIN svc_hits AS s ON s.line_rowid = d.line_rowid AND s.cohort = d.cohort
+touching AS (
+    -- lines with a cohort diagnosis or a condition-related HCPCS of any cohort (any date; exact below)
+    SELECT p.*, coalesce(d.dx_mask, 0) AS dx_mask
+    FROM partb_src AS p
+    LEFT JOIN dx_lines AS d ON d.line_rowid = p.line_rowid
+    WHERE d.line_rowid IS NOT NULL
+       OR p.hcpcs IN (SELECT code FROM code_lists WHERE list_name = 'condition_service')
+),
+flagged AS (
+    SELECT p.line_rowid, k.cohort, p.bene_id, p.service_date, p.claim_control_number, p.line_number, p.claim_id,
+           p.claim_type, p.hcpcs, p.betos, p.place_of_service, p.tin, p.npi, p.allowed_amount, p.paid_amount,
+           p.cost_amount,
+           p.dx_mask & k.bit <> 0 AS has_cohort_dx,
+           s.code IS NOT NULL AS is_condition_service,
+           s.service_group,
+           t.code IS NOT NULL AS is_trigger_service,
+           o.code IS NOT NULL AS is_place_of_service
+    FROM touching AS p
+    JOIN qualifying_pairs AS q ON q.bene_id = p.bene_id
+    JOIN cohorts AS k ON k.cohort = q.cohort
+    LEFT JOIN code_segments AS s
+      ON s.list_name = 'condition_service' AND s.cohort = k.cohort AND s.code = p.hcpcs
+     AND p.service_date BETWEEN s.seg_from AND s.seg_to
+    LEFT JOIN code_segments AS t
+      ON t.list_name = 'trigger_service' AND t.cohort = k.cohort AND t.code = p.hcpcs
+     AND p.service_date BETWEEN t.seg_from AND t.seg_to
+    LEFT JOIN code_segments AS o
+      ON o.list_name = 'place_of_service' AND o.cohort = k.cohort AND o.code = p.place_of_service
+     AND p.service_date BETWEEN o.seg_from AND o.seg_to
 )
-SELECT h.line_rowid, h.cohort, p.bene_id, p.service_date, p.claim_control_number, p.line_number, p.claim_id,
-       p.claim_type, p.hcpcs, p.betos, p.place_of_service, p.tin, p.npi, p.allowed_amount, p.paid_amount,
-       p.cost_amount, h.has_cohort_dx, h.is_condition_service, h.service_group,
-       (h.has_cohort_dx
-        AND list_contains({{qualifying_claim_types}}, p.claim_type)
-        AND p.allowed_amount > 0
-        AND EXISTS (SELECT 1 FROM code_lists AS t
-                    WHERE t.list_name = 'trigger_service' AND t.cohort = h.cohort AND t.code = p.hcpcs
-                      AND p.service_date BETWEEN t.valid_from AND t.valid_to)
-        AND EXISTS (SELECT 1 FROM code_lists AS s
-                    WHERE s.list_name = 'place_of_service' AND s.cohort = h.cohort AND s.code = p.place_of_service
-                      AND p.service_date BETWEEN s.valid_from AND s.valid_to)) IS TRUE AS is_qualifying
-FROM hits AS h
-JOIN partb_src AS p ON p.line_rowid = h.line_rowid
+SELECT line_rowid, cohort, bene_id, service_date, claim_control_number, line_number, claim_id,
+       claim_type, hcpcs, betos, place_of_service, tin, npi, allowed_amount, paid_amount,
+       cost_amount, has_cohort_dx, is_condition_service, service_group,
+       (has_cohort_dx
+        AND list_contains({{qualifying_claim_types}}, claim_type)
+        AND allowed_amount > 0
+        AND is_trigger_service
+        AND is_place_of_service) IS TRUE AS is_qualifying
+FROM flagged
+WHERE has_cohort_dx OR is_condition_service
