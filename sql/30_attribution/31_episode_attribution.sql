@@ -7,7 +7,8 @@
 -- (basis_value >= threshold x basis_total), never on a rounded float. Several participants can be
 -- attributed; an episode with none is kept unattributed (it simply has no attributed row).
 -- Lines without TIN or NPI count in the total but are nobody's share. One row per participant with
--- any qualifying or assigned line in the episode.
+-- any qualifying line in the episode (the contract's grain), plus, under an assigned_* basis, any
+-- participant whose assigned lines give it a share; billers with neither are left out.
 WITH qualifying AS (
     SELECT e.episode_id, q.tin, q.npi, count(*) AS qualifying_lines
     FROM cohort_lines AS q
@@ -53,3 +54,4 @@ SELECT t.episode_id, e.cohort, e.bene_id, e.performance_year, e.status, t.tin, t
 FROM totals AS t
 JOIN episodes AS e ON e.episode_id = t.episode_id
 WHERE t.tin IS NOT NULL AND t.npi IS NOT NULL
+  AND (t.qualifying_lines > 0 OR t.basis_value > 0)
