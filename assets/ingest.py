@@ -33,6 +33,7 @@ STAGE_TABLE = {
     "cclf4": "stage_cclf4", "cclf8": "stage_cclf8", "cclf9": "stage_cclf9",
 }
 CLAIM_KINDS = tuple(STAGE_SQL)
+RAW_DELIMITER = {"fixed": "", "csv": ",", "parquet": ",", "pipe": "|"}  # how a quarantined row is written back
 INGEST_TABLES = (
     "partb_lines", "parta_claims", "parta_diagnoses", "beneficiaries", "bene_xref",
     "ingest_audit", "quarantine", "ingest_files",
@@ -71,6 +72,7 @@ def _stage_file(con: duckdb.DuckDBPyConnection, f: InputFile, created: set[str])
         delivery_date=f.delivery_date,
         layout="rif" if f.kind == "rif_carrier" else f.kind,
         record_length=lay.record_length if f.fmt == "fixed" else None,
+        raw_delimiter=RAW_DELIMITER[f.fmt],
     )
     table = STAGE_TABLE[f.kind]
     try:
@@ -109,10 +111,10 @@ def _empty_stage(con: duckdb.DuckDBPyConnection, kind: str) -> None:
     cols = ", ".join(f'NULL::VARCHAR AS "{n}"' for n in lay.field_names)
     extra = ", NULL::VARCHAR AS FINAL_ACTION, NULL::VARCHAR AS PRVDR_ZIP" if kind == "cclf5" else ""
     raw = (f"SELECT {cols}{extra}, 0::BIGINT AS source_row, NULL::VARCHAR AS delivery_file, "
-           f"NULL::VARCHAR AS delivery_date_text, NULL::VARCHAR AS raw_record, NULL::INTEGER AS record_length "
+           f"NULL::VARCHAR AS delivery_date_text, NULL::VARCHAR[] AS raw_record, NULL::INTEGER AS record_length "
            f"WHERE false")
     stage = render(sql_text(STAGE_SQL[kind]), raw=Raw(raw), source_file_id=0, source_file="", delivery_date=None,
-                   layout=kind, record_length=None)
+                   layout=kind, record_length=None, raw_delimiter="")
     con.execute(f"CREATE TABLE {STAGE_TABLE[kind]} AS {stage}")
 
 

@@ -251,7 +251,9 @@ def read_fixed_width(path: Path, lay: Layout) -> tuple[pa.Table, list[tuple[int,
     columns["source_row"] = pa.array(rows + 1, pa.int64())
     columns["delivery_file"] = pa.nulls(n, pa.string())
     columns["delivery_date_text"] = pa.nulls(n, pa.string())
-    columns["raw_record"] = pa.nulls(n, pa.string())
+    lines = pa.FixedSizeBinaryArray.from_buffers(pa.binary(width), n, [None, pa.py_buffer(np.ascontiguousarray(matrix))])
+    columns["raw_record"] = pa.ListArray.from_arrays(pa.array(np.arange(n + 1, dtype=np.int32)),
+                                                     lines.cast(pa.binary()).cast(pa.string()))
     columns["record_length"] = pa.array(np.full(n, width, np.int32))
     return pa.table(columns), rejects
 
@@ -306,9 +308,7 @@ def raw_select(con: duckdb.DuckDBPyConnection, f: InputFile, lay: Layout) -> str
         extras = set(by_upper) - set(lay.field_names)
         delivery_file = f'CAST("{by_upper["FILE_NAME"]}" AS VARCHAR)' if "FILE_NAME" in extras else "NULL"
         delivery_date = f'CAST("{by_upper["FILE_DATE"]}" AS VARCHAR)' if "FILE_DATE" in extras else "NULL"
-        raw_record = "array_to_string(list_transform([" + ", ".join(
-            f'CAST("{by_upper[n]}" AS VARCHAR)' for n in lay.field_names
-        ) + "], lambda x: coalesce(x, '')), ',')"
+        raw_record = "[" + ", ".join(f'CAST("{by_upper[n]}" AS VARCHAR)' for n in lay.field_names) + "]"
         return render(
             sql_text("10_ingest/11_read_parquet.sql"), columns=Raw(cols), delivery_file=Raw(delivery_file),
             delivery_date=Raw(delivery_date), raw_record=Raw(raw_record), path=f.path,

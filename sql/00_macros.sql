@@ -24,8 +24,10 @@ CREATE OR REPLACE MACRO cclf_amount_is_bad(x) AS cclf_text(x) IS NOT NULL AND cc
 -- N6: diagnosis codes without the dot, upper case.
 CREATE OR REPLACE MACRO dx_code(x) AS nullif(upper(replace(cclf_text(x), '.', '')), '');
 
+-- The row as delivered, for the quarantine: readers carry it as a list of fields (cheap) and it
+-- becomes text only for quarantined rows.
+CREATE OR REPLACE MACRO raw_text(fields, delimiter) AS
+    array_to_string(list_transform(fields, lambda x: coalesce(x, '')), delimiter);
+
 -- Zero-padded numeric identifiers compare as numbers ('0000000001005' = 1005).
 CREATE OR REPLACE MACRO cclf_int(x) AS TRY_CAST(cclf_text(x) AS HUGEINT);
-
--- Rows holding bytes outside printable ASCII cannot be CCLF text.
-CREATE OR REPLACE MACRO has_control_chars(x) AS regexp_matches(x, '[\x00-\x08\x0B\x0C\x0E-\x1F\x7F]');

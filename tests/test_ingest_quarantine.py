@@ -52,8 +52,10 @@ def test_bad_rows_of_every_kind_are_quarantined_with_reason_and_row(input_dir, r
     f = result["files"][0]
     assert (f["rows_read"], f["rows_loaded"], f["rows_quarantined"]) == (212, 200, 12)
     assert f["reconciled"]
-    # the raw row as delivered is kept for the truncated record
+    # the raw row as delivered is kept: the truncated record, and each full record quarantined by a rule
     assert q("SELECT length(raw) FROM {quarantine} WHERE reason = 'wrong_record_length'") == [(200,)]
+    assert q("SELECT DISTINCT length(raw) FROM {quarantine} WHERE reason <> 'wrong_record_length'") == [(388,)]
+    assert q("SELECT raw FROM {quarantine} WHERE reason = 'non_numeric_amount:allowed_amount'")[0][0] == lines[201]
 
 
 def _run_with_config(input_dir, cfg):
@@ -114,6 +116,14 @@ def test_file_that_is_not_what_its_name_says_fails_with_one_line(input_dir, run_
     assert str(exc.value).startswith(ZC5 + ": ") and problem in str(exc.value) and "\n" not in str(exc.value)
 
 
+def test_csv_row_quarantined_by_a_rule_keeps_the_row_as_delivered(input_dir, run_ingest_on):
+    rows = [_good(i) for i in range(1, 200)] + [BAD_ROWS["impossible_date_order"]]
+    path = write_csv(input_dir / f"{ZC5}.csv", "cclf5", rows)
+    delivered = path.read_text().splitlines()[200]
+    _, q = run_ingest_on(input_dir)
+    assert q("SELECT source_row, reason, raw FROM {quarantine}") == [(200, "impossible_date_order", delivered)]
+
+
 def test_csv_missing_columns_fails_naming_them(input_dir, run_ingest_on):
     path = write_csv(input_dir / f"{ZC5}.csv", "cclf5", [partb_line()])
     header, body = path.read_text().split("\n", 1)
@@ -129,6 +139,7 @@ def test_csv_row_with_wrong_field_count_is_quarantined(input_dir, run_ingest_on)
     path.write_text("\n".join(lines) + "\n")
     result, q = run_ingest_on(input_dir)
     assert q("SELECT source_row, reason FROM {quarantine}") == [(100, "wrong_field_count")]
+    assert q("SELECT raw FROM {quarantine}")[0][0].endswith(",EXTRA,FIELDS")
     assert q("SELECT source_row FROM {partb_lines} WHERE claim_control_number = 'GOOD101'") == [(101,)]
     assert result.files[0]["reconciled"]
 

@@ -4,7 +4,7 @@ SELECT {{columns}},
        row_number() OVER () AS source_row,
        {{delivery_file}} AS delivery_file,
        {{delivery_date}} AS delivery_date_text,
-       array_to_string(list_transform(list_value(*COLUMNS(*)), lambda x: coalesce(x, '')), ',') AS raw_record,
+       list_value(*COLUMNS(*)) AS raw_record,
        NULL::INTEGER AS record_length
 FROM read_csv({{path}}, header = true, delim = ',', all_varchar = true, store_rejects = true,
               ignore_errors = true, rejects_table = {{rejects_table}}, rejects_scan = {{rejects_scan}})

@@ -46,7 +46,7 @@ SELECT BENE_ID                AS BENE_MBI_ID,
        row_number() OVER () AS source_row,
        NULL::VARCHAR AS delivery_file,
        NULL::VARCHAR AS delivery_date_text,
-       array_to_string(list_transform(list_value(*COLUMNS(*)), lambda x: coalesce(x, '')), '|') AS raw_record,
+       list_value(*COLUMNS(*)) AS raw_record,
        NULL::INTEGER AS record_length
 FROM read_csv({{path}}, header = true, delim = '|', quote = '', all_varchar = true, store_rejects = true,
               ignore_errors = true, rejects_table = {{rejects_table}}, rejects_scan = {{rejects_scan}})

@@ -1,8 +1,9 @@
 -- Ingest, stage: raw Part B rows (CCLF5 or RIF carrier, as text) -> typed versions, one per input row,
 -- with the first reason the row cannot be used (quarantine) or NULL.
 -- N6: '~'/blank = null, sentinel dates = null, diagnoses without dot and upper case, service date =
--- CLM_LINE_FROM_DT. Quarantine reasons (data-contracts "Bad input"): wrong_record_length,
--- invalid_characters, missing_key:<field>, unparseable_date:<field>, non_numeric_amount:<field>,
+-- CLM_LINE_FROM_DT. Quarantine reasons (data-contracts "Bad input"; the readers add wrong_record_length,
+-- invalid_encoding, invalid_characters and wrong_field_count for rows they cannot split):
+-- wrong_record_length, missing_key:<field>, unparseable_date:<field>, non_numeric_amount:<field>,
 -- impossible_date_order, unknown_code_system.
 WITH typed AS (
     SELECT
@@ -47,7 +48,6 @@ WITH typed AS (
         left(regexp_replace(cclf_text(PRVDR_ZIP), '[^0-9]', '', 'g'), 5) AS provider_zip,
         CASE
             WHEN {{record_length}} IS NOT NULL AND record_length <> {{record_length}} THEN 'wrong_record_length'
-            WHEN has_control_chars(raw_record) THEN 'invalid_characters'
             WHEN cclf_text(CUR_CLM_UNIQ_ID) IS NULL THEN 'missing_key:claim_id'
             WHEN TRY_CAST(cclf_text(CLM_LINE_NUM) AS INTEGER) IS NULL THEN 'missing_key:line_number'
             WHEN cclf_text(BENE_MBI_ID) IS NULL THEN 'missing_key:bene_id'
@@ -69,5 +69,5 @@ WITH typed AS (
     FROM ({{raw}})
 )
 SELECT * EXCLUDE (raw_record),
-       CASE WHEN quarantine_reason IS NOT NULL THEN raw_record END AS raw_record
+       CASE WHEN quarantine_reason IS NOT NULL THEN raw_text(raw_record, {{raw_delimiter}}) END AS raw_record
 FROM typed

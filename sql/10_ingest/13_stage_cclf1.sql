@@ -27,7 +27,6 @@ SELECT {{source_file_id}}::INTEGER AS source_file_id,
        cclf_text(CLM_CNTL_NUM) AS claim_control_number,
        CASE
            WHEN {{record_length}} IS NOT NULL AND record_length <> {{record_length}} THEN 'wrong_record_length'
-           WHEN has_control_chars(raw_record) THEN 'invalid_characters'
            WHEN cclf_text(CUR_CLM_UNIQ_ID) IS NULL THEN 'missing_key:claim_id'
            WHEN cclf_text(BENE_MBI_ID) IS NULL THEN 'missing_key:bene_id'
            WHEN cclf_date_is_bad(CLM_FROM_DT) THEN 'unparseable_date:from_date'
@@ -37,5 +36,5 @@ SELECT {{source_file_id}}::INTEGER AS source_file_id,
            WHEN cclf_amount_is_bad(CLM_PMT_AMT) THEN 'non_numeric_amount:payment_amount'
            WHEN cclf_date(CLM_THRU_DT) < cclf_date(CLM_FROM_DT) THEN 'impossible_date_order'
        END AS quarantine_reason,
-       raw_record
+       raw_text(raw_record, {{raw_delimiter}}) AS raw_record
 FROM ({{raw}})

@@ -13,7 +13,6 @@ SELECT {{source_file_id}}::INTEGER AS source_file_id,
        cclf_text(CLM_POA_IND) AS present_on_admission,
        CASE
            WHEN {{record_length}} IS NOT NULL AND record_length <> {{record_length}} THEN 'wrong_record_length'
-           WHEN has_control_chars(raw_record) THEN 'invalid_characters'
            WHEN cclf_text(CUR_CLM_UNIQ_ID) IS NULL THEN 'missing_key:claim_id'
            WHEN cclf_text(BENE_MBI_ID) IS NULL THEN 'missing_key:bene_id'
            WHEN dx_code(CLM_DGNS_CD) IS NULL THEN 'missing_key:dx'
@@ -21,5 +20,5 @@ SELECT {{source_file_id}}::INTEGER AS source_file_id,
            WHEN cclf_date_is_bad(CLM_THRU_DT) THEN 'unparseable_date:thru_date'
            WHEN coalesce(cclf_text(DGNS_PRCDR_ICD_IND), '0') NOT IN ('0', '9') THEN 'unknown_code_system'
        END AS quarantine_reason,
-       raw_record
+       raw_text(raw_record, {{raw_delimiter}}) AS raw_record
 FROM ({{raw}})

@@ -15,7 +15,6 @@ SELECT {{source_file_id}}::INTEGER AS source_file_id,
        cclf_text(BENE_ORGNL_ENTLMT_RSN_CD) AS original_entitlement_reason,
        CASE
            WHEN {{record_length}} IS NOT NULL AND record_length <> {{record_length}} THEN 'wrong_record_length'
-           WHEN has_control_chars(raw_record) THEN 'invalid_characters'
            WHEN cclf_text(BENE_MBI_ID) IS NULL THEN 'missing_key:bene_id'
            WHEN cclf_date_is_bad(BENE_DOB) THEN 'unparseable_date:birth_date'
            WHEN cclf_date_is_bad(BENE_DEATH_DT) THEN 'unparseable_date:death_date'

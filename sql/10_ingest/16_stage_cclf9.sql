@@ -10,11 +10,10 @@ SELECT {{source_file_id}}::INTEGER AS source_file_id,
        cclf_date(PRVS_ID_OBSLT_DT) AS previous_obsolete_date,
        CASE
            WHEN {{record_length}} IS NOT NULL AND record_length <> {{record_length}} THEN 'wrong_record_length'
-           WHEN has_control_chars(raw_record) THEN 'invalid_characters'
            WHEN cclf_text(CRNT_NUM) IS NULL THEN 'missing_key:current_bene_id'
            WHEN cclf_text(PRVS_NUM) IS NULL THEN 'missing_key:previous_bene_id'
            WHEN cclf_date_is_bad(PRVS_ID_EFCTV_DT) THEN 'unparseable_date:previous_effective_date'
            WHEN cclf_date_is_bad(PRVS_ID_OBSLT_DT) THEN 'unparseable_date:previous_obsolete_date'
        END AS quarantine_reason,
-       raw_record
+       raw_text(raw_record, {{raw_delimiter}}) AS raw_record
 FROM ({{raw}})
