@@ -255,7 +255,9 @@ def read_fixed_width(path: Path, lay: Layout) -> tuple[pa.Table, list[tuple[int,
     columns["raw_record"] = pa.ListArray.from_arrays(pa.array(np.arange(n + 1, dtype=np.int32)),
                                                      lines.cast(pa.binary()).cast(pa.string()))
     columns["record_length"] = pa.array(np.full(n, width, np.int32))
-    return pa.table(columns), rejects
+    # several record batches let DuckDB parse the file on every thread
+    table = pa.table(columns)
+    return pa.Table.from_batches(table.to_batches(max_chunksize=32768), schema=table.schema), rejects
 
 
 # --------------------------------------------------------------------------------------------
