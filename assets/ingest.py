@@ -203,14 +203,15 @@ def _ingest(con, settings, methodology, files, claims, started) -> IngestResult:
         steps[name] = round(time.perf_counter() - t0, 2)
         settings.progress(f"ingest: {name} {steps[name]:.1f}s")
 
-    step("rows read per file", f"CREATE TABLE rows_read AS {query_sql_file(con, '10_ingest/27_rows_read.sql')}")
+    step("rows read per file", f"CREATE TABLE rows_read AS {query_sql_file(con, '10_ingest/28_rows_read.sql')}")
     step("quarantine", f"CREATE TABLE quarantine_rows AS {query_sql_file(con, '10_ingest/31_quarantine.sql')}")
     step("N1-N4 Part B versions", f"CREATE TABLE partb_versions AS {query_sql_file(con, '10_ingest/20_partb_versions.sql')}")
     con.execute("DROP TABLE stage_partb")  # every Part B row now lives in partb_versions or quarantine_rows
     step("N4 netting", f"CREATE TABLE partb_netting AS {query_sql_file(con, '10_ingest/21_partb_netting.sql')}")
     step("Part A versions", f"CREATE TABLE parta_versions AS {query_sql_file(con, '10_ingest/23_parta_versions.sql')}")
-    step("Part A diagnoses", f"CREATE TABLE parta_diagnosis_versions AS {query_sql_file(con, '10_ingest/25_parta_diagnoses.sql')}")
-    step("beneficiaries", f"CREATE TABLE beneficiary_versions AS {query_sql_file(con, '10_ingest/26_beneficiaries.sql')}")
+    step("N4 Part A netting", f"CREATE TABLE parta_netting AS {query_sql_file(con, '10_ingest/24_parta_netting.sql')}")
+    step("Part A diagnoses", f"CREATE TABLE parta_diagnosis_versions AS {query_sql_file(con, '10_ingest/26_parta_diagnoses.sql')}")
+    step("beneficiaries", f"CREATE TABLE beneficiary_versions AS {query_sql_file(con, '10_ingest/27_beneficiaries.sql')}")
     step("audit", f"CREATE TABLE ingest_audit_rows AS {query_sql_file(con, '10_ingest/30_ingest_audit.sql')}")
 
     counts: dict[str, int] = {}
@@ -229,7 +230,7 @@ def _ingest(con, settings, methodology, files, claims, started) -> IngestResult:
     )
     steps["write partb_lines"] = round(time.perf_counter() - t0, 2)
     settings.progress(f"ingest: wrote partb_lines {steps['write partb_lines']:.1f}s")
-    counts["parta_claims"] = write_parquet(con, query_sql_file(con, "10_ingest/24_parta_claims.sql"), out("parta_claims"))
+    counts["parta_claims"] = write_parquet(con, query_sql_file(con, "10_ingest/25_parta_claims.sql"), out("parta_claims"))
     counts["parta_diagnoses"] = write_parquet(
         con, "SELECT * EXCLUDE (is_redelivery) FROM parta_diagnosis_versions WHERE NOT is_redelivery", out("parta_diagnoses")
     )

@@ -8,13 +8,6 @@ WITH partb_cancelled AS (
     FROM partb_versions AS v
     JOIN partb_netting AS n USING (claim_control_number, bene_id, line_number)
     WHERE v.rule IS NULL AND NOT n.survives
-),
-parta_groups AS (
-    SELECT claim_control_number, bene_id,
-           count(*) FILTER (WHERE adjustment_type <> 1) AS versions,
-           count(*) FILTER (WHERE adjustment_type = 1) AS cancels
-    FROM parta_versions WHERE rule IS NULL
-    GROUP BY claim_control_number, bene_id
 )
 SELECT f.source_file, a.source_row, a.rule, a.detail, a.claim_id, a.line_number, a.claim_control_number, a.bene_id
 FROM (
@@ -29,8 +22,8 @@ FROM (
     SELECT v.source_file_id, v.source_row, 'N4',
            'netted away: ' || g.cancels || ' cancel(s) for ' || g.versions || ' original/adjustment version(s)',
            v.claim_id, NULL, v.claim_control_number, v.bene_id
-    FROM parta_versions AS v JOIN parta_groups AS g USING (claim_control_number, bene_id)
-    WHERE v.rule IS NULL AND g.versions <= g.cancels
+    FROM parta_versions AS v JOIN parta_netting AS g USING (claim_control_number, bene_id)
+    WHERE v.rule IS NULL AND NOT g.survives
     UNION ALL
     SELECT source_file_id, source_row, 'N2', 'diagnosis row re-delivered; newer copy kept', claim_id, dx_sequence, NULL, bene_id
     FROM parta_diagnosis_versions WHERE is_redelivery

@@ -8,10 +8,8 @@ WITH loaded AS (
         WHERE v.rule IS NULL AND g.survives
         UNION ALL
         SELECT v.source_file_id FROM parta_versions AS v
-        JOIN (SELECT claim_control_number, bene_id FROM parta_versions WHERE rule IS NULL
-              GROUP BY ALL HAVING count(*) FILTER (WHERE adjustment_type <> 1) > count(*) FILTER (WHERE adjustment_type = 1)) AS g
-          USING (claim_control_number, bene_id)
-        WHERE v.rule IS NULL
+        JOIN parta_netting AS g USING (claim_control_number, bene_id)
+        WHERE v.rule IS NULL AND g.survives
         UNION ALL SELECT source_file_id FROM parta_diagnosis_versions WHERE NOT is_redelivery
         UNION ALL SELECT source_file_id FROM beneficiary_versions WHERE NOT is_superseded
         UNION ALL SELECT source_file_id FROM xref_versions WHERE rule IS NULL)
