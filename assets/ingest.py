@@ -7,7 +7,6 @@ rows read = rows loaded + rows excluded (ingest_audit) + rows quarantined, per f
 from __future__ import annotations
 
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,6 +51,8 @@ class IngestResult:
     cost_basis: str
     ignored: list[str] = field(default_factory=list)
     step_seconds: dict[str, float] = field(default_factory=dict)
+    quarantine_reasons: dict[str, int] = field(default_factory=dict)
+    audit_rules: dict[str, int] = field(default_factory=dict)
 
 
 def _layout_for(f: InputFile):
@@ -240,7 +241,9 @@ def _ingest(con, settings, methodology, files, claims, started) -> IngestResult:
     )
     counts["bene_xref"] = write_parquet(con, "SELECT * FROM bene_xref ORDER BY previous_bene_id", out("bene_xref"))
     ignored = [f.name for f in files if f.kind == "ignored"]
-    return IngestResult(counts, file_rows, time.perf_counter() - started, cost_basis, ignored, steps)
+    reasons = dict(con.execute("SELECT reason, count(*) FROM quarantine_rows GROUP BY ALL ORDER BY 1").fetchall())
+    rules = dict(con.execute("SELECT rule, count(*) FROM ingest_audit_rows GROUP BY ALL ORDER BY 1").fetchall())
+    return IngestResult(counts, file_rows, time.perf_counter() - started, cost_basis, ignored, steps, reasons, rules)
 
 
 def _check_quarantine_rate(con, file_rows: list[dict], max_rate: float) -> None:
@@ -258,10 +261,6 @@ def _check_quarantine_rate(con, file_rows: list[dict], max_rate: float) -> None:
                 f"{row['source_file']}: {row['rows_quarantined']:,} of {row['rows_read']:,} rows quarantined "
                 f"({row['rows_quarantined'] / row['rows_read']:.1%} > {max_rate:.1%} allowed); first: {shown}"
             )
-
-
-def summarize_reasons(con, table: str) -> dict[str, int]:
-    return dict(Counter(dict(con.execute(f"SELECT reason, count(*) FROM {table} GROUP BY reason").fetchall())))
 
 
 # --------------------------------------------------------------------------------------------
@@ -322,6 +321,10 @@ def ingest_asset(code_version: str):
                     "seconds": round(result.seconds, 2),
                     "step_seconds": MetadataValue.json(result.step_seconds),
                 })
+            if table == "quarantine":
+                md["rows_by_reason"] = MetadataValue.json(result.quarantine_reasons)
+            if table == "ingest_audit":
+                md["rows_by_rule"] = MetadataValue.json(result.audit_rules)
             if table == "partb_lines":
                 md["cost_basis"] = result.cost_basis
                 md["methodology_version"] = methodology.version

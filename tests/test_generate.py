@@ -96,7 +96,6 @@ def test_fixed_record_lengths_except_planted(fixed, manifest):
 def test_manifest_counts_match_files(fixed, manifest):
     d, s, _ = fixed
     total = 0
-    con = duckdb.connect()
     for st in manifest["partb_files"]:
         rows = (d / st["file"]).read_bytes().count(b"\n")
         assert rows == st["lines"]

@@ -5,8 +5,8 @@ import numpy as np
 import pyarrow as pa
 
 from . import world as W
-from .render import (DATE_ISO, Frame, Vocab, amount_mat, date_col, day, digits, plain_amount,
-                     date_rif_vocab, small_int_col, units_mat)
+from .render import (Frame, Vocab, amount_mat, date_col, day, digits, plain_amount,
+                     date_rif_vocab, small_int_col)
 
 CLM_TYPE = Vocab(["71", "72"])
 DNL = Vocab(["1", "0"])
