@@ -329,11 +329,12 @@ def build_reports(settings: RunSettings, m: Methodology, out_dir: Path) -> dict:
     tins = sorted(frame["tin"].unique().to_list())
     for tin in tins:
         rows = frame.filter(pl.col("tin") == tin).sort("cohort", "npi")
-        pts_rows = mp.filter(pl.col("tin") == tin)
+        points_by_participant: dict[tuple, dict] = {}
+        for x in mp.filter(pl.col("tin") == tin).iter_rows(named=True):  # one pass, not one filter per row
+            points_by_participant.setdefault((x["npi"], x["cohort"]), {})[x["measure_id"]] = x
         participants, csv_rows = [], []
         for r in rows.iter_rows(named=True):
-            pts = {x["measure_id"]: x for x in pts_rows.filter(
-                (pl.col("npi") == r["npi"]) & (pl.col("cohort") == r["cohort"])).iter_rows(named=True)}
+            pts = points_by_participant.get((r["npi"], r["cohort"]), {})
             r["measure_cells"] = {x: q492_cell(r["cohort"], x, pts) for x in measures}
             r["peer_pool_size"] = pool.get(r["cohort"], 0)
             r["small_pool"] = r["peer_pool_size"] < small
