@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from assets.episodes import EPISODE_TABLES, EpisodeInputs, build_episode_tables, episode_params  # noqa: E402
+from pipelines.episodes import EPISODE_TABLES, EpisodeInputs, build_episode_tables, episode_params  # noqa: E402
 from pipelines.duck import connect, write_parquet  # noqa: E402
 from pipelines.methodology import load_methodology  # noqa: E402
 

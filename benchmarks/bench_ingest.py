@@ -24,7 +24,7 @@ PY = sys.executable
 
 INGEST = """
 import sys, json
-from assets.ingest import run_ingest
+from pipelines.ingest import run_ingest
 from pipelines.methodology import load_methodology
 from pipelines.settings import RunSettings
 s = RunSettings(input_dir=sys.argv[1], out_dir=sys.argv[2], quiet=True)

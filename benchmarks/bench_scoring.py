@@ -154,7 +154,7 @@ def build(workdir: Path, n_part: int, n_eps: int, seed: int = 7) -> dict:
 
 
 def phase_scoring(workdir: Path) -> dict:
-    from assets.scoring import SCORING_TABLES, compute_scores, write_table
+    from pipelines.scoring.stage import SCORING_TABLES, compute_scores
     from pipelines.methodology import load_methodology
     from pipelines.settings import RunSettings
 
@@ -163,7 +163,7 @@ def phase_scoring(workdir: Path) -> dict:
     tables, info = compute_scores(s, load_methodology(2027))
     compute_s = time.perf_counter() - t0
     for name in SCORING_TABLES:
-        write_table(tables[name], s.table_path(name))
+        s.warehouse.write(name, tables[name])
     return {"compute_seconds": compute_s, "total_seconds": time.perf_counter() - t0,
             "rows": {k: v.height for k, v in tables.items()}, "status_counts": info["status_counts"]}
 
@@ -214,7 +214,7 @@ def phase_risk(workdir: Path, hcc_sample: int) -> dict:
 def phase_reports(workdir: Path) -> dict:
     import shutil
 
-    from assets.reports import write_reports
+    from pipelines.reports import write_reports
     from pipelines.methodology import load_methodology
     from pipelines.settings import RunSettings
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 from dagster import AssetSelection, DefaultScheduleStatus, Definitions, ScheduleDefinition, define_asset_job
 
 from assets.checks import asset_key_names, suite_checks
-from assets.episodes import episodes_asset, episodes_code_version
-from assets.ingest import ingest_asset, ingest_code_version
-from assets.scoring import eligibility_asset, episode_risk_asset, scoring_asset, scoring_code_version
+from assets.episodes import episodes_asset
+from assets.ingest import ingest_asset
 from assets.publish import publish_asset
 from assets.reports import reports_asset
+from assets.scoring import eligibility_asset, episode_risk_asset, scoring_asset
 from pipelines.methodology import load_methodology
 from pipelines.resources import AsmResource
 from pipelines.settings import RunSettings, settings_from_env
@@ -22,10 +22,9 @@ ALL_JOB = "asm_all"
 
 def build_definitions(settings: RunSettings) -> Definitions:
     methodology = load_methodology(settings.performance_year, settings.config_file)
-    assets = [ingest_asset(ingest_code_version(methodology)), episodes_asset(episodes_code_version(methodology))]
-    assets += [eligibility_asset(scoring_code_version(methodology)), episode_risk_asset(scoring_code_version(methodology)),
-               scoring_asset(scoring_code_version(methodology))]  # issue 5: G, R, B, Q, S, P
-    assets.append(reports_asset())  # OUT/reports, staged like the tables and published by `publish`
+    assets = [ingest_asset(methodology), episodes_asset(methodology), eligibility_asset(methodology),
+              episode_risk_asset(methodology), scoring_asset(methodology),
+              reports_asset(methodology.fingerprint)]  # OUT/reports, staged like the tables, published by `publish`
     keys = asset_key_names(assets)  # issue 6: every asset with expectations/<asset>.json gets its checks,
     assets.append(publish_asset(keys))  # and `publish` (staging -> OUT/warehouse) runs after all of them
     asm_all = define_asset_job(ALL_JOB, selection=AssetSelection.all(), description="Every asset, end to end.")

@@ -1,9 +1,7 @@
-"""DuckDB helpers: one connection per Dagster step, SQL files from sql/, atomic Parquet writes."""
+"""DuckDB helpers: one connection per engine step, SQL files from sql/ with {{placeholders}}."""
 from __future__ import annotations
 
-import os
 import re
-import uuid
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -76,33 +74,18 @@ def query_sql_file(con: duckdb.DuckDBPyConnection, relative: str, **params: Any)
 
 
 def write_parquet(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> int:
-    """Write a query result to Parquet atomically (temporary name, then rename). Returns row count."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        con.execute(
-            f"COPY ({query}) TO {sql_literal(tmp)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 1000000)"
-        )
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return con.execute(f"SELECT count(*) FROM read_parquet({sql_literal(path)})").fetchone()[0]
+    """Write a query result to Parquet atomically (pipelines.warehouse). Returns the row count."""
+    from pipelines.sqlstage import write_query
+
+    return write_query(con, query, path)
+
+
+def placeholders(relative: str) -> set[str]:
+    """The {{placeholder}} names a SQL file uses."""
+    return set(_PLACEHOLDER.findall(sql_text(relative)))
 
 
 def fetch_dicts(con: duckdb.DuckDBPyConnection, query: str, params: list | None = None) -> list[dict]:
     cur = con.execute(query, params or [])
     names = [d[0] for d in cur.description]
     return [dict(zip(names, row)) for row in cur.fetchall()]
-
-
-def sql_files_fingerprint(*relatives: str) -> str:
-    """Hash of SQL files, part of an asset's code_version so changed SQL marks results stale."""
-    import hashlib
-
-    h = hashlib.sha256()
-    for rel in sorted(relatives):
-        for p in sorted((SQL_DIR / rel).rglob("*.sql")) if (SQL_DIR / rel).is_dir() else [SQL_DIR / rel]:
-            h.update(p.name.encode())
-            h.update(p.read_bytes())
-    return h.hexdigest()[:12]

@@ -6,6 +6,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipelines.warehouse import Warehouse
+
 
 @dataclass
 class RunSettings:
@@ -26,43 +28,36 @@ class RunSettings:
             self.config_file = Path(self.config_file)
 
     @property
-    def warehouse_dir(self) -> Path:
-        return self.out_dir / "warehouse"
-
-    @property
-    def reports_dir(self) -> Path:
-        return self.out_dir / "reports"
+    def warehouse(self) -> Warehouse:
+        """Where this run reads and writes its tables (pipelines.warehouse)."""
+        return Warehouse(self.out_dir, self.run_tag)
 
     @property
     def temp_dir(self) -> Path:
         return self.out_dir / ".tmp"
 
+    # The warehouse's paths, for convenience.
+    @property
+    def warehouse_dir(self) -> Path:
+        return self.warehouse.warehouse_dir
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.warehouse.reports_dir
+
     @property
     def staging_dir(self) -> Path | None:
-        """OUT/.staging/<run>/: where a run writes its tables until every blocking check passed."""
-        return self.out_dir / ".staging" / self.run_tag if self.run_tag else None
-
-    def published_path(self, table: str) -> Path:
-        """Where a published table lives (OUT/warehouse/<table>.parquet): the contract users read."""
-        return self.warehouse_dir / f"{table}.parquet"
-
-    def table_path(self, table: str) -> Path:
-        """One home for where this run writes a table: OUT/.staging/<run>/<table>.parquet during a
-        run (published to OUT/warehouse by the `publish` asset once every blocking check passed), or
-        OUT/warehouse/<table>.parquet directly when no run tag is set (library use, unit tests)."""
-        return (self.staging_dir / f"{table}.parquet") if self.staging_dir else self.published_path(table)
+        return self.warehouse.staging_dir
 
     @property
     def reports_write_dir(self) -> Path:
-        """Where this run writes its reports folder: OUT/.staging/<run>/reports during a run (swapped
-        into OUT/reports by `publish` once every blocking check passed), else OUT/reports directly."""
-        return (self.staging_dir / "reports") if self.staging_dir else self.reports_dir
+        return self.warehouse.reports_write_dir
+
+    def table_path(self, table: str) -> Path:
+        return self.warehouse.table_path(table)
 
     def read_path(self, table: str) -> Path:
-        """Where to read a table: this run's staged copy if it wrote one, else the published one
-        (runs that materialize only part of the graph read upstream tables from the warehouse)."""
-        staged = self.table_path(table)
-        return staged if staged.exists() else self.published_path(table)
+        return self.warehouse.read_path(table)
 
     def progress(self, message: str) -> None:
         """Progress for people; schedulers pass --quiet. Never pass beneficiary ids here."""

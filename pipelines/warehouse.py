@@ -158,3 +158,33 @@ class Warehouse:
 
     def write(self, table: str, df: pl.DataFrame) -> int:
         return write_frame(df, self.table_path(table))
+
+
+# --------------------------------------------------------------------------------------------
+# Publishing a run (after every blocking check passed)
+
+
+def publish_run(wh: Warehouse) -> tuple[list[str], bool]:
+    """Move the run's staged tables into OUT/warehouse (one atomic rename per table; a sharded
+    table's folder is swapped whole) and its staged reports folder into OUT/reports (swapped whole).
+    Returns the published table names and whether reports were published."""
+    staging = wh.staging_dir
+    if staging is None or not staging.is_dir():
+        return [], False
+    reports = staging / "reports"
+    published_reports = reports.is_dir()
+    if published_reports:
+        swap_dir(reports, wh.reports_dir)
+    wh.warehouse_dir.mkdir(parents=True, exist_ok=True)
+    published = []
+    for src in sorted(staging.iterdir()):
+        if src.name.startswith(".") or not src.name.endswith(".parquet"):
+            continue
+        replace_path(src, wh.warehouse_dir / src.name)
+        published.append(src.name.removesuffix(".parquet"))
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        staging.parent.rmdir()
+    except OSError:
+        pass
+    return published, published_reports

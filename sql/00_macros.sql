@@ -31,3 +31,12 @@ CREATE OR REPLACE MACRO raw_text(fields, delimiter) AS
 
 -- Zero-padded numeric identifiers compare as numbers ('0000000001005' = 1005).
 CREATE OR REPLACE MACRO cclf_int(x) AS TRY_CAST(cclf_text(x) AS HUGEINT);
+
+-- N2 [DEFAULT ties]: one home for "the newest delivery wins". Copies of one delivered row compete in
+-- this order: newest delivery date first (undated deliveries last), then file name, then input file,
+-- then row, all descending. Use as
+--   row_number() OVER (PARTITION BY <row key> ORDER BY delivery_recency(delivery_date, delivery_file,
+--                      source_file_id, source_row) DESC) = 1   -- the copy that is kept
+CREATE OR REPLACE MACRO delivery_recency(delivery_date, delivery_file, source_file_id, source_row) AS
+    {'delivered': coalesce(delivery_date, DATE '0001-01-01'), 'file': delivery_file,
+     'file_id': source_file_id, 'row': source_row};

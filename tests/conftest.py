@@ -12,7 +12,7 @@ from pipelines.settings import RunSettings
 @pytest.fixture
 def run_ingest_on(tmp_path):
     """Run the ingest stage on a folder; return (result, query function over the warehouse)."""
-    from assets.ingest import run_ingest
+    from pipelines.ingest import run_ingest
 
     def _run(input_dir: Path, **methodology_overrides):
         out = tmp_path / "out"

@@ -12,7 +12,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from assets.episodes import EpisodeInputs, build_episode_tables, episode_params
+from pipelines.episodes import EpisodeInputs, build_episode_tables, episode_params
 from pipelines.duck import connect, fetch_dicts
 from pipelines.methodology import Methodology, _deep_merge, load_methodology
 

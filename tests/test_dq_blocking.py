@@ -1,13 +1,16 @@
-"""Issue 6: a failed blocking check stops every downstream asset of the same run (and `publish`, so
+"""Issue 6 (the Dagster wiring in assets/): a failed blocking check stops every downstream asset of the same run (and `publish`, so
 the warehouse keeps the previous outputs); a passing run evaluates and records every check."""
 from __future__ import annotations
 
 import duckdb
 from dagster import AssetSelection, DagsterInstance, Definitions, asset, define_asset_job
 
-from assets.checks import available_suites, suite_checks
-from assets.ingest import INGEST_TABLES, ingest_asset
+from assets.checks import suite_checks
+from assets.ingest import ingest_asset
 from assets.publish import publish_asset
+from pipelines.ingest import INGEST_TABLES
+from pipelines.methodology import load_methodology
+from pipelines.quality_gates import available_suites, load_suite
 from pipelines.resources import AsmResource
 from pipelines.settings import RunSettings
 from tests.cclf_builders import partb_line, write_fixed
@@ -24,7 +27,7 @@ def _run(tmp_path, rows):
     inp, out = tmp_path / "in", tmp_path / "out"
     inp.mkdir()
     write_fixed(inp / ZC5, "cclf5", rows)
-    assets = [ingest_asset("test"), downstream_of_partb_lines]
+    assets = [ingest_asset(load_methodology(2027)), downstream_of_partb_lines]
     keys = [k.to_user_string() for a in assets for k in a.keys]
     defs = Definitions(
         assets=[*assets, publish_asset(keys)], asset_checks=suite_checks(keys),
@@ -67,5 +70,4 @@ def test_passing_run_evaluates_and_records_every_check_then_publishes(tmp_path):
     assert not (out / ".staging").exists()
     recorded = duckdb.connect().execute(
         f"SELECT asset, count(*) FROM read_parquet('{out}/dq_results/*.parquet') GROUP BY asset").fetchall()
-    from assets.checks import load_suite
     assert dict(recorded) == {a: len(load_suite(a)["expectations"]) for a in suites}

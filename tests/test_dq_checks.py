@@ -1,4 +1,4 @@
-"""Issue 6: the suites and the adapter (assets/checks.py) on tiny Parquet tables."""
+"""Issue 6: the suites and the check engine (pipelines/quality_gates) on tiny Parquet tables."""
 from __future__ import annotations
 
 import json
@@ -7,9 +7,10 @@ import duckdb
 import great_expectations as gx
 import pytest
 
-from assets.checks import (DUCKDB_TYPES, PRIVATE_COLUMN, append_dq_results, available_suites, evaluate_asset,
-                           load_suite, run_suite, suite_path)
-from assets.ingest import INGEST_TABLES
+from pipelines.paths import EXPECTATIONS_DIR
+from pipelines.quality_gates import (DUCKDB_TYPES, PRIVATE_COLUMN, Outcome, append_dq_results, available_suites, evaluate,
+                                     load_suite, run_suite)
+from pipelines.ingest import INGEST_TABLES
 from pipelines.duck import sql_text
 from pipelines.settings import RunSettings
 
@@ -17,7 +18,7 @@ from pipelines.settings import RunSettings
 def test_every_ingest_asset_has_a_suite_that_loads_as_a_gx_1x_suite():
     assert set(INGEST_TABLES) <= set(available_suites())
     for asset in available_suites():
-        raw = json.loads(suite_path(asset).read_text())
+        raw = json.loads((EXPECTATIONS_DIR / f"{asset}.json").read_text())
         gx_suite = gx.ExpectationSuite(**raw)  # reviewed JSON is plain GX 1.x
         assert gx_suite.name == asset and len(gx_suite.expectations) == len(raw["expectations"])
         suite = load_suite(asset)
@@ -74,9 +75,9 @@ def test_metadata_and_dq_results_never_hold_beneficiary_ids(tmp_path):
     settings.warehouse_dir.mkdir()
     for p in tmp_path.glob("*.parquet"):
         p.rename(settings.warehouse_dir / p.name)
-    err, warn = evaluate_asset("partb_lines", settings, "run-1")
-    assert not err.passed and err.severity.value == "ERROR" and not warn.passed and warn.severity.value == "WARN"
-    blob = json.dumps([{k: str(v) for k, v in r.metadata.items()} for r in (err, warn)])
+    ev = evaluate("partb_lines", settings, "run-1")
+    assert ev.failed_errors and not all(o.passed for o in ev.warnings)
+    blob = json.dumps([ev.report("ERROR"), ev.report("WARN")], default=str)
     assert "BENE1" not in blob and "BENE2" not in blob
     assert "netting_key_unique" in blob and "C1" in blob  # the key's public columns are shown
     dq = duckdb.connect().execute(f"SELECT * FROM read_parquet('{tmp_path}/dq_results/*.parquet')").fetchall()
@@ -85,7 +86,7 @@ def test_metadata_and_dq_results_never_hold_beneficiary_ids(tmp_path):
 
 
 def test_gx_expectations_may_not_name_private_columns(tmp_path, monkeypatch):
-    import assets.checks as checks
+    import pipelines.quality_gates.suites as checks
 
     (tmp_path / "x.json").write_text(json.dumps({"name": "x", "expectations": [
         {"type": "expect_column_values_to_match_regex", "kwargs": {"column": "bene_id", "regex": "."},
@@ -97,8 +98,6 @@ def test_gx_expectations_may_not_name_private_columns(tmp_path, monkeypatch):
 
 
 def test_dq_results_appends_one_part_per_step(tmp_path):
-    from assets.checks import Outcome
-
     o = Outcome("a", "t", "duckdb", "ERROR", True, observed="0")
     append_dq_results(tmp_path, "run-1", "partb_lines", [("c", o)])
     append_dq_results(tmp_path, "run-2", "partb_lines", [("c", o)])
@@ -142,25 +141,33 @@ _GOOD_EPISODE = ("('HF-00000000000000a1', 'HF', 'BENE1', DATE '2026-01-05', DATE
 _PARTB = "SELECT DATE '2027-06-30' AS service_date FROM range(10)"
 
 
-def _failed(result) -> set[str]:
-    return {f["name"] for f in result.metadata["failing_expectations"].value}
+def _failed(report: dict) -> set[str]:
+    return {f["name"] for f in report["failing_expectations"]}
+
+
+def _evaluate(asset: str, settings, run_id: str) -> tuple[dict, dict]:
+    """The blocking and the warning check's reports of an asset's suite."""
+    ev = evaluate(asset, settings, run_id)
+    err, warn = ev.report("ERROR"), ev.report("WARN")
+    err["passed"], warn["passed"] = not ev.failed_errors, all(o.passed for o in ev.warnings)
+    return err, warn
 
 
 def test_episode_ending_before_it_starts_fails_e3_blocking(tmp_path):
     ok = _warehouse(tmp_path, partb_lines=_PARTB,
                     episodes=f"SELECT * FROM (VALUES {_GOOD_EPISODE}) AS t({_EPISODE_COLS})")
-    err, warn = evaluate_asset("episodes", ok, "run-ok")
-    assert err.passed and warn.passed, (err.metadata["summary"], warn.metadata["summary"])
+    err, warn = _evaluate("episodes", ok, "run-ok")
+    assert err["passed"] and warn["passed"], (err["summary"], warn["summary"])
 
     broken = _GOOD_EPISODE.replace("'HF-00000000000000a1'", "'HF-00000000000000b2'").replace("'BENE1'", "'BENE2'")
     broken = broken.replace("DATE '2027-01-04', 2027", "DATE '2026-01-04', 2026")  # end a year before start
     bad = _warehouse(tmp_path, episodes=f"SELECT * FROM (VALUES {_GOOD_EPISODE}, {broken}) AS t({_EPISODE_COLS})")
-    err, warn = evaluate_asset("episodes", bad, "run-bad")
-    assert not err.passed and err.severity.value == "ERROR"
+    err, warn = _evaluate("episodes", bad, "run-bad")
+    assert not err["passed"]
     assert _failed(err) == {"end_not_before_start"}
-    assert err.metadata["summary"].value.startswith("episodes: check episodes/episodes_expectations failed: end_not_before_start: 1 of 2 rows")
+    assert err["summary"].startswith("episodes: check episodes/episodes_expectations failed: end_not_before_start: 1 of 2 rows")
     assert _failed(warn) == {"end_is_start_plus_364_unless_death"}
-    assert "BENE2" not in str(err.metadata) + str(warn.metadata)
+    assert "BENE2" not in str(err) + str(warn)
 
 
 def test_share_above_1_fails_a1_blocking(tmp_path):
@@ -169,13 +176,13 @@ def test_share_above_1_fails_a1_blocking(tmp_path):
     cols = "episode_id, bene_id, tin, npi, qualifying_lines, assigned_lines, basis, basis_value, basis_total, share, attributed"
     episodes = f"SELECT * FROM (VALUES {_GOOD_EPISODE}) AS t({_EPISODE_COLS})"
     ok = _warehouse(tmp_path, episodes=episodes, episode_attribution=f"SELECT * FROM (VALUES {rows}) AS t({cols})")
-    err, warn = evaluate_asset("episode_attribution", ok, "run-ok")
-    assert err.passed and warn.passed, (err.metadata["summary"], warn.metadata["summary"])
+    err, warn = _evaluate("episode_attribution", ok, "run-ok")
+    assert err["passed"] and warn["passed"], (err["summary"], warn["summary"])
 
     bad = _warehouse(tmp_path, episode_attribution=f"SELECT * FROM (VALUES {rows.replace('0.75::DOUBLE', '1.2::DOUBLE')}) AS t({cols})")
-    err, warn = evaluate_asset("episode_attribution", bad, "run-bad")
-    assert not err.passed and err.severity.value == "ERROR"
+    err, warn = _evaluate("episode_attribution", bad, "run-bad")
+    assert not err["passed"]
     assert _failed(err) == {"share_in_0_1", "share_is_basis_ratio", "shares_sum_to_at_most_1"}
-    by_name = {f["name"]: f for f in err.metadata["failing_expectations"].value}
+    by_name = {f["name"]: f for f in err["failing_expectations"]}
     assert by_name["share_in_0_1"]["unexpected_count"] == 1 and by_name["share_in_0_1"]["examples"] == [1.2]
-    assert warn.passed  # 1.2 >= 0.30 and attributed: the threshold WARN agrees
+    assert warn["passed"]  # 1.2 >= 0.30 and attributed: the threshold WARN agrees

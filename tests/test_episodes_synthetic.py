@@ -6,7 +6,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from assets.episodes import EpisodeInputs, build_episode_tables, episode_params
+from pipelines.episodes import EpisodeInputs, build_episode_tables, episode_params
 from pipelines.duck import connect
 from pipelines.settings import RunSettings
 from tests.episode_support import methodology_with
@@ -16,7 +16,7 @@ generate = pytest.importorskip("pipelines.generate").generate
 
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory):
-    from assets.ingest import run_ingest
+    from pipelines.ingest import run_ingest
 
     root = tmp_path_factory.mktemp("synthetic")
     generate(root / "in", scale=40_000, seed=7, fmt="parquet")

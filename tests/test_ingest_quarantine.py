@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from assets.ingest import QuarantineRateExceeded
-from pipelines.readers import InputFileError
+from pipelines.ingest import QuarantineRateExceeded
+from pipelines.ingest import InputFileError
 from tests.cclf_builders import SAMPLES, fixed_width, partb_line, write_csv, write_fixed, xref_row
 
 ZC5 = "P.A1234.ACO.ZC5Y26.D260410.T1200000"
@@ -61,7 +61,7 @@ def test_bad_rows_of_every_kind_are_quarantined_with_reason_and_row(input_dir, r
 def _run_with_config(input_dir, cfg):
     import duckdb
 
-    from assets.ingest import run_ingest
+    from pipelines.ingest import run_ingest
     from pipelines.methodology import load_methodology
     from pipelines.settings import RunSettings
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from pipelines import crosswalk
+from pipelines.ingest import crosswalk
 from tests.cclf_builders import partb_line, write_csv, write_fixed, write_parquet, xref_row
 
 ZC5 = "P.A1234.ACO.ZC5Y26.D{d}.T1200000"
@@ -196,17 +196,17 @@ def test_N5_standardization_factor_applies_by_state(input_dir, run_ingest_on):
     ])
     (input_dir / "standardization_factors.csv").write_text("provider_state,factor\n36,0.9\n")
     result, q = run_ingest_on(input_dir)
-    assert q("SELECT claim_control_number, cost_amount FROM {partb_lines} ORDER BY 1") == [
-        ("S1", Decimal("112.80")), ("S2", Decimal("125.33"))
+    assert q("SELECT claim_control_number, cost_amount, cost_basis FROM {partb_lines} ORDER BY 1") == [
+        ("S1", Decimal("112.80"), "standardized allowed amount"), ("S2", Decimal("125.33"), "allowed, not standardized")
     ]
-    assert result.cost_basis == "standardized allowed amount"
+    assert result.cost_basis == {"standardized allowed amount": 1, "allowed, not standardized": 1}
 
 
 def test_N5_without_factor_table_cost_is_allowed_not_standardized(input_dir, run_ingest_on):
     write_fixed(input_dir / ZC5.format(d="260410"), "cclf5", [partb_line()])
     result, q = run_ingest_on(input_dir)
     assert q("SELECT cost_amount, allowed_amount FROM {partb_lines}") == [(Decimal("125.33"), Decimal("125.33"))]
-    assert result.cost_basis == "allowed, not standardized"
+    assert result.cost_basis == {"allowed, not standardized": 1}
 
 
 def test_N6_tilde_blank_sentinel_and_dotted_diagnoses(input_dir, run_ingest_on):

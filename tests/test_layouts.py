@@ -5,7 +5,7 @@ import csv
 
 import pytest
 
-from pipelines.readers import layout
+from pipelines.ingest.readers import layout
 from tests.cclf_builders import SHARED, write_fixed
 
 CMS_LAYOUTS = SHARED / "reference" / "cclf"

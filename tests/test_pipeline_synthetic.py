@@ -6,7 +6,7 @@ import json
 import duckdb
 import pytest
 
-from assets.ingest import run_ingest
+from pipelines.ingest import run_ingest
 from pipelines.generate import generate
 from pipelines.methodology import load_methodology
 from pipelines.settings import RunSettings

@@ -9,7 +9,7 @@ import shutil
 import polars as pl
 import pytest
 
-from assets import reports as rep
+from pipelines import reports as rep
 from pipelines.generate import generate
 from pipelines.methodology import load_methodology
 from pipelines.runner import run_pipeline
@@ -110,14 +110,26 @@ def test_tin_option_restricts_reports_not_benchmarks(run, tmp_path):
         shutil.copytree(keep, settings.reports_dir)
 
 
-def test_without_part_a_the_report_says_q492_is_not_scored(run, tmp_path, monkeypatch):
+def test_without_part_a_the_report_says_q492_is_not_scored(run, tmp_path):
+    """Q6: with an empty parta_claims, scoring marks Q492 not scored (participant_measure_points,
+    cohort_summary) and the scorecard, which only renders those tables, says so."""
+    from pipelines.scoring.stage import compute_scores
+
     settings, _ = run
-    monkeypatch.setattr(rep, "part_a_supplied", lambda s: False)
+    no_part_a = RunSettings(input_dir=settings.input_dir, out_dir=tmp_path / "out", quiet=True)
+    shutil.copytree(settings.warehouse_dir, no_part_a.warehouse_dir)
+    claims = no_part_a.warehouse_dir / "parta_claims.parquet"
+    pl.read_parquet(claims).head(0).write_parquet(claims)
+    tables, info = compute_scores(no_part_a, load_methodology(2027))
+    assert not info["part_a"]
+    for name, df in tables.items():
+        no_part_a.warehouse.write(name, df)
+    q492 = tables["participant_measure_points"].filter(pl.col("measure_id") == "Q492")
+    assert q492.height and set(q492["status"]) == {"not_scored"} and q492["points"].is_null().all()
     out = tmp_path / "r"
     out.mkdir()
-    rep.build_reports(settings, load_methodology(2027), out)
-    hf_tin = pl.read_parquet(settings.warehouse_dir / "participant_scores.parquet").filter(
-        pl.col("cohort") == "HF")["tin"][0]
+    rep.build_reports(no_part_a, load_methodology(2027), out)
+    hf_tin = tables["participant_scores"].filter(pl.col("cohort") == "HF")["tin"][0]
     html = (out / hf_tin / "scorecard.html").read_text()
     assert "Q492 is not scored: the run has no Part A claims" in html
     assert "not scored (no Part A)" in html

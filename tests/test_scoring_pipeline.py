@@ -20,7 +20,7 @@ def test_scoring_end_to_end_on_demo_data(tmp_path):
     full = RunSettings(input_dir=tmp_path / "in", out_dir=tmp_path / "out", threads=1, quiet=True)
     outcome = run_pipeline(full)
     assert outcome.success, outcome.reason
-    wh = {t: pl.read_parquet(full.published_path(t)) for t in TABLES}
+    wh = {t: pl.read_parquet(full.warehouse.published_path(t)) for t in TABLES}
     assert all(wh[t].height > 0 for t in TABLES)
     scores = wh["participant_scores"]
     assert {"scored", "below_case_minimum"} <= set(scores["status"])
@@ -38,7 +38,7 @@ def test_scoring_end_to_end_on_demo_data(tmp_path):
     tin = s["tin"][0]
     one = RunSettings(input_dir=tmp_path / "in", out_dir=tmp_path / "out_tin", threads=1, quiet=True, tins=(tin,))
     assert run_pipeline(one).success
-    assert set(pl.read_parquet(one.published_path("participant_scores"))["tin"]) == {tin}
+    assert set(pl.read_parquet(one.warehouse.published_path("participant_scores"))["tin"]) == {tin}
     # benchmarks use every TIN (equal up to float summation order)
     from polars.testing import assert_frame_equal
-    assert_frame_equal(pl.read_parquet(one.published_path("cost_benchmarks")), wh["cost_benchmarks"], rel_tol=1e-9)
+    assert_frame_equal(pl.read_parquet(one.warehouse.published_path("cost_benchmarks")), wh["cost_benchmarks"], rel_tol=1e-9)

@@ -128,7 +128,7 @@ def test_Q7_quality_score_with_tin_level_rows_and_best_collection_type():
         pl.lit("mips_cqm").alias("collection_type"))])
     pts = quality.measure_points(quality.measure_rates(rows, P), bench, P)
     parts = pl.DataFrame({"performance_year": [2027], "cohort": ["HF"], "tin": ["T9"], "npi": ["N1"]})
-    q = quality.participant_quality(parts, pts, P).row(0, named=True)
+    q = quality.participant_quality(parts, quality.best_points_per_measure(parts, pts, P), P).row(0, named=True)
     assert q["measures_scored"] == 4
     assert q["quality_points"] == pytest.approx(10 + 1.45)
     assert q["quality_score"] == pytest.approx(11.45 / 40)
@@ -141,6 +141,7 @@ def test_Q7_no_submission_scores_zero_and_claims_only_is_not_a_non_claims_submis
                                  quality.quality_benchmarks(quality.measure_rates(rows, P), P), P)
     parts = pl.DataFrame({"performance_year": [2027, 2027], "cohort": ["HF", "LBP"], "tin": ["T9", "T9"],
                           "npi": ["N1", "N2"]})
-    q = {r["npi"]: r for r in quality.participant_quality(parts, pts, P).iter_rows(named=True)}
+    best = quality.best_points_per_measure(parts, pts, P)
+    q = {r["npi"]: r for r in quality.participant_quality(parts, best, P).iter_rows(named=True)}
     assert q["N1"]["quality_score"] == pytest.approx(10 / 40) and not q["N1"]["has_non_claims_submission"]
     assert q["N2"]["quality_score"] == 0.0 and q["N2"]["measures_scored"] == 4  # LBP: Q238, Q134, Q128, Q220

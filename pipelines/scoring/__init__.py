@@ -5,3 +5,7 @@ Every function takes its parameters explicitly; `params.py` reads them from the 
 configuration (data/methodology/methodology.toml), so no rule number is hard-coded here.
 Nothing in this package logs, and no participant-level output carries a beneficiary id.
 """
+
+# Every file the scoring stages run (their code version and code references), besides the shared
+# engine files. The HCC library's version is part of episode_risk's code version (assets/scoring.py).
+SOURCES = ("pipelines/scoring", "pipelines/reference.py", "sql/60_scoring", "data/reference/code_lists")

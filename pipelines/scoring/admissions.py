@@ -65,10 +65,10 @@ def qualifying_admissions(claims: pl.DataFrame, hf_dx: pl.DataFrame, p: Admissio
     """Part A claims that count as unplanned cardiovascular admissions (bene_id, from_date, claim id).
 
     `claims`: parta_claims (bene_id, claim_control_number, claim_type, from_date, principal_dx,
-    admission_type). `hf_dx`: HF diagnosis list (code, valid_from, valid_to)."""
+    admission_type). `hf_dx`: HF diagnosis list (code, valid_from, valid_to; pipelines.reference)."""
     lo, hi = p.cardiovascular_dx_range
-    dx = pl.col("principal_dx").str.replace_all(".", "", literal=True).str.to_uppercase()
-    c = claims.filter(pl.col("claim_type").is_in(list(p.claim_types))).with_columns(dx.alias("_dx"))
+    # principal_dx is dotless upper case already (N6, applied once at ingest)
+    c = claims.filter(pl.col("claim_type").is_in(list(p.claim_types))).with_columns(pl.col("principal_dx").alias("_dx"))
     c = c.filter(~pl.col("admission_type").fill_null("").str.strip_chars().is_in(list(p.planned_admission_types)))
     in_range = (pl.col("_dx").str.slice(0, len(lo)) >= lo) & (pl.col("_dx").str.slice(0, len(hi)) <= hi)
     listed = (c.join(hf_dx.select(pl.col("code").alias("_dx"), "valid_from", "valid_to"), on="_dx", how="inner")
@@ -168,3 +168,16 @@ def compute(episodes: pl.DataFrame, covariates: pl.DataFrame, attributed: pl.Dat
     table = eps.select("episode_id", "performance_year", "cohort", "start_date", "end_date", "person_years",
                        "admissions", "expected_admissions", "admission_model").sort("episode_id")
     return table, rates
+
+
+def empty_tables() -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Q6 without Part A: the two tables, empty, with their columns."""
+    ep = pl.DataFrame(schema={"episode_id": pl.Utf8, "performance_year": pl.Int64, "cohort": pl.Utf8,
+                              "start_date": pl.Date, "end_date": pl.Date, "person_years": pl.Float64,
+                              "admissions": pl.Int64, "expected_admissions": pl.Float64, "admission_model": pl.Utf8})
+    rates = pl.DataFrame(schema={"performance_year": pl.Int64, "cohort": pl.Utf8, "tin": pl.Utf8, "npi": pl.Utf8,
+                                 "episodes": pl.UInt32, "person_years": pl.Float64, "admissions": pl.Int64,
+                                 "expected_admissions": pl.Float64, "cohort_rate": pl.Float64,
+                                 "observed_rate": pl.Float64, "expected_rate": pl.Float64,
+                                 "risk_standardized_rate": pl.Float64})
+    return ep, rates

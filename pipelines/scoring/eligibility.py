@@ -116,3 +116,21 @@ def eligibility(tin_npis: pl.DataFrame, specialty: pl.DataFrame, location: pl.Da
         pl.col("reason").is_null().alias("eligible"),
     )
     return out.sort(["tin", "npi"])
+
+
+def participant_eligibility(participants: pl.DataFrame, eligibility_table: pl.DataFrame) -> pl.DataFrame:
+    """G1-G3 for a participant row (performance_year, cohort, tin, npi): eligible when the NPI's
+    specialty cohort (G2) is the row's cohort and its location is eligible (G3); `eligibility_reason`
+    says why not (G4 / R5 is decided by the case minimum, not here). Adds eligible, eligibility_reason,
+    specialty."""
+    e = eligibility_table.select("tin", "npi", pl.col("cohort").alias("npi_cohort"), "eligible_location", "reason",
+                                 "specialty")
+    other_cohort = pl.col("npi_cohort").is_null() | (pl.col("npi_cohort") != pl.col("cohort"))
+    return participants.join(e, on=["tin", "npi"], how="left").with_columns(
+        (pl.col("eligible_location").fill_null(False) & ~other_cohort.fill_null(True)).alias("eligible"),
+        pl.when(other_cohort)
+        .then(pl.concat_str([pl.lit("G2: specialty "), pl.col("specialty").fill_null("unknown"),
+                             pl.lit(" is not in cohort "), pl.col("cohort")]))
+        .when(pl.col("reason").is_not_null() & ~pl.col("reason").str.starts_with("G4")).then(pl.col("reason"))
+        .otherwise(None).alias("eligibility_reason"),
+    ).drop("npi_cohort", "eligible_location", "reason")

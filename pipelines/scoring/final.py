@@ -98,3 +98,51 @@ def final_scores(frame: pl.DataFrame, p: ScoringParams) -> pl.DataFrame:
         .when(pl.col("status") == "not_eligible").then(pl.col("eligibility_reason"))
         .otherwise(None).alias("status_reason"),
     ).drop("_fs")
+
+
+ATTESTATION_COLUMNS = ["performance_year", "tin", "ia1_done", "ia2_done", "pi_score"]
+
+
+def practice_adjustments(attestations: pl.DataFrame | None, performance_year: int, p: ScoringParams) -> pl.DataFrame:
+    """S2, S3 and the reported clinician count (S5) per TIN from practice_attestations.csv (rows of the
+    PY; a TIN attests when it has a row). Columns: tin, ia_attested, ia_adjustment, pi_adjustment,
+    pi_score, reported_clinicians."""
+    if attestations is None:
+        attestations = pl.DataFrame(schema={c: pl.Utf8 for c in ATTESTATION_COLUMNS})
+    att = attestations.filter(pl.col("performance_year").cast(pl.Int64, strict=False) == performance_year)
+    if "clinician_count" not in att.columns:
+        att = att.with_columns(pl.lit(None, pl.Utf8).alias("clinician_count"))
+    att = att.unique("tin", keep="last")
+    return att.select(
+        "tin", pl.lit(True).alias("ia_attested"), ia_adjustment_expr(p).alias("ia_adjustment"),
+        pi_adjustment_expr(p, "pi_score").alias("pi_adjustment"),
+        pl.when(pl.col("pi_score") == "").then(None).otherwise(pl.col("pi_score")).cast(pl.Float64, strict=False)
+        .alias("pi_score"),
+        pl.col("clinician_count").cast(pl.Int64, strict=False).alias("reported_clinicians"))
+
+
+def with_practice_adjustments(frame: pl.DataFrame, practice: pl.DataFrame, billing_clinicians: pl.DataFrame,
+                              p: ScoringParams) -> pl.DataFrame:
+    """S2, S3, S5 onto participant rows: a TIN without attestation gets IA 'none' (S6 fails) and PI
+    'not reported'; clinician count from the practice file, else distinct NPIs billing under the TIN
+    in the PY (`billing_clinicians`: tin, billing_clinicians)."""
+    return (frame.join(practice, on="tin", how="left").join(billing_clinicians, on="tin", how="left")
+            .with_columns(
+                pl.col("ia_attested").fill_null(False),
+                pl.col("ia_adjustment").fill_null(p.ia_adjustment_none),
+                pl.col("pi_adjustment").fill_null(p.pi_not_reported),
+                pl.coalesce("reported_clinicians", "billing_clinicians").alias("clinician_count"),
+                pl.when(pl.col("reported_clinicians").is_not_null()).then(pl.lit("practice_attestations"))
+                .otherwise(pl.lit("partb_lines")).alias("clinician_count_source"),
+            ).with_columns(small_practice_bonus_expr(p).alias("small_practice_bonus"))
+            .drop("reported_clinicians", "billing_clinicians"))
+
+
+def with_complex_bonus(frame: pl.DataFrame, indicators: pl.DataFrame, p: ScoringParams) -> pl.DataFrame:
+    """S4 onto participant rows: indicators (mean risk score, dual share; `indicators` keyed by
+    participant) and the bonus computed over the peer pool (eligible and meeting the case minimum)."""
+    keys = ["performance_year", "cohort", "tin", "npi"]
+    frame = frame.join(indicators, on=keys, how="left")
+    in_pool = pl.col("eligible") & pl.col("meets_case_minimum")
+    bonus = complex_patient_bonus(frame.filter(in_pool), p).select(*keys, "complex_bonus")
+    return frame.join(bonus, on=keys, how="left").with_columns(pl.col("complex_bonus").fill_null(0.0))

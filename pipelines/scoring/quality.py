@@ -18,8 +18,20 @@ SUBMISSION_COLUMNS = {
 }
 
 
-def empty_submissions() -> pl.DataFrame:
-    return pl.DataFrame(schema=SUBMISSION_COLUMNS)
+def read_submissions(raw: pl.DataFrame | None, performance_year: int) -> pl.DataFrame:
+    """Q2: the PY's rows of quality_submissions.csv (text columns) typed as SUBMISSION_COLUMNS; none
+    when the file is absent."""
+    if raw is None:
+        return pl.DataFrame(schema=SUBMISSION_COLUMNS)
+    typed = raw.select([pl.col(c).cast(t, strict=False) for c, t in SUBMISSION_COLUMNS.items()])
+    return typed.filter(pl.col("performance_year") == performance_year)
+
+
+def drop_measures(subs: pl.DataFrame, measures: list[str]) -> tuple[pl.DataFrame, int]:
+    """Q6: submitted rows of measures computed from claims are replaced by the computed measure.
+    Returns the remaining rows and how many were dropped."""
+    keep = subs.filter(~pl.col("measure_id").str.strip_chars().str.to_uppercase().is_in(measures))
+    return keep, subs.height - keep.height
 
 
 def measure_rates(subs: pl.DataFrame, p: QualityParams) -> pl.DataFrame:
@@ -128,27 +140,39 @@ def measure_points(rates: pl.DataFrame, benchmarks: pl.DataFrame, p: QualityPara
     ).drop([f"_b{k}" for k in range(10)] + ["worst_rate", *DECILES])
 
 
-def participant_quality(participants: pl.DataFrame, points: pl.DataFrame, p: QualityParams) -> pl.DataFrame:
-    """Q7 + the quality half of S6 for each participant (performance_year, cohort, tin, npi).
+def best_points_per_measure(participants: pl.DataFrame, points: pl.DataFrame, p: QualityParams) -> pl.DataFrame:
+    """Q7 one home: a participant's points on a measure = the best over its own (TIN/NPI) rows, its
+    TIN-level rows (npi blank, Q2) and collection types [DEFAULT]. One row per (participant, submitted
+    measure) with the row that gave the points (collection type, rate, completeness, zero reason; ties:
+    own row before TIN-level, then collection type) and `non_claims_ok` (S6: some non-claims row of
+    the measure meets Q3). Reports and Q7 read this table; nothing recomputes it."""
+    keys = ["performance_year", "cohort", "tin", "npi"]
+    base = participants.select(keys).unique()
+    own = points.filter(pl.col("npi").is_not_null()).join(base, on=keys, how="inner").with_columns(
+        pl.lit("participant").alias("submitted_as"))
+    tin_level = (points.filter(pl.col("npi").is_null()).drop("npi")
+                 .join(base, on=["performance_year", "cohort", "tin"], how="inner")
+                 .with_columns(pl.lit("tin").alias("submitted_as")))
+    rows = pl.concat([own, tin_level.select(own.columns)], how="vertical_relaxed")
+    non_claims = (~pl.col("collection_type").is_in(list(p.claims_collection_types))) & pl.col("meets_completeness")
+    return (rows.with_columns(non_claims.any().over([*keys, "measure_id"]).alias("non_claims_ok"))
+            .sort([*keys, "measure_id", "points", "submitted_as", "collection_type"],
+                  descending=[False] * 5 + [True, False, False])
+            .group_by([*keys, "measure_id"], maintain_order=True).first()
+            .select(*keys, "measure_id", "points", "collection_type", "submitted_as", "performance_rate",
+                    "data_completeness", "cases", "decile", "zero_reason", "measure_scored", "non_claims_ok"))
 
-    A participant's points on a measure = the best over its own (TIN/NPI) rows, its TIN-level rows
-    (npi blank, Q2) and collection types [DEFAULT]. Unsubmitted scored measures earn 0.
+
+def participant_quality(participants: pl.DataFrame, best: pl.DataFrame, p: QualityParams) -> pl.DataFrame:
+    """Q7 + the quality half of S6 for each participant (performance_year, cohort, tin, npi), from the
+    best points per measure (`best_points_per_measure`). Unsubmitted scored measures earn 0.
     quality_score = sum points / (10 x number of scored required measures of the cohort).
     has_non_claims_submission (S6): a non-claims submission of a cohort measure meeting Q3.
     """
     keys = ["performance_year", "cohort", "tin", "npi"]
     base = participants.select(keys).unique()
-    own = points.filter(pl.col("npi").is_not_null()).join(base, on=keys, how="inner")
-    tin_level = points.filter(pl.col("npi").is_null()).drop("npi").join(base, on=["performance_year", "cohort", "tin"],
-                                                                          how="inner")
-    rows = pl.concat([own.select(tin_level.columns), tin_level], how="vertical_relaxed")
-    non_claims = (~pl.col("collection_type").is_in(list(p.claims_collection_types))) & pl.col("meets_completeness")
-    per_measure = rows.group_by([*keys, "measure_id"]).agg(
-        pl.col("points").max().alias("points"), non_claims.any().alias("non_claims_ok"),
-        pl.col("measure_scored").first(),
-    )
     n_scored = {c: len(p.scored_measures(c)) for c in p.required_measures}
-    agg = per_measure.group_by(keys).agg(
+    agg = best.group_by(keys).agg(
         pl.col("points").filter(pl.col("measure_scored")).sum().alias("quality_points"),
         pl.col("measure_scored").sum().alias("measures_submitted"),
         pl.col("non_claims_ok").any().alias("has_non_claims_submission"),
@@ -164,3 +188,30 @@ def participant_quality(participants: pl.DataFrame, points: pl.DataFrame, p: Qua
         .then(pl.col("quality_points") / (10.0 * pl.col("measures_scored")))
         .otherwise(0.0).alias("quality_score")
     )
+
+
+def measure_breakdown(participants: pl.DataFrame, best: pl.DataFrame, p: QualityParams,
+                      part_a_measures: tuple[str, ...], part_a_supplied: bool) -> pl.DataFrame:
+    """Q7 as a table: one row per participant and required measure of its cohort (Q1), with the points
+    it counts in Q7 and why. status: 'scored'; a Q3/Q4/Q5 zero reason; 'not_submitted' (0 points);
+    'no_attributed_episodes' (a Part A measure with no rate); 'not_scored' (Q1/Q6: the measure does not
+    count this run, e.g. Q492 without Part A claims, with `status_reason`)."""
+    keys = ["performance_year", "cohort", "tin", "npi"]
+    required = pl.DataFrame([(c, m) for c, ms in p.required_measures.items() for m in ms],
+                            schema={"cohort": pl.Utf8, "measure_id": pl.Utf8}, orient="row")
+    grid = participants.select(keys).unique().join(required, on="cohort", how="inner")
+    out = grid.join(best.drop("non_claims_ok"), on=[*keys, "measure_id"], how="left")
+    not_scored = pl.col("measure_id").is_in(list(p.not_scored_measures))
+    is_part_a = pl.col("measure_id").is_in(list(part_a_measures))
+    status = (pl.when(not_scored).then(pl.lit("not_scored"))
+              .when(pl.col("points").is_null() & is_part_a).then(pl.lit("no_attributed_episodes"))
+              .when(pl.col("points").is_null()).then(pl.lit("not_submitted"))
+              .when(pl.col("zero_reason").is_not_null()).then(pl.col("zero_reason"))
+              .otherwise(pl.lit("scored")))
+    reason = (pl.when(not_scored & is_part_a & pl.lit(not part_a_supplied))
+              .then(pl.lit("Q6: no Part A claims in this run"))
+              .when(not_scored).then(pl.lit("Q1: not scored in this run")).otherwise(None))
+    return out.with_columns(
+        status.alias("status"), reason.alias("status_reason"),
+        pl.when(not_scored).then(None).otherwise(pl.col("points").fill_null(0.0)).alias("points"),
+    ).sort([*keys, "measure_id"])

@@ -1,20 +1,22 @@
 -- R1: every diagnosis of the episode's beneficiary on Part B lines (line and claim diagnoses) and
 -- Part A claims (CCLF4) dated in the lookback window before the episode start
 -- (start - lookback_days .. start - 1, inclusive). One row per episode with a sorted distinct list.
+-- The episodes, partb_lines and parta_diagnoses placeholders are relations (parta_diagnoses is an empty
+-- relation when the run has no Part A).
 WITH eps AS (
-    SELECT episode_id, bene_id, start_date FROM read_parquet({{episodes}})
+    SELECT episode_id, bene_id, start_date FROM {{episodes}}
 ),
 partb AS (
     SELECT e.episode_id, unnest(list_append(coalesce(l.claim_dx, []), l.line_dx)) AS dx
     FROM eps AS e
-    JOIN read_parquet({{partb_lines}}) AS l
+    JOIN {{partb_lines}} AS l
       ON l.bene_id = e.bene_id
      AND l.service_date BETWEEN e.start_date - INTERVAL ({{lookback_days}}) DAY AND e.start_date - INTERVAL 1 DAY
 ),
 parta AS (
     SELECT e.episode_id, d.dx
     FROM eps AS e
-    JOIN read_parquet({{parta_diagnoses}}) AS d
+    JOIN {{parta_diagnoses}} AS d
       ON d.bene_id = e.bene_id
      AND d.from_date BETWEEN e.start_date - INTERVAL ({{lookback_days}}) DAY AND e.start_date - INTERVAL 1 DAY
 )

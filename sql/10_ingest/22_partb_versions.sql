@@ -10,8 +10,7 @@ WITH ranked AS (
            coalesce(x.current_bene_id, s.source_bene_id) AS bene_id,
            (s.source_file_id::BIGINT << 40) + s.source_row AS version_key,
            row_number() OVER (PARTITION BY s.claim_id, s.line_number
-                              ORDER BY s.delivery_date DESC NULLS LAST, s.delivery_file DESC,
-                                       s.source_file_id DESC, s.source_row DESC) AS copy_rank
+                              ORDER BY delivery_recency(s.delivery_date, s.delivery_file, s.source_file_id, s.source_row) DESC) AS copy_rank
     FROM stage_partb AS s
     LEFT JOIN bene_xref AS x ON x.previous_bene_id = s.source_bene_id
     WHERE s.quarantine_reason IS NULL

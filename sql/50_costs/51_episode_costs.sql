@@ -1,28 +1,21 @@
 -- C2, C3, C4: one row per episode.
 -- C2 observed_cost = Part B cost (N5 cost_amount) + Part A cost (CLM_PMT_AMT), both also reported
 --    separately. Open episodes (E5) carry their cost to date.
--- C3 cost by service category (em, imaging, procedures, tests, dme, inpatient, post_acute, other) and
+-- C3 cost by service category (one cost_<category> column per entry of
+--    pipelines.reference.SERVICE_CATEGORIES, rendered into the category_cost_* placeholders) and
 --    driver flags: hospitalizations (assigned inpatient stays); post-acute claims after a
 --    hospitalization; echocardiograms beyond the first (HF; distinct echo service dates - 1);
 --    advanced imaging (CT/MRI) in the first costs.early_imaging_days days (LBP); injections or
 --    procedures (assigned lines in category 'procedures' or service group 'injection'); spine surgery
 --    (LBP: decompression/fusion lines, or a spine-surgery DRG stay).
 -- C4 [DEFAULT] observed_cost_winsorized = min(observed, cap), cap = costs.winsor_percentile
---    (quantile_cont) of observed cost over the cohort's closed, non-excluded, non-quarantined
---    episodes of the same performance year; raw cost is kept. expected_cost is filled by risk (R2).
+--    (quantile_cont) of observed cost over the cohort's episodes that count for scoring (closed,
+--    not excluded, not quarantined) of the same performance year; raw cost is kept. expected_cost is filled by risk (R2).
 WITH agg AS (
     SELECT l.episode_id,
            sum(l.cost_amount) FILTER (WHERE l.source = 'partb') AS partb_cost,
            sum(l.cost_amount) FILTER (WHERE l.source = 'parta') AS parta_cost,
-           sum(l.cost_amount) FILTER (WHERE l.service_category = 'em') AS cost_em,
-           sum(l.cost_amount) FILTER (WHERE l.service_category = 'imaging') AS cost_imaging,
-           sum(l.cost_amount) FILTER (WHERE l.service_category = 'procedures') AS cost_procedures,
-           sum(l.cost_amount) FILTER (WHERE l.service_category = 'tests') AS cost_tests,
-           sum(l.cost_amount) FILTER (WHERE l.service_category = 'dme') AS cost_dme,
-           sum(l.cost_amount) FILTER (WHERE l.service_category = 'inpatient') AS cost_inpatient,
-           sum(l.cost_amount) FILTER (WHERE l.service_category = 'post_acute') AS cost_post_acute,
-           sum(l.cost_amount) FILTER (WHERE l.service_category NOT IN
-               ('em', 'imaging', 'procedures', 'tests', 'dme', 'inpatient', 'post_acute')) AS cost_other,
+           {{category_cost_sums}},
            count(*) FILTER (WHERE l.source = 'partb') AS partb_lines,
            count(*) FILTER (WHERE l.source = 'parta') AS parta_claims,
            count(DISTINCT l.claim_control_number) FILTER (WHERE l.source = 'parta' AND l.service_category = 'inpatient') AS hospitalizations,
@@ -35,18 +28,12 @@ WITH agg AS (
     GROUP BY l.episode_id
 ),
 costs AS (
-    SELECT e.episode_id, e.cohort, e.performance_year, e.status, e.excluded, e.quarantined, e.scorable,
+    SELECT e.episode_id, e.cohort, e.performance_year, e.status, e.excluded, e.quarantined, e.counts_for_scoring,
+           e.scorable,
            CAST(coalesce(a.partb_cost, 0) + coalesce(a.parta_cost, 0) AS DECIMAL(38, 2)) AS observed_cost,
            CAST(coalesce(a.partb_cost, 0) AS DECIMAL(38, 2)) AS partb_cost,
            CAST(coalesce(a.parta_cost, 0) AS DECIMAL(38, 2)) AS parta_cost,
-           CAST(coalesce(a.cost_em, 0) AS DECIMAL(38, 2)) AS cost_em,
-           CAST(coalesce(a.cost_imaging, 0) AS DECIMAL(38, 2)) AS cost_imaging,
-           CAST(coalesce(a.cost_procedures, 0) AS DECIMAL(38, 2)) AS cost_procedures,
-           CAST(coalesce(a.cost_tests, 0) AS DECIMAL(38, 2)) AS cost_tests,
-           CAST(coalesce(a.cost_dme, 0) AS DECIMAL(38, 2)) AS cost_dme,
-           CAST(coalesce(a.cost_inpatient, 0) AS DECIMAL(38, 2)) AS cost_inpatient,
-           CAST(coalesce(a.cost_post_acute, 0) AS DECIMAL(38, 2)) AS cost_post_acute,
-           CAST(coalesce(a.cost_other, 0) AS DECIMAL(38, 2)) AS cost_other,
+           {{category_cost_columns}},
            coalesce(a.partb_lines, 0) AS partb_lines,
            coalesce(a.parta_claims, 0) AS parta_claims,
            coalesce(a.hospitalizations, 0) AS hospitalizations,
@@ -62,7 +49,7 @@ caps AS (
     SELECT cohort, performance_year,
            CAST(quantile_cont(CAST(observed_cost AS DOUBLE), {{winsor_percentile}}) AS DECIMAL(38, 2)) AS winsor_cap
     FROM costs
-    WHERE status = 'closed' AND NOT excluded AND NOT quarantined
+    WHERE counts_for_scoring  -- E5/X1: closed, not excluded, not quarantined (25_episodes.sql)
     GROUP BY cohort, performance_year
 )
 SELECT c.*,

@@ -1,7 +1,7 @@
-"""Input discovery and raw readers: every physical row of every claims file lands in DuckDB.
+"""Raw readers: every physical row of every claims file lands in DuckDB.
 
-Files are recognised by name (data-contracts "The input folder"), then checked by content. A file that
-is not what its name says fails with `InputFileError`: one line naming the file and what was expected.
+Each file found by `pipelines.ingest.files` is first checked by content: a file that is not what its
+name says fails with `InputFileError` (one line naming the file and what was expected).
 Rows are never dropped here: each physical row becomes one raw row (all text) or one reader reject
 (quarantined with its reason); `source_row` is the 1-based data row in its file (header not counted).
 """
@@ -21,30 +21,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipelines.duck import Raw, render, sql_text
+from pipelines.ingest.files import CCLF_KINDS, InputFile, InputFileError
 from pipelines.paths import LAYOUT_DIR
 
-CCLF_KINDS = {"1": "cclf1", "4": "cclf4", "5": "cclf5", "8": "cclf8", "9": "cclf9"}
-SIDE_FILES = {
-    "quality_submissions.csv": "quality_submissions",
-    "practice_attestations.csv": "practice_attestations",
-    "providers.csv": "providers",
-    "zip_cbsa.csv": "zip_cbsa",
-    "asm_selected_cbsas.csv": "asm_selected_cbsas",
-    "standardization_factors.csv": "standardization_factors",
-}
-_CCLF_NAME = re.compile(r"ZC([0-9AB])[A-Z]?\d{2}", re.IGNORECASE)
-_DELIVERY = re.compile(r"\.D(\d{2})(\d{2})(\d{2})(?:\.|$)")
-_RIF_NAME = re.compile(r"^carrier.*\.(csv|txt)$", re.IGNORECASE)
 SNIFF_BYTES = 1 << 16
-
-
-class InputFileError(Exception):
-    """A whole file cannot be read as what its name says. str() is the one-line user message."""
-
-    def __init__(self, path: Path | str, problem: str):
-        self.file = Path(path).name
-        self.problem = problem
-        super().__init__(f"{self.file}: {problem}")
 
 
 @dataclass(frozen=True)
@@ -71,63 +51,6 @@ def layout(name: str) -> Layout:
 @lru_cache
 def record_lengths() -> dict[int, str]:
     return {layout(k).record_length: k for k in CCLF_KINDS.values()}
-
-
-@dataclass(frozen=True)
-class InputFile:
-    file_id: int
-    path: Path
-    kind: str  # cclf1/4/5/8/9, rif_carrier, a side-file kind, or "ignored"
-    fmt: str  # fixed, csv, parquet, pipe, side, ignored
-    delivery_date: date | None
-
-    @property
-    def name(self) -> str:
-        return self.path.name
-
-
-def delivery_date_from_name(name: str) -> date | None:
-    """CMS file names carry the delivery date as .Dyymmdd. (used by N2: newest file wins)."""
-    m = _DELIVERY.search(name)
-    if not m:
-        return None
-    yy, mm, dd = (int(g) for g in m.groups())
-    try:
-        return date(2000 + yy, mm, dd)
-    except ValueError:
-        return None
-
-
-def classify(path: Path) -> tuple[str, str]:
-    name = path.name
-    lower = name.lower()
-    if lower in SIDE_FILES:
-        return SIDE_FILES[lower], "side"
-    if _RIF_NAME.match(name):
-        return "rif_carrier", "pipe"
-    m = _CCLF_NAME.search(name)
-    if m and m.group(1) in CCLF_KINDS:
-        kind = CCLF_KINDS[m.group(1)]
-        if lower.endswith(".csv"):
-            return kind, "csv"
-        if lower.endswith(".parquet"):
-            return kind, "parquet"
-        if lower.endswith((".zip", ".gz", ".json", ".xlsx")):
-            return "ignored", "ignored"
-        return kind, "fixed"
-    return "ignored", "ignored"
-
-
-def discover(input_dir: Path) -> list[InputFile]:
-    if not input_dir.is_dir():
-        raise InputFileError(input_dir, "input folder not found")
-    files = []
-    paths = sorted(p for p in input_dir.iterdir() if p.is_file() and not p.name.startswith("."))
-    for i, path in enumerate(paths, start=1):
-        kind, fmt = classify(path)
-        files.append(InputFile(i, path, kind, fmt, delivery_date_from_name(path.name)))
-    return files
-
 
 # --------------------------------------------------------------------------------------------
 # Content checks: the file is what its name says.
@@ -295,7 +218,7 @@ def raw_select(con: duckdb.DuckDBPyConnection, f: InputFile, lay: Layout) -> str
         delivery_file = '"FILE_NAME"' if "FILE_NAME" in extras else "NULL"
         delivery_date = '"FILE_DATE"' if "FILE_DATE" in extras else "NULL"
         return render(
-            sql_text("10_ingest/11_read_csv.sql"), columns=Raw(cols), delivery_file=Raw(delivery_file),
+            sql_text("10_ingest/10_read_csv.sql"), columns=Raw(cols), delivery_file=Raw(delivery_file),
             delivery_date=Raw(delivery_date), **common,
         )
     if f.fmt == "parquet":
@@ -312,7 +235,7 @@ def raw_select(con: duckdb.DuckDBPyConnection, f: InputFile, lay: Layout) -> str
         delivery_date = f'CAST("{by_upper["FILE_DATE"]}" AS VARCHAR)' if "FILE_DATE" in extras else "NULL"
         raw_record = "[" + ", ".join(f'CAST("{by_upper[n]}" AS VARCHAR)' for n in lay.field_names) + "]"
         return render(
-            sql_text("10_ingest/11_read_parquet.sql"), columns=Raw(cols), delivery_file=Raw(delivery_file),
+            sql_text("10_ingest/10_read_parquet.sql"), columns=Raw(cols), delivery_file=Raw(delivery_file),
             delivery_date=Raw(delivery_date), raw_record=Raw(raw_record), path=f.path,
         )
     if f.fmt == "pipe":
@@ -321,7 +244,7 @@ def raw_select(con: duckdb.DuckDBPyConnection, f: InputFile, lay: Layout) -> str
         if not header or header[0].upper() != "DML_IND":
             raise InputFileError(f.path, f"header does not start with DML_IND; expected {expected}")
         check_columns(f, header, RIF_REQUIRED, expected)
-        return render(sql_text("10_ingest/11_read_rif_carrier.sql"), **common)
+        return render(sql_text("10_ingest/10_read_rif_carrier.sql"), **common)
     raise ValueError(f"no reader for {f.kind}/{f.fmt}")
 
 

@@ -1,5 +1,7 @@
 -- Ingest, output partb_lines: the surviving netted lines (N4) with attributes of their latest
 -- original/adjustment version, N1 beneficiary id, N5 amounts and N6 fields.
+-- N5 one home of the cost basis label: 'standardized allowed amount' when the line's provider state has a
+--    factor in standardization_factors.csv, else 'allowed, not standardized' (default factor 1.0).
 SELECT n.claim_control_number,
        n.line_number,
        v.claim_id,
@@ -23,6 +25,9 @@ SELECT n.claim_control_number,
        n.net_paid AS paid_amount,
        CAST(round(n.net_allowed * coalesce(f.factor, {{default_factor}}), 2) AS DECIMAL(18, 2)) AS cost_amount,
        coalesce(f.factor, {{default_factor}}) AS standardization_factor,
+       CASE WHEN f.factor IS NOT NULL THEN 'standardized allowed amount'
+            WHEN {{default_factor}} = 1 THEN 'allowed, not standardized'
+            ELSE 'allowed x configured default factor' END AS cost_basis,
        n.versions,
        n.cancels,
        v.delivery_file AS source_file,
