@@ -150,7 +150,8 @@ def generate(out_dir: Path, scale: str | int = "small", seed: int = 42, fmt: str
             if not base_out.done():
                 base_out.set_exception(e)
             raise
-        rows, bounds, pa_, pa_dx, demo, xwalk, truth = blk
+        rows, bounds, pa_, pa_dx, demo, xwalk, truth = (blk.rows, blk.bounds, blk.parta, blk.parta_dx, blk.demo,
+                                                        blk.xwalk, blk.truth)
         rows["cid"] += base.claim_id
         rows["cntl"] += base.cntl
         pa_["cid"] += base.parta_id
