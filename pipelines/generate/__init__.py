@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 
 from . import core, frames, render
 from . import world as W
+from .practice import practice_files
 from .reference import copy_reference_files
 from .render import Sink, Vocab, load_layout, load_rif_columns
 
@@ -36,10 +37,6 @@ LINES_PER_PATIENT = 14.3  # calibrated: Part B rows written per generated patien
 BLOCK_LINES = 1_000_000  # Part B rows per streamed block (fixed, so output does not depend on memory)
 # worker threads generating and rendering blocks (the output does not depend on it)
 GEN_WORKERS = max(1, int(os.environ.get("ASM_GEN_WORKERS", "0")) or min(2, os.cpu_count() or 1))
-PERFORMANCE_YEAR = 2027
-HF_MEASURES = ["Q008", "Q005", "Q236", "Q377"]
-LBP_MEASURES = ["Q134", "Q128", "Q220", "Q238"]
-LOWER_IS_BETTER = {"Q238"}
 
 
 def _ymd(d: int) -> str:
@@ -57,11 +54,6 @@ def _ext(fmt: str) -> str:
 
 def _slice(d: dict, a: int, b: int) -> dict:
     return {k: v[a:b] for k, v in d.items()}
-
-
-def _dates(days: np.ndarray) -> pa.Array:
-    days = np.asarray(days, np.int64)
-    return pa.array(days.astype(np.int32), pa.date32(), mask=days < 0)
 
 
 def _atomic_text(path: Path, text: str):
@@ -150,7 +142,8 @@ def generate(out_dir: Path, scale: str | int = "small", seed: int = 42, fmt: str
             if not base_out.done():
                 base_out.set_exception(e)
             raise
-        rows, bounds, pa_, pa_dx, demo, xwalk, truth = blk
+        rows, bounds, pa_, pa_dx, demo, xwalk, truth = (blk.rows, blk.bounds, blk.parta, blk.parta_dx, blk.demo,
+                                                        blk.xwalk, blk.truth)
         rows["cid"] += base.claim_id
         rows["cntl"] += base.cntl
         pa_["cid"] += base.parta_id
@@ -179,7 +172,7 @@ def generate(out_dir: Path, scale: str | int = "small", seed: int = 42, fmt: str
                 mals.append((kind, i, f"{int(r['cid'][i]):013d}", int(r["lnum"][i])))
             partb.append((payload, st, mals))
         del rows
-        return partb, pa_, pa_dx, demo, xwalk, truth, _truth_table(truth, wd)
+        return partb, pa_, pa_dx, demo, xwalk, truth, frames.patients_truth(truth, wd)
 
     def write_block(bi, partb, pa_, pa_dx, demo, truth, ttable):
         nonlocal patients_w, n_patients, n_parta, n_parta_dx, n_cclf8
@@ -287,12 +280,12 @@ def generate(out_dir: Path, scale: str | int = "small", seed: int = 42, fmt: str
     # ---- practice-level files
     written = copy_reference_files(out)
     qrng = np.random.default_rng([seed, 3])
-    part_tbl, quality_csv, attest_csv, providers_csv = _practice_files(wd, qrng)
-    for name, text in (("providers.csv", providers_csv), ("quality_submissions.csv", quality_csv),
-                       ("practice_attestations.csv", attest_csv)):
+    practice = practice_files(wd, qrng)
+    for name, text in (("providers.csv", practice.providers_csv), ("quality_submissions.csv", practice.quality_csv),
+                       ("practice_attestations.csv", practice.attestations_csv)):
         _atomic_text(out / name, text)
         say(f"wrote {name}")
-    _atomic_parquet(truth_dir / "participants.parquet", part_tbl)
+    _atomic_parquet(truth_dir / "participants.parquet", practice.participants)
 
     b_total = sum(s["lines"] for s in file_stats)
     kinds = core.MALFORMED_KINDS if fmt == "fixed" else core.MALFORMED_KINDS[1:]
@@ -330,122 +323,3 @@ def generate(out_dir: Path, scale: str | int = "small", seed: int = 42, fmt: str
                    seconds=round(seconds, 3), lines_per_s=round(b_total / max(seconds, 1e-9)))
     say(f"done: {b_total} Part B lines in {seconds:.1f}s ({summary['lines_per_s']:,} lines/s)")
     return summary
-
-
-COHORT_NAMES = np.array(["none", "HF", "LBP"])
-
-
-def _truth_table(t: dict, wd: W.World) -> pa.Table:
-    n = len(t["current"])
-    mbi = W.MbiCoder.matrix(t["current"])
-    ids = pa.StringArray.from_buffers(n, pa.py_buffer(np.arange(0, (n + 1) * 11, 11, dtype=np.int32)),
-                                      pa.py_buffer(np.ascontiguousarray(mbi)))
-    main = t["main"]
-    has_main = main >= 0
-    mm = np.maximum(main, 0)
-    tin = wd.TIN.arrow.take(pa.array(wd.p_tin[mm]))
-    npi = wd.NPI.arrow.take(pa.array(wd.p_npi[mm]))
-    pat_names = np.array(core.PATTERNS + ["none"])
-    return pa.table({
-        "bene_id": ids,
-        "cohort": pa.array(COHORT_NAMES[t["cohort"]]),
-        "pattern": pa.array(pat_names[t["pattern"]]),
-        "expect_episode": pa.array(t["epi"]),
-        "trigger_date": _dates(t["trigger"]),
-        "confirming_date": _dates(t["confirm"]),
-        "tin_scope_trigger_date": _dates(t["tin_trigger"]),
-        "tin_scope_confirming_date": _dates(t["tin_confirm"]),
-        "second_trigger_date": _dates(t["second_trigger"]),
-        "main_tin": pa.array(np.where(has_main, np.asarray(tin.to_numpy(zero_copy_only=False), object), None),
-                             pa.string()),
-        "main_npi": pa.array(np.where(has_main, np.asarray(npi.to_numpy(zero_copy_only=False), object), None),
-                             pa.string()),
-        "planned_main_share": pa.array(t["share"], pa.float64(), from_pandas=True),
-        "birth_date": _dates(t["dob"]),
-        "death_date": _dates(t["death"]),
-        "in_cclf8": pa.array(~t["absent"]),
-        "under_18": pa.array(t["under18"]),
-        "id_changes": pa.array(t["change"].astype(np.int8)),
-        "has_claims": pa.array(t["has_claims"]),
-    })
-
-
-def _practice_files(wd: W.World, rng: np.random.Generator):
-    from .world import cbsa_of_zip
-    geo = cbsa_of_zip()
-    n_p = len(wd.p_tin)
-    tin_size = np.bincount(wd.p_tin, minlength=len(wd.tins))
-    npi_tins = np.bincount(wd.p_npi, minlength=len(wd.npis))
-    spec = [wd.SPEC.values[s] for s in wd.p_spec]
-    cohort = ["HF" if s in W.HF_SPEC else "LBP" if s in W.LBP_SPECS else "none" for s in spec]
-    reporting = ["none"] * n_p
-    q_lines = ["performance_year,tin,npi,measure_id,collection_type,eligible_population,performance_met,"
-               "performance_not_met,denominator_exceptions"]
-
-    def measure_rows(tin, npi, measures, ctype):
-        small = rng.random() < .1
-        for m in measures:
-            elig = int(rng.integers(8, 26)) if small else int(rng.lognormal(4.2, .7)) + 20
-            compl = rng.uniform(.4, .74) if rng.random() < .12 else rng.uniform(.76, 1.0)
-            reported = int(round(elig * compl))
-            exc = int(rng.binomial(reported, .03))
-            denom = reported - exc
-            rate = rng.beta(2, 6) if m in LOWER_IS_BETTER else rng.beta(6, 2.5)
-            met = int(round(denom * rate))
-            q_lines.append(f"{PERFORMANCE_YEAR},{tin},{npi},{m},{ctype},{elig},{met},{denom - met},{exc}")
-
-    ctypes = ["mips_cqm", "ecqm", "claims"]
-    for t in range(len(wd.tins)):
-        members = np.flatnonzero(wd.p_tin == t)
-        coh = sorted({cohort[p] for p in members} - {"none"})
-        if not coh:
-            continue
-        if tin_size[t] <= 15 and rng.random() < .4:  # TIN-level reporting (Q2)
-            if rng.random() < .08:
-                continue
-            ctype = ctypes[int(rng.integers(0, 3))]
-            for c in coh:
-                measure_rows(wd.tins[t], "", HF_MEASURES if c == "HF" else LBP_MEASURES, ctype)
-            for p in members:
-                if cohort[p] != "none":
-                    reporting[p] = "tin"
-            continue
-        for p in members:
-            if cohort[p] == "none" or rng.random() < .08:
-                continue
-            reporting[p] = "npi"
-            measure_rows(wd.tins[t], wd.npis[wd.p_npi[p]], HF_MEASURES if cohort[p] == "HF" else LBP_MEASURES,
-                         ctypes[int(rng.integers(0, 3))])
-    a_lines = ["performance_year,tin,ia1_done,ia2_done,pi_score,clinician_count"]
-    attested = []
-    for t in range(len(wd.tins)):
-        if rng.random() < .08:
-            attested.append(False)
-            continue
-        attested.append(True)
-        ia1 = "Y" if rng.random() < .85 else "N"
-        ia2 = "Y" if rng.random() < .85 else "N"
-        pi = "" if rng.random() < .1 else str(int(rng.integers(40, 101)))
-        cc = "" if rng.random() < .1 else str(int(tin_size[t]))
-        a_lines.append(f"{PERFORMANCE_YEAR},{wd.tins[t]},{ia1},{ia2},{pi},{cc}")
-    order = np.argsort(np.array(wd.npis))
-    prov = "npi,zip5\n" + "".join(f"{wd.npis[i]},{wd.npi_zip[i]}\n" for i in order.tolist())
-    zips = [wd.ZIP5[z] for z in wd.p_zip]
-    tbl = pa.table({
-        "tin": [wd.tins[t] for t in wd.p_tin],
-        "npi": [wd.npis[i] for i in wd.p_npi],
-        "specialty": spec,
-        "secondary_specialty": [wd.SPEC.values[s] if s >= 0 else None for s in wd.p_spec2],
-        "cohort": cohort,
-        "zip5": zips,  # ZIP of this TIN's practice (RIF PRVDR_ZIP on its lines)
-        "npi_zip5": [wd.npi_zip[i] for i in wd.p_npi],  # providers.csv ZIP (first TIN's)
-        "cbsa_code": [geo[z][0] for z in zips],
-        "in_selected_cbsa": [geo[wd.npi_zip[i]][1] for i in wd.p_npi],
-        "tin_kind": [wd.tin_kind[t] for t in wd.p_tin],
-        "tin_size": [int(tin_size[t]) for t in wd.p_tin],
-        "npi_tin_count": [int(npi_tins[i]) for i in wd.p_npi],
-        "quality_reporting": reporting,
-        "tin_attested": [attested[t] for t in wd.p_tin],
-        "volume_weight": wd.p_weight,
-    })
-    return tbl, "\n".join(q_lines) + "\n", "\n".join(a_lines) + "\n", prov

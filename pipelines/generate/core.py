@@ -29,14 +29,22 @@ def month_of(d: np.ndarray) -> np.ndarray:
 # patterns of cohort patients (E2 windows: HF 180 days, LBP 60 days)
 PATTERNS = ["pair_in", "pair_edge", "pair_out", "single", "same_day", "shared", "diff_npi_same_tin",
             "bad_pos", "chain", "prior_single", "telehealth"]
+(PAIR_IN, PAIR_EDGE, PAIR_OUT, SINGLE, SAME_DAY, SHARED, DIFF_NPI_SAME_TIN, BAD_POS, CHAIN, PRIOR_SINGLE,
+ TELEHEALTH) = range(len(PATTERNS))
 PATTERN_P = np.array([.34, .05, .08, .07, .04, .13, .05, .04, .08, .06, .06])
-EPISODE_PATTERNS = {0, 1, 5, 8, 9, 10}  # first planted episode exists (pair scope npi)
+# first planted episode exists (pair scope npi)
+EPISODE_PATTERNS = {PAIR_IN, PAIR_EDGE, SHARED, CHAIN, PRIOR_SINGLE, TELEHEALTH}
 SHARED_COMBOS = np.array([[3, 7], [2, 5], [2, 4], [3, 6], [2, 3]])  # main lines, other lines
 
 MALFORMED_KINDS = ["wrong_length", "bad_amount", "bad_date", "missing_claim_id", "blank_bene_id",
                    "thru_before_from"]
 MALFORMED_RATE = 0.0002 / len(MALFORMED_KINDS)
 BG_LAMBDA = 6.0
+
+COHORT_NONE, COHORT_HF, COHORT_LBP = range(3)
+# kinds of planted Part B claims
+BACKGROUND_VISIT, COHORT_VISIT, CONDITION_SERVICE, DME_CLAIM, SPECIALTY_SERVICE = range(5)
+OFFICE = W.POS_OFFICE[0]
 
 
 # quantised sampling table for background diagnoses (much faster than choice(p=...))
@@ -121,40 +129,108 @@ class Counters:
     parta_cntl: int = 8_000_000_000
 
 
-def gen_block(bi: int, seq0: int, npat: int, wd: W.World, seed: int, ctr: Counters, lines_hint: int):
+@dataclass
+class Block:
+    """Everything generated for one block of patients."""
+    rows: dict  # Part B rows, one per line version, ordered by delivery file
+    bounds: np.ndarray  # the rows of file f are rows[bounds[f]:bounds[f + 1]]
+    parta: dict  # Part A claim headers (CCLF1), grouped by delivery file
+    parta_dx: dict  # their diagnoses (CCLF4)
+    demo: dict  # demographics (CCLF8)
+    xwalk: dict  # id cross-walk rows (CCLF9)
+    truth: dict  # what was planted, per patient
+
+
+def gen_block(bi: int, seq0: int, npat: int, wd: W.World, seed: int, ctr: Counters, lines_hint: int) -> Block:
+    """Generate block `bi` (patients seq0 .. seq0 + npat - 1); `ctr` gives the first ids and is
+    advanced past the ids used. Every step draws from one generator, in this order."""
     rng = np.random.default_rng([seed, 1, bi])
-    pats = np.arange(npat)
-    seq = seq0 + pats
-    # ------------------------------------------------------------------ patients
-    cohort = rng.choice(3, npat, p=[.76, .11, .13])  # 0 none, 1 HF, 2 LBP
+    pt = _plan_patients(rng, wd, seq0 + np.arange(npat))
+    cl, second_trigger, share = _plant_claims(rng, wd, pt)
+    idc = _id_changes(rng, wd, bi, pt.seq)
+    coding = _code_claims(rng, wd, cl, pt)
+    noise = _delivery_noise(rng, cl)
+    lines = _claim_lines(rng, wd, cl, coding, noise)
+    rows = _version_rows(rng, cl, coding, noise, _claim_ids(ctr, noise), lines, idc)
+    bounds = _plant_malformed(rng, rows, bi, lines_hint)
+    parta, parta_dx = _parta_claims(rng, wd, pt, idc, ctr)
+    demo, under18 = _demographics(rng, pt, cl, parta, idc)
+    xwalk = _crosswalk_rows(rng, wd, bi, idc)
+    truth = _truth(wd, pt, cl, idc, demo, under18, second_trigger, share)
+    return Block(rows, bounds, parta, parta_dx, demo, xwalk, truth)
+
+
+# ---------------------------------------------------------------------------------- patients
+@dataclass
+class Patients:
+    """The plan of one block's patients (arrays with one entry per patient)."""
+    seq: np.ndarray  # global sequence numbers (MBIs derive from them)
+    cohort: np.ndarray  # COHORT_NONE, COHORT_HF or COHORT_LBP
+    pattern: np.ndarray  # index into PATTERNS; -1 outside the cohorts
+    window: np.ndarray  # E2 confirming window: HF 180 days, LBP 60 days
+    main: np.ndarray  # the main participant of a cohort patient; -1 otherwise
+    pcp: np.ndarray  # the primary care participant
+    pdx: np.ndarray  # the cohort diagnosis
+    trigger: np.ndarray  # planned trigger date
+    gap: np.ndarray  # days from the trigger to the confirming visit
+    episode: np.ndarray  # a first episode is planted (EPISODE_PATTERNS)
+    episode_end: np.ndarray  # last day of the first episode (trigger + 364, within the data)
+    hf_group: np.ndarray  # participants of the HF specialty
+    lbp_group: np.ndarray  # participants of the LBP specialties
+
+    @property
+    def n(self) -> int:
+        return len(self.seq)
+
+
+def _plan_patients(rng, wd: W.World, seq: np.ndarray) -> Patients:
+    npat = len(seq)
+    cohort = rng.choice(3, npat, p=[.76, .11, .13])
     pattern = np.where(cohort > 0, rng.choice(len(PATTERNS), npat, p=PATTERN_P), -1)
-    win = np.where(cohort == 1, 180, 60)
+    win = np.where(cohort == COHORT_HF, 180, 60)
     hf_group = wd.group(W.HF_SPEC)
-    lbp_group = wd.group(["05", "09", "14", "20", "25", "72"])
+    lbp_group = wd.group(W.LBP_SPECS)
     pcp_group = wd.group(W.PCP_SPECS)
     main = np.full(npat, -1)
     cw = wd.p_weight ** 3  # episodes concentrate on high-volume specialists
-    main[cohort == 1] = _pick_weighted(rng, hf_group, cw, int((cohort == 1).sum()))
-    main[cohort == 2] = _pick_weighted(rng, lbp_group, cw, int((cohort == 2).sum()))
+    main[cohort == COHORT_HF] = _pick_weighted(rng, hf_group, cw, int((cohort == COHORT_HF).sum()))
+    main[cohort == COHORT_LBP] = _pick_weighted(rng, lbp_group, cw, int((cohort == COHORT_LBP).sum()))
     # a pair within one TIN needs a sibling NPI; otherwise fall back to a plain pair
-    no_sib = (pattern == 6) & (wd.p_sibling[np.maximum(main, 0)] < 0)
-    pattern[no_sib] = 0
+    no_sib = (pattern == DIFF_NPI_SAME_TIN) & (wd.p_sibling[np.maximum(main, 0)] < 0)
+    pattern[no_sib] = PAIR_IN
     pcp = _pick_weighted(rng, pcp_group, wd.p_weight, npat)
-    pdx = np.where(cohort == 1, W.DX_HF[rng.integers(0, len(W.DX_HF), npat)],
+    pdx = np.where(cohort == COHORT_HF, W.DX_HF[rng.integers(0, len(W.DX_HF), npat)],
                    W.DX_LBP[rng.integers(0, len(W.DX_LBP), npat)])
     T = _uniform_days(rng, np.full(npat, day("2026-01-02")), day("2027-06-30"))
-    T = np.where(pattern == 8, _uniform_days(rng, np.full(npat, day("2025-01-20")), day("2025-12-31")), T)
+    T = np.where(pattern == CHAIN, _uniform_days(rng, np.full(npat, day("2025-01-20")), day("2025-12-31")), T)
     gap = _uniform_days(rng, np.ones(npat, np.int64), win)
-    gap = np.where(pattern == 1, win, gap)
-    gap = np.where(pattern == 2, np.where(rng.random(npat) < .5, win + 1, win + 20), gap)
+    gap = np.where(pattern == PAIR_EDGE, win, gap)
+    gap = np.where(pattern == PAIR_OUT, np.where(rng.random(npat) < .5, win + 1, win + 20), gap)
     epi = np.isin(pattern, list(EPISODE_PATTERNS))
-    wend = np.minimum(T + 364, END)
+    return Patients(seq=seq, cohort=cohort, pattern=pattern, window=win, main=main, pcp=pcp, pdx=pdx,
+                    trigger=T, gap=gap, episode=epi, episode_end=np.minimum(T + 364, END),
+                    hf_group=hf_group, lbp_group=lbp_group)
 
-    C = Acc()  # claims: pat, date, part, pos, kind, hc, cohort(dx), dxmode
 
-    def visits(idx, dates, parts, pos=None, kind=1):
+# ---------------------------------------------------------------------------------- Part B claims
+class ClaimLog:
+    """The Part B claims planted for a block, one entry per claim: patient, service date,
+    participant, place of service, kind, HCPCS of the first line, cohort of the diagnosis and how
+    the cohort diagnosis is coded (dxmode: 0 first claim diagnosis, 1 a later one, 2 on the line)."""
+
+    def __init__(self, rng, patients: Patients):
+        self.rng = rng
+        self.pt = patients
+        self.acc = Acc()
+
+    def add(self, **cols):
+        self.acc.add(**cols)
+
+    def visits(self, idx, dates, parts, pos=None, kind=COHORT_VISIT):
+        """E&M visits of cohort patients idx (new, established or consult codes)."""
         if len(idx) == 0:
             return
+        rng = self.rng
         n = len(idx)
         if pos is None:
             pos = W.POS_OFFICE[rng.choice(4, n, p=W.POS_OFFICE_P)]
@@ -162,104 +238,182 @@ def gen_block(bi: int, seq0: int, npat: int, wd: W.World, seed: int, ctr: Counte
         hcs = np.where(first, W.EM_NEW[rng.integers(0, 4, n)], W.EM_EST[rng.integers(0, 3, n)])
         hcs = np.where(rng.random(n) < .12, W.EM_CONSULT[rng.integers(0, 4, n)], hcs)
         dxm = rng.choice(3, n, p=[.7, .15, .15])
-        C.add(pat=idx, date=dates, part=parts, pos=pos, kind=kind, hc=hcs, coh=cohort[idx], dxmode=dxm)
+        self.add(pat=idx, date=dates, part=parts, pos=pos, kind=kind, hc=hcs, coh=self.pt.cohort[idx], dxmode=dxm)
 
-    office = W.POS_OFFICE[0]
-    # trigger / first visit
-    sel = np.flatnonzero(cohort > 0)
-    trig_pos = np.where(pattern[sel] == 7, W.POS.idx("21"),
-                        np.where(pattern[sel] == 10, W.POS.idx("22"), -1))
+    def claims(self) -> dict:
+        """The claims inside the data period, by service date, then patient (claim ids increase
+        with time)."""
+        cl = self.acc.cat()
+        keep = (cl["date"] >= START) & (cl["date"] <= END)
+        cl = {k: v[keep] for k, v in cl.items()}
+        order = np.lexsort((cl["pat"], cl["date"]))
+        return {k: v[order] for k, v in cl.items()}
+
+
+def _plant_claims(rng, wd: W.World, pt: Patients) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Part B claims of the block; also the second trigger date of chains and the planned share
+    of the main participant in the first episode."""
+    log = ClaimLog(rng, pt)
+    _trigger_and_confirming_visits(log, wd)
+    _prior_single_visits(log)
+    second_trigger = _chain_second_pair(log)
+    share = _episode_care_team(log, wd)
+    _condition_services(log, wd)
+    _background_visits(log, wd)
+    _dme_claims(log)
+    return log.claims(), second_trigger, share
+
+
+def _trigger_and_confirming_visits(log: ClaimLog, wd: W.World):
+    """The trigger (first) visit of every cohort patient and the second visit of all but singles."""
+    pt, rng = log.pt, log.rng
+    sel = np.flatnonzero(pt.cohort > 0)
+    pattern = pt.pattern[sel]
+    trig_pos = np.where(pattern == BAD_POS, W.POS.idx("21"), np.where(pattern == TELEHEALTH, W.POS.idx("22"), -1))
     p_norm = W.POS_OFFICE[rng.choice(4, len(sel), p=W.POS_OFFICE_P)]
-    visits(sel, T[sel], main[sel], np.where(trig_pos >= 0, trig_pos, p_norm))
-    # second visit (all but single)
-    s2 = sel[pattern[sel] != 3]
-    d2 = np.where(pattern[s2] == 4, T[s2], T[s2] + gap[s2])
-    part2 = np.where(pattern[s2] == 6, wd.p_sibling[main[s2]], main[s2])
-    pos2 = np.where(pattern[s2] == 10, W.POS.idx("02"), office)
-    visits(s2, d2, part2, pos2)
-    # prior single visit outside the window before the trigger
-    s = np.flatnonzero(pattern == 9)
-    visits(s, T[s] - win[s] - rng.integers(1, 61, len(s)), main[s])
-    # chain: a second pair after the first episode ends (trigger >= T + 365)
-    s = np.flatnonzero(pattern == 8)
-    t2 = T[s] + 365 + rng.integers(0, 61, len(s))
-    g2 = _uniform_days(rng, np.ones(len(s), np.int64), win[s])
-    visits(s, t2, main[s])
-    visits(s, t2 + g2, main[s])
-    second_trigger = np.full(npat, -1)
+    log.visits(sel, pt.trigger[sel], pt.main[sel], np.where(trig_pos >= 0, trig_pos, p_norm))
+    s2 = sel[pattern != SINGLE]
+    d2 = np.where(pt.pattern[s2] == SAME_DAY, pt.trigger[s2], pt.trigger[s2] + pt.gap[s2])
+    part2 = np.where(pt.pattern[s2] == DIFF_NPI_SAME_TIN, wd.p_sibling[pt.main[s2]], pt.main[s2])
+    pos2 = np.where(pt.pattern[s2] == TELEHEALTH, W.POS.idx("02"), OFFICE)
+    log.visits(s2, d2, part2, pos2)
+
+
+def _prior_single_visits(log: ClaimLog):
+    """prior_single: one visit outside the window before the trigger."""
+    pt = log.pt
+    s = np.flatnonzero(pt.pattern == PRIOR_SINGLE)
+    log.visits(s, pt.trigger[s] - pt.window[s] - log.rng.integers(1, 61, len(s)), pt.main[s])
+
+
+def _chain_second_pair(log: ClaimLog) -> np.ndarray:
+    """chain: a second pair after the first episode ends (trigger >= T + 365). Returns the second
+    trigger date per patient (-1 if none)."""
+    pt, rng = log.pt, log.rng
+    s = np.flatnonzero(pt.pattern == CHAIN)
+    t2 = pt.trigger[s] + 365 + rng.integers(0, 61, len(s))
+    g2 = _uniform_days(rng, np.ones(len(s), np.int64), pt.window[s])
+    log.visits(s, t2, pt.main[s])
+    log.visits(s, t2 + g2, pt.main[s])
+    second_trigger = np.full(pt.n, -1)
     second_trigger[s] = t2
-    # follow-ups by the main clinician inside the first episode, after the confirming visit
-    main_lines = np.where(epi, 2, 0)
-    other_lines = np.zeros(npat, np.int64)
-    fu_ok = epi & (pattern != 8) & (pattern != 5) & (T + gap + 1 <= wend)
-    nfu = np.where(fu_ok, rng.poisson(1.2, npat), 0)
-    s = np.repeat(pats, nfu)
-    visits(s, _uniform_days(rng, T[s] + gap[s] + 1, wend[s]), main[s])
-    main_lines += nfu
-    # other clinicians of the same cohort inside the first episode
-    noth = np.where(epi & (pattern != 5) & (pattern != 8), (rng.random(npat) < .3).astype(np.int64), 0)
-    # shared pattern: main share near 30%
-    sh = np.flatnonzero(pattern == 5)
-    combo = SHARED_COMBOS[rng.integers(0, len(SHARED_COMBOS), len(sh))]
-    extra_main = combo[:, 0] - 2
-    ok = T[sh] + gap[sh] + 1 <= wend[sh]
-    extra_main = np.where(ok, extra_main, 0)
+    return second_trigger
+
+
+def _episode_care_team(log: ClaimLog, wd: W.World) -> np.ndarray:
+    """Visits inside the first episode after the confirming visit, by the main clinician and by
+    other clinicians of the cohort. Returns the planned share of the main participant (NaN
+    without an episode)."""
+    pt = log.pt
+    main_lines = np.where(pt.episode, 2, 0) + _follow_up_visits(log)
+    n_other = np.where(pt.episode & (pt.pattern != SHARED) & (pt.pattern != CHAIN),
+                       (log.rng.random(pt.n) < .3).astype(np.int64), 0)
+    shared, extra_main, shared_other = _shared_episode_visits(log)
+    main_lines[shared] += extra_main
+    n_other[shared] = shared_other
+    _other_clinician_visits(log, wd, n_other)
+    return np.where(pt.episode, main_lines / np.maximum(main_lines + n_other, 1), np.nan)
+
+
+def _after_confirming(log: ClaimLog, s: np.ndarray) -> np.ndarray:
+    """A day after the confirming visit, within the first episode, for patients s."""
+    pt = log.pt
+    return _uniform_days(log.rng, pt.trigger[s] + pt.gap[s] + 1, pt.episode_end[s])
+
+
+def _follow_up_visits(log: ClaimLog) -> np.ndarray:
+    """Follow-ups by the main clinician; returns their number per patient."""
+    pt = log.pt
+    fu_ok = (pt.episode & (pt.pattern != CHAIN) & (pt.pattern != SHARED)
+             & (pt.trigger + pt.gap + 1 <= pt.episode_end))
+    nfu = np.where(fu_ok, log.rng.poisson(1.2, pt.n), 0)
+    s = np.repeat(np.arange(pt.n), nfu)
+    log.visits(s, _after_confirming(log, s), pt.main[s])
+    return nfu
+
+
+def _shared_episode_visits(log: ClaimLog) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """shared: the main clinician's share near 30% (SHARED_COMBOS). Returns the shared patients,
+    their extra main visits and their number of other clinicians' visits."""
+    pt = log.pt
+    sh = np.flatnonzero(pt.pattern == SHARED)
+    combo = SHARED_COMBOS[log.rng.integers(0, len(SHARED_COMBOS), len(sh))]
+    ok = pt.trigger[sh] + pt.gap[sh] + 1 <= pt.episode_end[sh]
+    extra_main = np.where(ok, combo[:, 0] - 2, 0)
     s = np.repeat(sh, extra_main)
-    visits(s, _uniform_days(rng, T[s] + gap[s] + 1, wend[s]), main[s])
-    main_lines[sh] += extra_main
-    noth[sh] = combo[:, 1]
-    s = np.repeat(pats, noth)
-    grp_pick_hf = _pick_weighted(rng, hf_group, wd.p_weight, len(s))
-    grp_pick_lbp = _pick_weighted(rng, lbp_group, wd.p_weight, len(s))
-    oth = np.where(cohort[s] == 1, grp_pick_hf, grp_pick_lbp)
-    oth = np.where(oth == main[s], wd.p_sibling[oth], oth)  # never the main participant itself
-    bad = oth < 0
-    oth = np.where(bad, np.where(cohort[s] == 1, hf_group[0], lbp_group[0]), oth)
-    oth = np.where(oth == main[s], np.where(cohort[s] == 1, hf_group[-1], lbp_group[-1]), oth)
-    visits(s, _uniform_days(rng, T[s] + 1, wend[s]), oth)
-    other_lines += noth
-    share = np.where(epi, main_lines / np.maximum(main_lines + other_lines, 1), np.nan)
-    # condition-related services inside the first episode
-    nsvc = np.where(epi, rng.poisson(3.0, npat), 0)
-    s = np.repeat(pats, nsvc)
-    if len(s):
-        hfm = cohort[s] == 1
-        hcs = np.where(hfm, W.HF_SVC[rng.choice(len(W.HF_SVC), len(s), p=W.HF_SVC_P)],
-                       W.LBP_SVC[rng.choice(len(W.LBP_SVC), len(s), p=W.LBP_SVC_P)])
-        rad = wd.group(["30"])
-        pt = wd.group(["65"])
-        chiro = wd.group(["35"])
-        billed = main[s].copy()
-        for codes, grp in ((W.hc("72148", "72100"), rad), (W.hc("97110", "97140"), pt), (W.hc("98940"), chiro)):
-            m = np.isin(hcs, codes) & (rng.random(len(s)) < .7)
-            if len(grp) and m.any():
-                billed[m] = _pick_weighted(rng, grp, wd.p_weight, int(m.sum()))
-        pos = np.where(np.isin(hcs, W.hc("63030", "22612")), W.POS.idx("22"), office)
-        C.add(pat=s, date=_uniform_days(rng, T[s], wend[s]), part=billed, pos=pos, kind=2, hc=hcs,
-              coh=cohort[s], dxmode=0)
-    # background visits (non-cohort diagnoses), incl. one PCP visit in the 365 days before T
-    lam = rng.gamma(2.0, BG_LAMBDA / 2, npat)
-    nbg = rng.poisson(lam)
-    s = np.repeat(pats, nbg)
+    log.visits(s, _after_confirming(log, s), pt.main[s])
+    return sh, extra_main, combo[:, 1]
+
+
+def _other_clinician_visits(log: ClaimLog, wd: W.World, n_other: np.ndarray):
+    """n_other visits per patient by other clinicians of the same cohort, inside the first episode
+    (never the main participant itself)."""
+    pt, rng = log.pt, log.rng
+    s = np.repeat(np.arange(pt.n), n_other)
+    hf = pt.cohort[s] == COHORT_HF
+    grp_pick_hf = _pick_weighted(rng, pt.hf_group, wd.p_weight, len(s))
+    grp_pick_lbp = _pick_weighted(rng, pt.lbp_group, wd.p_weight, len(s))
+    oth = np.where(hf, grp_pick_hf, grp_pick_lbp)
+    oth = np.where(oth == pt.main[s], wd.p_sibling[oth], oth)
+    oth = np.where(oth < 0, np.where(hf, pt.hf_group[0], pt.lbp_group[0]), oth)
+    oth = np.where(oth == pt.main[s], np.where(hf, pt.hf_group[-1], pt.lbp_group[-1]), oth)
+    log.visits(s, _uniform_days(rng, pt.trigger[s] + 1, pt.episode_end[s]), oth)
+
+
+def _condition_services(log: ClaimLog, wd: W.World):
+    """Condition-related services inside the first episode (imaging, therapy, chiropractic and
+    surgery for LBP are often billed by their own specialty)."""
+    pt, rng = log.pt, log.rng
+    nsvc = np.where(pt.episode, rng.poisson(3.0, pt.n), 0)
+    s = np.repeat(np.arange(pt.n), nsvc)
+    if not len(s):
+        return
+    hcs = np.where(pt.cohort[s] == COHORT_HF, W.HF_SVC[rng.choice(len(W.HF_SVC), len(s), p=W.HF_SVC_P)],
+                   W.LBP_SVC[rng.choice(len(W.LBP_SVC), len(s), p=W.LBP_SVC_P)])
+    billed = pt.main[s].copy()
+    for codes, spec in ((W.hc("72148", "72100"), "30"), (W.hc("97110", "97140"), "65"), (W.hc("98940"), "35")):
+        grp = wd.group([spec])
+        m = np.isin(hcs, codes) & (rng.random(len(s)) < .7)
+        if len(grp) and m.any():
+            billed[m] = _pick_weighted(rng, grp, wd.p_weight, int(m.sum()))
+    pos = np.where(np.isin(hcs, W.hc("63030", "22612")), W.POS.idx("22"), OFFICE)
+    log.add(pat=s, date=_uniform_days(rng, pt.trigger[s], pt.episode_end[s]), part=billed, pos=pos,
+            kind=CONDITION_SERVICE, hc=hcs, coh=pt.cohort[s], dxmode=0)
+
+
+def _background_visits(log: ClaimLog, wd: W.World):
+    """Visits with non-cohort diagnoses over the whole period, including one PCP visit in the 365
+    days before the trigger of every planted episode."""
+    pt, rng = log.pt, log.rng
+    lam = rng.gamma(2.0, BG_LAMBDA / 2, pt.n)
+    s = np.repeat(np.arange(pt.n), rng.poisson(lam))
     n = len(s)
-    part = np.where(rng.random(n) < .55, pcp[s], _pick_weighted(rng, np.arange(len(wd.p_tin)), wd.p_weight, n))
+    part = np.where(rng.random(n) < .55, pt.pcp[s],
+                    _pick_weighted(rng, np.arange(len(wd.p_tin)), wd.p_weight, n))
     sp = np.array(wd.SPEC.values)[wd.p_spec[part]]
     dates = _uniform_days(rng, np.full(n, START), END)
-    s2 = np.flatnonzero(epi)
+    s2 = np.flatnonzero(pt.episode)
     s = np.concatenate([s, s2])
-    part = np.concatenate([part, pcp[s2]])
+    part = np.concatenate([part, pt.pcp[s2]])
     sp = np.concatenate([sp, np.full(len(s2), W.PCP_SPECS[0])])
-    dates = np.concatenate([dates, T[s2] - rng.integers(20, 330, len(s2))])
-    n = len(s)
+    dates = np.concatenate([dates, pt.trigger[s2] - rng.integers(20, 330, len(s2))])
+    hcs, pos, kind = _background_codes(rng, sp)
+    log.add(pat=s, date=dates, part=part, pos=pos, kind=kind, hc=hcs, coh=0, dxmode=0)
+
+
+def _background_codes(rng, sp: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """HCPCS, place of service and kind of background claims billed by specialties sp: E&M for
+    most, radiology, therapy, chiropractic and emergency codes for those specialties."""
+    n = len(sp)
     hcs = np.where(rng.random(n) < .3, W.EM_EST[rng.integers(0, 5, n)], W.EM_EST[rng.integers(0, 3, n)])
     hcs = np.where(rng.random(n) < .1, W.EM_NEW[rng.integers(0, 4, n)], hcs)
     hcs = np.where(rng.random(n) < .03, W.hc("G0439")[0], hcs)
-    kind = np.zeros(n, np.int64)
+    kind = np.full(n, BACKGROUND_VISIT, np.int64)
     pos = W.POS_OFFICE[rng.choice(4, n, p=W.POS_OFFICE_P)]
     pos = np.where((rng.random(n) < .02) & ~np.isin(sp, W.PCP_SPECS), W.POS.idx("21"), pos)
     m = sp == "30"
     hcs[m] = W.RADIOLOGY[rng.integers(0, len(W.RADIOLOGY), m.sum())]
-    pos[m] = np.where(rng.random(m.sum()) < .6, W.POS.idx("22"), office)
+    pos[m] = np.where(rng.random(m.sum()) < .6, W.POS.idx("22"), OFFICE)
     m2 = sp == "65"
     hcs[m2] = W.PT_CODES[rng.integers(0, len(W.PT_CODES), m2.sum())]
     m3 = sp == "35"
@@ -267,21 +421,38 @@ def gen_block(bi: int, seq0: int, npat: int, wd: W.World, seed: int, ctr: Counte
     m4 = sp == "93"
     hcs[m4] = W.ED[rng.integers(0, len(W.ED), m4.sum())]
     pos[m4] = W.POS.idx("23")
-    kind[m | m2 | m3 | m4] = 4
-    C.add(pat=s, date=dates, part=part, pos=pos, kind=kind, hc=hcs, coh=0, dxmode=0)
-    # a few DME claims (claim type 72)
-    s = np.flatnonzero(rng.random(npat) < .02)
-    C.add(pat=s, date=_uniform_days(rng, np.full(len(s), START), END), part=pcp[s], pos=W.POS.idx("12"),
-          kind=3, hc=W.DME[rng.integers(0, len(W.DME), len(s))], coh=0, dxmode=0)
-    cl = C.cat()
-    keep = (cl["date"] >= START) & (cl["date"] <= END)
-    cl = {k: v[keep] for k, v in cl.items()}
-    # sort claims by service date, then patient (claim ids increase with time)
-    order = np.lexsort((cl["pat"], cl["date"]))
-    cl = {k: v[order] for k, v in cl.items()}
-    nc = len(cl["pat"])
+    kind[m | m2 | m3 | m4] = SPECIALTY_SERVICE
+    return hcs, pos, kind
 
-    # ------------------------------------------------------------------ id changes (N1 / CCLF9)
+
+def _dme_claims(log: ClaimLog):
+    """A few DME claims (claim type 72)."""
+    pt, rng = log.pt, log.rng
+    s = np.flatnonzero(rng.random(pt.n) < .02)
+    log.add(pat=s, date=_uniform_days(rng, np.full(len(s), START), END), part=pt.pcp[s], pos=W.POS.idx("12"),
+            kind=DME_CLAIM, hc=W.DME[rng.integers(0, len(W.DME), len(s))], coh=0, dxmode=0)
+
+
+# ---------------------------------------------------------------------------------- id changes (N1 / CCLF9)
+@dataclass
+class IdChanges:
+    """Beneficiary ids: some patients change MBI once (c0 -> c1 on d1), a few twice (-> c2 on d2)."""
+    change: np.ndarray  # bool per patient
+    chain: np.ndarray  # bool: a second change
+    d1: np.ndarray  # day of the first change (BIG if none)
+    d2: np.ndarray  # day of the second change (BIG if none)
+    c0: np.ndarray
+    c1: np.ndarray
+    c2: np.ndarray
+    current: np.ndarray  # the MBI code in use at the end
+
+    def mbi_at(self, p, d):
+        """MBI code of patients p on days d."""
+        return np.where(d < self.d1[p], self.c0[p], np.where(d < self.d2[p], self.c1[p], self.c2[p]))
+
+
+def _id_changes(rng, wd: W.World, bi: int, seq: np.ndarray) -> IdChanges:
+    npat = len(seq)
     change = rng.random(npat) < .006
     if bi == 0:
         change[:2] = True
@@ -294,32 +465,64 @@ def gen_block(bi: int, seq0: int, npat: int, wd: W.World, seed: int, ctr: Counte
     c1 = wd.mbi.codes((1 << 34) + seq)
     c2 = wd.mbi.codes((1 << 35) + seq)
     current = np.where(chain, c2, np.where(change, c1, c0))
+    return IdChanges(change, chain, d1, d2, c0, c1, c2, current)
 
-    def mbi_at(p, d):
-        return np.where(d < d1[p], c0[p], np.where(d < d2[p], c1[p], c2[p]))
 
-    # ------------------------------------------------------------------ claim attributes
-    ntail = np.select([cl["kind"] == 0, cl["kind"] == 1, cl["kind"] == 4],
+# ---------------------------------------------------------------------------------- claim attributes
+@dataclass
+class ClaimCoding:
+    """Per claim: number of lines, diagnoses, claim type and referring NPI."""
+    nlines: np.ndarray
+    dx: np.ndarray  # (claims, MAX_CLAIM_DX) uint8 indices into W.DX; 0 ('~') past the last diagnosis
+    cohort_dx: np.ndarray  # the patient's cohort diagnosis
+    is_cohort: np.ndarray  # the claim carries the cohort diagnosis
+    line1_dx: np.ndarray  # diagnosis of the first line
+    ctype: np.ndarray  # 71 (or 72 for DME)
+    rfrg: np.ndarray  # referring NPI index (len(npis) = blank)
+
+
+def _code_claims(rng, wd: W.World, cl: dict, pt: Patients) -> ClaimCoding:
+    nc = len(cl["pat"])
+    ntail = np.select([cl["kind"] == BACKGROUND_VISIT, cl["kind"] == COHORT_VISIT, cl["kind"] == SPECIALTY_SERVICE],
                       [rng.choice(4, nc, p=[.42, .26, .18, .14]), (rng.random(nc) < .35).astype(np.int64),
                        (rng.random(nc) < .2).astype(np.int64)], 0)
-    nlines = 1 + ntail
     ndx = 1 + rng.choice(MAX_CLAIM_DX, nc, p=[.25, .25, .2, .15, .1, .05])
     ndx = np.where(cl["dxmode"] == 1, np.maximum(ndx, 2), ndx)
-    # (nc, 6) uint8 indices into W.DX; 0 ('~') past the claim's number of diagnoses
     dx = _DX_BG_TABLE256[rng.integers(0, 256, (nc, MAX_CLAIM_DX), dtype=np.uint8)]
     dx *= np.arange(MAX_CLAIM_DX)[None, :] < ndx[:, None]
-    cdx = pdx[cl["pat"]]
+    cdx = pt.pdx[cl["pat"]]
     is_coh = cl["coh"] > 0
     both = is_coh & (cl["dxmode"] == 0)
     dx[both, 0] = cdx[both]
     hdr = np.flatnonzero(is_coh & (cl["dxmode"] == 1))
     dx[hdr, 1 + (rng.random(len(hdr)) * (ndx[hdr] - 1)).astype(np.int64)] = cdx[hdr]
     line_dx1 = np.where(is_coh & (cl["dxmode"] == 2), cdx, dx[:, 0])
-    ctype = np.where(cl["kind"] == 3, 72, 71)
+    ctype = np.where(cl["kind"] == DME_CLAIM, 72, 71)
     rfrg = np.where(np.isin(wd.p_spec[cl["part"]], wd.SPEC.indices(W.PCP_SPECS)) | (rng.random(nc) < .3),
-                    len(wd.npis), wd.p_npi[pcp[cl["pat"]]])
-    # protected: cohort E&M claims (qualifying lines for E1) never suffer destructive noise
-    protected = cl["kind"] == 1
+                    len(wd.npis), wd.p_npi[pt.pcp[cl["pat"]]])
+    return ClaimCoding(nlines=1 + ntail, dx=dx, cohort_dx=cdx, is_cohort=is_coh, line1_dx=line_dx1, ctype=ctype,
+                       rfrg=rfrg)
+
+
+@dataclass
+class ClaimNoise:
+    """Per claim: what happens to it across deliveries."""
+    protected: np.ndarray  # cohort E&M claims (qualifying lines for E1): never destructive noise
+    file0: np.ndarray  # delivery file of the original
+    denied: np.ndarray
+    redeliver: np.ndarray  # delivered again in the next file
+    cancel: np.ndarray  # cancelled in file fc
+    reissue: np.ndarray  # re-issued as an adjustment in file fa
+    fc: np.ndarray
+    fa: np.ndarray
+    efct0: np.ndarray  # effective dates of the original, the cancel and the adjustment
+    efct_c: np.ndarray
+    efct_a: np.ndarray
+
+
+def _delivery_noise(rng, cl: dict) -> ClaimNoise:
+    nc = len(cl["pat"])
+    protected = cl["kind"] == COHORT_VISIT
     file0 = month_of(cl["date"])
     denied = ~protected & (rng.random(nc) < .015)
     can_follow = file0 < N_MONTHS - 1
@@ -331,39 +534,74 @@ def gen_block(bi: int, seq0: int, npat: int, wd: W.World, seed: int, ctr: Counte
     efct0 = np.minimum(cl["date"] + rng.integers(3, 15, nc), DELIVERY[file0] - 1)
     efct_c = DELIVERY[fc] - rng.integers(10, 16, nc)
     efct_a = DELIVERY[fa] - rng.integers(1, 6, nc)
+    return ClaimNoise(protected=protected, file0=file0, denied=denied, redeliver=redeliver, cancel=cancel,
+                      reissue=reissue, fc=fc, fa=fa, efct0=efct0, efct_c=efct_c, efct_a=efct_a)
+
+
+@dataclass
+class ClaimIds:
+    """Per claim: claim id of the original, of its cancel and of its adjustment; control number."""
+    cid0: np.ndarray
+    cid_c: np.ndarray
+    cid_a: np.ndarray
+    cntl: np.ndarray
+
+
+def _claim_ids(ctr: Counters, noise: ClaimNoise) -> ClaimIds:
+    """Consecutive ids from `ctr` (advanced past them): originals, then cancels, then adjustments."""
+    nc = len(noise.cancel)
     cid0 = ctr.claim_id + np.arange(nc, dtype=np.int64)
     cntl = ctr.cntl + np.arange(nc, dtype=np.int64)
     ctr.claim_id += nc
-    ncx = int(cancel.sum())
+    ncx = int(noise.cancel.sum())
     cid_c = np.zeros(nc, np.int64)
-    cid_c[cancel] = ctr.claim_id + np.arange(ncx)
+    cid_c[noise.cancel] = ctr.claim_id + np.arange(ncx)
     ctr.claim_id += ncx
-    nre = int(reissue.sum())
+    nre = int(noise.reissue.sum())
     cid_a = np.zeros(nc, np.int64)
-    cid_a[reissue] = ctr.claim_id + np.arange(nre)
+    cid_a[noise.reissue] = ctr.claim_id + np.arange(nre)
     ctr.claim_id += nre
     ctr.cntl += nc
+    return ClaimIds(cid0=cid0, cid_c=cid_c, cid_a=cid_a, cntl=cntl)
 
-    # ------------------------------------------------------------------ lines
+
+# ---------------------------------------------------------------------------------- lines
+@dataclass
+class Lines:
+    """Claim lines (one entry per line of the original claim)."""
+    claim: np.ndarray  # index of the claim
+    lnum: np.ndarray  # 1-based line number
+    kind: np.ndarray
+    hc: np.ndarray
+    units: np.ndarray
+    allowed: np.ndarray  # cents
+    paid: np.ndarray  # cents
+    denied: np.ndarray
+    dx: np.ndarray
+    part: np.ndarray
+    spec: np.ndarray
+    betos: np.ndarray
+    prcsg: np.ndarray  # 0 A, 1 R, 2 N
+
+
+def _claim_lines(rng, wd: W.World, cl: dict, coding: ClaimCoding, noise: ClaimNoise) -> Lines:
+    nlines = coding.nlines
+    nc = len(nlines)
     L = int(nlines.sum())
     lc = np.repeat(np.arange(nc), nlines)
     starts = np.cumsum(nlines) - nlines
     lnum = np.arange(L) - np.repeat(starts, nlines) + 1
     k = cl["kind"][lc]
     hcl = np.where(lnum == 1, cl["hc"][lc], W.LABS[rng.integers(0, len(W.LABS), L)])
-    m = (lnum > 1) & (k == 4)
+    m = (lnum > 1) & (k == SPECIALTY_SERVICE)
     hcl[m] = cl["hc"][lc][m]  # e.g. a second therapy line / second ED line
     units = np.where(np.isin(hcl, W.THERAPY_MULTI), rng.integers(1, 5, L), 1)
-    z = rng.standard_normal(L, dtype=np.float32)
-    allowed = np.round(np.exp(_HC_MU32[hcl] + _HC_SIGMA32[hcl] * z) * (units * 100).astype(np.float32)).astype(np.int64)
-    del z
-    allowed = np.maximum(allowed, 1)
-    paid = np.round(allowed * rng.uniform(.78, .8, L)).astype(np.int64)
-    den_l = denied[lc]
+    allowed, paid = _line_amounts(rng, hcl, units)
+    den_l = noise.denied[lc]
     allowed[den_l] = 0
     paid[den_l] = 0
-    line_dx = np.where(lnum == 1, line_dx1[lc], dx[lc, 0])
-    line_dx = np.where((lnum > 1) & is_coh[lc] & (cl["dxmode"][lc] == 2), cdx[lc], line_dx)
+    line_dx = np.where(lnum == 1, coding.line1_dx[lc], coding.dx[lc, 0])
+    line_dx = np.where((lnum > 1) & coding.is_cohort[lc] & (cl["dxmode"][lc] == 2), coding.cohort_dx[lc], line_dx)
     p_l = cl["part"][lc]
     spec_l = wd.p_spec[p_l]
     alt = wd.p_spec2[p_l]
@@ -371,58 +609,76 @@ def gen_block(bi: int, seq0: int, npat: int, wd: W.World, seed: int, ctr: Counte
     spec_l = np.where(use2, alt, spec_l)
     betos = np.where(rng.random(L) < .08, 0, W.HC_BETOS[hcl])
     prcsg = np.zeros(L, np.int64)
-    nona_ok = ~protected[lc] & ~den_l & ~cancel[lc]
+    nona_ok = ~noise.protected[lc] & ~den_l & ~noise.cancel[lc]
     nona = nona_ok & (rng.random(L) < .01)
     prcsg[nona] = np.where(rng.random(int(nona.sum())) < .5, 1, 2)  # R / N
+    return Lines(claim=lc, lnum=lnum, kind=k, hc=hcl, units=units, allowed=allowed, paid=paid, denied=den_l,
+                 dx=line_dx, part=p_l, spec=spec_l, betos=betos, prcsg=prcsg)
 
-    # ------------------------------------------------------------------ versions (rows)
-    # one row per line version: originals, redelivered copies, cancels, re-issued adjustments; each
-    # segment's delivery file is known before the (stable, radix) sort by file
-    rd = np.flatnonzero(redeliver[lc])
-    cx = np.flatnonzero(cancel[lc])
-    ad = np.flatnonzero(reissue[lc])
-    src = np.concatenate([np.arange(L), rd, cx, ad])
-    seg = np.cumsum([0, L, len(rd), len(cx), len(ad)])
+
+def _line_amounts(rng, hcl: np.ndarray, units: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Allowed and paid amounts in cents (lognormal per HCPCS, times units)."""
+    z = rng.standard_normal(len(hcl), dtype=np.float32)
+    allowed = np.round(np.exp(_HC_MU32[hcl] + _HC_SIGMA32[hcl] * z) * (units * 100).astype(np.float32)).astype(np.int64)
+    allowed = np.maximum(allowed, 1)
+    paid = np.round(allowed * rng.uniform(.78, .8, len(hcl))).astype(np.int64)
+    return allowed, paid
+
+
+# ---------------------------------------------------------------------------------- versions (rows)
+def _version_rows(rng, cl: dict, coding: ClaimCoding, noise: ClaimNoise, ids: ClaimIds, lines: Lines,
+                  idc: IdChanges) -> dict:
+    """One row per line version: originals, redelivered copies, cancels, re-issued adjustments;
+    each segment's delivery file is known before the (stable, radix) sort by file."""
+    lc = lines.claim
+    rd = np.flatnonzero(noise.redeliver[lc])
+    cx = np.flatnonzero(noise.cancel[lc])
+    ad = np.flatnonzero(noise.reissue[lc])
+    src = np.concatenate([np.arange(len(lc)), rd, cx, ad])
+    seg = np.cumsum([0, len(lc), len(rd), len(cx), len(ad)])
     vkind = np.repeat(np.arange(4, dtype=np.int8), np.diff(seg))
-    file0_8 = file0.astype(np.int8)
-    rfile = np.concatenate([file0_8[lc], file0_8[lc[rd]] + 1, fc.astype(np.int8)[lc[cx]], fa.astype(np.int8)[lc[ad]]])
+    file0_8 = noise.file0.astype(np.int8)
+    rfile = np.concatenate([file0_8[lc], file0_8[lc[rd]] + 1, noise.fc.astype(np.int8)[lc[cx]],
+                            noise.fa.astype(np.int8)[lc[ad]]])
     order = np.argsort(rfile, kind="stable")  # int8 keys: radix sort
     src, vkind, rfile = src[order], vkind[order], rfile[order]
     c = lc[src]
-    cid_v = np.concatenate([cid0[lc], cid0[lc[rd]], cid_c[lc[cx]], cid_a[lc[ad]]])
-    rcid = cid_v[order]
+    rcid = np.concatenate([ids.cid0[lc], ids.cid0[lc[rd]], ids.cid_c[lc[cx]], ids.cid_a[lc[ad]]])[order]
     radj = np.array([0, 0, 1, 2], np.int8)[vkind]  # original / redelivered 0, cancel 1, adjustment 2
-    efct_v = np.concatenate([efct0[lc], efct0[lc[rd]], efct_c[lc[cx]], efct_a[lc[ad]]]).astype(np.int32)
-    refct = efct_v[order]
-    del cid_v, efct_v
-    rallow = allowed[src]
-    rpaid = paid[src]
+    refct = np.concatenate([noise.efct0[lc], noise.efct0[lc[rd]], noise.efct_c[lc[cx]],
+                            noise.efct_a[lc[ad]]]).astype(np.int32)[order]
+    rallow = lines.allowed[src]
+    rpaid = lines.paid[src]
     adj_rows = np.flatnonzero(vkind == 3)
     factor = rng.uniform(.85, 1.15, len(adj_rows))
     rallow[adj_rows] = np.round(rallow[adj_rows] * factor).astype(np.int64)
     rpaid[adj_rows] = np.round(rpaid[adj_rows] * factor).astype(np.int64)
     rdate = cl["date"].astype(np.int32)[c]
-    cancel_c = cancel[c]
+    cancel_c = noise.cancel[c]
     # final action for RIF: the surviving version of each line is 'F'
     superseded = (vkind == 2) | ((vkind <= 1) & cancel_c)
-    pat_c = cl["pat"][c]
-    rows = dict(file=rfile, cid=rcid, lnum=lnum.astype(np.int8)[src], mbi=mbi_at(pat_c, rdate),
-                ctype=ctype.astype(np.int16)[c], date=rdate, spec=spec_l.astype(np.int32)[src],
-                hc=hcl.astype(np.int32)[src], pos=cl["pos"].astype(np.int32)[c], paid=rpaid, allowed=rallow,
-                ldx=line_dx.astype(np.int32)[src], part=p_l[src], dnl=den_l[src].astype(np.int8),
-                prcsg=prcsg.astype(np.int8)[src], adj=radj, efct=refct, cntl=cntl[c],
-                units=units.astype(np.int8)[src], betos=betos.astype(np.int32)[src], rfrg=rfrg.astype(np.int32)[c],
-                vkind=vkind, final=(~superseded).astype(np.int8), kind=k.astype(np.int8)[src],
-                protected=protected[c], claimcancel=cancel_c, claimrd=redeliver[c])
-    rows["dx"] = dx[c]
-    nrows = len(order)
-    # ------------------------------------------------------------------ malformed rows
+    rows = dict(file=rfile, cid=rcid, lnum=lines.lnum.astype(np.int8)[src], mbi=idc.mbi_at(cl["pat"][c], rdate),
+                ctype=coding.ctype.astype(np.int16)[c], date=rdate, spec=lines.spec.astype(np.int32)[src],
+                hc=lines.hc.astype(np.int32)[src], pos=cl["pos"].astype(np.int32)[c], paid=rpaid, allowed=rallow,
+                ldx=lines.dx.astype(np.int32)[src], part=lines.part[src], dnl=lines.denied[src].astype(np.int8),
+                prcsg=lines.prcsg.astype(np.int8)[src], adj=radj, efct=refct, cntl=ids.cntl[c],
+                units=lines.units.astype(np.int8)[src], betos=lines.betos.astype(np.int32)[src],
+                rfrg=coding.rfrg.astype(np.int32)[c], vkind=vkind, final=(~superseded).astype(np.int8),
+                kind=lines.kind.astype(np.int8)[src], protected=noise.protected[c], claimcancel=cancel_c,
+                claimrd=noise.redeliver[c])
+    rows["dx"] = coding.dx[c]
+    return rows
+
+
+def _plant_malformed(rng, rows: dict, bi: int, lines_hint: int) -> np.ndarray:
+    """Mark malformed rows (rows["mal"]: 1 + index into MALFORMED_KINDS, 0 for sound rows), with
+    the bytes to cut (rows["trunc"]) and the line thru date (rows["thru"]). Returns the file
+    bounds of the rows."""
     bounds = np.searchsorted(rows["file"], np.arange(N_MONTHS + 1, dtype=rows["file"].dtype))
-    per_file = np.diff(bounds)
-    cap = np.floor(per_file * 0.005).astype(np.int64)
+    nrows = len(rows["file"])
+    cap = np.floor(np.diff(bounds) * 0.005).astype(np.int64)
     n_kind = max(3 if bi == 0 else 0, int(round(lines_hint * MALFORMED_RATE)))
-    need = n_kind * len(MALFORMED_KINDS)
-    chosen = _pick_malformed(rng, rows, cap, need)
+    chosen = _pick_malformed(rng, rows, cap, n_kind * len(MALFORMED_KINDS))
     mal = np.zeros(nrows, np.int8)
     mal[chosen] = 1 + (np.arange(len(chosen)) % len(MALFORMED_KINDS))
     rows["mal"] = mal
@@ -434,35 +690,18 @@ def gen_block(bi: int, seq0: int, npat: int, wd: W.World, seed: int, ctr: Counte
     m6 = np.flatnonzero(mal == 6)
     thru[m6] -= rng.integers(1, 6, len(m6)).astype(np.int32)
     rows["thru"] = thru
+    return bounds
 
-    # ------------------------------------------------------------------ Part A (CCLF1 + CCLF4)
-    A = Acc()
-    hfa = np.flatnonzero(epi & (cohort == 1) & (rng.random(npat) < .3))
-    adm = T[hfa] + rng.integers(5, 300, len(hfa))
-    los = rng.integers(2, 10, len(hfa))
-    A.add(pat=hfa, frm=adm, thru=adm + los, ctype=60, pdx=pdx[hfa],
-          drg=np.array([291, 292, 293])[rng.integers(0, 3, len(hfa))],
-          amt=np.round(rng.lognormal(np.log(12000) - .125, .5, len(hfa)) * 100).astype(np.int64))
-    pa_ = rng.random(len(hfa)) < .45
-    ph = hfa[pa_]
-    pst = adm[pa_] + los[pa_] + np.where(rng.random(len(ph)) < .8, rng.integers(1, 31, len(ph)),
-                                         rng.integers(31, 46, len(ph)))
-    ptype = rng.choice([20, 10, 30], len(ph), p=[.5, .4, .1])
-    plos = np.where(ptype == 10, rng.integers(30, 61, len(ph)), rng.integers(7, 29, len(ph)))
-    A.add(pat=ph, frm=pst, thru=pst + plos, ctype=ptype, pdx=pdx[ph], drg=0,
-          amt=np.round(rng.lognormal(np.log(np.where(ptype == 10, 3000, 9000)) - .08, .4) * 100).astype(np.int64))
-    lb = np.flatnonzero(epi & (cohort == 2) & (rng.random(npat) < .06))
-    adm = T[lb] + rng.integers(5, 300, len(lb))
-    A.add(pat=lb, frm=adm, thru=adm + rng.integers(1, 5, len(lb)), ctype=60, pdx=pdx[lb],
-          drg=np.array([552, 460])[rng.integers(0, 2, len(lb))],
-          amt=np.round(rng.lognormal(np.log(18000) - .125, .5, len(lb)) * 100).astype(np.int64))
-    ot = np.flatnonzero(rng.random(npat) < .02)
-    adm = _uniform_days(rng, np.full(len(ot), START), END - 10)
-    A.add(pat=ot, frm=adm, thru=adm + rng.integers(1, 8, len(ot)), ctype=60,
-          pdx=W.DX_BG[rng.integers(0, len(W.DX_BG), len(ot))],
-          drg=np.array([470, 193, 392, 871])[rng.integers(0, 4, len(ot))],
-          amt=np.round(rng.lognormal(np.log(14000) - .125, .5, len(ot)) * 100).astype(np.int64))
-    pa = A.cat()
+
+# ---------------------------------------------------------------------------------- Part A (CCLF1 + CCLF4)
+def _parta_claims(rng, wd: W.World, pt: Patients, idc: IdChanges, ctr: Counters) -> tuple[dict, dict]:
+    """Part A claim headers, grouped by delivery file, with their ids (from `ctr`, advanced past
+    them), and their diagnoses."""
+    stays = Acc()
+    _hf_stays(stays, rng, pt)
+    _lbp_stays(stays, rng, pt)
+    _other_stays(stays, rng, pt)
+    pa = stays.cat()
     keep = pa["frm"] <= END
     pa = {kk: v[keep] for kk, v in pa.items()}
     pa["thru"] = np.minimum(pa["thru"], END)
@@ -473,19 +712,66 @@ def gen_block(bi: int, seq0: int, npat: int, wd: W.World, seed: int, ctr: Counte
     pa["cntl"] = ctr.parta_cntl + np.arange(na, dtype=np.int64)
     ctr.parta_id += na
     ctr.parta_cntl += na
-    pa["mbi"] = mbi_at(pa["pat"], pa["frm"])
+    pa["mbi"] = idc.mbi_at(pa["pat"], pa["frm"])
     pa["file"] = month_of(pa["thru"])
     pa["efct"] = np.minimum(pa["thru"] + rng.integers(5, 20, na), DELIVERY[pa["file"]] - 1)
     pa["fac"] = rng.integers(0, 5, na)
-    pa["atnd"] = np.where(pa["ctype"] == 60, wd.p_npi[np.where(main[pa["pat"]] >= 0, main[pa["pat"]],
-                                                                pcp[pa["pat"]])], len(wd.npis))
+    pa["atnd"] = np.where(pa["ctype"] == 60, wd.p_npi[np.where(pt.main[pa["pat"]] >= 0, pt.main[pa["pat"]],
+                                                                pt.pcp[pa["pat"]])], len(wd.npis))
+    return pa, _parta_diagnoses(rng, pa)
+
+
+def _hf_stays(stays: Acc, rng, pt: Patients):
+    """HF admissions inside planted episodes; almost half followed by a post-acute stay."""
+    hfa = np.flatnonzero(pt.episode & (pt.cohort == COHORT_HF) & (rng.random(pt.n) < .3))
+    adm = pt.trigger[hfa] + rng.integers(5, 300, len(hfa))
+    los = rng.integers(2, 10, len(hfa))
+    stays.add(pat=hfa, frm=adm, thru=adm + los, ctype=60, pdx=pt.pdx[hfa],
+              drg=np.array([291, 292, 293])[rng.integers(0, 3, len(hfa))],
+              amt=np.round(rng.lognormal(np.log(12000) - .125, .5, len(hfa)) * 100).astype(np.int64))
+    post = rng.random(len(hfa)) < .45
+    ph = hfa[post]
+    pst = adm[post] + los[post] + np.where(rng.random(len(ph)) < .8, rng.integers(1, 31, len(ph)),
+                                           rng.integers(31, 46, len(ph)))
+    ptype = rng.choice([20, 10, 30], len(ph), p=[.5, .4, .1])
+    plos = np.where(ptype == 10, rng.integers(30, 61, len(ph)), rng.integers(7, 29, len(ph)))
+    stays.add(pat=ph, frm=pst, thru=pst + plos, ctype=ptype, pdx=pt.pdx[ph], drg=0,
+              amt=np.round(rng.lognormal(np.log(np.where(ptype == 10, 3000, 9000)) - .08, .4) * 100).astype(np.int64))
+
+
+def _lbp_stays(stays: Acc, rng, pt: Patients):
+    """LBP admissions (spine surgery) inside planted episodes."""
+    lb = np.flatnonzero(pt.episode & (pt.cohort == COHORT_LBP) & (rng.random(pt.n) < .06))
+    adm = pt.trigger[lb] + rng.integers(5, 300, len(lb))
+    stays.add(pat=lb, frm=adm, thru=adm + rng.integers(1, 5, len(lb)), ctype=60, pdx=pt.pdx[lb],
+              drg=np.array([552, 460])[rng.integers(0, 2, len(lb))],
+              amt=np.round(rng.lognormal(np.log(18000) - .125, .5, len(lb)) * 100).astype(np.int64))
+
+
+def _other_stays(stays: Acc, rng, pt: Patients):
+    """Admissions for other conditions, of any patient at any time."""
+    ot = np.flatnonzero(rng.random(pt.n) < .02)
+    adm = _uniform_days(rng, np.full(len(ot), START), END - 10)
+    stays.add(pat=ot, frm=adm, thru=adm + rng.integers(1, 8, len(ot)), ctype=60,
+              pdx=W.DX_BG[rng.integers(0, len(W.DX_BG), len(ot))],
+              drg=np.array([470, 193, 392, 871])[rng.integers(0, 4, len(ot))],
+              amt=np.round(rng.lognormal(np.log(14000) - .125, .5, len(ot)) * 100).astype(np.int64))
+
+
+def _parta_diagnoses(rng, pa: dict) -> dict:
+    """2 to 5 diagnoses per Part A claim, the principal one first."""
+    na = len(pa["pat"])
     ndxa = 1 + rng.integers(1, 5, na)
     dl = np.repeat(np.arange(na), ndxa)
     sq = np.arange(len(dl)) - np.repeat(np.cumsum(ndxa) - ndxa, ndxa) + 1
     dxa = np.where(sq == 1, pa["pdx"][dl], W.DX_BG[rng.integers(0, len(W.DX_BG), len(dl))])
-    pa_dx = dict(claim=dl, seq=sq, dx=dxa)
+    return dict(claim=dl, seq=sq, dx=dxa)
 
-    # ------------------------------------------------------------------ demographics (CCLF8)
+
+# ---------------------------------------------------------------------------------- demographics (CCLF8)
+def _demographics(rng, pt: Patients, cl: dict, pa: dict, idc: IdChanges) -> tuple[dict, np.ndarray]:
+    """CCLF8 rows (some beneficiaries absent: `absent`); also which patients are under 18."""
+    npat = pt.n
     last = np.full(npat, START - 1)
     np.maximum.at(last, cl["pat"], cl["date"])
     np.maximum.at(last, pa["pat"], pa["thru"])
@@ -503,42 +789,58 @@ def gen_block(bi: int, seq0: int, npat: int, wd: W.World, seed: int, ctr: Counte
     death = np.where(dies, last + rng.integers(1, 61, npat), -1)
     death = np.where(death > END, -1, death)
     absent = rng.random(npat) < .01
-    demo = dict(mbi=current, dob=dob, sex=rng.integers(1, 3, npat), stus=stus, entl=entl, dual=dual,
+    demo = dict(mbi=idc.current, dob=dob, sex=rng.integers(1, 3, npat), stus=stus, entl=entl, dual=dual,
                 death=death, absent=absent)
+    return demo, grp == 0
 
-    # ------------------------------------------------------------------ id cross-walk rows
+
+# ---------------------------------------------------------------------------------- id cross-walk rows
+def _crosswalk_rows(rng, wd: W.World, bi: int, idc: IdChanges) -> dict:
+    """CCLF9 rows of the id changes; block 0 also plants a self-mapping and a two-cycle."""
     xw = Acc()
-    ch = np.flatnonzero(change)
-    xw.add(crnt=c1[ch], prvs=c0[ch], efct=_uniform_days(rng, np.full(len(ch), day("2016-01-01")), day("2020-12-31")),
-           obslt=d1[ch] - 1)
-    cc = np.flatnonzero(chain)
-    xw.add(crnt=c2[cc], prvs=c1[cc], efct=d1[cc], obslt=d2[cc] - 1)
+    ch = np.flatnonzero(idc.change)
+    xw.add(crnt=idc.c1[ch], prvs=idc.c0[ch],
+           efct=_uniform_days(rng, np.full(len(ch), day("2016-01-01")), day("2020-12-31")), obslt=idc.d1[ch] - 1)
+    cc = np.flatnonzero(idc.chain)
+    xw.add(crnt=idc.c2[cc], prvs=idc.c1[cc], efct=idc.d1[cc], obslt=idc.d2[cc] - 1)
     if bi == 0:
-        selfp = np.flatnonzero(~change)[:1]
-        xw.add(crnt=c0[selfp], prvs=c0[selfp], efct=day("2020-01-01"), obslt=day("9999-12-31"))
+        selfp = np.flatnonzero(~idc.change)[:1]
+        xw.add(crnt=idc.c0[selfp], prvs=idc.c0[selfp], efct=day("2020-01-01"), obslt=day("9999-12-31"))
         cyc = wd.mbi.codes(np.array([1 << 36, (1 << 36) + 1]))
         xw.add(crnt=cyc, prvs=cyc[::-1], efct=day("2019-01-01"), obslt=day("2024-12-31"))
-    xwalk = xw.cat()
+    return xw.cat()
 
-    # ------------------------------------------------------------------ truth
-    # TIN-scope confirming date (pair_scope = tin): earliest qualifying visit of the main TIN in
-    # (T, T + window]; the main NPI's own confirming visit bounds it
-    tin_confirm = np.where(epi | (pattern == 6), T + gap, BIG)
-    q = (cl["kind"] == 1) & (cl["pos"] != W.POS.idx("21"))
+
+# ---------------------------------------------------------------------------------- truth
+def _truth(wd: W.World, pt: Patients, cl: dict, idc: IdChanges, demo: dict, under18: np.ndarray,
+           second_trigger: np.ndarray, share: np.ndarray) -> dict:
+    """What was planted, per patient (the columns of _truth/patients.parquet)."""
+    T, epi, pattern = pt.trigger, pt.episode, pt.pattern
+    tin_scope = epi | (pattern == DIFF_NPI_SAME_TIN)
+    has_claims = np.zeros(pt.n, bool)
+    has_claims[cl["pat"]] = True
+    return dict(
+        current=idc.current, cohort=pt.cohort, pattern=pattern, epi=epi,
+        trigger=np.where(epi, T, -1), confirm=np.where(epi, T + pt.gap, -1),
+        tin_trigger=np.where(tin_scope, T, -1),
+        tin_confirm=np.where(tin_scope, _tin_scope_confirming_date(wd, pt, cl), -1),
+        second_trigger=second_trigger, main=pt.main, share=share, pcp=pt.pcp, death=demo["death"],
+        dob=demo["dob"], absent=demo["absent"], under18=under18,
+        change=idc.change.astype(np.int8) + idc.chain.astype(np.int8),
+        has_claims=has_claims, first_visit=np.where(pt.cohort > 0, np.where(pattern == PRIOR_SINGLE, T - 1, T), -1),
+    )
+
+
+def _tin_scope_confirming_date(wd: W.World, pt: Patients, cl: dict) -> np.ndarray:
+    """TIN-scope confirming date (pair_scope = tin): earliest qualifying visit of the main TIN in
+    (T, T + window]; the main NPI's own confirming visit bounds it."""
+    T, main = pt.trigger, pt.main
+    tin_scope = pt.episode | (pt.pattern == DIFF_NPI_SAME_TIN)
+    tin_confirm = np.where(tin_scope, T + pt.gap, BIG)
+    q = (cl["kind"] == COHORT_VISIT) & (cl["pos"] != W.POS.idx("21"))
     qp = cl["pat"][q]
     qd = cl["date"][q]
     same_tin = (main[qp] >= 0) & (wd.p_tin[cl["part"][q]] == wd.p_tin[np.maximum(main[qp], 0)])
-    inwin = same_tin & (qd > T[qp]) & (qd <= T[qp] + win[qp]) & (epi | (pattern == 6))[qp]
+    inwin = same_tin & (qd > T[qp]) & (qd <= T[qp] + pt.window[qp]) & tin_scope[qp]
     np.minimum.at(tin_confirm, qp[inwin], qd[inwin])
-    has_claims = np.zeros(npat, bool)
-    has_claims[cl["pat"]] = True
-    truth = dict(
-        current=current, cohort=cohort, pattern=pattern, epi=epi,
-        trigger=np.where(epi, T, -1), confirm=np.where(epi, T + gap, -1),
-        tin_trigger=np.where(epi | (pattern == 6), T, -1),
-        tin_confirm=np.where(epi | (pattern == 6), tin_confirm, -1),
-        second_trigger=second_trigger, main=main, share=share, pcp=pcp, death=death, dob=dob,
-        absent=absent, under18=grp == 0, change=change.astype(np.int8) + chain.astype(np.int8),
-        has_claims=has_claims, first_visit=np.where(cohort > 0, np.where(pattern == 9, T - 1, T), -1),
-    )
-    return rows, bounds, pa, pa_dx, demo, xwalk, truth
+    return tin_confirm

@@ -5,6 +5,7 @@ import numpy as np
 import pyarrow as pa
 
 from . import world as W
+from .core import PATTERNS
 from .render import (Frame, Vocab, amount_mat, date_col, day, digits, plain_amount,
                      date_rif_vocab, small_int_col)
 
@@ -271,3 +272,49 @@ def cclf9_frame(x: dict) -> Frame:
     f.set("PRVS_ID_EFCTV_DT", date_col(x["efct"]))
     f.set("PRVS_ID_OBSLT_DT", date_col(x["obslt"]))
     return f
+
+
+# --------------------------------------------------------------------------------------------- truth
+COHORT_NAMES = np.array(["none", "HF", "LBP"])
+
+
+def _dates(days: np.ndarray) -> pa.Array:
+    """Arrow dates; negative days are null."""
+    days = np.asarray(days, np.int64)
+    return pa.array(days.astype(np.int32), pa.date32(), mask=days < 0)
+
+
+def patients_truth(t: dict, wd: W.World) -> pa.Table:
+    """_truth/patients.parquet rows of one block (from core.Block.truth)."""
+    n = len(t["current"])
+    mbi = W.MbiCoder.matrix(t["current"])
+    ids = pa.StringArray.from_buffers(n, pa.py_buffer(np.arange(0, (n + 1) * 11, 11, dtype=np.int32)),
+                                      pa.py_buffer(np.ascontiguousarray(mbi)))
+    main = t["main"]
+    has_main = main >= 0
+    mm = np.maximum(main, 0)
+    tin = wd.TIN.arrow.take(pa.array(wd.p_tin[mm]))
+    npi = wd.NPI.arrow.take(pa.array(wd.p_npi[mm]))
+    pat_names = np.array(PATTERNS + ["none"])
+    return pa.table({
+        "bene_id": ids,
+        "cohort": pa.array(COHORT_NAMES[t["cohort"]]),
+        "pattern": pa.array(pat_names[t["pattern"]]),
+        "expect_episode": pa.array(t["epi"]),
+        "trigger_date": _dates(t["trigger"]),
+        "confirming_date": _dates(t["confirm"]),
+        "tin_scope_trigger_date": _dates(t["tin_trigger"]),
+        "tin_scope_confirming_date": _dates(t["tin_confirm"]),
+        "second_trigger_date": _dates(t["second_trigger"]),
+        "main_tin": pa.array(np.where(has_main, np.asarray(tin.to_numpy(zero_copy_only=False), object), None),
+                             pa.string()),
+        "main_npi": pa.array(np.where(has_main, np.asarray(npi.to_numpy(zero_copy_only=False), object), None),
+                             pa.string()),
+        "planned_main_share": pa.array(t["share"], pa.float64(), from_pandas=True),
+        "birth_date": _dates(t["dob"]),
+        "death_date": _dates(t["death"]),
+        "in_cclf8": pa.array(~t["absent"]),
+        "under_18": pa.array(t["under18"]),
+        "id_changes": pa.array(t["change"].astype(np.int8)),
+        "has_claims": pa.array(t["has_claims"]),
+    })

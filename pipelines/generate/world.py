@@ -214,6 +214,19 @@ class World:
         return np.flatnonzero(np.isin(self.p_spec, codes))
 
 
+# specialties of a practice's clinicians by kind of practice, with their probabilities
+PRACTICE_SPECS = {
+    "cardio": (["06", "01", "08", "11", "30"], [.75, .08, .07, .05, .05]),
+    "spine": (LBP_SPECS + ["65", "35", "30", "01"], [.14, .14, .12, .14, .14, .12, .08, .05, .04, .03]),
+    "pcp": (["01", "08", "11", "38", "65", "06"], [.35, .3, .15, .1, .05, .05]),
+    "multi": (["06", "05", "09", "14", "20", "25", "72", "01", "08", "11", "38", "30", "65", "93", "35"],
+              [.16, .03, .03, .03, .05, .03, .03, .14, .12, .06, .04, .08, .08, .1, .02]),
+}
+# secondary specialty code of an NPI that bills some lines under a second code
+ALT_SPEC = {"06": "01", "01": "08", "08": "11", "20": "25", "25": "72", "72": "09", "09": "05", "05": "72",
+            "14": "20", "11": "01", "38": "01", "30": "30", "65": "65", "93": "08", "35": "35"}
+
+
 def build_world(rng: np.random.Generator) -> World:
     n_tin = int(rng.integers(50, 101))
     kinds = rng.choice(["cardio", "spine", "pcp", "multi"], n_tin, p=[.27, .3, .2, .23])
@@ -224,17 +237,38 @@ def build_world(rng: np.random.Generator) -> World:
     tins = [f"{t:09d}" for t in sorted(tin_nums.tolist())]
     zips5 = [z[0] for z in ZIPS]
     tin_zip = [zips5[i] for i in rng.integers(0, len(zips5), n_tin)]
-    spec_p = {
-        "cardio": (["06", "01", "08", "11", "30"], [.75, .08, .07, .05, .05]),
-        "spine": (LBP_SPECS + ["65", "35", "30", "01"], [.14, .14, .12, .14, .14, .12, .08, .05, .04, .03]),
-        "pcp": (["01", "08", "11", "38", "65", "06"], [.35, .3, .15, .1, .05, .05]),
-        "multi": (["06", "05", "09", "14", "20", "25", "72", "01", "08", "11", "38", "30", "65", "93", "35"],
-                  [.16, .03, .03, .03, .05, .03, .03, .14, .12, .06, .04, .08, .08, .1, .02]),
-    }
+    SPEC = Vocab(SPECS)
+    p_tin, p_npi, p_spec = _clinicians(rng, kinds, sizes, SPEC)
+    n_npi = len(p_npi)
+    p_tin, p_npi, p_spec, is_second = _second_tins(rng, kinds, sizes, p_tin, p_npi, p_spec)
+    p_spec2 = _secondary_specialties(rng, SPEC, n_npi, p_npi, p_spec)
+    # NPIs: 9-digit base starting with 1 + Luhn check digit
+    bases = unique_ints(rng, 100_000_000, 200_000_000, n_npi)
+    npis = [f"{b:09d}{c}" for b, c in zip(bases.tolist(), npi_check_digit(bases).tolist())]
+    NPI = Vocab(npis + [""])
+    # ZIPs: the practice ZIP (an NPI's providers.csv ZIP = ZIP of its first TIN)
+    ZIP5 = zips5
+    zip_idx = {z: i for i, z in enumerate(zips5)}
+    p_zip = np.array([zip_idx[tin_zip[t]] for t in p_tin.tolist()])
+    ZIP9 = Vocab([z + f"{1000 + i:04d}" for i, z in enumerate(zips5)])
+    npi_zip = [""] * n_npi
+    for p in range(len(p_tin)):
+        if not is_second[p]:
+            npi_zip[p_npi[p]] = zips5[p_zip[p]]
+    weight = rng.lognormal(0, .6, len(p_tin))
+    weight[is_second] *= .4  # a clinician bills a minority of lines under the second TIN
+    return World(tins=tins, tin_kind=[str(k) for k in kinds], tin_zip=tin_zip, p_tin=p_tin, p_npi=p_npi,
+                 p_spec=p_spec, p_spec2=p_spec2, p_zip=p_zip, p_weight=weight, p_sibling=_siblings(p_tin, n_tin),
+                 npis=npis, npi_zip=npi_zip, TIN=Vocab(tins), NPI=NPI, SPEC=SPEC, ZIP9=ZIP9, ZIP5=ZIP5,
+                 mbi=MbiCoder(rng))
+
+
+def _clinicians(rng, kinds: np.ndarray, sizes: np.ndarray, SPEC: Vocab) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One participant per clinician of every practice: TIN, NPI (numbered in order) and specialty."""
     p_tin, p_spec_s, p_npi = [], [], []
     next_npi = 0
-    for t in range(n_tin):
-        specs, probs = spec_p[str(kinds[t])]
+    for t in range(len(kinds)):
+        specs, probs = PRACTICE_SPECS[str(kinds[t])]
         if sizes[t] == 1:  # solo practices: the clinical specialty of the practice
             specs, probs = specs[:1] if kinds[t] != "spine" else [specs[int(rng.integers(0, 6))]], [1.0]
         chosen = rng.choice(specs, int(sizes[t]), p=np.array(probs) / np.sum(probs))
@@ -243,12 +277,13 @@ def build_world(rng: np.random.Generator) -> World:
             p_spec_s.append(str(s))
             p_npi.append(next_npi)
             next_npi += 1
-    n_npi = next_npi
-    SPEC = Vocab(SPECS)
-    p_tin = np.array(p_tin)
-    p_npi = np.array(p_npi)
-    p_spec = SPEC.indices(p_spec_s)
-    # some NPIs (of group practices) also bill under a second TIN of the same kind
+    return np.array(p_tin), np.array(p_npi), SPEC.indices(p_spec_s)
+
+
+def _second_tins(rng, kinds, sizes, p_tin, p_npi, p_spec):
+    """Some NPIs (of group practices) also bill under a second TIN of the same kind: participants
+    appended; returns the participants' TIN, NPI, specialty and whether it is a second TIN."""
+    n_tin = len(kinds)
     group_p = np.flatnonzero(sizes[p_tin] > 1)
     dual = rng.choice(group_p, max(3, len(group_p) // 20), replace=False)
     extra_tin, extra_npi, extra_spec = [], [], []
@@ -265,43 +300,31 @@ def build_world(rng: np.random.Generator) -> World:
     n_p = len(p_tin)
     is_second = np.zeros(n_p, bool)
     is_second[n_p - len(extra_tin):] = True
-    # secondary specialty code on a minority of lines for ~8% of NPIs
+    return p_tin, p_npi, p_spec, is_second
+
+
+def _secondary_specialties(rng, SPEC: Vocab, n_npi: int, p_npi: np.ndarray, p_spec: np.ndarray) -> np.ndarray:
+    """Secondary specialty code (index, or -1) of each participant: used on a minority of lines by
+    ~8% of NPIs."""
     spec2_for_npi = np.full(n_npi, -1)
     pick = rng.random(n_npi) < .08
-    alt = {"06": "01", "01": "08", "08": "11", "20": "25", "25": "72", "72": "09", "09": "05", "05": "72",
-           "14": "20", "11": "01", "38": "01", "30": "30", "65": "65", "93": "08", "35": "35"}
     npi_spec = np.zeros(n_npi, np.int64)
     npi_spec[p_npi] = p_spec
     for i in np.flatnonzero(pick).tolist():
-        a = alt[SPEC.values[npi_spec[i]]]
+        a = ALT_SPEC[SPEC.values[npi_spec[i]]]
         if a != SPEC.values[npi_spec[i]]:
             spec2_for_npi[i] = SPEC.idx(a)
-    p_spec2 = spec2_for_npi[p_npi]
-    # NPIs: 9-digit base starting with 1 + Luhn check digit
-    bases = unique_ints(rng, 100_000_000, 200_000_000, n_npi)
-    npis = [f"{b:09d}{c}" for b, c in zip(bases.tolist(), npi_check_digit(bases).tolist())]
-    NPI = Vocab(npis + [""])
-    # ZIPs: the practice ZIP (an NPI's providers.csv ZIP = ZIP of its first TIN)
-    ZIP5 = zips5
-    zip_idx = {z: i for i, z in enumerate(zips5)}
-    p_zip = np.array([zip_idx[tin_zip[t]] for t in p_tin.tolist()])
-    ZIP9 = Vocab([z + f"{1000 + i:04d}" for i, z in enumerate(zips5)])
-    npi_zip = [""] * n_npi
-    for p in range(n_p):
-        if not is_second[p]:
-            npi_zip[p_npi[p]] = zips5[p_zip[p]]
-    weight = rng.lognormal(0, .6, n_p)
-    weight[is_second] *= .4  # a clinician bills a minority of lines under the second TIN
-    # sibling: another participant in the same TIN with a different NPI (for pair-scope tests)
-    sib = np.full(n_p, -1)
+    return spec2_for_npi[p_npi]
+
+
+def _siblings(p_tin: np.ndarray, n_tin: int) -> np.ndarray:
+    """Another participant in the same TIN with a different NPI, or -1 (for pair-scope tests)."""
+    sib = np.full(len(p_tin), -1)
     for t in range(n_tin):
         members = np.flatnonzero(p_tin == t)
         if len(members) > 1:
             sib[members] = np.roll(members, 1)
-    return World(tins=tins, tin_kind=[str(k) for k in kinds], tin_zip=tin_zip, p_tin=p_tin, p_npi=p_npi,
-                 p_spec=p_spec, p_spec2=p_spec2, p_zip=p_zip, p_weight=weight, p_sibling=sib, npis=npis,
-                 npi_zip=npi_zip, TIN=Vocab(tins), NPI=NPI, SPEC=SPEC, ZIP9=ZIP9, ZIP5=ZIP5,
-                 mbi=MbiCoder(rng))
+    return sib
 
 
 def cbsa_of_zip() -> dict[str, tuple[str, bool]]:
