@@ -98,7 +98,7 @@ def episode_risk_asset(methodology: Methodology):
             pl.col("model_episodes").first(), pl.col("model_covariates").first()).sort("performance_year", "cohort")
         md.update({
             "hcc_library": risk.hcc_library_version(),
-            "hcc_model": m.get("risk.hcc_model"),
+            "hcc_model": m.risk.hcc_model,
             "models": MetadataValue.json(models.to_dicts()),
             "episodes_without_demographics": int(table.filter(pl.col("age_band") == "unknown").height),
             "seconds": round(time.perf_counter() - t0, 2),
@@ -132,7 +132,7 @@ def _scoring_metadata(name: str, df: pl.DataFrame, info: dict, m: Methodology) -
         md["side_inputs"] = MetadataValue.json(info["side_inputs"])
     if name == "payment_adjustments":
         budget = info["budget"]
-        md["risk_level"] = m.get("payment.risk_level")
+        md["risk_level"] = m.payment.risk_level
         md["budget_identity"] = MetadataValue.json([
             {k: (round(v, 6) if isinstance(v, float) else v) for k, v in r.items()} for r in budget.iter_rows(named=True)])
         md["budget_identity_holds"] = bool(budget["identity_holds"].fill_null(True).all()) if budget.height else True

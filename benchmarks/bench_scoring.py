@@ -175,7 +175,7 @@ def phase_risk(workdir: Path, hcc_sample: int) -> dict:
     from pipelines.methodology import load_methodology
     from pipelines.scoring import risk
 
-    p = risk.risk_params(load_methodology(2027))
+    p = load_methodology(2027).risk
     wh = workdir / "out" / "warehouse"
     er = pl.read_parquet(wh / "episode_risk.parquet")
     eps = pl.read_parquet(wh / "episodes.parquet")

@@ -36,6 +36,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
 from pipelines.paths import METHODOLOGY_DIR, REPO_ROOT
+from pipelines.reference import SERVICE_CATEGORIES
 
 BASE_FILE = METHODOLOGY_DIR / "methodology.toml"
 PERFORMANCE_YEARS = (2027, 2028, 2029, 2030, 2031)
@@ -52,8 +53,7 @@ class MethodologyError(ValueError):
 # ---------------------------------------------------------------------------------- value types
 
 Cohort = Literal["HF", "LBP"]
-ServiceCategory = Literal["em", "imaging", "procedures", "tests", "dme", "inpatient", "post_acute", "other"]
-SERVICE_CATEGORIES: tuple[str, ...] = get_args(ServiceCategory)
+ServiceCategory = Literal[tuple(SERVICE_CATEGORIES)]  # C3: the categories of pipelines.reference
 HccModel = Literal["CMS-HCC Model V22", "CMS-HCC Model V24", "CMS-HCC Model V28",
                    "CMS-HCC ESRD Model V21", "CMS-HCC ESRD Model V24"]
 QuantileMethod = Literal["linear", "lower", "higher", "nearest", "midpoint"]  # Polars quantile interpolation

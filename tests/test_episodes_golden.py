@@ -344,11 +344,12 @@ def test_config_file_with_a_90_day_LBP_window_changes_episodes_without_code_chan
 
 
 def test_config_threshold_and_bad_values_are_rejected_with_a_message(tmp_path):
-    from pipelines.episodes import EpisodeConfigError, episode_params
+    from pipelines.episodes import episode_params
+    from pipelines.methodology import MethodologyError
 
-    with pytest.raises(EpisodeConfigError, match="pair_scope"):
+    with pytest.raises(MethodologyError, match="pair_scope"):
         episode_params(methodology_with({"episodes": {"pair_scope": "clinic"}}))
-    with pytest.raises(EpisodeConfigError, match="attribution.basis"):
+    with pytest.raises(MethodologyError, match="attribution.basis"):
         episode_params(methodology_with({"attribution": {"basis": "visits"}}))
     # a 60% threshold: N2 at 3/10 loses, N1 at 50% too.
     lines = [line("B1", d, npi="N1") for d in (0, 10, 20, 30, 40)]

@@ -10,9 +10,8 @@ import pytest
 
 from pipelines.methodology import load_methodology
 from pipelines.scoring import cost
-from pipelines.scoring.params import cost_params
 
-P = cost_params(load_methodology(2027))
+P = load_methodology(2027).benchmarks
 
 
 def _bench(scores):

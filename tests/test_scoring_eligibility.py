@@ -5,9 +5,8 @@ import polars as pl
 
 from pipelines.methodology import load_methodology
 from pipelines.scoring import eligibility as g
-from pipelines.scoring.params import eligibility_params
 
-P = eligibility_params(load_methodology(2027))
+P = load_methodology(2027).eligibility
 
 
 def test_G1_specialty_plurality_ties_and_fallback():

@@ -6,9 +6,8 @@ import pytest
 
 from pipelines.methodology import load_methodology
 from pipelines.scoring import final
-from pipelines.scoring.params import scoring_params
 
-P = scoring_params(load_methodology(2027))
+P = load_methodology(2027).scoring
 
 
 def test_S2_improvement_activities():

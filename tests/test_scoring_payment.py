@@ -8,9 +8,8 @@ import pytest
 
 from pipelines.methodology import load_methodology
 from pipelines.scoring import payment
-from pipelines.scoring.params import payment_params
 
-P = payment_params(load_methodology(2027))
+P = load_methodology(2027).payment
 
 
 def _adj(fs, paid, p=P):
@@ -20,7 +19,7 @@ def _adj(fs, paid, p=P):
 
 
 def test_P1_risk_level_by_year():
-    assert [payment_params(load_methodology(y)).risk_level for y in range(2027, 2032)] == [0.09, 0.09, 0.10, 0.11, 0.12]
+    assert [load_methodology(y).payment.risk_level for y in range(2027, 2032)] == [0.09, 0.09, 0.10, 0.11, 0.12]
 
 
 def test_P2_transformed_score():

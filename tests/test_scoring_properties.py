@@ -7,9 +7,8 @@ from hypothesis import strategies as st
 
 from pipelines.methodology import load_methodology
 from pipelines.scoring import cost, payment
-from pipelines.scoring.params import cost_params, payment_params
 
-CP = cost_params(load_methodology(2027))
+CP = load_methodology(2027).benchmarks
 money = st.floats(min_value=1.0, max_value=1e6, allow_nan=False, allow_infinity=False)
 
 
@@ -31,7 +30,7 @@ def test_B3_points_in_1_10_and_monotone(pool, scores):
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.floats(0, 100), money), min_size=1, max_size=40), st.sampled_from(range(2027, 2032)))
 def test_P3_budget_identity_on_random_pools(rows, year):
-    pp = payment_params(load_methodology(year))
+    pp = load_methodology(year).payment
     df = pl.DataFrame({"performance_year": year, "cohort": "LBP", "final_score": [r[0] for r in rows],
                        "partb_paid": [r[1] for r in rows]})
     adj = payment.payment_adjustments(df, pp)

@@ -13,8 +13,8 @@ from pipelines.scoring import quality, risk
 from pipelines.scoring.params import quality_params
 
 M = load_methodology(2027)
-P = adm.admission_params(M)
-RP = risk.risk_params(M)
+P = M.admissions
+RP = M.risk
 HF_DX = pl.DataFrame({"code": ["I509", "Z9999"], "valid_from": [date(2015, 10, 1), date(2015, 10, 1)],
                       "valid_to": [date(9999, 12, 31), date(2026, 12, 31)]})
 
@@ -27,8 +27,8 @@ def claims(rows):
 
 def test_Q6_default_parameters_come_from_the_methodology_file():
     assert (P.measure_id, P.cohort, P.collection_type) == ("Q492", "HF", "claims")
-    assert P.claim_types == ("60",) and P.planned_admission_types == ("3",)
-    assert P.cardiovascular_dx_range == ("I00", "I99") and P.per_person_years == 100.0
+    assert P.claim_types == ["60"] and P.planned_admission_types == ["3"]
+    assert P.cardiovascular_dx_range == ["I00", "I99"] and P.per_person_years == 100.0 and P.days_per_year == 365.25
 
 
 def test_Q6_which_claims_are_unplanned_cardiovascular_admissions():
@@ -54,11 +54,11 @@ def test_Q6_episode_admissions_window_and_person_time():
     admits = pl.DataFrame({"bene_id": ["a", "a", "a", "a", "b"], "claim_control_number": ["1", "2", "3", "4", "5"],
                            "from_date": [date(2027, 1, 1), date(2027, 12, 31), date(2027, 12, 31),  # ends inclusive;
                                          date(2028, 1, 1), date(2027, 7, 2)]})           # same day once; outside
-    out = {r["episode_id"]: r for r in adm.episode_admissions(eps, admits).iter_rows(named=True)}
+    out = {r["episode_id"]: r for r in adm.episode_admissions(eps, admits, P).iter_rows(named=True)}
     assert out["e1"]["admissions"] == 2 and out["e2"]["admissions"] == 0
     assert out["e1"]["person_years"] == pytest.approx(365 / 365.25)
     assert out["e2"]["person_years"] == pytest.approx(182 / 365.25)
-    assert "bene_id" not in adm.episode_admissions(eps, admits).columns
+    assert "bene_id" not in adm.episode_admissions(eps, admits, P).columns
 
 
 def _cov(n):

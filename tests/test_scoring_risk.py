@@ -10,7 +10,7 @@ import pytest
 from pipelines.methodology import load_methodology
 from pipelines.scoring import risk
 
-P = risk.risk_params(load_methodology(2027))
+P = load_methodology(2027).risk
 
 
 def test_R1_age_bands_and_demographic_flags():

@@ -1,29 +1,42 @@
-"""Parameters of the episode stage (E1-E6, A1-A3, X1-X2, C1-C4), from the methodology configuration."""
+"""Parameters of the episode stage (E1-E6, A1-A3, X1-X2, C1-C4): the typed methodology sections
+`episodes`, `attribution` and `costs` (validated there, once), with the code-list folder resolved and
+the SQL fragments that render configured orderings and methods."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.methodology import Methodology
-from pipelines.reference import SERVICE_CATEGORIES, resolve_dir
+from pipelines.reference import resolve_dir
 
-PAIR_SCOPES = ("npi", "tin")
-ATTRIBUTION_BASES = ("qualifying_lines", "assigned_lines", "assigned_allowed")
+# E2: how each configured tie-break column is written in sql/20_episodes/22_trigger_candidates.sql
+# (p = the candidate pair; a missing NPI sorts first).
+TIE_BREAK_SQL = {
+    "confirming_date": "p.confirming_date",
+    "trigger_tin": "p.tin",
+    "trigger_npi": "coalesce(p.first_line.npi, '')",
+    "trigger_claim_control_number": "p.first_line.claim_control_number",
+    "trigger_line_number": "p.first_line.line_number",
+    "trigger_claim_id": "p.first_line.claim_id",
+}
+# C4: the DuckDB quantile function of each configured interpolation.
+WINSOR_QUANTILE_SQL = {"linear": "quantile_cont", "discrete": "quantile_disc"}
 
 
 class EpisodeConfigError(ValueError):
-    """A methodology parameter or code list the episode stage cannot use. str() is the user message."""
+    """A code list or input the episode stage cannot use. str() is the user message."""
 
 
 @dataclass(frozen=True)
 class EpisodeParams:
-    """Every parameter of E1-E6, A1-A3, X1-X2 and C1-C4, from the methodology configuration."""
+    """Every parameter of E1-E6, A1-A3, X1-X2 and C1-C4 for one PY."""
 
     performance_year: int
     code_list_dir: Path
     qualifying_claim_types: tuple[str, ...]
     confirming_window_days: dict[str, int]
     pair_scope: str
+    trigger_tie_break: tuple[str, ...]
     episode_days: int
     min_age_years: int
     attribution_basis: str
@@ -34,47 +47,42 @@ class EpisodeParams:
     betos_category: dict[str, str]
     early_imaging_days: int
     winsor_percentile: float
+    winsor_interpolation: str
 
     @property
     def cohorts(self) -> tuple[str, ...]:
         return tuple(self.confirming_window_days)
 
+    @property
+    def tie_break_sql(self) -> str:
+        return ", ".join(TIE_BREAK_SQL[c] for c in self.trigger_tie_break)
+
+    @property
+    def winsor_quantile_sql(self) -> str:
+        return WINSOR_QUANTILE_SQL[self.winsor_interpolation]
+
 
 def episode_params(methodology: Methodology) -> EpisodeParams:
-    g = methodology.get
+    e, a, c = methodology.episodes, methodology.attribution, methodology.costs
     p = EpisodeParams(
         performance_year=methodology.performance_year,
-        code_list_dir=resolve_dir(g("episodes.code_list_dir")),
-        qualifying_claim_types=tuple(str(x) for x in g("episodes.qualifying_claim_types")),
-        confirming_window_days={str(k).upper(): int(v) for k, v in g("episodes.confirming_window_days").items()},
-        pair_scope=str(g("episodes.pair_scope")).lower(),
-        episode_days=int(g("episodes.episode_days")),
-        min_age_years=int(g("episodes.min_age_years")),
-        attribution_basis=str(g("attribution.basis")).lower(),
-        attribution_threshold=float(g("attribution.threshold")),
-        institutional_claim_types={str(k): str(v) for k, v in g("costs.institutional_claim_types").items()},
-        post_acute_claim_types=tuple(str(x) for x in g("costs.post_acute_claim_types")),
-        post_acute_days=int(g("costs.post_acute_days")),
-        betos_category={str(k).upper(): str(v) for k, v in g("costs.betos_category").items()},
-        early_imaging_days=int(g("costs.early_imaging_days")),
-        winsor_percentile=float(g("costs.winsor_percentile")),
+        code_list_dir=resolve_dir(e.code_list_dir),
+        qualifying_claim_types=tuple(e.qualifying_claim_types),
+        confirming_window_days=dict(e.confirming_window_days),
+        pair_scope=e.pair_scope,
+        trigger_tie_break=tuple(e.trigger_tie_break),
+        episode_days=e.episode_days,
+        min_age_years=e.min_age_years,
+        attribution_basis=a.basis,
+        attribution_threshold=a.threshold,
+        institutional_claim_types=dict(c.institutional_claim_types),
+        post_acute_claim_types=tuple(c.post_acute_claim_types),
+        post_acute_days=c.post_acute_days,
+        betos_category=dict(c.betos_category),
+        early_imaging_days=c.early_imaging_days,
+        winsor_percentile=c.winsor_percentile,
+        winsor_interpolation=c.winsor_interpolation,
     )
-    problems = []
-    if p.pair_scope not in PAIR_SCOPES:
-        problems.append(f"episodes.pair_scope must be one of {PAIR_SCOPES}, not '{p.pair_scope}'")
-    if p.attribution_basis not in ATTRIBUTION_BASES:
-        problems.append(f"attribution.basis must be one of {ATTRIBUTION_BASES}, not '{p.attribution_basis}'")
-    if not 0 < p.attribution_threshold <= 1:
-        problems.append(f"attribution.threshold must be in (0, 1], not {p.attribution_threshold}")
-    if not 0 < p.winsor_percentile <= 1:
-        problems.append(f"costs.winsor_percentile must be in (0, 1], not {p.winsor_percentile}")
-    if p.episode_days < 1 or any(v < 1 for v in p.confirming_window_days.values()):
-        problems.append("episodes.episode_days and episodes.confirming_window_days must be >= 1")
-    bad = sorted((set(p.betos_category.values()) | set(p.institutional_claim_types.values())) - set(SERVICE_CATEGORIES))
-    if bad:
-        problems.append(f"unknown service categories {bad} (known: {', '.join(SERVICE_CATEGORIES)})")
     if not p.code_list_dir.is_dir():
-        problems.append(f"episodes.code_list_dir not found: {p.code_list_dir}")
-    if problems:
-        raise EpisodeConfigError("; ".join(problems))
+        raise EpisodeConfigError(f"episodes.code_list_dir not found: {p.code_list_dir}")
     return p

@@ -124,6 +124,8 @@ def _placeholder_values(params: EpisodeParams, last_service_date: date | None, d
         post_acute_claim_types=list(params.post_acute_claim_types),
         early_imaging_days=params.early_imaging_days,
         winsor_percentile=params.winsor_percentile,
+        winsor_quantile=Raw(params.winsor_quantile_sql),
+        trigger_tie_break=Raw(params.tie_break_sql),
         category_cost_sums=Raw(category_cost_sums()),
         category_cost_columns=Raw(category_cost_columns()),
     )

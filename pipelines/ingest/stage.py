@@ -227,9 +227,9 @@ def run_ingest(settings: RunSettings, methodology: Methodology) -> IngestResult:
             "stage_files": lambda: stage_files(con, files, settings),
             "resolve_crosswalk": lambda: resolve_crosswalk(con),
             "standardization_factors": lambda: load_standardization_factors(con, files),
-            "quarantine_rate": lambda: check_quarantine_rate(con, float(methodology.get("ingest.quarantine_max_rate"))),
+            "quarantine_rate": lambda: check_quarantine_rate(con, methodology.ingest.quarantine_max_rate),
         }
-        values = {"default_factor": float(methodology.get("ingest.default_standardization_factor"))}
+        values = {"default_factor": methodology.ingest.default_standardization_factor}
         run = run_manifest(con, load_manifest(SQL_FOLDER), values, write_path=settings.table_path, hooks=hooks,
                            progress=settings.progress)
         return IngestResult(

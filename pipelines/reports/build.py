@@ -245,4 +245,4 @@ def build_reports(settings: RunSettings, m: Methodology, out_dir: Path) -> dict:
     (out_dir / "cohort_summary.html").write_text(html, encoding="utf-8")
     pools = {r["cohort"]: r["peer_pool_size"] for r in summary_rows if r["peer_pool_size"]}
     return {"tins": tins, "part_a": part_a, "cost_basis": basis, "pools": pools,
-            "small_pool": int(m.get("benchmarks.small_pool_participants"))}
+            "small_pool": m.benchmarks.small_pool_participants}

@@ -8,7 +8,7 @@ Pure Polars/numpy. Every number comes from `[defaults.admissions]` of the method
       `cardiovascular_dx_range` (I00-I99), and whose admission type is not planned
       (`planned_admission_types`, '3' elective; a blank type counts as unplanned). Several claims of a
       beneficiary starting on the same day count as one admission.
-  person-years   (end_date - start_date + 1) / 365.25 of the participant's attributed HF episodes
+  person-years   (end_date - start_date + 1) / days_per_year (365.25) of the participant's attributed HF episodes
                  (closed, not excluded, PY of the run).
   expected       per episode, from the R1 covariates (same design matrix as R2): weighted least
                  squares of the episode's admission rate (admissions / person-years, weight =
@@ -23,42 +23,13 @@ Pure Polars/numpy. Every number comes from `[defaults.admissions]` of the method
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import polars as pl
 
-from pipelines.methodology import Methodology
-from pipelines.scoring.risk import RiskParams, _design
+from pipelines.methodology import AdmissionParams, RiskParams
+from pipelines.scoring.risk import _design
 
 PARTICIPANT = ["performance_year", "cohort", "tin", "npi"]
-DAYS_PER_YEAR = 365.25
-
-
-@dataclass(frozen=True)
-class AdmissionParams:
-    measure_id: str
-    cohort: str
-    collection_type: str
-    claim_types: tuple[str, ...]
-    planned_admission_types: tuple[str, ...]
-    cardiovascular_dx_range: tuple[str, str]
-    per_person_years: float
-    min_episodes_to_fit: int
-    prediction_floor_share: float
-
-
-def admission_params(m: Methodology) -> AdmissionParams:
-    a = m.section("admissions")
-    lo, hi = a["cardiovascular_dx_range"]
-    return AdmissionParams(
-        measure_id=str(a["measure_id"]), cohort=str(a["cohort"]), collection_type=str(a["collection_type"]),
-        claim_types=tuple(str(x) for x in a["claim_types"]),
-        planned_admission_types=tuple(str(x) for x in a["planned_admission_types"]),
-        cardiovascular_dx_range=(str(lo).upper(), str(hi).upper()),
-        per_person_years=float(a["per_person_years"]), min_episodes_to_fit=int(a["min_episodes_to_fit"]),
-        prediction_floor_share=float(a["prediction_floor_share"]),
-    )
 
 
 def qualifying_admissions(claims: pl.DataFrame, hf_dx: pl.DataFrame, p: AdmissionParams) -> pl.DataFrame:
@@ -66,7 +37,7 @@ def qualifying_admissions(claims: pl.DataFrame, hf_dx: pl.DataFrame, p: Admissio
 
     `claims`: parta_claims (bene_id, claim_control_number, claim_type, from_date, principal_dx,
     admission_type). `hf_dx`: HF diagnosis list (code, valid_from, valid_to; pipelines.reference)."""
-    lo, hi = p.cardiovascular_dx_range
+    lo, hi = p.cardiovascular_dx_range  # Q6: ICD-10 range, compared on the leading characters
     # principal_dx is dotless upper case already (N6, applied once at ingest)
     c = claims.filter(pl.col("claim_type").is_in(list(p.claim_types))).with_columns(pl.col("principal_dx").alias("_dx"))
     c = c.filter(~pl.col("admission_type").fill_null("").str.strip_chars().is_in(list(p.planned_admission_types)))
@@ -78,7 +49,7 @@ def qualifying_admissions(claims: pl.DataFrame, hf_dx: pl.DataFrame, p: Admissio
                     ).select("bene_id", "claim_control_number", "from_date")
 
 
-def episode_admissions(episodes: pl.DataFrame, admissions: pl.DataFrame) -> pl.DataFrame:
+def episode_admissions(episodes: pl.DataFrame, admissions: pl.DataFrame, p: AdmissionParams) -> pl.DataFrame:
     """Per episode (episode_id, bene_id, start_date, end_date): person_years and admissions (distinct
     admission dates inside the window). The result carries no beneficiary id."""
     hits = (episodes.select("episode_id", "bene_id", "start_date", "end_date")
@@ -87,7 +58,7 @@ def episode_admissions(episodes: pl.DataFrame, admissions: pl.DataFrame) -> pl.D
             .group_by("episode_id").agg(pl.col("from_date").n_unique().alias("admissions")))
     return (episodes.drop("bene_id").join(hits, on="episode_id", how="left").with_columns(
         pl.col("admissions").fill_null(0).cast(pl.Int64),
-        (((pl.col("end_date") - pl.col("start_date")).dt.total_days() + 1) / DAYS_PER_YEAR).alias("person_years"),
+        (((pl.col("end_date") - pl.col("start_date")).dt.total_days() + 1) / p.days_per_year).alias("person_years"),
     ))
 
 
@@ -156,7 +127,7 @@ def compute(episodes: pl.DataFrame, covariates: pl.DataFrame, attributed: pl.Dat
     `episodes`: the cohort's scored episodes (episode_id, bene_id, start_date, end_date,
     performance_year, cohort); `covariates`: episode_risk rows (episode_id, age_band, female, dual,
     disabled, esrd, risk_score, hcc_list); `attributed`: (performance_year, cohort, tin, npi, episode_id)."""
-    eps = episode_admissions(episodes, qualifying_admissions(claims, hf_dx, p))
+    eps = episode_admissions(episodes, qualifying_admissions(claims, hf_dx, p), p)
     cov = covariates.select("episode_id", "age_band", "female", "dual", "disabled", "esrd", "risk_score",
                             pl.col("hcc_list").fill_null("").str.split(" ").list.eval(
                                 pl.element().filter(pl.element() != "")).alias("hccs"))

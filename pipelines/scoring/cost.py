@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from pipelines.scoring.params import CostParams
+from pipelines.methodology import BenchmarkParams
 
 KEYS = ["performance_year", "cohort"]
 PARTICIPANT = [*KEYS, "tin", "npi"]
@@ -20,7 +20,7 @@ def cohort_mean_cost(episodes: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def cost_measure_scores(attributed: pl.DataFrame, cohort_means: pl.DataFrame, p: CostParams) -> pl.DataFrame:
+def cost_measure_scores(attributed: pl.DataFrame, cohort_means: pl.DataFrame, p: BenchmarkParams) -> pl.DataFrame:
     """R4 + R5: per participant, cohort and PY.
 
     `attributed`: one row per (attributed participant, closed non-excluded episode) with
@@ -47,7 +47,7 @@ def cost_measure_scores(attributed: pl.DataFrame, cohort_means: pl.DataFrame, p:
     return out.sort(PARTICIPANT)
 
 
-def cost_benchmarks(pool: pl.DataFrame, p: CostParams) -> pl.DataFrame:
+def cost_benchmarks(pool: pl.DataFrame, p: BenchmarkParams) -> pl.DataFrame:
     """B1-B3: per cohort and PY over the peer pool's measure scores: median m, sample SD sigma (n-1),
     thresholds T1..T10 = m + multiple_k x sigma (multiples from the configuration).
 
@@ -64,11 +64,13 @@ def cost_benchmarks(pool: pl.DataFrame, p: CostParams) -> pl.DataFrame:
     ).sort(KEYS)
 
 
-def cost_points_expr(p: CostParams, score: str = "measure_score") -> pl.Expr:
+def cost_points_expr(p: BenchmarkParams, score: str = "measure_score") -> pl.Expr:
     """B3: points for a cost measure score c against thresholds t1..t10 (columns).
 
-    c > T1 -> 1.0; c <= T10 -> 10.0; T(k+1) < c <= T(k) -> k + 0.9 x (T(k) - c) / (T(k) - T(k+1)).
-    [DEFAULT] sigma = 0 or undefined: c = m -> 6.0 (the median's points), c > m -> 1.0, c < m -> 10.0.
+    c > T1 -> points_above_t1 (1.0); c <= T10 -> points_at_or_below_t10 (10.0);
+    T(k+1) < c <= T(k) -> k + 0.9 x (T(k) - c) / (T(k) - T(k+1)).
+    [DEFAULT] sigma = 0 or undefined: c = m -> 6.0 (the median's points), c > m -> 1.0, c < m -> 10.0
+    (benchmarks.degenerate_*_points).
     """
     c = pl.col(score)
     t = [pl.col(x) for x in THRESHOLDS]
@@ -77,10 +79,10 @@ def cost_points_expr(p: CostParams, score: str = "measure_score") -> pl.Expr:
     expr = (
         pl.when(c.is_null() | m.is_null()).then(None)
         .when(degenerate & (c == m)).then(pl.lit(p.degenerate_median_points))
-        .when(degenerate & (c > m)).then(pl.lit(1.0))
-        .when(degenerate).then(pl.lit(10.0))
-        .when(c > t[0]).then(pl.lit(1.0))
-        .when(c <= t[9]).then(pl.lit(10.0))
+        .when(degenerate & (c > m)).then(pl.lit(p.degenerate_above_median_points))
+        .when(degenerate).then(pl.lit(p.degenerate_below_median_points))
+        .when(c > t[0]).then(pl.lit(p.points_above_t1))
+        .when(c <= t[9]).then(pl.lit(p.points_at_or_below_t10))
     )
     for k in range(1, 10):  # k = 1..9: T(k+1) < c <= T(k)
         hi, lo = t[k - 1], t[k]
@@ -88,7 +90,7 @@ def cost_points_expr(p: CostParams, score: str = "measure_score") -> pl.Expr:
     return expr.otherwise(None).cast(pl.Float64)
 
 
-def cost_points(scores: pl.DataFrame, benchmarks: pl.DataFrame, p: CostParams) -> pl.DataFrame:
+def cost_points(scores: pl.DataFrame, benchmarks: pl.DataFrame, p: BenchmarkParams) -> pl.DataFrame:
     """B3 + B4: adds cost_points (1..10) and cost_score (= points / 10) to the scored rows."""
     joined = scores.join(benchmarks.select([*KEYS, "median", "sd", *THRESHOLDS]), on=KEYS, how="left")
     return joined.with_columns(cost_points_expr(p).alias("cost_points")).with_columns(

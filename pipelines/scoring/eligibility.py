@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from pipelines.scoring.params import EligibilityParams
+from pipelines.methodology import EligibilityParams
 
 
 def _plurality(counts: pl.DataFrame, value: str, order: list[tuple[str, bool]], performance_year: int,

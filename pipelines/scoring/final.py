@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import polars as pl
 
-from pipelines.scoring.params import ScoringParams
+from pipelines.methodology import ScoringParams
 
 KEYS = ["performance_year", "cohort"]
 
 
-def _yes(col: str) -> pl.Expr:
-    return pl.col(col).cast(pl.Utf8).str.strip_chars().str.to_uppercase().is_in(["Y", "YES", "1", "TRUE"])
+def _done(col: str, p: ScoringParams) -> pl.Expr:
+    """S2: an answer that says the activity was done (scoring.ia_done_answers)."""
+    return pl.col(col).cast(pl.Utf8).str.strip_chars().str.to_uppercase().is_in(list(p.ia_done_answers))
 
 
 def ia_adjustment_expr(p: ScoringParams) -> pl.Expr:
     """S2: both improvement activities done 0, one -10, neither -20 (answering N to both is an attestation)."""
-    done = _yes("ia1_done").cast(pl.Int32) + _yes("ia2_done").cast(pl.Int32)
+    done = _done("ia1_done", p).cast(pl.Int32) + _done("ia2_done", p).cast(pl.Int32)
     return (pl.when(done == 2).then(p.ia_adjustment_both).when(done == 1).then(p.ia_adjustment_one)
             .otherwise(p.ia_adjustment_none)).cast(pl.Float64)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from pipelines.scoring.params import PaymentParams
+from pipelines.methodology import PaymentParams
 
 KEYS = ["performance_year", "cohort"]
 

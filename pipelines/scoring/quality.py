@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from pipelines.scoring.params import QualityParams
+from pipelines.scoring.params import QualityRules
 
 BENCH_KEYS = ["performance_year", "cohort", "measure_id", "collection_type"]
 DECILES = [f"d{k}" for k in range(1, 10)]
@@ -34,7 +34,7 @@ def drop_measures(subs: pl.DataFrame, measures: list[str]) -> tuple[pl.DataFrame
     return keep, subs.height - keep.height
 
 
-def measure_rates(subs: pl.DataFrame, p: QualityParams) -> pl.DataFrame:
+def measure_rates(subs: pl.DataFrame, p: QualityRules) -> pl.DataFrame:
     """Q2-Q4 per submitted row (participant or TIN, measure, collection type).
 
     performance_rate = met / (met + not met)                          (Q2)
@@ -52,7 +52,7 @@ def measure_rates(subs: pl.DataFrame, p: QualityParams) -> pl.DataFrame:
     return classify_rates(out, p)
 
 
-def classify_rates(rows: pl.DataFrame, p: QualityParams) -> pl.DataFrame:
+def classify_rates(rows: pl.DataFrame, p: QualityRules) -> pl.DataFrame:
     """Q1, Q3, Q4 flags and the Q5 orientation of rows that already hold cases, performance_rate and
     data_completeness (submitted rows through `measure_rates`, Q492 rows computed from Part A by Q6)."""
     cohort_of = p.cohort_of_measure()
@@ -78,7 +78,7 @@ def classify_rates(rows: pl.DataFrame, p: QualityParams) -> pl.DataFrame:
     return out
 
 
-def quality_benchmarks(rates: pl.DataFrame, p: QualityParams) -> pl.DataFrame:
+def quality_benchmarks(rates: pl.DataFrame, p: QualityRules) -> pl.DataFrame:
     """Q5: decile boundaries d1..d9 per cohort, measure and collection type over this PY's submissions
     that pass Q3 and Q4. Boundaries are quantiles 10%..90% of the oriented rates (linear interpolation
     [DEFAULT]), stored in natural units: for lower-is-better measures d1 is the highest (worst) rate.
@@ -101,11 +101,12 @@ def quality_benchmarks(rates: pl.DataFrame, p: QualityParams) -> pl.DataFrame:
     ).select([*BENCH_KEYS, "participants", "direction", "worst_rate", *DECILES]).sort(BENCH_KEYS)
 
 
-def measure_points(rates: pl.DataFrame, benchmarks: pl.DataFrame, p: QualityParams) -> pl.DataFrame:
+def measure_points(rates: pl.DataFrame, benchmarks: pl.DataFrame, p: QualityRules) -> pl.DataFrame:
     """Q3-Q5 points per submitted row.
 
     Decile d = 1 + number of boundaries b_k <= v (v the oriented rate): a rate equal to a boundary
-    belongs to the better decile, and tied boundaries push it past all of them. Decile 10 earns 10.0;
+    belongs to the better decile (quality.decile_boundary_goes_to = "better"; "worse" counts b_k < v),
+    and tied boundaries push it past all of them. Decile 10 earns quality.decile_10_points (10.0);
     otherwise points = d + 0.9 x (v - b_(d-1)) / (b_d - b_(d-1)), with b_0 the pool's worst rate and
     the position clamped to [0, 1] (0 when the decile has zero width). Failing Q3 or Q4: 0 points.
     """
@@ -115,7 +116,8 @@ def measure_points(rates: pl.DataFrame, benchmarks: pl.DataFrame, p: QualityPara
         (sign * pl.col("worst_rate")).alias("_b0"), *[(sign * pl.col(f"d{k}")).alias(f"_b{k}") for k in range(1, 10)]
     )
     v = pl.col("oriented_rate")
-    decile = pl.sum_horizontal([(v >= pl.col(f"_b{k}")).cast(pl.Int32) for k in range(1, 10)]) + 1
+    passed = (lambda b: v >= b) if p.boundary_goes_to == "better" else (lambda b: v > b)
+    decile = pl.sum_horizontal([passed(pl.col(f"_b{k}")).cast(pl.Int32) for k in range(1, 10)]) + 1
     joined = joined.with_columns(decile.alias("decile"))
 
     def bound(offset: int) -> pl.Expr:
@@ -126,7 +128,7 @@ def measure_points(rates: pl.DataFrame, benchmarks: pl.DataFrame, p: QualityPara
 
     lower, upper = bound(-1), bound(0)
     position = pl.when(upper > lower).then(((v - lower) / (upper - lower)).clip(0.0, 1.0)).otherwise(0.0)
-    points = pl.when(pl.col("decile") == 10).then(10.0).otherwise(pl.col("decile") + p.partial_point_span * position)
+    points = pl.when(pl.col("decile") == 10).then(p.decile_10_points).otherwise(pl.col("decile") + p.partial_point_span * position)
     reason = (
         pl.when(~pl.col("measure_scored")).then(pl.lit("measure_not_scored"))
         .when(~pl.col("meets_completeness")).then(pl.lit("Q3_completeness_below_minimum"))
@@ -140,7 +142,7 @@ def measure_points(rates: pl.DataFrame, benchmarks: pl.DataFrame, p: QualityPara
     ).drop([f"_b{k}" for k in range(10)] + ["worst_rate", *DECILES])
 
 
-def best_points_per_measure(participants: pl.DataFrame, points: pl.DataFrame, p: QualityParams) -> pl.DataFrame:
+def best_points_per_measure(participants: pl.DataFrame, points: pl.DataFrame, p: QualityRules) -> pl.DataFrame:
     """Q7 one home: a participant's points on a measure = the best over its own (TIN/NPI) rows, its
     TIN-level rows (npi blank, Q2) and collection types [DEFAULT]. One row per (participant, submitted
     measure) with the row that gave the points (collection type, rate, completeness, zero reason; ties:
@@ -163,7 +165,7 @@ def best_points_per_measure(participants: pl.DataFrame, points: pl.DataFrame, p:
                     "data_completeness", "cases", "decile", "zero_reason", "measure_scored", "non_claims_ok"))
 
 
-def participant_quality(participants: pl.DataFrame, best: pl.DataFrame, p: QualityParams) -> pl.DataFrame:
+def participant_quality(participants: pl.DataFrame, best: pl.DataFrame, p: QualityRules) -> pl.DataFrame:
     """Q7 + the quality half of S6 for each participant (performance_year, cohort, tin, npi), from the
     best points per measure (`best_points_per_measure`). Unsubmitted scored measures earn 0.
     quality_score = sum points / (10 x number of scored required measures of the cohort).
@@ -190,7 +192,7 @@ def participant_quality(participants: pl.DataFrame, best: pl.DataFrame, p: Quali
     )
 
 
-def measure_breakdown(participants: pl.DataFrame, best: pl.DataFrame, p: QualityParams,
+def measure_breakdown(participants: pl.DataFrame, best: pl.DataFrame, p: QualityRules,
                       part_a_measures: tuple[str, ...], part_a_supplied: bool) -> pl.DataFrame:
     """Q7 as a table: one row per participant and required measure of its cohort (Q1), with the points
     it counts in Q7 and why. status: 'scored'; a Q3/Q4/Q5 zero reason; 'not_submitted' (0 points);

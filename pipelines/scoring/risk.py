@@ -4,39 +4,14 @@ the expected-cost linear model per cohort and PY, and the LBP specialty O/E adju
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import polars as pl
 
-from pipelines.methodology import Methodology
+from pipelines.methodology import RiskParams
 
 GROUP = ["performance_year", "cohort"]
-DUAL_CODES = {f"{i:02d}" for i in range(1, 11)}  # BENE_DUAL_STUS_CD 01-10: dual eligible [DEFAULT]
-LIB_DUAL_CODES = {"", "NA", "99", "00", *DUAL_CODES}
-
-
-@dataclass(frozen=True)
-class RiskParams:
-    hcc_model: str
-    lookback_days: int
-    age_band_lower_bounds: tuple[int, ...]
-    min_episodes_per_hcc_flag: int
-    min_episodes_to_fit: int
-    prediction_floor_share_of_mean: float
-    specialty_adjusted_cohorts: tuple[str, ...]
-
-
-def risk_params(m: Methodology) -> RiskParams:
-    r = m.section("risk")
-    return RiskParams(
-        hcc_model=str(r["hcc_model"]), lookback_days=int(r["lookback_days"]),
-        age_band_lower_bounds=tuple(int(x) for x in r["age_band_lower_bounds"]),
-        min_episodes_per_hcc_flag=int(r["min_episodes_per_hcc_flag"]),
-        min_episodes_to_fit=int(r["min_episodes_to_fit"]),
-        prediction_floor_share_of_mean=float(r["prediction_floor_share_of_mean"]),
-        specialty_adjusted_cohorts=tuple(r["specialty_adjusted_cohorts"]),
-    )
+# Dual-status codes the HCC library accepts besides the dual codes of the configuration.
+LIBRARY_NON_DUAL_CODES = ("", "NA", "99", "00")
 
 
 def hcc_library_version() -> str:
@@ -64,13 +39,16 @@ def demographics(episodes: pl.DataFrame, benes: pl.DataFrame | None, p: RiskPara
         band = band.when(age >= lo).then(pl.lit(label))
     status = pl.col("medicare_status").fill_null("")
     orec = pl.col("original_entitlement_reason").fill_null("")
+    disabled = status.is_in(list(p.disabled_medicare_status_codes))
     return df.with_columns(
         age.alias("age"), band.otherwise(pl.lit("unknown")).alias("age_band"),
         (pl.col("sex") == "2").alias("female"),
-        pl.col("dual_status").is_in(list(DUAL_CODES)).fill_null(False).alias("dual"),
-        status.is_in(["20", "21"]).alias("disabled"),
-        (status.is_in(["11", "21", "31"]) | orec.is_in(["2", "3"])).alias("esrd"),
-        pl.when(status.is_in(["20", "21"])).then(pl.lit("1")).when(status == "31").then(pl.lit("2"))
+        pl.col("dual_status").is_in(list(p.dual_status_codes)).fill_null(False).alias("dual"),
+        disabled.alias("disabled"),
+        (status.is_in(list(p.esrd_medicare_status_codes)) | orec.is_in(list(p.esrd_original_entitlement_codes)))
+        .alias("esrd"),
+        # current entitlement reason for the HCC library: disabled 1, ESRD only 2, aged 0, else the OREC
+        pl.when(disabled).then(pl.lit("1")).when(status == "31").then(pl.lit("2"))
         .when(status.is_in(["10", "11"])).then(pl.lit("0")).otherwise(orec).alias("crec"),
     )
 
@@ -78,18 +56,21 @@ def demographics(episodes: pl.DataFrame, benes: pl.DataFrame | None, p: RiskPara
 def hcc_scores(frame: pl.DataFrame, p: RiskParams) -> pl.DataFrame:
     """R1: HCC list and risk score per row of `frame` (columns dx: list[str], age, sex, dual_status,
     original_entitlement_reason, crec) through hccinfhir.calculate_raf. Identical requests are computed
-    once. Rows without age or sex get HCCs (computed at age 65, F) but a null risk score."""
+    once. Rows without age or sex get HCCs (computed at risk.missing_demographics_age/_sex, 65 F) but a
+    null risk score."""
     from hccinfhir import calculate_raf
 
     cols = ["dx", "age", "sex", "dual_status", "original_entitlement_reason", "crec"]
     req = frame.select(cols).with_columns(pl.col("dx").list.unique().list.sort())
     uniq = req.unique(maintain_order=True)
     scores, hccs = [], []
+    library_dual_codes = {*LIBRARY_NON_DUAL_CODES, *p.dual_status_codes}
     for dx, age, sex, dual, orec, crec in uniq.iter_rows():
         known = age is not None and sex in ("1", "2")
         res = calculate_raf(
-            list(dx or []), model_name=p.hcc_model, age=max(int(age), 0) if known else 65,
-            sex=sex if known else "F", dual_elgbl_cd=dual if dual in LIB_DUAL_CODES else "NA",
+            list(dx or []), model_name=p.hcc_model, age=max(int(age), 0) if known else p.missing_demographics_age,
+            sex=sex if known else p.missing_demographics_sex,
+            dual_elgbl_cd=dual if dual in library_dual_codes else "NA",
             orec=orec if orec in ("0", "1", "2", "3") else "0", crec=crec if crec in ("0", "1", "2", "3") else "0",
         )
         scores.append(float(res.risk_score) if known else None)

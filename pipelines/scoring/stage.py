@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import polars as pl
 
-from pipelines.methodology import Methodology
+from pipelines.methodology import BenchmarkParams, Methodology
 from pipelines.reference import read_code_lists, resolve_dir
 from pipelines.scoring import admissions, cost, eligibility as elig, final, payment, quality, risk, summaries
 from pipelines.scoring.inputs import (PARTICIPANT, attributed_counts, part_a_supplied, participant_paid,
                                       partb_query, read_side_csv, read_table, relation, restrict_tins,
                                       scoring_episodes, side_inputs_status)
-from pipelines.scoring.params import (cost_params, eligibility_params, payment_params, quality_params,
-                                      scoring_params)
+from pipelines.scoring.params import quality_params
 from pipelines.settings import RunSettings
 
 SCORING_TABLES = ("cost_measure_scores", "cost_benchmarks", "quality_benchmarks", "quality_measure_points",
@@ -29,7 +28,7 @@ SCORING_TABLES = ("cost_measure_scores", "cost_benchmarks", "quality_benchmarks"
 
 def compute_eligibility(settings: RunSettings, m: Methodology) -> tuple[pl.DataFrame, dict]:
     """G1-G4 per TIN/NPI that bills Part B in the PY or has an attributed episode."""
-    p = eligibility_params(m)
+    p = m.eligibility
     py = settings.performance_year
     ref = py - p.reference_year_offset
     spec_counts = partb_query(settings, "62_npi_specialty_counts.sql", reference_year=ref, performance_year=py)
@@ -46,7 +45,7 @@ def compute_eligibility(settings: RunSettings, m: Methodology) -> tuple[pl.DataF
     location = elig.npi_location(tin_npis.select("npi"), elig.zip_by_plurality(zip_counts, py, p), providers,
                                  zip_cbsa, selected, p)
     table = elig.eligibility(tin_npis, elig.specialty_by_plurality(spec_counts, py, p), location, counts,
-                             int(m.get("benchmarks.case_minimum")), p)
+                             m.benchmarks.case_minimum, p)
     table = table.with_columns(pl.lit(py).alias("performance_year"))
     info = {"reference_year": ref, "specialty_fallback_npis": int(table["specialty_year_fallback"].fill_null(False).sum()),
             "location_unknown": bool(zip_cbsa is None or selected is None)}
@@ -57,7 +56,7 @@ def compute_eligibility(settings: RunSettings, m: Methodology) -> tuple[pl.DataF
 
 def compute_episode_risk(settings: RunSettings, m: Methodology, eligibility_table: pl.DataFrame) -> pl.DataFrame:
     """R1-R3 per episode: covariates, HCCs and risk score, expected cost."""
-    p = risk.risk_params(m)
+    p = m.risk
     episodes = scoring_episodes(settings)
     costs = read_table(settings, "episode_costs", ["episode_id", "observed_cost_winsorized"])
     benes = read_table(settings, "beneficiaries") if settings.warehouse.exists("beneficiaries") else None
@@ -95,7 +94,7 @@ def _participants(cms: pl.DataFrame, eligibility_table: pl.DataFrame, py: int) -
         pl.col("scored").alias("meets_case_minimum"))
 
 
-def _cost_points(frame: pl.DataFrame, cp) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _cost_points(frame: pl.DataFrame, cp: BenchmarkParams) -> tuple[pl.DataFrame, pl.DataFrame]:
     """B1-B4: the pool is eligible participants meeting R5; points only for pool members."""
     in_pool = pl.col("eligible") & pl.col("meets_case_minimum")
     bench = cost.cost_benchmarks(frame.filter(in_pool), cp)
@@ -112,14 +111,14 @@ def _quality(settings: RunSettings, m: Methodology, frame: pl.DataFrame, er: pl.
     qp = quality_params(m, part_a_supplied=has_part_a)
     subs = quality.read_submissions(read_side_csv(settings, "quality_submissions.csv",
                                                   list(quality.SUBMISSION_COLUMNS)), py)
-    part_a_measures = list(m.get("quality.part_a_measures"))
+    part_a_measures = list(m.quality.part_a_measures)
     replaced = 0
     if has_part_a:  # Q6: the Part A measure is computed from claims; submitted rows for it are replaced
         subs, replaced = quality.drop_measures(subs, part_a_measures)
     rates = quality.measure_rates(subs, qp)
     if has_part_a:
         adm_episodes, adm_rates = _admissions(settings, m, er, attributed)
-        q6_rows = quality.classify_rates(admissions.measure_rows(adm_rates, admissions.admission_params(m)), qp)
+        q6_rows = quality.classify_rates(admissions.measure_rows(adm_rates, m.admissions), qp)
         rates = pl.concat([rates, q6_rows], how="diagonal_relaxed")
     else:
         adm_episodes, adm_rates = admissions.empty_tables()
@@ -138,21 +137,21 @@ def _quality(settings: RunSettings, m: Methodology, frame: pl.DataFrame, er: pl.
 def _admissions(settings: RunSettings, m: Methodology, er: pl.DataFrame,
                 attributed: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Q6 over the PY's scored HF episodes (er: episode_risk rows with fit and the run's PY)."""
-    ap = admissions.admission_params(m)
+    ap = m.admissions
     eps = read_table(settings, "episodes", ["episode_id", "bene_id", "start_date", "end_date"])
     eps = eps.join(er.filter(pl.col("cohort") == ap.cohort).select("episode_id", "performance_year", "cohort"),
                    on="episode_id", how="inner")
     claims = read_table(settings, "parta_claims", ["bene_id", "claim_control_number", "claim_type", "from_date",
                                                    "principal_dx", "admission_type"])
-    hf_dx = read_code_lists(resolve_dir(m.get("episodes.code_list_dir")), "diagnosis", ap.cohort)
+    hf_dx = read_code_lists(resolve_dir(m.episodes.code_list_dir), "diagnosis", ap.cohort)
     return admissions.compute(eps, er, attributed.select(*PARTICIPANT, "episode_id"), claims, hf_dx,
-                              risk.risk_params(m), ap)
+                              m.risk, ap)
 
 
 def compute_scores(settings: RunSettings, m: Methodology) -> tuple[dict[str, pl.DataFrame], dict]:
     py = settings.performance_year
     has_part_a = part_a_supplied(settings)
-    cp, sp, pp = cost_params(m), scoring_params(m), payment_params(m)
+    cp, sp, pp = m.benchmarks, m.scoring, m.payment
     er = read_table(settings, "episode_risk").filter(pl.col("fit") & (pl.col("performance_year") == py))
     eligibility_table = read_table(settings, "eligibility")
     scored_eps = er.select("episode_id", "performance_year", "cohort",
@@ -193,7 +192,7 @@ def compute_scores(settings: RunSettings, m: Methodology) -> tuple[dict[str, pl.
                      ).sort(PARTICIPANT)
 
     facts = summaries.RunFacts(
-        performance_year=py, part_a=has_part_a, small_pool=int(m.get("benchmarks.small_pool_participants")),
+        performance_year=py, part_a=has_part_a, small_pool=m.benchmarks.small_pool_participants,
         not_scored_measures=q["qp"].not_scored_measures, part_a_measures=tuple(q["part_a_measures"]),
         cost_basis=summaries.cost_basis(settings), required_measures=q["qp"].required_measures)
     drivers = summaries.cost_drivers(settings, er.select("episode_id"))

@@ -5,8 +5,9 @@
 -- next day - trigger day <= the cohort's window (episodes.confirming_window_days: HF 180, LBP 60).
 -- Lines without a TIN (or NPI, under 'npi') cannot form a pair. A missing NPI sorts first in ties.
 -- Ties [DEFAULT]: within a visit day, the line with the lowest (NPI, claim control number, line number)
--- represents it; among pairs with the same trigger day: earliest confirming day, then lowest TIN, NPI,
--- claim control number, line number. One candidate per (beneficiary, cohort, trigger day).
+-- represents it; among pairs with the same trigger day: episodes.trigger_tie_break (earliest confirming
+-- day, then lowest TIN, NPI, claim control number, line number). One candidate per (beneficiary, cohort,
+-- trigger day).
 WITH days AS (
     SELECT bene_id, cohort, tin,
            CASE WHEN {{pair_scope}} = 'tin' THEN '' ELSE npi END AS pair_npi,
@@ -42,5 +43,4 @@ FROM pairs AS p
 JOIN cohort_params AS c ON c.cohort = p.cohort
 WHERE p.confirming_date - p.service_date BETWEEN 1 AND c.confirming_window_days
 QUALIFY row_number() OVER (PARTITION BY p.bene_id, p.cohort, p.service_date
-                           ORDER BY p.confirming_date, p.tin, coalesce(p.first_line.npi, ''),
-                                    p.first_line.claim_control_number, p.first_line.line_number) = 1
+                           ORDER BY {{trigger_tie_break}}) = 1

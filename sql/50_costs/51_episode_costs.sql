@@ -9,7 +9,7 @@
 --    procedures (assigned lines in category 'procedures' or service group 'injection'); spine surgery
 --    (LBP: decompression/fusion lines, or a spine-surgery DRG stay).
 -- C4 [DEFAULT] observed_cost_winsorized = min(observed, cap), cap = costs.winsor_percentile
---    (quantile_cont) of observed cost over the cohort's episodes that count for scoring (closed,
+--    (costs.winsor_interpolation: linear = quantile_cont) of observed cost over the cohort's episodes that count for scoring (closed,
 --    not excluded, not quarantined) of the same performance year; raw cost is kept. expected_cost is filled by risk (R2).
 WITH agg AS (
     SELECT l.episode_id,
@@ -47,7 +47,7 @@ costs AS (
 ),
 caps AS (
     SELECT cohort, performance_year,
-           CAST(quantile_cont(CAST(observed_cost AS DOUBLE), {{winsor_percentile}}) AS DECIMAL(38, 2)) AS winsor_cap
+           CAST({{winsor_quantile}}(CAST(observed_cost AS DOUBLE), {{winsor_percentile}}) AS DECIMAL(38, 2)) AS winsor_cap
     FROM costs
     WHERE counts_for_scoring  -- E5/X1: closed, not excluded, not quarantined (25_episodes.sql)
     GROUP BY cohort, performance_year
