@@ -73,6 +73,26 @@ def test_no_temp_files_left_and_expected_files(fixed):
     assert not any(tok in ids for m in msgs for tok in m.replace("(", " ").split())
 
 
+def test_failed_generation_leaves_no_files(tmp_path, monkeypatch):
+    # every file is written under a temporary name and renamed only when all blocks succeeded
+    import pipelines.generate.core as core
+    import pipelines.generate.job as job
+
+    monkeypatch.setattr(job, "BLOCK_LINES", 10_000)  # several blocks
+    gen_block = core.gen_block
+
+    def fail_in_third_block(bi, *args, **kwargs):
+        if bi == 2:
+            raise RuntimeError("planted failure")
+        return gen_block(bi, *args, **kwargs)
+
+    monkeypatch.setattr(core, "gen_block", fail_in_third_block)
+    for fmt in ("fixed", "parquet"):
+        with pytest.raises(RuntimeError, match="planted failure"):
+            generate(tmp_path / fmt, scale=40_000, seed=1, fmt=fmt)
+        assert not [p for p in (tmp_path / fmt).rglob("*") if p.is_file()]
+
+
 def test_fixed_record_lengths_except_planted(fixed, manifest):
     d, _, _ = fixed
     wrong = {(m["file"], m["row"]) for m in manifest["malformed"] if m["kind"] == "wrong_length"}

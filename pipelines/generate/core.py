@@ -123,10 +123,15 @@ def _pick_malformed(rng, rows: dict, cap: np.ndarray, need: int) -> np.ndarray:
 
 @dataclass
 class Counters:
+    """Next ids: Part B claim id and control number, Part A claim id and control number."""
     claim_id: int = 1_000_000_000
     cntl: int = 7_000_000_000
     parta_id: int = 9_000_000_000_000
     parta_cntl: int = 8_000_000_000
+
+    def advanced_by(self, used: Counters) -> Counters:
+        return Counters(self.claim_id + used.claim_id, self.cntl + used.cntl, self.parta_id + used.parta_id,
+                        self.parta_cntl + used.parta_cntl)
 
 
 @dataclass

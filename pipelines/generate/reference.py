@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pipelines.warehouse import write_text
+
 from .render import REPO
 
 SYNTH_DIR = REPO / "data" / "reference" / "synthetic"
@@ -28,6 +30,6 @@ def copy_reference_files(out_dir: Path) -> list[str]:
     committed copies under data/reference/synthetic/ are checked equal to this text by a test)."""
     names = []
     for name, text in (("zip_cbsa.csv", zip_cbsa_text()), ("asm_selected_cbsas.csv", selected_text())):
-        (Path(out_dir) / name).write_text(text)
+        write_text(Path(out_dir) / name, text)
         names.append(name)
     return names

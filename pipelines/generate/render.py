@@ -10,14 +10,17 @@ No Python loop runs over rows: everything is numpy fancy indexing or pyarrow com
 from __future__ import annotations
 
 import csv
-import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+
+from pipelines.warehouse import atomic_path
 
 REPO = Path(__file__).resolve().parents[2]
 LAYOUT_DIR = REPO / "data" / "reference" / "layouts"
@@ -441,12 +444,12 @@ def parquet_writer(path, schema: pa.Schema) -> pq.ParquetWriter:
 
 
 class Sink:
-    """One output file written under a temporary name and moved into place by close()."""
+    """One output file, written at `tmp`; open_sink delivers it under `path`."""
 
-    def __init__(self, path: Path, fmt: str, names: list[str] | None = None,
+    def __init__(self, path: Path, tmp: Path, fmt: str, names: list[str] | None = None,
                  layout: Layout | None = None, delimiter: str = ","):
         self.path = Path(path)
-        self.tmp = self.path.with_name(f".{self.path.name}.tmp{os.getpid()}")
+        self.tmp = Path(tmp)
         self.fmt = fmt
         self.names = names
         self.layout = layout
@@ -494,7 +497,13 @@ class Sink:
         self._writer.write_table(t, row_group_size=1 << 24)
         self.rows += t.num_rows
 
-    def close(self):
+    @property
+    def delivered(self) -> bool:
+        """CMS does not deliver empty fixed-width files, and ingest rejects them."""
+        return not (self.fmt == "fixed" and self.rows == 0)
+
+    def finish(self):
+        """Complete the file (a Parquet file without rows still gets its schema)."""
         if self.fmt == "parquet":
             if self._writer is None:
                 self._writer = pq.ParquetWriter(self.tmp, self._schema, compression="zstd",
@@ -502,18 +511,64 @@ class Sink:
             self._writer.close()
         else:
             self._fh.close()
-            if self.fmt == "fixed" and self.rows == 0:
-                # CMS does not deliver empty fixed-width files, and ingest rejects them: skip the file
-                self.tmp.unlink()
-                return
-        os.replace(self.tmp, self.path)
 
-    def abort(self):
+    def abandon(self):
+        """Close what is open, without completing the file."""
+        if self._writer is not None:
+            self._writer.close()
+        if self._fh is not None:
+            self._fh.close()
+
+
+class _NotDelivered(Exception):
+    """Leaves an atomic_path block without delivering its file."""
+
+
+@contextmanager
+def open_sink(path: Path, fmt: str, names: list[str] | None = None, layout: Layout | None = None,
+              delimiter: str = ",") -> Iterator[Sink]:
+    """A Sink whose file appears under `path` in one rename (warehouse.atomic_path) when the with
+    block ends without error, unless it is not to be delivered (Sink.delivered); on error, or when
+    it is not delivered, its temporary file is removed."""
+    try:
+        with atomic_path(path) as tmp:
+            sink = Sink(path, tmp, fmt, names=names, layout=layout, delimiter=delimiter)
+            try:
+                yield sink
+            except BaseException:
+                sink.abandon()
+                raise
+            sink.finish()
+            if not sink.delivered:
+                raise _NotDelivered
+    except _NotDelivered:
+        pass
+
+
+class ParquetAppender:
+    """Appends arrow tables (one schema) to one zstd Parquet file."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._writer = None
+
+    def append(self, table: pa.Table):
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.path, table.schema, compression="zstd")
+        self._writer.write_table(table)
+
+    def close(self):
+        if self._writer is not None:
+            self._writer.close()
+
+
+@contextmanager
+def open_parquet_appender(path: Path) -> Iterator[ParquetAppender]:
+    """A ParquetAppender whose file appears under `path` in one rename when the with block ends
+    without error (warehouse.atomic_path)."""
+    with atomic_path(path) as tmp:
+        appender = ParquetAppender(tmp)
         try:
-            if self._writer is not None:
-                self._writer.close()
-            if self._fh is not None:
-                self._fh.close()
+            yield appender
         finally:
-            if self.tmp.exists():
-                self.tmp.unlink()
+            appender.close()
