@@ -1,0 +1,16 @@
+"""One module per `asm` sub-command. Each defines NAME, HELP, add_arguments(parser) and run(args) -> int;
+`pipelines.cli` registers the modules listed in COMMANDS, in this order."""
+from __future__ import annotations
+
+import sys
+
+COMMANDS = ("generate", "run")
+
+
+class CommandError(Exception):
+    """A user error: str() is the one line `asm: error: ...` prints."""
+
+
+def progress_printer(quiet: bool):
+    """Progress for people on stderr; None when --quiet."""
+    return None if quiet else (lambda m: print(f"  {m}", file=sys.stderr, flush=True))

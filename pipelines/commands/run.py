@@ -1,0 +1,77 @@
+"""`asm run`: materialize every asset of the pipeline on an input folder, print the outcome."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from pipelines.commands import CommandError
+from pipelines.methodology import MethodologyError, load_methodology
+
+NAME = "run"
+HELP = "materialize every asset of the pipeline on an input folder"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--input", required=True, type=Path, help="folder of claims and side files")
+    p.add_argument("--out", required=True, type=Path, help="output folder (warehouse/, reports/)")
+    p.add_argument("--performance-year", default=2027, type=int, help="the PY to score (2027-2031)")
+    p.add_argument("--config", type=Path, default=None, help="methodology overrides (TOML, same structure as "
+                   "data/methodology/methodology.toml)")
+    p.add_argument("--tin", default="", help="restrict reports (not benchmarks) to these TINs, comma-separated")
+    p.add_argument("--threads", default=0, type=int, help="DuckDB threads (default: all cores)")
+    p.add_argument("--memory-limit", default="", help="DuckDB memory limit, e.g. 16GB (spills to OUT/.tmp beyond it)")
+    p.add_argument("--quiet", action="store_true", help="no progress output (for schedulers)")
+
+
+def run(args) -> int:
+    from pipelines.runner import run_pipeline
+    from pipelines.settings import RunSettings
+
+    if not args.input.is_dir():
+        raise CommandError(f"input folder not found: {args.input}")
+    try:
+        load_methodology(args.performance_year, args.config)
+    except MethodologyError as exc:
+        raise CommandError(str(exc)) from None
+    settings = RunSettings(
+        input_dir=args.input.resolve(), out_dir=args.out.resolve(), performance_year=args.performance_year,
+        config_file=args.config.resolve() if args.config else None, threads=args.threads,
+        memory_limit=args.memory_limit, quiet=args.quiet,
+        tins=tuple(t.strip() for t in args.tin.split(",") if t.strip()),
+    )
+    if not args.quiet:
+        print(f"asm run: PY {settings.performance_year}, input {settings.input_dir}", file=sys.stderr)
+    outcome = run_pipeline(settings)
+    if not outcome.success:
+        raise CommandError(outcome.reason)
+    print(render_summary(outcome, settings))
+    return 0
+
+
+def render_summary(outcome, settings) -> str:
+    lines = [f"asm run: success in {outcome.seconds:.1f}s (PY {settings.performance_year})"]
+    ingest = outcome.materialized.get("partb_lines", {})
+    if ingest:
+        lines.append(
+            f"  input rows: {ingest.get('rows_read', 0):,} read = {ingest.get('rows_loaded', 0):,} loaded + "
+            f"{ingest.get('rows_excluded', 0):,} excluded + {ingest.get('rows_quarantined', 0):,} quarantined"
+        )
+        ignored = ingest.get("ignored_files") or []
+        if ignored:
+            lines.append(f"  ignored files: {', '.join(ignored)}")
+    lines.append("  tables (rows):")
+    for name, md in outcome.materialized.items():
+        if name in ("publish", "reports"):  # the staging -> warehouse step; reports below
+            continue
+        lines.append(f"    {name:<28} {md.get('dagster/row_count', 0):>12,}")
+    failed = [c for c in outcome.checks if not c["passed"]]
+    if outcome.checks:
+        lines.append(f"  checks: {len(outcome.checks) - len(failed)} passed, {len(failed)} warnings"
+                     f" (history: {settings.out_dir / 'dq_results'})")
+    lines.append(f"  warehouse: {settings.warehouse_dir}")
+    n_reports = outcome.materialized.get("reports", {}).get("tin_reports")
+    lines.append(f"  reports:   {settings.reports_dir}"
+                 + (f" ({n_reports} TIN scorecards + cohort_summary.html)" if n_reports is not None else ""))
+    lines.append(f"  summary:   {settings.out_dir / 'run_summary.json'}")
+    return "\n".join(lines)
