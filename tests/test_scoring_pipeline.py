@@ -11,7 +11,7 @@ from pipelines.runner import run_pipeline
 from pipelines.settings import RunSettings
 
 TABLES = ("eligibility", "episode_risk", "cost_measure_scores", "cost_benchmarks", "quality_benchmarks",
-          "quality_measure_points", "participant_scores", "payment_adjustments")
+          "quality_measure_points", "quality_submission_issues", "participant_scores", "payment_adjustments")
 
 
 @pytest.mark.slow
@@ -26,13 +26,14 @@ def test_scoring_end_to_end_on_demo_data(tmp_path):
     assert {"scored", "below_case_minimum"} <= set(scores["status"])
     s = scores.filter(pl.col("status") == "scored")
     assert s["final_score"].is_between(0, 100).all() and s["cost_points"].is_between(1, 10).all()
-    # P3 budget identity, recomputed from the table: sum factor x B over the pool = -15% x r x sum B
+    # P3 budget identity, recomputed from the table on the factors actually paid (after clipping):
+    # sum factor x B over the pool = -15% x r x sum B
     pool = wh["payment_adjustments"].filter(pl.col("in_payment_pool"))
     check = pool.group_by("cohort").agg(
-        ((pl.col("unclipped_factor") + 0.15 * pl.col("risk_level")) * pl.col("partb_paid")).sum().alias("d"))
+        ((pl.col("adjustment_factor") + 0.15 * pl.col("risk_level")) * pl.col("partb_paid")).sum().alias("d"))
     assert check["d"].abs().max() < 1e-6
     for t in ("eligibility", "cost_measure_scores", "participant_scores", "payment_adjustments",
-              "quality_measure_points"):
+              "quality_measure_points", "quality_submission_issues"):
         assert "bene_id" not in wh[t].columns
 
     tin = s["tin"][0]
