@@ -43,14 +43,19 @@ def test_R1_age_band_reads_the_same_age_as_X1(tmp_path):
     #   trigger 2024-02-29 (leap year): 64, birthday reached on the day -> 64 -> "<65"
     #   trigger 2025-02-28: 65 - 1 = 64 -> "<65"  (a date_sub-style "end of month" age would say 65)
     #   trigger 2025-03-01: 65 -> "65-69"
+    # December birthdays (born 1960-12-31): 64 on 2025-12-30, 65 on 2025-12-31. (R1 used to compute
+    # month x 100 + day in 8-bit integers, which wrapped from May on and put about half of the demo's
+    # episodes in a band one year off.)
     eps = _episodes(tmp_path, {"A": (date(1960, 2, 29), date(2024, 2, 29)),
                                "B": (date(1960, 2, 29), date(2025, 2, 28)),
-                               "C": (date(1960, 2, 29), date(2025, 3, 1))})
+                               "C": (date(1960, 2, 29), date(2025, 3, 1)),
+                               "D": (date(1960, 12, 31), date(2025, 12, 30)),
+                               "E": (date(1960, 12, 31), date(2025, 12, 31))})
     frame = pl.DataFrame([{k: eps[b][k] for k in ("episode_id", "bene_id", "start_date", "age_at_trigger")}
-                          for b in "ABC"])
-    benes = pl.DataFrame({"bene_id": list("ABC"), "sex": ["1"] * 3, "medicare_status": ["10"] * 3,
-                          "dual_status": ["NA"] * 3, "original_entitlement_reason": ["0"] * 3})
+                          for b in "ABCDE"])
+    benes = pl.DataFrame({"bene_id": list("ABCDE"), "sex": ["1"] * 5, "medicare_status": ["10"] * 5,
+                          "dual_status": ["NA"] * 5, "original_entitlement_reason": ["0"] * 5})
     out = {r["bene_id"]: r for r in risk.demographics(frame, benes, P).iter_rows(named=True)}
-    assert [out[b]["age"] for b in "ABC"] == [64, 64, 65]
-    assert [out[b]["age_band"] for b in "ABC"] == ["<65", "<65", "65-69"]
-    assert [eps[b]["age_at_trigger"] for b in "ABC"] == [64, 64, 65]  # the same number X1 compares
+    assert [out[b]["age"] for b in "ABCDE"] == [64, 64, 65, 64, 65]
+    assert [out[b]["age_band"] for b in "ABCDE"] == ["<65", "<65", "65-69", "<65", "65-69"]
+    assert [eps[b]["age_at_trigger"] for b in "ABCDE"] == [64, 64, 65, 64, 65]  # the same number X1 compares
