@@ -44,6 +44,14 @@ def test_S3_pi_score_outside_0_100_or_not_a_number_is_refused_naming_row_and_val
         f"practice_attestations.csv row 2: pi_score {shown} is not a PI score 0-100 (S3; leave blank when not reported)")
 
 
+def test_a_shifted_column_holding_an_identifier_is_masked_in_the_message(tmp_path):
+    # an MBI-shaped value where the PI score belongs: the message names the row, never the value
+    s = _settings(tmp_path, "practice_attestations.csv", ATTEST_HEADER + "2027,111111111,Y,Y,1EG4TE5MK73,3\n")
+    assert _error(lambda: side_inputs.attestations(s, 2027, SP)) == (
+        "practice_attestations.csv row 1: pi_score '<11 characters, not shown>' is not a PI score 0-100 "
+        "(S3; leave blank when not reported)")
+
+
 def test_S2_unknown_ia_answer_is_refused_and_blank_answers_parse_as_no_answer(tmp_path):
     s = _settings(tmp_path, "practice_attestations.csv", ATTEST_HEADER + "2027,111111111,maybe,Y,80,3\n")
     assert _error(lambda: side_inputs.attestations(s, 2027, SP)) == (
@@ -94,6 +102,18 @@ def test_Q2_a_blank_eligible_population_does_not_parse_but_blank_exceptions_are_
     s = _settings(tmp_path, "quality_submissions.csv", QUALITY_HEADER + "2027,111111111,,Q008,ecqm,,60,30,0\n")
     assert _error(lambda: side_inputs.quality_submissions(s, 2027)) == (
         "quality_submissions.csv row 1: eligible_population '' is not a count (a whole number)")
+
+
+@pytest.mark.parametrize("row, message", [
+    ("2027,12345678,,Q008,ecqm,100,60,30,0", "row 1: tin '12345678' is not a TIN (9 digits, leading zeros kept)"),
+    ("2027,111111111,199990009,Q008,ecqm,100,60,30,0",
+     "row 1: npi '199990009' is not an NPI (10 digits; blank for TIN level)"),
+    ("2027,111111111,1EG4TE5MK73,Q008,ecqm,100,60,30,0",
+     "row 1: npi '<11 characters, not shown>' is not an NPI (10 digits; blank for TIN level)"),
+])
+def test_Q2_tin_and_npi_shapes_are_checked_so_no_shifted_value_reaches_a_table(tmp_path, row, message):
+    s = _settings(tmp_path, "quality_submissions.csv", QUALITY_HEADER + row + "\n")
+    assert _error(lambda: side_inputs.quality_submissions(s, 2027)) == f"quality_submissions.csv {message}"
 
 
 def test_Q2_two_rows_for_one_submission_key_are_refused(tmp_path):

@@ -151,8 +151,9 @@ def complex_indicators(attributed: pl.DataFrame) -> pl.DataFrame:
     start, then highest episode id). mean_risk_score skips beneficiaries without a risk score (X2).
     Beneficiary ids are used here only; the result has none."""
     keys = ["performance_year", "cohort", "tin", "npi"]
-    per_bene = (attributed.sort([*keys, "bene_id", "start_date", "episode_id"])
-                .group_by([*keys, "bene_id"], maintain_order=True).last())
+    latest = ["start_date", "episode_id"]
+    per_bene = attributed.group_by([*keys, "bene_id"]).agg(
+        pl.col("risk_score").sort_by(latest).last(), pl.col("dual").sort_by(latest).last())
     return per_bene.group_by(keys).agg(
         pl.len().alias("attributed_patients"), pl.col("risk_score").mean().alias("mean_risk_score"),
         pl.col("dual").cast(pl.Float64).mean().alias("dual_share"))

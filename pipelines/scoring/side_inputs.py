@@ -8,10 +8,12 @@ rows for one key (two attestation rows for a TIN and PY, two ZIPs for an NPI, tw
 submission key, a ZIP/CBSA pair twice). What a rule decides about well-formed rows (Q2: refused
 quality rows, S6: blank IA answers, G3: several CBSAs for a ZIP) lives in the rule modules.
 Row numbers are 1-based data rows (header not counted), as in the data contracts. Values shown in
-messages come only from columns that cannot hold beneficiary ids.
+messages come only from columns that cannot hold beneficiary ids, and a value that looks like an
+identifier (a shifted column) is masked.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import polars as pl
@@ -33,9 +35,20 @@ COLLECTION_TYPE_OF_METHOD = {"electronicHealthRecord": "ecqm", "registry": "mips
 MEASURE_FILE_COLUMNS = ("measure_id", "submission_methods")
 
 
-def _show(value) -> str:
+_ID_LIKE = re.compile(r"^(?=.*[A-Za-z])(?=.*[0-9])[A-Za-z0-9-]{8,}$")  # e.g. an MBI/HICN in a shifted column
+
+
+def _text(value) -> str:
+    """A value for a message: masked when it looks like an identifier (letters and digits, 8+ long),
+    which a well-formed side file never holds in the columns shown (so it is a shifted column)."""
     text = "" if value is None else str(value)
-    return repr(text if len(text) <= 40 else text[:37] + "...")
+    if _ID_LIKE.match(text):
+        return f"<{len(text)} characters, not shown>"
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _show(value) -> str:
+    return repr(_text(value))
 
 
 def _with_rows(df: pl.DataFrame) -> pl.DataFrame:
@@ -80,13 +93,23 @@ def _required_text(df: pl.DataFrame, name: str, cols: list[str]) -> None:
         _first_bad(df, _blank(col), name, col, "is blank")
 
 
+def _provider_ids(df: pl.DataFrame, name: str, npi_required: bool) -> None:
+    """TIN: 9 digits; NPI: 10 digits (blank allowed unless required). Anything else is refused, so a
+    shifted column never reaches a table."""
+    if "tin" in df.columns:
+        _first_bad(df, ~pl.col("tin").fill_null("").str.contains(r"^[0-9]{9}$"), name, "tin",
+                   "is not a TIN (9 digits, leading zeros kept)")
+    ok = pl.col("npi").fill_null("").str.contains(r"^[0-9]{10}$") | (pl.lit(not npi_required) & _blank("npi"))
+    _first_bad(df, ~ok, name, "npi", "is not an NPI (10 digits" + (")" if npi_required else "; blank for TIN level)"))
+
+
 def _unique_key(df: pl.DataFrame, name: str, key: list[str], what: str) -> None:
     """Two rows for one key: SideInputError naming the key and the rows (never "first row wins")."""
     dup = (df.group_by(key, maintain_order=True)
            .agg(pl.col("source_row").sort().alias("rows"), pl.len().alias("n")).filter(pl.col("n") > 1))
     if dup.height:
         row = dup.row(0, named=True)
-        shown = ", ".join(f"{c} {row[c] if row[c] not in (None, '') else '(blank)'}" for c in key)
+        shown = ", ".join(f"{c} {_text(row[c]) if row[c] not in (None, '') else '(blank)'}" for c in key)
         rows = ", ".join(str(r) for r in row["rows"][:5])
         more = f"; {dup.height - 1} more duplicated keys" if dup.height > 1 else ""
         raise SideInputError(f"{name}: {row['n']} rows for {shown} (rows {rows}){more}; {what}")
@@ -103,7 +126,7 @@ def attestations(settings: RunSettings, performance_year: int, p: ScoringParams)
     """S2, S3, S5 inputs per TIN for the PY: tin, attestation_row, ia1_done, ia2_done (upper-cased; null
     when blank), pi_score (null = not reported), reported_clinicians (null = not given). Refused: a
     non-numeric or out-of-range PI score or clinician count, an IA answer that is neither a done nor a
-    not-done answer, a blank TIN, two rows for a TIN and PY."""
+    not-done answer, a blank or malformed TIN, two rows for a TIN and PY."""
     raw = read_side_csv(settings, ATTESTATIONS, ATTESTATION_COLUMNS)
     if raw is None:
         raw = pl.DataFrame(schema={c: pl.Utf8 for c in ATTESTATION_COLUMNS})
@@ -111,6 +134,8 @@ def attestations(settings: RunSettings, performance_year: int, p: ScoringParams)
         raw = raw.with_columns(pl.lit(None, pl.Utf8).alias("clinician_count"))
     df = _performance_year(_with_rows(raw), ATTESTATIONS)
     _required_text(df, ATTESTATIONS, ["tin"])
+    _first_bad(df, ~pl.col("tin").str.contains(r"^[0-9]{9}$"), ATTESTATIONS, "tin",
+               "is not a TIN (9 digits, leading zeros kept)")
     df = df.filter(pl.col("performance_year") == performance_year)
     pi = _number(df, ATTESTATIONS, "pi_score", "is not a PI score 0-100 (S3; leave blank when not reported)",
                  lo=0, hi=100)
@@ -142,6 +167,7 @@ def quality_submissions(settings: RunSettings, performance_year: int) -> pl.Data
         return pl.DataFrame(schema={**SUBMISSION_COLUMNS, "source_row": pl.Int64})
     df = _performance_year(_with_rows(raw), QUALITY)
     _required_text(df, QUALITY, ["tin", "measure_id", "collection_type"])
+    _provider_ids(df, QUALITY, npi_required=False)
     df = df.filter(pl.col("performance_year") == performance_year)
     counts = [_number(df, QUALITY, c, "is not a count (a whole number)", whole=True,
                       required=c != "denominator_exceptions") for c in COUNT_COLUMNS]
@@ -186,6 +212,7 @@ def providers(settings: RunSettings) -> pl.DataFrame | None:
         return None
     df = _with_rows(raw)
     _required_text(df, PROVIDERS, ["npi"])
+    _provider_ids(df, PROVIDERS, npi_required=True)
     _first_bad(df, ~pl.col("zip5").fill_null("").str.contains(r"^[0-9]{5}(-?[0-9]{4})?$"), PROVIDERS, "zip5",
                "is not a ZIP code (5 digits, or ZIP+4)")
     df = df.with_columns(pl.col("zip5").str.slice(0, 5)).unique(["npi", "zip5"], keep="first", maintain_order=True)
