@@ -88,3 +88,12 @@ def test_changes_and_their_spread_golden():
     text = render(pl.DataFrame([row]))
     assert "payment.logistic_k = 0.2" in text and "2 of 5" in text and "-3.00 / -0.50 / +2.00 (2)" in text
     assert "-90 / -45 / +150 (4)" in text
+
+
+def test_asm_sensitivity_without_a_published_run_is_one_line(tmp_path, capsys):
+    from pipelines.cli import main
+
+    assert main(["sensitivity", "--out", str(tmp_path / "nothing"), "--quiet"]) == 1
+    assert capsys.readouterr().err.strip() == (
+        f"asm: error: {tmp_path / 'nothing'}: no published run (warehouse/participant_scores.parquet); "
+        "run asm run first")
