@@ -21,10 +21,16 @@ DESCRIPTIONS = {
     "cost_benchmarks": "B1-B3 per cohort and PY: pool median, sample SD and thresholds t1..t10.",
     "quality_benchmarks": "Q5 per cohort, measure and collection type: decile boundaries d1..d9.",
     "quality_measure_points": "Q2-Q5 per submitted row (TIN or TIN/NPI, measure, collection type): rate, completeness, points.",
+    "quality_submission_issues": "Q1/Q2 per refused row of quality_submissions.csv (tin, npi, measure, collection type, "
+                                 "source row): the reason it is not used (not an ASM measure, a collection type the "
+                                 "measure does not have, negative counts, more cases than the eligible population, "
+                                 "a TIN-level row of a practice of more than 15 clinicians).",
     "participant_measure_points": "Q7 per participant and measure: the best points over own and TIN-level rows and "
                                   "collection types, with the row that gave them.",
     "participant_scores": "S1-S7 per participant: quality, cost, IA, PI, bonuses, final score and status.",
-    "payment_adjustments": "P1-P4 per participant: transformed score, scaling factor, adjustment factor, dollar impact.",
+    "payment_adjustments": "P1-P4 per participant: transformed score, scaling factor (solved so the withhold holds "
+                           "after clipping), adjustment factor, dollar impact; no factor when FS > 0 and Part B "
+                           "paid <= 0 (payment_status, payment_reason).",
     "episode_admissions": "Q6 per scored HF episode of the PY: person-years, unplanned cardiovascular admissions "
                           "(Part A), expected admissions from R1 covariates. Empty without Part A.",
     "admission_rates": "Q6 per HF participant: observed, expected and risk-standardized Q492 rate per 100 "
@@ -74,6 +80,8 @@ def eligibility_asset(methodology: Methodology):
             "specialty_from_py_fallback": info["specialty_fallback_npis"],
             "location": "unknown for everyone (zip_cbsa.csv / asm_selected_cbsas.csv absent): all scored, flagged"
             if info["location_unknown"] else "ZIP -> CBSA -> selected list",
+            "location_status": MetadataValue.json(info["location_status"]),
+            "zip_cbsa_rule": MetadataValue.json(info["cbsa_rule"]),
             "seconds": round(time.perf_counter() - t0, 2),
         })
         yield MaterializeResult(asset_key="eligibility", metadata=md)
@@ -127,6 +135,9 @@ def _scoring_metadata(name: str, df: pl.DataFrame, info: dict, m: Methodology) -
     if name in ("episode_admissions", "admission_rates"):
         md["q6"] = ("computed from Part A inpatient claims" if info["part_a"]
                     else "not computed: the run has no Part A claims (Q492 not scored)")
+    if name == "quality_submission_issues":
+        md["refused_rows_by_reason"] = MetadataValue.json(info["submission_issues"])
+        md["refused_rows"] = int(sum(info["submission_issues"].values()))
     if name == "participant_scores":
         md["status_counts"] = MetadataValue.json(info["status_counts"])
         md["side_inputs"] = MetadataValue.json(info["side_inputs"])
@@ -136,8 +147,10 @@ def _scoring_metadata(name: str, df: pl.DataFrame, info: dict, m: Methodology) -
         md["budget_identity"] = MetadataValue.json([
             {k: (round(v, 6) if isinstance(v, float) else v) for k, v in r.items()} for r in budget.iter_rows(named=True)])
         md["budget_identity_holds"] = bool(budget["identity_holds"].fill_null(True).all()) if budget.height else True
-        md["budget_statement"] = ("P3: over each cohort's pool (FS > 0, B > 0) sum(unclipped factor x B) = "
-                                  "-(1 - 0.85) x r x sum(B) within rounding, before clipping to [-r, +r]")
+        md["payment_status"] = MetadataValue.json(info["payment_status"])
+        md["budget_statement"] = (f"P3: over each cohort's pool (FS > 0, B > 0) sum(adjustment factor x B) = "
+                                  f"-(1 - {m.payment.payback_share}) x r x sum(B) within rounding, on the factors "
+                                  "after clipping to [-r, +r] (S solved over the clipped set)")
     return md
 
 

@@ -96,7 +96,8 @@ def build(workdir: Path, n_part: int, n_eps: int, seed: int = 7) -> dict:
     er.write_parquet(wh / "episode_risk.parquet")
     benes = np.array([f"B{i:010d}" for i in rng.integers(0, n_eps // 2, n_eps)])
     pl.DataFrame({"episode_id": ids, "cohort": ep_cohort, "bene_id": benes, "start_date": start, "end_date": end,
-                  "performance_year": 2027, "status": "closed", "trigger_npi": npis[owner]}).write_parquet(
+                  "performance_year": 2027, "status": "closed", "trigger_npi": npis[owner],
+                  "age_at_trigger": age}).write_parquet(
         wh / "episodes.parquet")
 
     # Attribution: the owner, plus a second participant of the same cohort on 20% of episodes.
@@ -132,7 +133,7 @@ def build(workdir: Path, n_part: int, n_eps: int, seed: int = 7) -> dict:
 
     # Part B paid per participant (one row each: the scoring stage only sums paid amounts by TIN/NPI).
     pl.DataFrame({"tin": tins[tin], "npi": npis, "bene_id": None, "service_date": date(2027, 6, 30),
-                  "paid_amount": rng.gamma(2, 20000, n_part)}).with_columns(
+                  "paid_amount": rng.gamma(2, 20000, n_part), "cost_basis": "allowed, not standardized"}).with_columns(
         pl.col("bene_id").cast(pl.Utf8)).write_parquet(wh / "partb_lines.parquet")
 
     # Quality submissions: 4 measures per participant, ecqm; 5% low completeness.

@@ -268,6 +268,12 @@ class QualityParams(_Section):
                                 ge=0, le=10)
     claims_collection_types: Annotated[list[str], Unique] = P(
         "S6", "CMS", "Collection types that do not count as a non-claims quality submission.")
+    cms_measures_file: str = P(
+        "Q2", "CMS",
+        "CMS's MIPS measure file (columns measure_id, submission_methods; relative to the repository root, "
+        "or absolute): a submitted row whose collection type the measure does not have is refused "
+        "(electronicHealthRecord = ecqm, registry = mips_cqm, claims = claims). A newer CMS file of the same "
+        "shape can be configured per PY.", min_length=1)
 
     @model_validator(mode="after")
     def _known_measures(self) -> QualityParams:
@@ -339,8 +345,9 @@ class ScoringParams(_Section):
         "Attestation answers (trimmed, upper-cased) that mean an improvement activity was done.", min_length=1)
     ia_not_done_answers: Annotated[list[Answer], Unique] = P(
         "S2", "DEFAULT",
-        "Attestation answers (trimmed, upper-cased) that mean an activity was not done; any other "
-        "non-blank answer is neither.", check="disjoint from ia_done_answers", min_length=1)
+        "Attestation answers (trimmed, upper-cased) that mean an activity was not done; a blank answer is "
+        "no attestation (S6 fails) and any other answer is refused (one-line error naming the row).",
+        check="disjoint from ia_done_answers", min_length=1)
     pi_divisor: float = P("S3", "CMS", "Promoting-interoperability adjustment = -(100 - score) / this.", gt=0)
     pi_not_reported: float = P("S3", "CMS", "Promoting-interoperability adjustment when not reported.",
                                ge=-100, le=0)
@@ -401,6 +408,12 @@ class EligibilityParams(_Section):
         "G3", "DEFAULT",
         "Where an NPI's ZIP comes from, first found wins: \"claims\" = most frequent PRVDR_ZIP in the "
         "reference year (ties: lower ZIP), \"providers\" = providers.csv.", min_length=1)
+    multi_cbsa_zip: Literal["lowest_cbsa_code", "unknown", "refuse"] = P(
+        "G3", "DEFAULT",
+        "A ZIP that maps to several CBSAs in a zip_cbsa.csv WITHOUT a res_ratio column (with it, the largest "
+        "residential share wins, ties: the lower code): \"lowest_cbsa_code\" = the lowest CBSA code, "
+        "\"unknown\" = location unknown (the clinician is not eligible, G3, with the reason), \"refuse\" = "
+        "a one-line error naming the ZIP.")
 
     @field_validator("cohort_specialties")
     @classmethod

@@ -76,7 +76,9 @@ def run_pipeline(settings: RunSettings) -> RunOutcome:
             outcome.reason += f" ({kept}; this run's tables: {staged})" if staged.exists() else f" ({kept})"
     summary = {
         "success": outcome.success, "reason": outcome.reason, "seconds": round(outcome.seconds, 2),
-        "performance_year": settings.performance_year, "tables": outcome.materialized, "checks": outcome.checks,
+        "performance_year": settings.performance_year, "input_dir": str(settings.input_dir),
+        "config_file": str(settings.config_file) if settings.config_file else None,
+        "tables": outcome.materialized, "checks": outcome.checks,
     }
     (settings.out_dir / "run_summary.json").write_text(json.dumps(summary, indent=2, default=str))
     return outcome

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import polars as pl
+import pytest
 
 from pipelines.methodology import load_methodology
 from pipelines.scoring import eligibility as g
+from pipelines.scoring.inputs import SideInputError
 
 P = load_methodology(2027).eligibility
 
@@ -61,7 +63,7 @@ def test_G1_G4_eligibility_reasons():
     spec = pl.DataFrame({"npi": ["A", "B", "C", "D"], "specialty": ["06", "06", "11", "20"]})
     loc = pl.DataFrame({"npi": ["A", "B", "C", "D"], "location_status": ["selected_cbsa", "selected_cbsa",
                                                                         "selected_cbsa", "not_selected_cbsa"],
-                        "cbsa_code": ["1", "1", "1", "2"]})
+                        "cbsa_code": ["1", "1", "1", "2"], "zip5": ["10001"] * 4})
     att = pl.DataFrame({"tin": ["T", "T"], "npi": ["A", "B"], "cohort": ["HF", "HF"], "attributed_episodes": [20, 19]})
     tn = pl.DataFrame({"tin": ["T"] * 5, "npi": ["A", "B", "C", "D", "E"]})
     out = {r["npi"]: r for r in g.eligibility(tn, spec, loc, att, 20, P).iter_rows(named=True)}
@@ -69,3 +71,60 @@ def test_G1_G4_eligibility_reasons():
     assert out["B"]["reason"] == "G4: 19 attributed episodes < 20" and out["B"]["eligible_location"]
     assert out["C"]["reason"].startswith("G2") and out["D"]["reason"].startswith("G3")
     assert out["E"]["reason"].startswith("G1")
+
+
+def _zip_cbsa(rows, ratio=True):
+    cols = ["zip5", "cbsa_code", "res_ratio"] if ratio else ["zip5", "cbsa_code"]
+    return pl.DataFrame([r if ratio else r[:2] for r in rows], schema=cols, orient="row")
+
+
+def test_G3_multi_cbsa_zip_goes_to_the_largest_residential_share():
+    # 10001: 35620 (0.3) vs 11111 (0.7) -> 11111; 20002: a 0.5 / 0.5 tie -> the lower code 22222;
+    # 30003 has one CBSA -> 'single'.
+    zc = _zip_cbsa([("10001", "35620", 0.3), ("10001", "11111", 0.7), ("20002", "33333", 0.5),
+                    ("20002", "22222", 0.5), ("30003", "44444", 1.0)])
+    out = {r["zip5"]: (r["cbsa_code"], r["cbsa_rule"]) for r in g.zip_to_cbsa(zc, P).iter_rows(named=True)}
+    assert out == {"10001": ("11111", "largest_res_ratio"), "20002": ("22222", "largest_res_ratio"),
+                   "30003": ("44444", "single")}
+
+
+def test_G3_multi_cbsa_zip_without_res_ratio_follows_the_configured_default():
+    # no res_ratio column: the DEFAULT eligibility.multi_cbsa_zip = "lowest_cbsa_code" -> 11111
+    zc = _zip_cbsa([("10001", "35620", None), ("10001", "11111", None), ("30003", "44444", None)], ratio=False)
+    assert P.multi_cbsa_zip == "lowest_cbsa_code"
+    out = {r["zip5"]: (r["cbsa_code"], r["cbsa_rule"]) for r in g.zip_to_cbsa(zc, P).iter_rows(named=True)}
+    assert out == {"10001": ("11111", "lowest_cbsa_code"), "30003": ("44444", "single")}
+    # "unknown": no CBSA, the clinician is not eligible with the reason (below)
+    unknown = P.model_copy(update={"multi_cbsa_zip": "unknown"})
+    out = {r["zip5"]: (r["cbsa_code"], r["cbsa_rule"]) for r in g.zip_to_cbsa(zc, unknown).iter_rows(named=True)}
+    assert out == {"10001": (None, "several_cbsas"), "30003": ("44444", "single")}
+    # "refuse": one line naming the ZIP and its CBSAs
+    with pytest.raises(SideInputError) as err:
+        g.zip_to_cbsa(zc, P.model_copy(update={"multi_cbsa_zip": "refuse"}))
+    assert str(err.value) == ("zip_cbsa.csv: ZIP 10001 maps to 2 CBSAs (11111, 35620) and the file has no res_ratio "
+                              "column; add res_ratio (HUD's residential share) or set eligibility.multi_cbsa_zip")
+
+
+def test_G3_location_unknown_with_both_geography_files_is_not_eligible():
+    # A: no ZIP anywhere; B: ZIP 99999 absent from zip_cbsa.csv; C: ZIP 10001 with two CBSAs and no
+    # res_ratio under "unknown"; D: selected. With both files supplied, A-C are not eligible (G3).
+    npis = pl.DataFrame({"npi": ["A", "B", "C", "D"]})
+    claims = pl.DataFrame(schema={"npi": pl.Utf8, "zip5": pl.Utf8})
+    providers = pl.DataFrame({"npi": ["B", "C", "D"], "zip5": ["99999", "10001", "30003"]})
+    zc = _zip_cbsa([("10001", "35620", None), ("10001", "11111", None), ("30003", "44444", None)], ratio=False)
+    selected = pl.DataFrame({"cbsa_code": ["44444", "11111"]})
+    unknown = P.model_copy(update={"multi_cbsa_zip": "unknown"})
+    loc = g.npi_location(npis, claims, providers, zc, selected, unknown)
+    spec = pl.DataFrame({"npi": ["A", "B", "C", "D"], "specialty": ["06"] * 4})
+    att = pl.DataFrame({"tin": ["T"] * 4, "npi": ["A", "B", "C", "D"], "cohort": ["HF"] * 4,
+                        "attributed_episodes": [25] * 4})
+    out = {r["npi"]: r for r in g.eligibility(att.select("tin", "npi"), spec, loc, att, 20, unknown).iter_rows(named=True)}
+    assert [out[n]["location_status"] for n in "ABCD"] == ["unknown_zip", "unknown_cbsa", "several_cbsas", "selected_cbsa"]
+    assert out["A"]["reason"] == "G3: no provider ZIP for the NPI (no PRVDR_ZIP on its claims, not in providers.csv)"
+    assert out["B"]["reason"] == "G3: ZIP 99999 is not in zip_cbsa.csv"
+    assert out["C"]["reason"] == ("G3: ZIP 10001 maps to several CBSAs and zip_cbsa.csv has no res_ratio "
+                                  "(eligibility.multi_cbsa_zip = unknown)")
+    assert [out[n]["eligible"] for n in "ABCD"] == [False, False, False, True]
+    # without the geography files the same NPIs are all scored, flagged (G3)
+    loose = g.npi_location(npis, claims, providers, None, None, P)
+    assert set(loose["location_status"]) == {"unknown_no_reference_tables"}

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -46,14 +47,45 @@ def test_P3_zero_score_gets_minus_r_and_stays_out_of_the_pool():
     a = _adj([0, 50, 60], [500, 1000, 1000])
     assert a["adjustment_factor"][0] == pytest.approx(-0.09) and a["dollar_impact"][0] == pytest.approx(-45.0)
     b = payment.budget_check(a, P).row(0, named=True)
-    assert b["pool_paid"] == 2000 and b["sum_factor_x_paid_unclipped"] == pytest.approx(-27.0)
+    assert b["pool_paid"] == 2000 and b["sum_factor_x_paid"] == pytest.approx(-27.0)
     assert b["zero_score_participants"] == 1 and b["zero_score_dollar_impact"] == pytest.approx(-45.0)
 
 
-def test_P3_clipping_after_the_identity():
-    # FS 100 with B 100 next to FS 1 with B 10000: S = 0.85 x 10100 / (100 x 0.99331 + 10000 x 0.0073915) ~ 49.6,
-    # so the top factor 0.09 x 0.9933 x 49.6 - 0.09 ~ 4.3 is clipped to +r = 0.09; the identity holds before clipping.
+def test_P3_scaling_solved_after_clipping_golden():
+    # FS 100 with B 100 next to FS 1 with B 10000, r = 0.09 (PY 2027):
+    #   T1 = 1 / (1 + e^-5) = 0.9933071,  T2 = 1 / (1 + e^4.9) = 0.0073915
+    #   unclipped S = 0.85 x 10100 / (99.33071 + 73.91541) = 49.554: factor 1 = 0.09 x 0.99331 x 49.554 - 0.09
+    #   = 4.34 would be clipped to +0.09, and the old S then left factor 2 = 0.09 x (0.0073915 x 49.554 - 1)
+    #   = -0.05704: sum factor x B = 9 - 570.35 = -561.35, a 62% withhold instead of 15%.
+    # Solved over the clipped set (participant 1 at +r): target = -0.15 x 0.09 x 10100 = -136.35
+    #   9 + 0.09 x 10000 x (T2 S - 1) = -136.35  ->  T2 S = 1 - 145.35 / 900 = 0.8385  ->  S = 113.44
+    #   (consistent: S >= 2 / T1 = 2.01 and S < 2 / T2 = 270.6); factor 2 = 0.09 x (0.8385 - 1) = -0.014535.
     a = _adj([100, 1], [100, 10000])
-    assert a["unclipped_factor"][0] > 4 and a["adjustment_factor"][0] == pytest.approx(0.09)
+    t2 = 1 / (1 + math.exp(4.9))
+    assert a["scaling_factor"][0] == pytest.approx(0.8385 / t2) and a["scaling_factor"][0] == pytest.approx(113.44, abs=0.01)
+    assert a["unclipped_factor"][0] > 0.09 and a["adjustment_factor"].to_list() == pytest.approx([0.09, -0.014535])
+    assert a["dollar_impact"].to_list() == pytest.approx([9.0, -145.35])
     b = payment.budget_check(a, P).row(0, named=True)
-    assert b["identity_holds"] and b["sum_factor_x_paid_clipped"] != pytest.approx(b["target"])
+    assert b["target"] == pytest.approx(-136.35) and b["sum_factor_x_paid"] == pytest.approx(-136.35)
+    assert b["identity_holds"] and b["clipped_participants"] == 1
+
+
+def test_P3_solve_scaling_without_clipping_is_the_closed_form():
+    # T = 0.5, 0.6, B = 100, 300: S = 0.85 x 400 / (50 + 180) = 1.4782609, every factor below +r
+    t, b = np.array([0.5, 0.6]), np.array([100.0, 300.0])
+    assert payment.solve_scaling(t, b, 0.09, 0.85) == pytest.approx(0.85 * 400 / 230)
+    assert payment.solve_scaling(np.array([]), np.array([]), 0.09, 0.85) is None
+
+
+def test_P3_positive_score_with_no_part_b_paid_gets_no_factor():
+    # FS 70 with B = 0 and FS 60 with B = -50 (net of cancels): no factor, status and reason; the pool is
+    # the FS 50 participant alone (S = 0.85 x 1000 / 500 = 1.7, factor 0.09 x 0.5 x 1.7 - 0.09 = -0.0135).
+    a = _adj([70, 60, 50], [0, -50, 1000])
+    rows = a.rows_by_key("final_score", named=True, unique=True)
+    for fs in (70.0, 60.0):
+        r = rows[fs]
+        assert r["payment_status"] == "no_factor" and r["adjustment_factor"] is None and r["dollar_impact"] is None
+        assert r["payment_reason"] == payment.NO_FACTOR_REASON and not r["in_payment_pool"]
+    assert rows[50.0]["adjustment_factor"] == pytest.approx(-0.0135)
+    b = payment.budget_check(a, P).row(0, named=True)
+    assert b["pool_participants"] == 1 and b["no_factor_participants"] == 2 and b["identity_holds"]

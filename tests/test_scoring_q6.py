@@ -128,6 +128,10 @@ def test_Q6_scored_on_deciles_lower_is_better_with_the_Q4_case_minimum():
                           "risk_standardized_rate": [10.0 * (i + 1) for i in range(10)] + [1.0]})
     rows = quality.classify_rates(adm.measure_rows(rates, P), qp)
     assert rows["data_completeness"].to_list() == [1.0] * 11 and rows["lower_is_better"].all()
+    # Q5/B1: every participant is eligible; N10 (19 episodes) is below R5, so outside the peer pool too
+    pool = rates.select("performance_year", "cohort", "tin", "npi", pl.lit(True).alias("eligible"),
+                        (pl.col("episodes") >= 20).alias("meets_case_minimum"))
+    rows = quality.with_peer_pool(rows, pool)
     bench = quality.quality_benchmarks(rows, qp)
     b = bench.row(0, named=True)
     assert (b["measure_id"], b["collection_type"], b["participants"]) == ("Q492", "claims", 10)

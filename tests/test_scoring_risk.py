@@ -14,14 +14,14 @@ P = load_methodology(2027).risk
 
 
 def test_R1_age_bands_and_demographic_flags():
+    # the age comes from episodes.age_at_trigger (one home with X1, tests/test_scoring_age.py): born
+    # 1962-03-02 is 64 on 2027-03-01 (birthday not reached) -> <65; born 1962-03-01 is 65 -> 65-69
     eps = pl.DataFrame({"episode_id": ["e1", "e2", "e3", "e4"], "bene_id": ["a", "b", "c", "zz"],
-                        "start_date": [date(2027, 3, 1)] * 4})
+                        "start_date": [date(2027, 3, 1)] * 4, "age_at_trigger": [64, 65, 87, None]})
     benes = pl.DataFrame({"bene_id": ["a", "b", "c"],
-                          "birth_date": [date(1962, 3, 2), date(1962, 3, 1), date(1940, 1, 1)],
                           "sex": ["1", "2", "2"], "medicare_status": ["20", "10", "31"],
                           "dual_status": ["02", "NA", None], "original_entitlement_reason": ["1", "0", "2"]})
     d = {r["episode_id"]: r for r in risk.demographics(eps, benes, P).iter_rows(named=True)}
-    # born 1962-03-02: 64 on 2027-03-01 (birthday not reached) -> <65; born 1962-03-01: 65 -> 65-69
     assert (d["e1"]["age"], d["e1"]["age_band"]) == (64, "<65") and d["e2"]["age_band"] == "65-69"
     assert d["e3"]["age_band"] == "85+" and d["e4"]["age_band"] == "unknown"
     assert d["e1"]["dual"] and d["e1"]["disabled"] and not d["e1"]["female"]

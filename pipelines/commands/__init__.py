@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-COMMANDS = ("generate", "run")
+COMMANDS = ("generate", "run", "sensitivity")
 
 
 class CommandError(Exception):

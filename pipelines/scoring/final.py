@@ -74,7 +74,7 @@ def final_scores(frame: pl.DataFrame, p: ScoringParams) -> pl.DataFrame:
     """S1, S6, S7 and the status of each participant row.
 
     `frame` columns: eligible (G1-G3 passed), eligibility_reason, meets_case_minimum (R5),
-    has_non_claims_submission (S6), ia_attested (S6), quality_score, cost_score, ia_adjustment,
+    has_non_claims_submission (S6), ia_attested and ia_issue (S6), quality_score, cost_score, ia_adjustment,
     pi_adjustment, complex_bonus, small_practice_bonus.
     status: not_eligible (G), below_case_minimum (S7: no score), failed_minimum_submission (S6: 0),
     scored.
@@ -90,53 +90,73 @@ def final_scores(frame: pl.DataFrame, p: ScoringParams) -> pl.DataFrame:
         pl.when(pl.col("status") == "scored").then(pl.col("_fs"))
         .when(pl.col("status") == "failed_minimum_submission").then(0.0)
         .otherwise(None).cast(pl.Float64).alias("final_score"),
-        pl.when(pl.col("status") == "failed_minimum_submission").then(
-            pl.concat_str([pl.lit("S6:"),
-                           pl.when(~pl.col("ia_attested")).then(pl.lit(" no IA attestation")).otherwise(pl.lit("")),
-                           pl.when(~pl.col("has_non_claims_submission"))
-                           .then(pl.lit(" no non-claims measure meeting Q3")).otherwise(pl.lit(""))]))
+        pl.when(pl.col("status") == "failed_minimum_submission").then(pl.concat_str([
+            pl.lit("S6: "),
+            pl.concat_str([pl.when(~pl.col("ia_attested")).then(pl.coalesce("ia_issue", pl.lit("no IA attestation"))),
+                           pl.when(~pl.col("has_non_claims_submission")).then(pl.lit("no non-claims measure meeting Q3"))],
+                          separator="; ", ignore_nulls=True)]))
         .when(pl.col("status") == "below_case_minimum").then(pl.lit("S7/R5: fewer attributed episodes than the case minimum"))
         .when(pl.col("status") == "not_eligible").then(pl.col("eligibility_reason"))
         .otherwise(None).alias("status_reason"),
     ).drop("_fs")
 
 
-ATTESTATION_COLUMNS = ["performance_year", "tin", "ia1_done", "ia2_done", "pi_score"]
-
-
-def practice_adjustments(attestations: pl.DataFrame | None, performance_year: int, p: ScoringParams) -> pl.DataFrame:
-    """S2, S3 and the reported clinician count (S5) per TIN from practice_attestations.csv (rows of the
-    PY; a TIN attests when it has a row). Columns: tin, ia_attested, ia_adjustment, pi_adjustment,
+def practice_adjustments(attestations: pl.DataFrame, p: ScoringParams) -> pl.DataFrame:
+    """S2, S3 per TIN from the PY's parsed attestation rows (`side_inputs.attestations`: tin,
+    attestation_row, ia1_done, ia2_done, pi_score, reported_clinicians). S2: a row attests only when both
+    answers are given (answering N to both is an attestation; a blank answer is not: ia_attested false,
+    ia_issue says why, S6 fails). Columns: tin, ia_attested, ia_issue, ia_adjustment, pi_adjustment,
     pi_score, reported_clinicians."""
-    if attestations is None:
-        attestations = pl.DataFrame(schema={c: pl.Utf8 for c in ATTESTATION_COLUMNS})
-    att = attestations.filter(pl.col("performance_year").cast(pl.Int64, strict=False) == performance_year)
-    if "clinician_count" not in att.columns:
-        att = att.with_columns(pl.lit(None, pl.Utf8).alias("clinician_count"))
-    att = att.unique("tin", keep="last")
-    return att.select(
-        "tin", pl.lit(True).alias("ia_attested"), ia_adjustment_expr(p).alias("ia_adjustment"),
+    attested = pl.col("ia1_done").is_not_null() & pl.col("ia2_done").is_not_null()
+    return attestations.select(
+        "tin", attested.alias("ia_attested"),
+        pl.when(attested).then(None).otherwise(pl.concat_str([
+            pl.lit("blank IA answer in practice_attestations.csv row "), pl.col("attestation_row").cast(pl.Utf8),
+            pl.lit(" (not an attestation)")])).alias("ia_issue"),
+        pl.when(attested).then(ia_adjustment_expr(p)).otherwise(p.ia_adjustment_none).alias("ia_adjustment"),
         pi_adjustment_expr(p, "pi_score").alias("pi_adjustment"),
-        pl.when(pl.col("pi_score") == "").then(None).otherwise(pl.col("pi_score")).cast(pl.Float64, strict=False)
-        .alias("pi_score"),
-        pl.col("clinician_count").cast(pl.Int64, strict=False).alias("reported_clinicians"))
+        "pi_score", "reported_clinicians")
 
 
-def with_practice_adjustments(frame: pl.DataFrame, practice: pl.DataFrame, billing_clinicians: pl.DataFrame,
+def clinician_counts(practice: pl.DataFrame, billing_clinicians: pl.DataFrame) -> pl.DataFrame:
+    """S5's clinician count per TIN (also Q2's practice size): the attestation's clinician_count, else
+    the distinct NPIs billing Part B lines under the TIN in the PY (`billing_clinicians`: tin,
+    billing_clinicians). Columns: tin, clinician_count, clinician_count_source."""
+    return (billing_clinicians.join(practice.select("tin", "reported_clinicians"), on="tin", how="full", coalesce=True)
+            .select("tin", pl.coalesce("reported_clinicians", "billing_clinicians").cast(pl.Int64).alias("clinician_count"),
+                    pl.when(pl.col("reported_clinicians").is_not_null()).then(pl.lit("practice_attestations"))
+                    .otherwise(pl.lit("partb_lines")).alias("clinician_count_source")))
+
+
+def with_practice_adjustments(frame: pl.DataFrame, practice: pl.DataFrame, counts: pl.DataFrame,
                               p: ScoringParams) -> pl.DataFrame:
-    """S2, S3, S5 onto participant rows: a TIN without attestation gets IA 'none' (S6 fails) and PI
-    'not reported'; clinician count from the practice file, else distinct NPIs billing under the TIN
-    in the PY (`billing_clinicians`: tin, billing_clinicians)."""
-    return (frame.join(practice, on="tin", how="left").join(billing_clinicians, on="tin", how="left")
+    """S2, S3, S5 onto participant rows: a TIN without an attestation row gets IA 'none' (S6 fails,
+    with the reason) and PI 'not reported'; the small-practice bonus from `clinician_counts`."""
+    return (frame.join(practice.drop("reported_clinicians"), on="tin", how="left").join(counts, on="tin", how="left")
             .with_columns(
+                pl.col("ia_issue").fill_null(pl.when(pl.col("ia_attested").is_null())
+                                             .then(pl.lit("no IA attestation row for the TIN and PY"))),
                 pl.col("ia_attested").fill_null(False),
                 pl.col("ia_adjustment").fill_null(p.ia_adjustment_none),
                 pl.col("pi_adjustment").fill_null(p.pi_not_reported),
-                pl.coalesce("reported_clinicians", "billing_clinicians").alias("clinician_count"),
-                pl.when(pl.col("reported_clinicians").is_not_null()).then(pl.lit("practice_attestations"))
-                .otherwise(pl.lit("partb_lines")).alias("clinician_count_source"),
-            ).with_columns(small_practice_bonus_expr(p).alias("small_practice_bonus"))
-            .drop("reported_clinicians", "billing_clinicians"))
+            ).with_columns(small_practice_bonus_expr(p).alias("small_practice_bonus")))
+
+
+def complex_indicators(attributed: pl.DataFrame) -> pl.DataFrame:
+    """S4 indicators per participant over its DISTINCT attributed beneficiaries (not per episode).
+
+    `attributed`: one row per (participant, attributed scored episode) with performance_year, cohort,
+    tin, npi, bene_id, start_date, episode_id, risk_score, dual. A beneficiary counts once, with the
+    risk score and dual status of its latest attributed episode of the participant [DEFAULT] (latest
+    start, then highest episode id). mean_risk_score skips beneficiaries without a risk score (X2).
+    Beneficiary ids are used here only; the result has none."""
+    keys = ["performance_year", "cohort", "tin", "npi"]
+    latest = ["start_date", "episode_id"]
+    per_bene = attributed.group_by([*keys, "bene_id"]).agg(
+        pl.col("risk_score").sort_by(latest).last(), pl.col("dual").sort_by(latest).last())
+    return per_bene.group_by(keys).agg(
+        pl.len().alias("attributed_patients"), pl.col("risk_score").mean().alias("mean_risk_score"),
+        pl.col("dual").cast(pl.Float64).mean().alias("dual_share"))
 
 
 def with_complex_bonus(frame: pl.DataFrame, indicators: pl.DataFrame, p: ScoringParams) -> pl.DataFrame:

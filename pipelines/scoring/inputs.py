@@ -35,13 +35,14 @@ def part_a_supplied(settings: RunSettings) -> bool:
 
 
 def scoring_episodes(settings: RunSettings) -> pl.DataFrame:
-    """Every episode with the flags scoring needs. `fit` = counts_for_scoring (closed, not excluded,
+    """Every episode with the flags scoring needs and its age on the trigger date (X1/R1). `fit` = counts_for_scoring (closed, not excluded,
     not quarantined: one home, sql/20_episodes/25_episodes.sql); `excluded` = excluded or quarantined."""
     return read_table(settings, "episodes", [
         "episode_id", "cohort", "bene_id", "start_date", "end_date", "performance_year", "status", "trigger_npi",
-        "excluded", "quarantined", "counts_for_scoring",
+        "excluded", "quarantined", "counts_for_scoring", "age_at_trigger",
     ]).select(
         "episode_id", "cohort", "bene_id", "start_date", "end_date", pl.col("performance_year").cast(pl.Int64),
+        "age_at_trigger",
         "status", "trigger_npi", (pl.col("excluded") | pl.col("quarantined")).alias("excluded"),
         pl.col("counts_for_scoring").alias("fit"),
     )
@@ -114,7 +115,12 @@ def read_side_csv(settings: RunSettings, name: str, required: list[str] | None =
         df = pl.read_csv(path, infer_schema=False)
     except Exception as exc:  # noqa: BLE001 - any read error is a user error naming the file
         raise SideInputError(f"{path}: could not be read as CSV with a header: {str(exc).splitlines()[0]}") from None
-    df = df.rename({c: c.strip().lower() for c in df.columns}).with_columns(pl.all().str.strip_chars())
+    names = [c.strip().lower() for c in df.columns]
+    twice = sorted({n for n in names if names.count(n) > 1}
+                   | {c.rsplit("_duplicated_", 1)[0].strip().lower() for c in df.columns if "_duplicated_" in c})
+    if twice:
+        raise SideInputError(f"{name}: column {twice[0]!r} appears more than once in the header; keep one")
+    df = df.rename(dict(zip(df.columns, names))).with_columns(pl.all().str.strip_chars())
     missing = [c for c in (required or []) if c not in df.columns]
     if missing:
         raise SideInputError(f"{name}: missing column(s) {', '.join(missing)} (expected {', '.join(required)})")

@@ -11,27 +11,72 @@ from pipelines.scoring.params import QualityRules
 
 BENCH_KEYS = ["performance_year", "cohort", "measure_id", "collection_type"]
 DECILES = [f"d{k}" for k in range(1, 10)]
-SUBMISSION_COLUMNS = {
-    "performance_year": pl.Int64, "tin": pl.Utf8, "npi": pl.Utf8, "measure_id": pl.Utf8,
-    "collection_type": pl.Utf8, "eligible_population": pl.Float64, "performance_met": pl.Float64,
-    "performance_not_met": pl.Float64, "denominator_exceptions": pl.Float64,
-}
-
-
-def read_submissions(raw: pl.DataFrame | None, performance_year: int) -> pl.DataFrame:
-    """Q2: the PY's rows of quality_submissions.csv (text columns) typed as SUBMISSION_COLUMNS; none
-    when the file is absent."""
-    if raw is None:
-        return pl.DataFrame(schema=SUBMISSION_COLUMNS)
-    typed = raw.select([pl.col(c).cast(t, strict=False) for c, t in SUBMISSION_COLUMNS.items()])
-    return typed.filter(pl.col("performance_year") == performance_year)
+ISSUE_COLUMNS = {"performance_year": pl.Int64, "tin": pl.Utf8, "npi": pl.Utf8, "measure_id": pl.Utf8,
+                 "collection_type": pl.Utf8, "source_file": pl.Utf8, "source_row": pl.Int64, "rule": pl.Utf8,
+                 "reason": pl.Utf8}
+SOURCE_FILE = "quality_submissions.csv"
 
 
 def drop_measures(subs: pl.DataFrame, measures: list[str]) -> tuple[pl.DataFrame, int]:
     """Q6: submitted rows of measures computed from claims are replaced by the computed measure.
     Returns the remaining rows and how many were dropped."""
-    keep = subs.filter(~pl.col("measure_id").str.strip_chars().str.to_uppercase().is_in(measures))
+    keep = subs.filter(~pl.col("measure_id").is_in(measures))
     return keep, subs.height - keep.height
+
+
+def _fmt(value: pl.Expr) -> pl.Expr:
+    return value.cast(pl.Int64).cast(pl.Utf8)
+
+
+def submission_issue_expr(p: QualityRules, max_tin_level: int) -> pl.Expr:
+    """Q1/Q2: why a submitted row is refused (null when it is accepted), the first that applies:
+    not an ASM measure; a collection type the measure does not have (CMS's measure file: the allowed
+    pairs joined as `_allowed`, the measure's types as `_types`); a negative count; met + not met +
+    exceptions above the eligible population; a TIN-level row (npi blank) of a practice with more
+    than `max_tin_level` clinicians or no clinician count (S5's count, joined as clinician_count)."""
+    met, not_met = pl.col("performance_met"), pl.col("performance_not_met")
+    exc, elig = pl.col("denominator_exceptions"), pl.col("eligible_population")
+    measure, ctype = pl.col("measure_id"), pl.col("collection_type")
+    required = [m for ms in p.required_measures.values() for m in ms]
+    tin_level = pl.col("npi").is_null()
+    return (
+        pl.when(~measure.is_in(required)).then(pl.concat_str([
+            pl.lit("Q1: "), measure, pl.lit(" is not an ASM measure (quality.required_measures)")]))
+        .when(pl.col("_allowed").is_null()).then(pl.concat_str([
+            pl.lit("Q2: "), measure, pl.lit(" has no collection type '"), ctype, pl.lit("' (CMS measure file: "),
+            pl.coalesce(pl.col("_types"), pl.lit("none submittable")), pl.lit(")")]))
+        .when(pl.min_horizontal(elig, met, not_met, exc) < 0).then(pl.lit("Q2: negative count"))
+        .when(met + not_met + exc > elig).then(pl.concat_str([
+            pl.lit("Q2: met + not met + exceptions ("), _fmt(met + not_met + exc),
+            pl.lit(") exceed the eligible population ("), _fmt(elig), pl.lit(")")]))
+        .when(tin_level & pl.col("clinician_count").is_null()).then(pl.lit(
+            "Q2: TIN-level row of a practice without a clinician count (no clinician_count, no Part B lines in the PY)"))
+        .when(tin_level & (pl.col("clinician_count") > max_tin_level)).then(pl.concat_str([
+            pl.lit("Q2: TIN-level row of a practice of "), _fmt(pl.col("clinician_count")),
+            pl.lit(f" clinicians (> {max_tin_level}; S5 count from "), pl.col("clinician_count_source"),
+            pl.lit("): ignored")]))
+        .otherwise(None))
+
+
+def screen_submissions(subs: pl.DataFrame, collection_types: dict[str, tuple[str, ...]], practices: pl.DataFrame,
+                       p: QualityRules, max_tin_level: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Q1/Q2 over the PY's parsed rows (`side_inputs.quality_submissions`): (accepted rows, refused rows
+    with their reason, ISSUE_COLUMNS). `collection_types`: measure -> collection types it has (CMS);
+    `practices`: tin, clinician_count, clinician_count_source (`final.clinician_counts`)."""
+    allowed = pl.DataFrame([(m, t) for m, ts in collection_types.items() for t in ts],
+                           schema={"measure_id": pl.Utf8, "collection_type": pl.Utf8}, orient="row")
+    types = pl.DataFrame([(m, ", ".join(ts)) for m, ts in collection_types.items() if ts],
+                         schema={"measure_id": pl.Utf8, "_types": pl.Utf8}, orient="row")
+    checked = (subs.join(allowed.with_columns(pl.lit(True).alias("_allowed")), on=["measure_id", "collection_type"],
+                         how="left")
+               .join(types, on="measure_id", how="left")
+               .join(practices.select("tin", "clinician_count", "clinician_count_source"), on="tin", how="left")
+               .with_columns(submission_issue_expr(p, max_tin_level).alias("reason")))
+    accepted = checked.filter(pl.col("reason").is_null()).select(subs.columns)
+    issues = checked.filter(pl.col("reason").is_not_null()).select(
+        "performance_year", "tin", "npi", "measure_id", "collection_type", pl.lit(SOURCE_FILE).alias("source_file"),
+        "source_row", pl.col("reason").str.extract(r"^(Q\d)").alias("rule"), "reason")
+    return accepted, issues.cast(ISSUE_COLUMNS).sort("source_row")
 
 
 def measure_rates(subs: pl.DataFrame, p: QualityRules) -> pl.DataFrame:
@@ -78,13 +123,34 @@ def classify_rates(rows: pl.DataFrame, p: QualityRules) -> pl.DataFrame:
     return out
 
 
+def with_peer_pool(rates: pl.DataFrame, participants: pl.DataFrame) -> pl.DataFrame:
+    """Q5/B1: `in_peer_pool` per rate row: the row belongs to the benchmark's pool, the B1 peer pool of
+    its cohort (`participants` with eligible and meets_case_minimum), one rate per participant,
+    measure and collection type. A participant's own row (npi given) counts when the participant is
+    in the pool. A TIN-level row counts ONCE for its practice, when the TIN has a pool participant of
+    the measure's cohort without an own row of the same measure and collection type [DEFAULT: an own
+    row takes precedence], never once per clinician."""
+    keys = ["performance_year", "cohort", "tin"]
+    pool = participants.filter(pl.col("eligible") & pl.col("meets_case_minimum")).select(*keys, "npi").unique()
+    rates = rates.with_row_index("_r")
+    own = rates.filter(pl.col("npi").is_not_null())
+    own_in = own.join(pool, on=[*keys, "npi"], how="semi").select("_r")
+    own_keys = own.select(*keys, "npi", "measure_id", "collection_type").unique()
+    tin_in = (rates.filter(pl.col("npi").is_null()).select("_r", *keys, "measure_id", "collection_type")
+              .join(pool, on=keys, how="inner")
+              .join(own_keys, on=[*keys, "npi", "measure_id", "collection_type"], how="anti")
+              .select("_r").unique())
+    members = pl.concat([own_in, tin_in])["_r"].implode()
+    return rates.with_columns(pl.col("_r").is_in(members).alias("in_peer_pool")).drop("_r")
+
+
 def quality_benchmarks(rates: pl.DataFrame, p: QualityRules) -> pl.DataFrame:
-    """Q5: decile boundaries d1..d9 per cohort, measure and collection type over this PY's submissions
-    that pass Q3 and Q4. Boundaries are quantiles 10%..90% of the oriented rates (linear interpolation
+    """Q5: decile boundaries d1..d9 per cohort, measure and collection type over this PY's rows of the
+    peer pool (`with_peer_pool`: B1 participants, one rate each) that pass Q3 and Q4. Boundaries are quantiles 10%..90% of the oriented rates (linear interpolation
     [DEFAULT]), stored in natural units: for lower-is-better measures d1 is the highest (worst) rate.
     `worst_rate` (the pool's worst rate) is the lower end of decile 1 for the partial point.
     """
-    pool = rates.filter(pl.col("in_benchmark"))
+    pool = rates.filter(pl.col("in_benchmark") & pl.col("in_peer_pool"))
     agg = pool.group_by(BENCH_KEYS).agg(
         pl.len().alias("participants"),
         pl.col("lower_is_better").first(),

@@ -21,17 +21,16 @@ def hcc_library_version() -> str:
 
 
 def demographics(episodes: pl.DataFrame, benes: pl.DataFrame | None, p: RiskParams) -> pl.DataFrame:
-    """R1 demographic covariates at episode start from CCLF8 (beneficiaries): age and age band, sex,
-    dual status, disability, ESRD. Beneficiaries without demographics (X2) get age band 'unknown'."""
+    """R1 demographic covariates at episode start from CCLF8 (beneficiaries): age band, sex, dual
+    status, disability, ESRD. The age is the episodes table's `age_at_trigger` (start = trigger, E3),
+    computed once in sql/20_episodes/25_episodes.sql for X1 and R1 alike (29 February birthdays).
+    Beneficiaries without demographics (X2) get age band 'unknown'."""
     if benes is None:
-        benes = pl.DataFrame(schema={"bene_id": pl.Utf8, "birth_date": pl.Date, "sex": pl.Utf8,
-                                     "medicare_status": pl.Utf8, "dual_status": pl.Utf8,
-                                     "original_entitlement_reason": pl.Utf8})
-    b = benes.select("bene_id", "birth_date", "sex", "medicare_status", "dual_status", "original_entitlement_reason")
+        benes = pl.DataFrame(schema={"bene_id": pl.Utf8, "sex": pl.Utf8, "medicare_status": pl.Utf8,
+                                     "dual_status": pl.Utf8, "original_entitlement_reason": pl.Utf8})
+    b = benes.select("bene_id", "sex", "medicare_status", "dual_status", "original_entitlement_reason")
     df = episodes.join(b, on="bene_id", how="left")
-    start, birth = pl.col("start_date"), pl.col("birth_date")
-    age = (start.dt.year() - birth.dt.year()
-           - ((start.dt.month() * 100 + start.dt.day()) < (birth.dt.month() * 100 + birth.dt.day())).cast(pl.Int32))
+    age = pl.col("age_at_trigger").cast(pl.Int32)
     bounds = p.age_band_lower_bounds
     band = pl.when(age.is_null()).then(pl.lit("unknown"))
     for lo, hi in zip(bounds[::-1], [None, *bounds[::-1][:-1]]):

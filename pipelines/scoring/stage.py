@@ -11,17 +11,17 @@ import polars as pl
 
 from pipelines.methodology import BenchmarkParams, Methodology
 from pipelines.reference import read_code_lists, resolve_dir
-from pipelines.scoring import admissions, cost, eligibility as elig, final, payment, quality, risk, summaries
+from pipelines.scoring import admissions, cost, eligibility as elig, final, payment, quality, risk, side_inputs, summaries
 from pipelines.scoring.inputs import (PARTICIPANT, attributed_counts, part_a_supplied, participant_paid,
-                                      partb_query, read_side_csv, read_table, relation, restrict_tins,
-                                      scoring_episodes, side_inputs_status)
+                                      partb_query, read_table, relation, restrict_tins, scoring_episodes,
+                                      side_inputs_status)
 from pipelines.scoring.params import quality_params
 from pipelines.settings import RunSettings
 
 SCORING_TABLES = ("cost_measure_scores", "cost_benchmarks", "quality_benchmarks", "quality_measure_points",
-                  "participant_measure_points", "participant_scores", "payment_adjustments", "episode_admissions",
-                  "admission_rates", "score_distribution", "tin_summary", "tin_cost_drivers", "cohort_summary",
-                  "cohort_cost_drivers")
+                  "quality_submission_issues", "participant_measure_points", "participant_scores",
+                  "payment_adjustments", "episode_admissions", "admission_rates", "score_distribution", "tin_summary",
+                  "tin_cost_drivers", "cohort_summary", "cohort_cost_drivers")
 
 
 # ------------------------------------------------------------------------------------------ eligibility
@@ -37,18 +37,16 @@ def compute_eligibility(settings: RunSettings, m: Methodology) -> tuple[pl.DataF
     counts = attributed_counts(settings, scoring_episodes(settings), py)
     att_all = read_table(settings, "episode_attribution", ["tin", "npi"]).unique()
     tin_npis = pl.concat([billing.select("tin", "npi"), att_all]).unique()
-    providers = read_side_csv(settings, "providers.csv", ["npi", "zip5"])
-    if providers is not None:
-        providers = providers.with_columns(pl.col("zip5").str.slice(0, 5))
-    zip_cbsa = read_side_csv(settings, "zip_cbsa.csv", ["zip5", "cbsa_code"])
-    selected = read_side_csv(settings, "asm_selected_cbsas.csv", ["cbsa_code"])
-    location = elig.npi_location(tin_npis.select("npi"), elig.zip_by_plurality(zip_counts, py, p), providers,
-                                 zip_cbsa, selected, p)
+    zip_cbsa, selected = side_inputs.zip_cbsa(settings), side_inputs.selected_cbsas(settings)
+    location = elig.npi_location(tin_npis.select("npi"), elig.zip_by_plurality(zip_counts, py, p),
+                                 side_inputs.providers(settings), zip_cbsa, selected, p)
     table = elig.eligibility(tin_npis, elig.specialty_by_plurality(spec_counts, py, p), location, counts,
                              m.benchmarks.case_minimum, p)
     table = table.with_columns(pl.lit(py).alias("performance_year"))
     info = {"reference_year": ref, "specialty_fallback_npis": int(table["specialty_year_fallback"].fill_null(False).sum()),
-            "location_unknown": bool(zip_cbsa is None or selected is None)}
+            "location_unknown": bool(zip_cbsa is None or selected is None),
+            "location_status": dict(table.group_by("location_status").len().iter_rows()),
+            "cbsa_rule": dict(table.filter(pl.col("cbsa_rule").is_not_null()).group_by("cbsa_rule").len().iter_rows())}
     return table, info
 
 
@@ -104,31 +102,35 @@ def _cost_points(frame: pl.DataFrame, cp: BenchmarkParams) -> tuple[pl.DataFrame
     return frame, bench
 
 
-def _quality(settings: RunSettings, m: Methodology, frame: pl.DataFrame, er: pl.DataFrame,
-             attributed: pl.DataFrame, has_part_a: bool) -> dict:
-    """Q2-Q7 (Q6 from Part A when supplied): rates, benchmarks, points, best points per measure."""
+def _quality(settings: RunSettings, m: Methodology, frame: pl.DataFrame, practices: pl.DataFrame,
+             er: pl.DataFrame, attributed: pl.DataFrame, has_part_a: bool) -> dict:
+    """Q1-Q7 (Q6 from Part A when supplied): screened rows (Q2), rates, benchmarks over the peer pool
+    (Q5/B1), points, best points per measure. `practices`: S5's clinician count per TIN (Q2)."""
     py = settings.performance_year
     qp = quality_params(m, part_a_supplied=has_part_a)
-    subs = quality.read_submissions(read_side_csv(settings, "quality_submissions.csv",
-                                                  list(quality.SUBMISSION_COLUMNS)), py)
+    subs = side_inputs.quality_submissions(settings, py)
     part_a_measures = list(m.quality.part_a_measures)
     replaced = 0
     if has_part_a:  # Q6: the Part A measure is computed from claims; submitted rows for it are replaced
         subs, replaced = quality.drop_measures(subs, part_a_measures)
-    rates = quality.measure_rates(subs, qp)
+    types = side_inputs.cms_collection_types(resolve_dir(m.quality.cms_measures_file))
+    accepted, issues = quality.screen_submissions(subs, types, practices, qp,
+                                                  m.scoring.small_practice_max_clinicians)
+    rates = quality.measure_rates(accepted, qp)
     if has_part_a:
         adm_episodes, adm_rates = _admissions(settings, m, er, attributed)
         q6_rows = quality.classify_rates(admissions.measure_rows(adm_rates, m.admissions), qp)
         rates = pl.concat([rates, q6_rows], how="diagonal_relaxed")
     else:
         adm_episodes, adm_rates = admissions.empty_tables()
+    rates = quality.with_peer_pool(rates, frame)
     bench = quality.quality_benchmarks(rates, qp)
     points = quality.measure_points(rates, bench, qp)
     best = quality.best_points_per_measure(frame, points, qp)
     breakdown = quality.measure_breakdown(frame, best, qp, tuple(part_a_measures), has_part_a)
     return {"qp": qp, "benchmarks": bench, "points": points, "breakdown": breakdown, "submissions": subs.height,
-            "replaced": replaced, "part_a_measures": part_a_measures, "admission_episodes": adm_episodes,
-            "admission_rates": adm_rates,
+            "issues": issues, "replaced": replaced, "part_a_measures": part_a_measures,
+            "admission_episodes": adm_episodes, "admission_rates": adm_rates,
             "participant": quality.participant_quality(frame, best, qp).select(
                 "cohort", "tin", "npi", "quality_points", "measures_scored", "measures_submitted", "quality_score",
                 "has_non_claims_submission")}
@@ -148,61 +150,94 @@ def _admissions(settings: RunSettings, m: Methodology, er: pl.DataFrame,
                               m.risk, ap)
 
 
-def compute_scores(settings: RunSettings, m: Methodology) -> tuple[dict[str, pl.DataFrame], dict]:
-    py = settings.performance_year
-    has_part_a = part_a_supplied(settings)
-    cp, sp, pp = m.benchmarks, m.scoring, m.payment
+def _scored_attributions(settings: RunSettings, py: int) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """(episode_risk rows of the PY that count for scoring, their costs and S4 covariates, one row per
+    (attributed participant, scored episode) with the beneficiary for S4; beneficiary ids stay here)."""
     er = read_table(settings, "episode_risk").filter(pl.col("fit") & (pl.col("performance_year") == py))
-    eligibility_table = read_table(settings, "eligibility")
     scored_eps = er.select("episode_id", "performance_year", "cohort",
                            pl.col("observed_cost_winsorized").alias("observed_cost"), "expected_cost",
                            "risk_score", "dual")
+    benes = read_table(settings, "episodes", ["episode_id", "bene_id", "start_date"])
     attributed = (read_table(settings, "episode_attribution", ["episode_id", "tin", "npi", "attributed"])
-                  .filter(pl.col("attributed")).join(scored_eps, on="episode_id"))
+                  .filter(pl.col("attributed")).join(scored_eps, on="episode_id")
+                  .join(benes, on="episode_id", how="left"))
+    return er, scored_eps, attributed
 
-    cms = cost.cost_measure_scores(attributed, cost.cohort_mean_cost(scored_eps), cp)  # R4-R5
-    frame = _participants(cms, eligibility_table, py)
-    frame, bench = _cost_points(frame, cp)  # B1-B4
-    q = _quality(settings, m, frame, er, attributed, has_part_a)  # Q2-Q7
+
+def _practices(settings: RunSettings, sp, billing: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """S2/S3 per TIN (attestations) and S5's clinician count per TIN (also Q2's practice size)."""
+    practice = final.practice_adjustments(side_inputs.attestations(settings, settings.performance_year, sp), sp)
+    counts = final.clinician_counts(practice, billing.group_by("tin").agg(
+        pl.col("npi").n_unique().alias("billing_clinicians")))
+    return practice, counts
+
+
+def _final_frame(frame: pl.DataFrame, q: dict, practice: pl.DataFrame, counts: pl.DataFrame,
+                 attributed: pl.DataFrame, billing: pl.DataFrame, sp) -> pl.DataFrame:
+    """S1-S7 onto the participant rows (after B and Q), with each participant's Part B paid (P3)."""
     frame = frame.join(q["participant"], on=["cohort", "tin", "npi"], how="left")
-
-    billing = participant_paid(settings, py)
-    frame = final.with_practice_adjustments(  # S2, S3, S5
-        frame, final.practice_adjustments(read_side_csv(settings, "practice_attestations.csv", final.ATTESTATION_COLUMNS),
-                                          py, sp),
-        billing.group_by("tin").agg(pl.col("npi").n_unique().alias("billing_clinicians")), sp)
-    frame = final.with_complex_bonus(frame, attributed.group_by(PARTICIPANT).agg(  # S4
-        pl.col("risk_score").mean().alias("mean_risk_score"), pl.col("dual").cast(pl.Float64).mean().alias("dual_share")),
-        sp)
+    frame = final.with_practice_adjustments(frame, practice, counts, sp)  # S2, S3, S5
+    frame = final.with_complex_bonus(frame, final.complex_indicators(attributed), sp)  # S4
     frame = final.final_scores(frame.with_columns(  # S1, S6, S7
         pl.col("quality_score").fill_null(0.0), pl.col("has_non_claims_submission").fill_null(False)), sp)
-    frame = frame.join(billing.select("tin", "npi", "partb_paid"), on=["tin", "npi"], how="left")
+    return frame.join(billing.select("tin", "npi", "partb_paid"), on=["tin", "npi"], how="left")
 
-    scores = frame.select(
-        "performance_year", "cohort", "tin", "npi", "quality_score", "quality_points", "measures_scored",
-        "cost_points", "cost_score", "ia_adjustment", "pi_adjustment", "pi_score", "complex_bonus",
-        "mean_risk_score", "dual_share", "small_practice_bonus", "clinician_count", "clinician_count_source",
-        "final_score", "status", "status_reason", "episodes", "measure_score",
-    ).sort(PARTICIPANT)
+
+SCORE_COLUMNS = (
+    "performance_year", "cohort", "tin", "npi", "quality_score", "quality_points", "measures_scored",
+    "cost_points", "cost_score", "ia_adjustment", "pi_adjustment", "pi_score", "complex_bonus",
+    "mean_risk_score", "dual_share", "attributed_patients", "small_practice_bonus", "clinician_count",
+    "clinician_count_source", "final_score", "status", "status_reason", "episodes", "measure_score")
+PAYMENT_COLUMNS = (
+    "performance_year", "cohort", "tin", "npi", "final_score", "transformed_score", "risk_level", "payback_share",
+    "scaling_factor",
+    "unclipped_factor", "adjustment_factor", "partb_paid", "pool_paid", "dollar_impact", "in_payment_pool", "payment_status",
+    "payment_reason")
+
+
+def compute_scores(settings: RunSettings, m: Methodology) -> tuple[dict[str, pl.DataFrame], dict]:
+    """R4-R5, B1-B4, Q1-Q7, S1-S7, P1-P4 for the run's PY, and the summary tables."""
+    py = settings.performance_year
+    has_part_a = part_a_supplied(settings)
+    er, scored_eps, attributed = _scored_attributions(settings, py)
+    eligibility_table = read_table(settings, "eligibility")
+    cms = cost.cost_measure_scores(attributed, cost.cohort_mean_cost(scored_eps), m.benchmarks)  # R4-R5
+    frame, bench = _cost_points(_participants(cms, eligibility_table, py), m.benchmarks)  # B1-B4
+    billing = participant_paid(settings, py)
+    practice, counts = _practices(settings, m.scoring, billing)
+    q = _quality(settings, m, frame, counts, er, attributed, has_part_a)  # Q1-Q7
+    frame = _final_frame(frame, q, practice, counts, attributed, billing, m.scoring)  # S1-S7
+    scores = frame.select(SCORE_COLUMNS).sort(PARTICIPANT)
     pay = payment.payment_adjustments(  # P1-P4
-        frame.filter(pl.col("final_score").is_not_null()).select(*PARTICIPANT, "final_score", "partb_paid"), pp)
-    budget = payment.budget_check(pay, pp)
-    pay = pay.select(*PARTICIPANT, "final_score", "transformed_score", "risk_level", "scaling_factor",
-                     "unclipped_factor", "adjustment_factor", "partb_paid", "dollar_impact", "in_payment_pool"
-                     ).sort(PARTICIPANT)
+        frame.filter(pl.col("final_score").is_not_null()).select(*PARTICIPANT, "final_score", "partb_paid"), m.payment)
+    budget = payment.budget_check(pay, m.payment)
+    pay = pay.select(PAYMENT_COLUMNS).sort(PARTICIPANT)
+    tables = _tables(settings, m, cms, bench, q, scores, pay, eligibility_table, er, has_part_a)
+    info = {"budget": budget, "part_a": has_part_a, "replaced_part_a_submissions": q["replaced"],
+            "part_a_measures": q["part_a_measures"], "small_pool": m.benchmarks.small_pool_participants,
+            "submissions": q["submissions"], "status_counts": dict(scores.group_by("status").len().iter_rows()),
+            "submission_issues": dict(q["issues"].group_by("reason").len().iter_rows()),
+            "payment_status": dict(pay.group_by("payment_status").len().iter_rows()),
+            "side_inputs": side_inputs_status(settings)}
+    return tables, info
 
+
+def _tables(settings: RunSettings, m: Methodology, cms, bench, q, scores, pay, eligibility_table, er,
+            has_part_a: bool) -> dict[str, pl.DataFrame]:
+    py = settings.performance_year
     facts = summaries.RunFacts(
         performance_year=py, part_a=has_part_a, small_pool=m.benchmarks.small_pool_participants,
         not_scored_measures=q["qp"].not_scored_measures, part_a_measures=tuple(q["part_a_measures"]),
         cost_basis=summaries.cost_basis(settings), required_measures=q["qp"].required_measures)
     drivers = summaries.cost_drivers(settings, er.select("episode_id"))
-    tables = {
+    return {
         "cost_measure_scores": restrict_tins(cms.filter(pl.col("performance_year") == py), settings),
         "cost_benchmarks": bench,
         "quality_benchmarks": q["benchmarks"],
         "quality_measure_points": restrict_tins(q["points"].select(
             "performance_year", "cohort", "tin", "npi", "measure_id", "collection_type", "performance_rate",
-            "data_completeness", "cases", "decile", "points", "zero_reason"), settings),
+            "data_completeness", "cases", "decile", "points", "zero_reason", "in_peer_pool"), settings),
+        "quality_submission_issues": restrict_tins(q["issues"], settings),
         "participant_measure_points": restrict_tins(q["breakdown"], settings),
         "participant_scores": restrict_tins(scores, settings),
         "payment_adjustments": restrict_tins(pay, settings),
@@ -214,8 +249,3 @@ def compute_scores(settings: RunSettings, m: Methodology) -> tuple[dict[str, pl.
         "cohort_summary": summaries.cohort_summary(bench, drivers.by_cohort, eligibility_table, facts),
         "cohort_cost_drivers": drivers.by_cohort,
     }
-    info = {"budget": budget, "part_a": has_part_a, "replaced_part_a_submissions": q["replaced"],
-            "part_a_measures": q["part_a_measures"], "small_pool": facts.small_pool,
-            "submissions": q["submissions"], "status_counts": dict(scores.group_by("status").len().iter_rows()),
-            "side_inputs": side_inputs_status(settings)}
-    return tables, info

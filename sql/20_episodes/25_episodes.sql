@@ -8,17 +8,30 @@
 -- E6 trigger and confirming line keys (claim id, claim control number, line number, TIN, NPI).
 -- X1 [DEFAULT] (only when demographics are supplied): age < episodes.min_age_years on the trigger date
 --    -> excluded; death before the trigger date -> quarantined ('X1: death before trigger').
+-- X1/R1 one home of age: `age_at_trigger` = completed years on the trigger date (= the episode start,
+--    E3): year difference, minus 1 while the birthday's month/day is not reached. A 29 February
+--    birthday is reached on 1 March in non-leap years [DEFAULT]. X1 uses it here; R1's age bands read
+--    this column (pipelines/scoring/risk.py), never recompute it.
 -- X2 [DEFAULT]: beneficiary absent from the demographics -> kept, demographics_missing = true.
 --    Without demographics the X columns are NULL.
-WITH flagged AS (
+WITH aged AS (
     SELECT c.*,
            b.bene_id AS demographics_bene_id,
-           CASE WHEN {{demographics_supplied}} THEN date_sub('year', b.birth_date, c.trigger_date) END AS age_at_trigger,
-           coalesce({{demographics_supplied}} AND date_sub('year', b.birth_date, c.trigger_date) < {{min_age_years}}, false) AS excluded,
-           coalesce({{demographics_supplied}} AND b.death_date < c.trigger_date, false) AS quarantined,
-           c.end_date > {{last_service_date}} AS is_open
+           b.death_date AS demographics_death_date,
+           CASE WHEN {{demographics_supplied}} THEN
+               year(c.trigger_date) - year(b.birth_date)
+               - CASE WHEN month(c.trigger_date) * 100 + day(c.trigger_date)
+                           < month(b.birth_date) * 100 + day(b.birth_date) THEN 1 ELSE 0 END
+           END AS age_at_trigger
     FROM episode_chain AS c
     LEFT JOIN bene_src AS b ON b.bene_id = c.bene_id
+),
+flagged AS (
+    SELECT c.*,
+           coalesce(c.age_at_trigger < {{min_age_years}}, false) AS excluded,
+           coalesce({{demographics_supplied}} AND c.demographics_death_date < c.trigger_date, false) AS quarantined,
+           c.end_date > {{last_service_date}} AS is_open
+    FROM aged AS c
 )
 SELECT f.cohort || '-' || left(md5(f.bene_id || '|' || f.cohort || '|' || CAST(f.trigger_date AS VARCHAR)), 16) AS episode_id,
        f.cohort,

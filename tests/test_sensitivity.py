@@ -1,0 +1,99 @@
+"""`asm sensitivity` (issue 13): the alternatives file is validated like a methodology config (one
+line naming the file and the key), participant changes and their spread are computed by hand here;
+the end-to-end run on demo data is in tests/test_scoring_pipeline.py."""
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from pipelines.methodology import load_methodology
+from pipelines.sensitivity import (DEFAULT_ALTERNATIVES, Alternative, SensitivityError, changes, load_alternatives,
+                                   render, summarize)
+
+M = load_methodology(2027)
+
+
+def _file(tmp_path, text: str):
+    f = tmp_path / "alternatives.toml"
+    f.write_text(text)
+    return f
+
+
+def test_the_shipped_alternatives_file_is_valid_and_lists_defaults():
+    alts = load_alternatives(DEFAULT_ALTERNATIVES, M)
+    params = {a.parameter for a in alts}
+    assert {"episodes.pair_scope", "attribution.basis", "costs.winsor_percentile", "payment.logistic_k",
+            "payment.logistic_c"} <= params
+    assert {a.stage for a in alts} == {"episodes", "eligibility", "risk", "scores"}
+    assert all(a.value != M.get(a.parameter) for a in alts)  # an alternative differs from the value in force
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[alternatives.payment]\nlogistic_q = [1]\n", "unknown parameter 'payment.logistic_q'"),
+    ("[alternatives.paymnt]\nlogistic_k = [1]\n",
+     "unknown section 'paymnt' (known: episodes, attribution, costs, eligibility, benchmarks, risk, quality, "
+     "admissions, scoring, payment)"),
+    ("[alternatives.payment]\nlogistic_k = 0.2\n", "payment.logistic_k must be a list of alternative values"),
+    ("[alternatives.payment]\nlogistic_k = [-1.0]\n",
+     "methodology parameters (PY 2027): payment.logistic_k = -1.0: must be > 0"),
+    ("[alternatives.episodes]\npair_scope = [\"bene\"]\n",
+     "methodology parameters (PY 2027): episodes.pair_scope = \"bene\": must be 'npi' or 'tin'"),
+    ("[alternatives.ingest]\nquarantine_max_rate = [0.5]\n",
+     "ingest.* needs a re-ingest; asm sensitivity re-scores the run's tables (run asm run --config instead)"),
+    ("[payment]\nlogistic_k = [0.2]\n", "no [alternatives.<section>] tables (see sensitivity.toml)"),
+])
+def test_alternatives_file_errors_are_one_line_naming_file_and_key(tmp_path, text, message):
+    f = _file(tmp_path, text)
+    with pytest.raises(SensitivityError) as err:
+        load_alternatives(f, M)
+    assert str(err.value) == f"alternatives {f}: {message}"
+
+
+def test_alternatives_file_that_is_not_toml(tmp_path):
+    f = tmp_path / "alternatives.toml"
+    f.write_bytes(b"\xff\xfe\x00binary")
+    with pytest.raises(SensitivityError) as err:
+        load_alternatives(f, M)
+    assert str(err.value).startswith(f"alternatives {f}: not a TOML file (") and "\n" not in str(err.value)
+
+
+def _outcomes(rows):
+    """rows: (npi, status, final score, dollar impact)."""
+    return pl.DataFrame([dict(performance_year=2027, cohort="HF", tin="T", npi=n, status=s, final_score=f,
+                              dollar_impact=d) for n, s, f, d in rows],
+                        schema_overrides={"final_score": pl.Float64, "dollar_impact": pl.Float64})
+
+
+def test_changes_and_their_spread_golden():
+    # A: scored 60 -> 62 (+2), dollars -100 -> +50 (+150)
+    # B: scored 40 -> 37 (-3), dollars -200 -> -260 (-60)
+    # C: scored 55 -> below the case minimum: status change, no score change, dollars +30 -> 0 (-30)
+    # D: not eligible in both runs, no payment row (0 dollars both): no change, not in the dollar spread
+    # E: only in the alternative run (new participant), failed minimum submission, dollars -90
+    base = _outcomes([("A", "scored", 60.0, -100.0), ("B", "scored", 40.0, -200.0), ("C", "scored", 55.0, 30.0),
+                      ("D", "not_eligible", None, 0.0)])
+    alt = _outcomes([("A", "scored", 62.0, 50.0), ("B", "scored", 37.0, -260.0), ("C", "below_case_minimum", None, 0.0),
+                     ("D", "not_eligible", None, 0.0), ("E", "failed_minimum_submission", 0.0, -90.0)])
+    diff = changes(base, alt).sort("npi")
+    assert diff["status_changed"].to_list() == [False, False, True, False, True]
+    assert diff["status"].to_list()[-1] == "absent"
+    row = summarize(Alternative("payment", "logistic_k", 0.2), diff, 1.0)
+    # status: C and E; score changes over A, B (both scored in both runs): -3, +2 -> min -3, median -0.5, max +2
+    assert (row["participants"], row["status_changed"]) == (5, 2)
+    assert (row["score_n"], row["score_min"], row["score_median"], row["score_max"]) == (2, -3.0, -0.5, 2.0)
+    # dollars over A, B, C, E: +150, -60, -30, -90 -> min -90, median (-60 - 30) / 2 = -45, max +150, total -30
+    assert (row["dollar_n"], row["dollar_min"], row["dollar_median"], row["dollar_max"]) == (4, -90.0, -45.0, 150.0)
+    assert row["dollar_total"] == pytest.approx(-30.0)
+    assert (row["tag"], row["stage"]) == ("DEFAULT", "scores")
+    text = render(pl.DataFrame([row]))
+    assert "payment.logistic_k = 0.2" in text and "2 of 5" in text and "-3.00 / -0.50 / +2.00 (2)" in text
+    assert "-90 / -45 / +150 (4)" in text
+
+
+def test_asm_sensitivity_without_a_published_run_is_one_line(tmp_path, capsys):
+    from pipelines.cli import main
+
+    assert main(["sensitivity", "--out", str(tmp_path / "nothing"), "--quiet"]) == 1
+    assert capsys.readouterr().err.strip() == (
+        f"asm: error: {tmp_path / 'nothing'}: no published run (warehouse/participant_scores.parquet); "
+        "run asm run first")
