@@ -1,7 +1,6 @@
 -- Ingest, stage: CCLF8 beneficiary demographics (as text) -> typed. Names and addresses are never
 -- read (ingest=no in the layout); only what X1, R1 and S4 need is kept.
-SELECT {{source_file_id}}::INTEGER AS source_file_id,
-       source_row::BIGINT AS source_row,
+SELECT source_row::BIGINT AS source_row,
        coalesce(cclf_text(delivery_file), {{source_file}}) AS delivery_file,
        coalesce(cclf_date(delivery_date_text), {{delivery_date}}::DATE) AS delivery_date,
        upper(cclf_text(BENE_MBI_ID)) AS source_bene_id,
