@@ -22,7 +22,8 @@ STAGE_SOURCES = ("pipelines/ingest/readers.py", "pipelines/ingest/files.py", "pi
                  "sql/00_macros.sql", "sql/10_ingest/10_read_csv.sql", "sql/10_ingest/10_read_parquet.sql",
                  "sql/10_ingest/10_read_rif_carrier.sql", "sql/10_ingest/11_stage_partb.sql",
                  "sql/10_ingest/12_stage_cclf1.sql", "sql/10_ingest/13_stage_cclf4.sql",
-                 "sql/10_ingest/14_stage_cclf8.sql", "sql/10_ingest/15_stage_cclf9.sql", "data/reference/layouts")
+                 "sql/10_ingest/14_stage_cclf8.sql", "sql/10_ingest/15_stage_cclf9.sql",
+                 "sql/10_ingest/16_delivery_profile.sql", "data/reference/layouts")
 MANIFEST = "manifest.json"
 HASH_CHUNK = 1 << 22
 
@@ -48,6 +49,8 @@ class StagedFile:
     rejects_path: str | None
     rows_read: int  # physical data rows: staged rows + reader rejects
     rows_rejected: int
+    padded_records: int = 0  # fixed-width records padded with blanks past the record length (read, warned)
+    profile: dict | None = None  # a Part B delivery's content profile (staging.delivery_profile)
 
 
 class StagingCache:

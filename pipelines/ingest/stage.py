@@ -22,6 +22,7 @@ from pipelines.ingest.staging import CLAIM_KINDS, create_input_files, create_sta
 from pipelines.methodology import Methodology
 from pipelines.settings import RunSettings
 from pipelines.sqlstage import load_manifest, run_manifest
+from pipelines.warehouse import parquet_files
 
 SQL_FOLDER = "10_ingest"
 PART_B_KINDS = ("cclf5", "rif_carrier")
@@ -37,7 +38,7 @@ class IngestResult:
     row_counts: dict[str, int]
     files: list[dict]
     seconds: float
-    ignored: list[str] = field(default_factory=list)
+    ignored: dict[str, str] = field(default_factory=dict)  # file name -> why it is not read
     step_seconds: dict[str, float] = field(default_factory=dict)
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
     audit_rules: dict[str, int] = field(default_factory=dict)
@@ -163,14 +164,18 @@ def run_ingest(settings: RunSettings, methodology: Methodology) -> IngestResult:
             "standardization_factors": lambda: load_standardization_factors(con, files),
             "quarantine_rate": lambda: check_quarantine_rate(con, methodology.ingest.quarantine_max_rate),
         }
-        values = {"default_factor": methodology.ingest.default_standardization_factor}
+        i = methodology.ingest
+        values = {"default_factor": i.default_standardization_factor,
+                  "delivery_check_min_lines": i.delivery_check_min_lines,
+                  "delivery_max_negative_allowed_share": i.delivery_max_negative_allowed_share,
+                  "delivery_max_amount_ratio": i.delivery_max_amount_ratio}
         run = run_manifest(con, load_manifest(SQL_FOLDER), values, write_path=settings.table_path, hooks=hooks,
                            progress=settings.progress)
         return IngestResult(
             row_counts=run.rows,
             files=fetch_dicts(con, "SELECT * FROM file_stats ORDER BY source_file"),
             seconds=time.perf_counter() - started,
-            ignored=[f.name for f in files if f.kind == "ignored"],
+            ignored={f.name: f.note for f in files if f.kind == "ignored"},
             step_seconds=run.seconds,
             quarantine_reasons=dict(con.execute(
                 "SELECT reason, count(*) FROM quarantine_rows GROUP BY ALL ORDER BY 1").fetchall()),
@@ -178,7 +183,7 @@ def run_ingest(settings: RunSettings, methodology: Methodology) -> IngestResult:
                 "SELECT rule, count(*) FROM ingest_audit_rows GROUP BY ALL ORDER BY 1").fetchall()),
             cost_basis=dict(con.execute(
                 "SELECT cost_basis, count(*) FROM read_parquet(?) GROUP BY ALL ORDER BY 1",
-                [str(settings.table_path("partb_lines"))]).fetchall()),
+                [parquet_files(settings.table_path("partb_lines"))]).fetchall()),
             staged_files=len(staged), restaged_files=cache.restaged,
         )
     finally:

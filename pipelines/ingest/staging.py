@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 from pipelines.duck import Raw, render, sql_literal, sql_text
 from pipelines.ingest.cache import StagedFile
 from pipelines.ingest.files import InputFile, InputFileError
-from pipelines.ingest.readers import Layout, layout, raw_select, reader_rejects
+from pipelines.ingest.readers import Layout, layout, raw_select
 from pipelines.warehouse import atomic_path
 
 SQL_FOLDER = "10_ingest"
@@ -34,6 +34,10 @@ CLAIM_KINDS = tuple(STAGE_SQL)
 RAW_DELIMITER = {"fixed": "", "csv": ",", "parquet": ",", "pipe": "|"}  # how a quarantined row is written back
 REJECTS_SCHEMA = pa.schema([("source_row", pa.int64()), ("reason", pa.string()), ("raw_record", pa.string())])
 PARQUET = "FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880"
+# The columns of a Part B delivery's profile (16_delivery_profile.sql) as input_files carries them.
+PROFILE_COLUMNS = {"profile_lines": "BIGINT", "negative_allowed_lines": "BIGINT", "median_allowed": "DOUBLE",
+                   "distinct_npis": "BIGINT", "distinct_service_dates": "BIGINT", "blank_dx_lines": "BIGINT",
+                   "zero_tin_lines": "BIGINT"}
 
 
 def layout_for(kind: str) -> Layout:
@@ -56,14 +60,15 @@ def stage_file(con: duckdb.DuckDBPyConnection, f: InputFile, sha256: str, target
     """Read one claims file into `target` (typed rows) and `rejects_target` (rows its reader could not
     split), atomically. A file that cannot be read as its kind raises InputFileError (one line)."""
     lay = layout_for(f.kind)
-    select = stage_select(f, raw_select(con, f, lay), lay.record_length if f.fmt == "fixed" else None)
+    raw = raw_select(con, f, lay)
+    select = stage_select(f, raw.select, lay.record_length if f.fmt == "fixed" else None)
     with atomic_path(target) as tmp:
         try:
             con.execute(f"COPY ({select}) TO {sql_literal(tmp)} ({PARQUET})").fetchall()
         except duckdb.Error as exc:
             first = str(exc).strip().splitlines()[0]
             raise InputFileError(f.path, f"could not be read as {f.kind.upper()} ({f.fmt}): {first}") from None
-        rejects = reader_rejects(con, f)
+        rejects = raw.rejects()
         if rejects and f.fmt != "fixed":  # the fixed-width reader numbers its rows exactly itself
             _shift_rows_past_rejects(con, tmp, [r for r, _, _ in rejects])
         staged_rows = con.execute(f"SELECT count(*) FROM read_parquet({sql_literal(tmp)})").fetchall()[0][0]
@@ -74,9 +79,17 @@ def stage_file(con: duckdb.DuckDBPyConnection, f: InputFile, sha256: str, target
             pq.write_table(pa.table({"source_row": list(rows), "reason": list(reasons), "raw_record": list(raws)},
                                     schema=REJECTS_SCHEMA), tmp, compression="zstd")
         rejects_path = str(rejects_target)
+    profile = delivery_profile(con, target) if STAGE_RELATION[f.kind] == "stage_partb" else {}
     return StagedFile(name=f.name, kind=f.kind, fmt=f.fmt, size=f.path.stat().st_size, sha256=sha256,
                       stage_path=str(target), rejects_path=rejects_path, rows_read=staged_rows + len(rejects),
-                      rows_rejected=len(rejects))
+                      rows_rejected=len(rejects), padded_records=raw.padded, profile=profile)
+
+
+def delivery_profile(con: duckdb.DuckDBPyConnection, staged: Path) -> dict:
+    """The Part B delivery's content profile (sql/10_ingest/16_delivery_profile.sql)."""
+    cur = con.execute(render(sql_text(f"{SQL_FOLDER}/16_delivery_profile.sql"), staged=str(staged)))
+    names = [d[0] for d in cur.description]
+    return dict(zip(names, cur.fetchall()[0]))
 
 
 def _shift_rows_past_rejects(con: duckdb.DuckDBPyConnection, staged: Path, rejected_rows: list[int]) -> None:
@@ -107,11 +120,15 @@ def create_input_files(con: duckdb.DuckDBPyConnection, files: list[InputFile], s
     """input_files: every discovered file with its id; claims files with their staged path and rows read."""
     con.execute("""CREATE OR REPLACE TEMP TABLE input_files (source_file_id INTEGER, source_file VARCHAR,
                    kind VARCHAR, format VARCHAR, stage_path VARCHAR, rejects_path VARCHAR, rows_read BIGINT,
-                   sha256 VARCHAR, size BIGINT)""")
-    con.executemany("INSERT INTO input_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", [
-        (f.file_id, f.name, f.kind, f.fmt, *((s.stage_path, s.rejects_path, s.rows_read, s.sha256, s.size)
-                                             if (s := staged.get(f.file_id)) else (None, None, None, None, None)))
-        for f in files])
+                   sha256 VARCHAR, size BIGINT, padded_records BIGINT, note VARCHAR,
+                   """ + ", ".join(f"{c} {t}" for c, t in PROFILE_COLUMNS.items()) + ")")
+    rows = []
+    for f in files:
+        s = staged.get(f.file_id)
+        known = (s.stage_path, s.rejects_path, s.rows_read, s.sha256, s.size, s.padded_records) if s else (None,) * 6
+        profile = [(s.profile or {}).get(c) if s else None for c in PROFILE_COLUMNS]
+        rows.append((f.file_id, f.name, f.kind, f.fmt, *known, f.note or None, *profile))
+    con.executemany(f"INSERT INTO input_files VALUES ({', '.join('?' * len(rows[0]))})", rows)
 
 
 def create_stage_views(con: duckdb.DuckDBPyConnection, staged: dict[int, StagedFile]) -> None:
