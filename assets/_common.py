@@ -12,7 +12,6 @@ from dagster import (AssetSpec, CodeReferencesMetadataValue, Failure, LocalFileC
 import pipelines
 from pipelines.paths import REPO_ROOT
 from pipelines.provenance import SHARED_SOURCES, source_files, stage_code_version
-from pipelines.warehouse import parquet_glob
 
 
 def table_metadata(path: Path, rows: int) -> dict:
@@ -20,7 +19,7 @@ def table_metadata(path: Path, rows: int) -> dict:
     return {
         "dagster/row_count": rows,
         "dagster/column_schema": TableSchema(columns=[TableColumn(f.name, str(f.type)) for f in schema]),
-        "path": MetadataValue.path(parquet_glob(path)),
+        "path": MetadataValue.path(str(path)),
         "asm_pipeline_version": pipelines.__version__,
     }
 

@@ -18,6 +18,8 @@ DESCRIPTIONS = {
     "ingest_audit": "Every input row excluded by a rule (N1-N4), with the rule id and why.",
     "quarantine": "Every input row that could not be read, with a machine-readable reason.",
     "ingest_files": "Per input file: rows read = loaded + excluded + quarantined.",
+    "line_versions": "Netting history: every readable Part B version with the key of its netted line, its "
+                     "version type (original, adjustment, cancel) and the rule that excluded it, if any.",
 }
 
 

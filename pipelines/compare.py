@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.duck import sql_literal
-from pipelines.warehouse import parquet_glob
+from pipelines.warehouse import parquet_files
 
 FLOAT_TYPES = ("DOUBLE", "FLOAT", "REAL")
 SIGNIFICANT_DIGITS = 10
@@ -79,8 +79,8 @@ def _significant(col: str, digits: int = SIGNIFICANT_DIGITS) -> str:
 def compare_table(con, name: str, path_a: Path | None, path_b: Path | None) -> TableDiff:
     if path_a is None or path_b is None:
         return TableDiff(name, None if path_a is None else 0, None if path_b is None else 0)
-    a = f"read_parquet({sql_literal(parquet_glob(path_a))})"
-    b = f"read_parquet({sql_literal(parquet_glob(path_b))})"
+    a = f"read_parquet({sql_literal(parquet_files(path_a))})"
+    b = f"read_parquet({sql_literal(parquet_files(path_b))})"
     sa, sb = _schema(con, a), _schema(con, b)
     common = [c for c in sa if c in sb]
     quoted = [f'"{c}"' for c in common]

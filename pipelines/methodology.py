@@ -114,6 +114,19 @@ class IngestParams(_Section):
         "N5", "DEFAULT",
         "Payment standardization factor applied to net allowed amounts when no standardization_factors.csv "
         "is supplied (1.0: the output says 'allowed, not standardized').", gt=0)
+    delivery_check_min_lines: int = P(
+        "Bad input (data-contracts)", "DEFAULT",
+        "A Part B delivery is checked for implausible content (the delivery_* limits below) when it has at "
+        "least this many readable original or adjustment lines; smaller files are not judged.", ge=1)
+    delivery_max_negative_allowed_share: float = P(
+        "Bad input (data-contracts)", "DEFAULT",
+        "A delivery whose original or adjustment lines carry a negative allowed amount more often than this "
+        "share stops the run (cancels are the negative versions).", ge=0, le=1)
+    delivery_max_amount_ratio: float = P(
+        "Bad input (data-contracts)", "DEFAULT",
+        "A delivery whose median allowed amount is more than this many times, or less than 1 / this of, the "
+        "median over the other Part B deliveries stops the run (amounts shifted by orders of magnitude).",
+        gt=1)
 
 
 class RiskParams(_Section):

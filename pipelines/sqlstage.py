@@ -11,6 +11,7 @@ A manifest:
     [[steps]]                               # in execution order
     file = "21_cohort_lines.sql"            # one statement
     creates = "cohort_lines"                # CREATE TEMP TABLE cohort_lines AS <statement>
+    view = false                            # true: CREATE TEMP VIEW instead (re-read at each use)
     reads = ["partb_src", "code_lists"]     # relations the statement reads
     rules = ["E1", "C1", "L"]
 
@@ -61,6 +62,7 @@ class Step:
     drops: tuple[str, ...] = ()
     rules: tuple[str, ...] = ()
     description: str = ""
+    view: bool = False
 
     @property
     def name(self) -> str:
@@ -113,12 +115,13 @@ def load_manifest(folder: str) -> Manifest:
         raise ManifestError(f"{path}: {exc}") from None
     steps = []
     for s in raw.get("steps", []):
-        unknown = set(s) - {"file", "creates", "writes", "hook", "reads", "drops", "rules", "description"}
+        unknown = set(s) - {"file", "creates", "writes", "hook", "reads", "drops", "rules", "description", "view"}
         if unknown:
             raise ManifestError(f"{path}: unknown step key(s) {sorted(unknown)}")
         steps.append(Step(file=s.get("file"), creates=_tuple(s.get("creates")), writes=s.get("writes"),
                           hook=s.get("hook"), reads=_tuple(s.get("reads")), drops=_tuple(s.get("drops")),
-                          rules=_tuple(s.get("rules")), description=s.get("description", "")))
+                          rules=_tuple(s.get("rules")), description=s.get("description", ""),
+                          view=bool(s.get("view", False))))
     templates = tuple(Template(t["file"], t["used_by"], _tuple(t.get("rules")), t.get("description", ""))
                       for t in raw.get("templates", []))
     return Manifest(folder, raw["stage"], raw.get("description", ""), _tuple(raw.get("inputs")), tuple(steps),
@@ -169,7 +172,8 @@ def run_manifest(con: duckdb.DuckDBPyConnection, manifest: Manifest, values: dic
                     raise ManifestError(f"{rel}: writes {step.writes} but the stage gave no write_path")
                 run.rows[step.writes] = write_query(con, sql, write_path(step.writes))
             else:
-                con.execute(f"CREATE OR REPLACE TEMP TABLE {step.creates[0]} AS {sql}")
+                kind = "VIEW" if step.view else "TABLE"
+                con.execute(f"CREATE OR REPLACE TEMP {kind} {step.creates[0]} AS {sql}")
         for table in step.drops:
             con.execute(f"DROP TABLE IF EXISTS {table}")
         run.seconds[step.name] = round(time.perf_counter() - t0, 3)
@@ -233,6 +237,7 @@ def markdown_table() -> str:
     for m in manifests():
         for i, s in enumerate(m.steps, start=1):
             what = f"writes `{s.writes}`" if s.writes else ", ".join(f"`{c}`" for c in s.creates)
+            what += " (view)" if s.view else ""
             file = f"`{m.folder}/{s.file}`" if s.file else f"hook `{s.hook}`"
             rows.append(f"| {m.stage} | {i} | {file} | {what} | {', '.join(s.reads)} | {', '.join(s.rules)} |")
         for t in m.templates:
@@ -241,9 +246,24 @@ def markdown_table() -> str:
     return "\n".join(rows) + "\n"
 
 
+README_MARKERS = ("<!-- sql-steps:begin -->", "<!-- sql-steps:end -->")
+
+
+def update_readme(readme) -> None:
+    """Replace the README's SQL steps table (between its markers) with the generated one."""
+    text = readme.read_text()
+    head, rest = text.split(README_MARKERS[0], 1)
+    _, tail = rest.split(README_MARKERS[1], 1)
+    readme.write_text(f"{head}{README_MARKERS[0]}\n{markdown_table()}{README_MARKERS[1]}{tail}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     if sys.argv[1:] == ["--markdown"]:
         print(markdown_table(), end="")
+    elif sys.argv[1:] == ["--update-readme"]:
+        from pipelines.paths import REPO_ROOT
+
+        update_readme(REPO_ROOT / "README.md")
     else:
         found = [p for m in manifests() for p in problems(m)]
         print("\n".join(found) or "manifests ok")

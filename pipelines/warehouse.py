@@ -83,15 +83,19 @@ def replace_path(src: Path, dst: Path) -> None:
 # Reading
 
 
-def parquet_glob(path: str | Path) -> str:
-    """What DuckDB's read_parquet / Polars' scan_parquet take for a table: the file, or every
-    Parquet file of a sharded table's folder."""
+def parquet_files(path: str | Path) -> list[str]:
+    """The Parquet files of a table (the file, or every Parquet file of a sharded table's folder), as an
+    explicit list: paths are never globbed, so `[` or `]` in a folder name works."""
     path = Path(path)
-    return str(path / "*.parquet") if path.is_dir() else str(path)
+    return sorted(str(p) for p in path.glob("*.parquet")) if path.is_dir() else [str(path)]
+
+
+def scan_frame(path: str | Path) -> pl.LazyFrame:
+    return pl.scan_parquet(parquet_files(path), glob=False)
 
 
 def read_frame(path: str | Path, columns: list[str] | None = None) -> pl.DataFrame:
-    return pl.read_parquet(parquet_glob(path), columns=columns)
+    return pl.read_parquet(parquet_files(path), columns=columns, glob=False)
 
 
 def parquet_row_count(path: str | Path) -> int:

@@ -18,7 +18,14 @@ ZC5_LATER = "P.A1234.ACO.ZC5Y26.D260510.T1200000"
 N_GOOD = 400  # one bad row in 401 is 0.25%: under the 1% refusal rate, over the 0.1% warning
 
 
+# A plausible delivery (issue 13 judges deliveries of >= 100 lines): several clinicians, several days.
+NPIS = ["1999900099", "1234567893", "1555555550", "1666666668", "1777777776", "1888888884"]
+
+
 def _good(i: int, **kw) -> dict:
+    day = f"2026-03-{1 + i % 28:02d}"
+    kw = {"RNDRG_PRVDR_NPI_NUM": NPIS[i % len(NPIS)], "CLM_LINE_FROM_DT": day, "CLM_LINE_THRU_DT": day,
+          "CLM_FROM_DT": day, "CLM_THRU_DT": day, **kw}
     return partb_line(CUR_CLM_UNIQ_ID=f"{i:013d}", CLM_CNTL_NUM=f"GOOD{i}", **kw)
 
 
@@ -195,3 +202,162 @@ def test_duplicated_delivery_counts_once_and_the_older_copy_is_audited_n2(run):
     con = duckdb.connect()
     assert con.execute(f"SELECT count(*) FROM '{out}/warehouse/partb_lines.parquet'").fetchone()[0] == 10
     assert con.execute(f"SELECT DISTINCT rule FROM '{out}/warehouse/ingest_audit.parquet'").fetchall() == [("N2",)]
+
+
+# -- issue 13 item 3: well-formed but wrong deliveries stop the run (blocking check on ingest_files) ---
+
+PLAUSIBLE = "ingest: check ingest_files/ingest_files_expectations failed: delivery_plausible: observed 1 unexpected rows"
+
+
+def _wrong_delivery(i: int, problem: str) -> dict:
+    """Line i of a 400-line delivery that is wrong in one way."""
+    if problem == "negative allowed":  # 10% of original lines negative (cancels are the negative versions)
+        return _good(i, CLM_LINE_ALOWD_CHRG_AMT="-00000125.33" if i % 10 == 0 else "00000125.33")
+    if problem == "one NPI":
+        return _good(i, RNDRG_PRVDR_NPI_NUM="1999900099")
+    if problem == "one service date":
+        return _good(i, CLM_LINE_FROM_DT="2026-03-02", CLM_LINE_THRU_DT="2026-03-02")
+    if problem == "all diagnoses blank":
+        return _good(i, CLM_LINE_DGNS_CD="", **{f"CLM_DGNS_{k}_CD": "" for k in range(1, 13)})
+    return _good(i, CLM_RNDRG_PRVDR_TAX_NUM="000000000")  # TINs all zeros
+
+
+@pytest.mark.parametrize("problem, reason", [
+    ("negative allowed", "10.0% of original lines have a negative allowed amount (limit 1.0%)"),
+    ("one NPI", "every line has the same NPI"),
+    ("one service date", "every line has the same service date"),
+    ("all diagnoses blank", "every line's diagnosis codes are blank"),
+    ("TINs all zeros", "every line's TIN is all zeros"),
+])
+def test_well_formed_but_wrong_delivery_stops_the_run_naming_file_and_reason(run, problem, reason):
+    write_fixed(run.inp / ZC5, "cclf5", [_wrong_delivery(i, problem) for i in range(1, N_GOOD + 1)])
+    rc, err, out, before = run()
+    _assert_failed_cleanly(rc, err, out, before, PLAUSIBLE, f"'source_file': '{ZC5}'", reason)
+
+
+def test_delivery_whose_amounts_jump_orders_of_magnitude_stops_the_run(run):
+    write_fixed(run.inp / "P.A1234.ACO.ZC5Y26.D260310.T1200000", "cclf5", _good_rows())
+    write_fixed(run.inp / ZC5, "cclf5", [_good(i + 1000) for i in range(1, N_GOOD + 1)])
+    write_fixed(run.inp / ZC5_LATER, "cclf5", [_good(i + 2000, CLM_LINE_ALOWD_CHRG_AMT="00125330.00")
+                                               for i in range(1, N_GOOD + 1)])  # x1000: cents read as dollars
+    rc, err, out, before = run()
+    _assert_failed_cleanly(rc, err, out, before, PLAUSIBLE, f"'source_file': '{ZC5_LATER}'",
+                           "median allowed amount 125330.00 is 1e+03x the deliveries' median 125.33 (limit 10x)")
+
+
+# -- issue 13 item 5: fields never read never cost a row; no names in the quarantine; nothing vanishes ---
+
+def _cclf8(bene: str, first: str = "Ann", **kw) -> dict:
+    return {"BENE_MBI_ID": bene, "BENE_DOB": "1950-01-01", "BENE_SEX_CD": "2", "BENE_MDCR_STUS_CD": "10",
+            "BENE_1ST_NAME": first, "BENE_LAST_NAME": "Smith", "BENE_LINE_1_ADR": "1 Main St", **kw}
+
+
+ZC8 = "P.A1234.ACO.ZC8Y26.D260410.T1200000"
+
+
+def test_latin1_bytes_in_cclf8_names_never_cost_a_row_fixed_width_and_csv(run):
+    write_fixed(run.inp / ZC5, "cclf5", _good_rows(20))
+    fixed = fixed_width("cclf8", [_cclf8("1AA0AA0AA01", "Jose"), _cclf8("1AA0AA0AA02")]).encode("latin-1")
+    (run.inp / ZC8).write_bytes(fixed.replace(b"Jose", "Jos\xe9".encode("latin-1")))  # one byte, not UTF-8
+    csv_path = write_csv(run.inp / "P.A1234.ACO.ZC8Y26.D260510.T1200000.csv", "cclf8", [_cclf8("1AA0AA0AA03", "Jose")])
+    csv_path.write_bytes(csv_path.read_bytes().replace(b"Jose", b"Jos\xe9"))
+    rc, err, out, _ = run()
+    assert rc == 0, err
+    con = duckdb.connect()
+    assert con.execute(f"SELECT count(*) FROM '{out}/warehouse/beneficiaries.parquet'").fetchone()[0] == 3
+    assert con.execute(f"SELECT count(*) FROM '{out}/warehouse/quarantine.parquet'").fetchone()[0] == 0
+
+
+def test_a_rejected_cclf8_record_is_quarantined_without_names_or_addresses(run):
+    write_fixed(run.inp / ZC5, "cclf5", _good_rows(20))
+    lines = fixed_width("cclf8", [_cclf8(f"1AA0AA0AA{i:02d}", "Marguerite") for i in range(1, 201)]).splitlines()
+    lines[4] = lines[4][:300]  # one record cut short: its fields cannot be located
+    lines[6] = lines[6][:32] + "1950-13-45" + lines[6][42:]  # one unparseable birth date
+    (run.inp / ZC8).write_text("\n".join(lines) + "\n")
+    rc, err, out, _ = run()
+    assert rc == 0, err
+    rows = duckdb.connect().execute(
+        f"SELECT source_row, reason, raw FROM '{out}/warehouse/quarantine.parquet' ORDER BY source_row").fetchall()
+    assert [(r, reason) for r, reason, _ in rows] == [(5, "wrong_record_length"), (7, "unparseable_date:birth_date")]
+    assert rows[0][2] == "[not stored: a CCLF8 row that cannot be cut into fields may hold names or addresses]"
+    assert not any(word in raw for _, _, raw in rows for word in ("Marguerite", "Smith", "Main"))
+
+
+def test_records_padded_with_blanks_past_the_record_length_are_read_with_a_warning(run):
+    text = fixed_width("cclf5", _good_rows(30))
+    (run.inp / ZC5).write_text("\n".join(line + "    " for line in text.splitlines()) + "\n")
+    rc, err, out, _ = run()
+    assert rc == 0, err
+    [f] = _assert_reconciled(out / "warehouse" / "ingest_files.parquet")
+    assert (f["rows_loaded"], f["padded_records"]) == (30, 30)
+    warn = duckdb.connect().execute(
+        f"""SELECT passed, observed_value FROM read_parquet('{out}/dq_results/*.parquet')
+            WHERE expectation = 'records_padded_past_record_length' ORDER BY evaluated_at DESC LIMIT 1""").fetchone()
+    assert warn == (False, "1 unexpected rows")
+
+
+def test_a_utf8_byte_order_mark_never_costs_the_first_record(run):
+    (run.inp / ZC5).write_bytes(b"\xef\xbb\xbf" + fixed_width("cclf5", _good_rows(10)).encode())
+    write_csv(run.inp / f"{ZC5_LATER}.csv", "cclf5", [_good(i + 100) for i in range(1, 11)])
+    csv_path = run.inp / f"{ZC5_LATER}.csv"
+    csv_path.write_bytes(b"\xef\xbb\xbf" + csv_path.read_bytes())
+    rc, err, out, _ = run()
+    assert rc == 0, err
+    assert [(f["rows_read"], f["rows_loaded"]) for f in _assert_reconciled(out / "warehouse" / "ingest_files.parquet")] \
+        == [(10, 10), (10, 10)]
+
+
+def test_nothing_in_the_input_folder_vanishes_unmentioned(run, capsys):
+    write_fixed(run.inp / ZC5, "cclf5", _good_rows(10))
+    (run.inp / "old").mkdir()
+    write_fixed(run.inp / "old" / ZC5_LATER, "cclf5", _good_rows(10))
+    (run.inp / ".DS_Store").write_text("x")
+    (run.inp / "broken.csv").symlink_to(run.inp / "missing.csv")
+    (run.inp / "loop").symlink_to(run.inp / "loop")
+    rc, err, out, _ = run()
+    assert rc == 0, err
+    import json
+    md = json.loads((out / "run_summary.json").read_text())["tables"]["partb_lines"]
+    notes = md["ignored_files"]
+    assert notes == {".DS_Store": "hidden file", "broken.csv": "broken or looping symbolic link",
+                     "loop": "broken or looping symbolic link",
+                     "old": "folder: files in sub-folders are not read"}
+
+
+def test_header_only_and_all_excluded_deliveries_are_named_in_a_warning(run):
+    write_fixed(run.inp / ZC5, "cclf5", _good_rows(10))
+    write_csv(run.inp / f"{ZC5_LATER}.csv", "cclf5", [])  # the header and nothing else
+    write_fixed(run.inp / "P.A1234.ACO.ZC5Y26.D260610.T1200000", "cclf5",
+                [_good(i + 50, CLM_CARR_PMT_DNL_CD="0") for i in range(1, 6)])  # every line denied (N3)
+    rc, err, out, _ = run()
+    assert rc == 0, err
+    warn = duckdb.connect().execute(
+        f"""SELECT passed, observed_value FROM read_parquet('{out}/dq_results/*.parquet')
+            WHERE expectation = 'file_with_no_rows_loaded' ORDER BY evaluated_at DESC LIMIT 1""").fetchone()
+    assert warn == (False, "2 unexpected rows")
+
+
+def test_a_csv_with_a_column_named_twice_is_refused_naming_the_column(run):
+    path = write_csv(run.inp / f"{ZC5}.csv", "cclf5", _good_rows(3))
+    header, body = path.read_text().split("\n", 1)
+    path.write_text(header + ",CLM_CNTL_NUM\n" + "\n".join(line + ",X" for line in body.splitlines()) + "\n")
+    rc, err, out, before = run()
+    _assert_failed_cleanly(rc, err, out, before,
+                           f"ingest: {ZC5}.csv: column CLM_CNTL_NUM appears twice in the header; keep one")
+
+
+def test_a_file_name_that_is_not_utf8_is_a_one_line_error(run):
+    write_fixed(run.inp / ZC5, "cclf5", _good_rows(3))
+    import os
+    bad = os.fsencode(str(run.inp)) + b"/P.A1234.ACO.ZC5Y26.D260510.T1200000\xff"
+    write_fixed(Path(os.fsdecode(bad)), "cclf5", _good_rows(3))
+    rc, err, out, before = run()
+    _assert_failed_cleanly(rc, err, out, before, "the file name is not valid UTF-8; rename it")
+
+
+def test_brackets_in_the_input_path_work(tmp_path, capsys):
+    inp = tmp_path / "in [2026]"
+    inp.mkdir()
+    write_fixed(inp / ZC5, "cclf5", _good_rows(10))
+    assert main(["run", "--input", str(inp), "--out", str(tmp_path / "out [1]"), "--quiet"]) == 0
+    assert (tmp_path / "out [1]" / "warehouse" / "partb_lines.parquet").exists()

@@ -62,9 +62,9 @@ def test_suite_finds_each_broken_value_with_counts_and_examples(tmp_path):
     failed = {n for n, o in outcomes.items() if not o.passed}
     assert failed == {"netting_key_unique", "npi_valid", "tin_9_digits", "hcpcs_shape", "line_dx_icd10_shape",
                       "claim_dx_icd10_shape", "service_date_in_range", "allowed_amount_not_negative"}
-    assert outcomes["npi_valid"].unexpected_count == 1 and outcomes["npi_valid"].examples == [{"npi": "1234567890"}]
+    assert outcomes["npi_valid"].unexpected_count == 1 and outcomes["npi_valid"].examples == [{"npi": "9999999999"}]  # shape only
     assert outcomes["service_date_in_range"].examples == ["2099-01-05"]
-    assert outcomes["hcpcs_shape"].engine == "gx" and outcomes["hcpcs_shape"].examples == ["9921"]
+    assert outcomes["hcpcs_shape"].engine == "gx" and outcomes["hcpcs_shape"].examples == ["9999"]
     assert outcomes["allowed_amount_not_negative"].severity == "WARN"
     assert outcomes["netting_key_unique"].unexpected_count == 2 and outcomes["netting_key_unique"].element_count == 3
 
@@ -79,7 +79,7 @@ def test_metadata_and_dq_results_never_hold_beneficiary_ids(tmp_path):
     assert ev.failed_errors and not all(o.passed for o in ev.warnings)
     blob = json.dumps([ev.report("ERROR"), ev.report("WARN")], default=str)
     assert "BENE1" not in blob and "BENE2" not in blob
-    assert "netting_key_unique" in blob and "C1" in blob  # the key's public columns are shown
+    assert "netting_key_unique" in blob and '"A9"' in blob  # the key's public columns are shown, by shape
     dq = duckdb.connect().execute(f"SELECT * FROM read_parquet('{tmp_path}/dq_results/*.parquet')").fetchall()
     assert len(dq) == len(load_suite("partb_lines")["expectations"])
     assert "BENE1" not in str(dq)
@@ -186,3 +186,15 @@ def test_share_above_1_fails_a1_blocking(tmp_path):
     by_name = {f["name"]: f for f in err["failing_expectations"]}
     assert by_name["share_in_0_1"]["unexpected_count"] == 1 and by_name["share_in_0_1"]["examples"] == [1.2]
     assert warn["passed"]  # 1.2 >= 0.30 and attributed: the threshold WARN agrees
+
+
+def test_examples_never_print_identifiers_when_a_delivery_s_columns_are_shifted(tmp_path):
+    """Issue 13: a delivery whose columns are shifted puts beneficiary ids (MBI-like) in the TIN column;
+    the failing check shows what the values look like (their shape), never the values."""
+    path = tmp_path / "partb_lines.parquet"
+    duckdb.connect().execute(f"""COPY (SELECT '1EG4TE5MK73' AS tin, DATE '2026-01-05' AS service_date,
+                                        'I509' AS line_dx) TO '{path}' (FORMAT parquet)""")
+    outcomes = {o.name: o for o in run_suite("partb_lines", path)}
+    tin = outcomes["tin_9_digits"]
+    assert not tin.passed and tin.examples == ["9AA9AA9AA99"]
+    assert "1EG4TE5MK73" not in str([o.line() for o in outcomes.values()])

@@ -22,7 +22,7 @@ from pipelines.reference import (CODE_LIST_FILES, SERVICE_CATEGORY_FILE, categor
                                  code_list_files)
 from pipelines.settings import RunSettings
 from pipelines.sqlstage import StageRun, load_manifest, run_manifest, write_query
-from pipelines.warehouse import parquet_glob
+from pipelines.warehouse import parquet_files
 
 SQL_FOLDERS = ("20_episodes", "30_episode_lines", "40_attribution", "50_costs")
 EPISODE_TABLES = ("episodes", "episode_lines", "episode_attribution", "episode_attribution_tin", "episode_costs")
@@ -88,12 +88,12 @@ def _register_inputs(con: duckdb.DuckDBPyConnection, inputs: EpisodeInputs) -> b
         SELECT claim_control_number, line_number, claim_id, bene_id, service_date, claim_type, hcpcs, betos,
                place_of_service, line_dx, claim_dx, tin, npi, allowed_amount, paid_amount, cost_amount,
                file_row_number AS line_rowid
-        FROM read_parquet({sql_literal(parquet_glob(inputs.partb_lines))}, file_row_number = true)""")
+        FROM read_parquet({sql_literal(parquet_files(inputs.partb_lines))}, file_row_number = true)""")
     if _exists(inputs.parta_claims):
         con.execute(f"""CREATE OR REPLACE TEMP VIEW parta_src AS
             SELECT claim_control_number, claim_id, bene_id, claim_type, from_date, thru_date, principal_dx, drg,
                    facility_npi, payment_amount
-            FROM read_parquet({sql_literal(parquet_glob(inputs.parta_claims))})""")
+            FROM read_parquet({sql_literal(parquet_files(inputs.parta_claims))})""")
     else:
         con.execute("""CREATE OR REPLACE TEMP TABLE parta_src (claim_control_number VARCHAR, claim_id VARCHAR,
             bene_id VARCHAR, claim_type VARCHAR, from_date DATE, thru_date DATE, principal_dx VARCHAR, drg VARCHAR,
@@ -101,7 +101,7 @@ def _register_inputs(con: duckdb.DuckDBPyConnection, inputs: EpisodeInputs) -> b
     if _exists(inputs.beneficiaries):
         con.execute(f"""CREATE OR REPLACE TEMP TABLE bene_src AS
             SELECT bene_id, any_value(birth_date) AS birth_date, any_value(death_date) AS death_date
-            FROM read_parquet({sql_literal(parquet_glob(inputs.beneficiaries))}) GROUP BY bene_id""")
+            FROM read_parquet({sql_literal(parquet_files(inputs.beneficiaries))}) GROUP BY bene_id""")
     else:
         con.execute("CREATE OR REPLACE TEMP TABLE bene_src (bene_id VARCHAR, birth_date DATE, death_date DATE)")
     return con.execute("SELECT count(*) FROM bene_src").fetchone()[0] > 0

@@ -16,7 +16,7 @@ from pipelines.quality_gates.gx_engine import DEFAULT_SAMPLE_ROWS, run_gx
 from pipelines.quality_gates.results import DQ_COLUMNS, append_dq_results, dq_results_dir
 from pipelines.quality_gates.suites import (ENGINES, PRIVATE_COLUMN, Outcome, SuiteError, available_suites,
                                             load_suite)
-from pipelines.warehouse import parquet_glob
+from pipelines.warehouse import parquet_files
 
 SOURCES = ("pipelines/quality_gates", "sql/90_checks", "expectations")
 __all__ = ["DQ_COLUMNS", "DUCKDB_TYPES", "ENGINES", "PRIVATE_COLUMN", "SOURCES", "Evaluation", "Outcome", "SuiteError",
@@ -35,12 +35,12 @@ def run_suite(asset: str, path: Path, table_path: Callable[[str], Path] | None =
     con = connect(threads)
     try:
         con.execute(sql_text("90_checks/00_check_macros.sql"))
-        relation = f"read_parquet({sql_literal(parquet_glob(path))})"
+        relation = f"read_parquet({sql_literal(parquet_files(path))})"
         schema = {r[0]: r[1] for r in con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()}
 
         def ref(name: str) -> str:
             p = (table_path or (lambda n: path.with_name(f"{n}.parquet")))(name)
-            return f"read_parquet({sql_literal(parquet_glob(p))})"
+            return f"read_parquet({sql_literal(parquet_files(p))})"
 
         by_engine = {eng: [e for e in exps if e["meta"]["engine"] == eng] for eng in ENGINES}
         outcomes = run_duckdb(con, by_engine["duckdb"], relation, schema, ref)

@@ -112,7 +112,7 @@ def _eval_row_predicate(t: Table, e: dict, o: Outcome) -> None:
     if bad and public(cols) == cols:
         pred = ROW_PREDICATES[e["type"]](kw)[0]
         sel = ", ".join(_ident(c) for c in cols)
-        o.examples = [fmt(r[0]) if len(r) == 1 else [fmt(x) for x in r] for r in t.con.execute(
+        o.examples = [fmt(r[0], cols[0]) if len(r) == 1 else [fmt(x, c) for x, c in zip(r, cols)] for r in t.con.execute(
             f"SELECT DISTINCT {sel} FROM {t.relation} WHERE {pred} LIMIT {EXAMPLES}").fetchall()]
 
 
@@ -155,7 +155,7 @@ def _eval_unique(t: Table, e: dict, o: Outcome) -> None:
     o.unexpected_count, o.element_count = dup_rows, t.rows()
     o.passed, o.observed = keys == 0, f"{keys:,} duplicated keys"
     if pub:
-        o.examples = [[fmt(x) for x in r[2:]] if len(pub) > 1 else fmt(r[2]) for r in rows]
+        o.examples = [[fmt(x, c) for x, c in zip(r[2:], pub)] if len(pub) > 1 else fmt(r[2], pub[0]) for r in rows]
 
 
 def _eval_unexpected_rows(t: Table, e: dict, o: Outcome) -> None:
@@ -168,7 +168,7 @@ def _eval_unexpected_rows(t: Table, e: dict, o: Outcome) -> None:
     o.unexpected_count, o.passed, o.observed = n, n == 0, f"{n:,} unexpected rows"
     keep = [i for i, c in enumerate(names) if not PRIVATE_COLUMN.search(c)]
     if keep:
-        o.examples = [{names[i]: fmt(r[1 + i]) for i in keep} for r in rows]
+        o.examples = [{names[i]: fmt(r[1 + i], names[i]) for i in keep} for r in rows]
 
 
 EVALUATORS: dict[str, Callable[[Table, dict, Outcome], None]] = {

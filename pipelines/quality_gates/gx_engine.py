@@ -38,7 +38,8 @@ def _outcome(e: dict, r, sample_size: int) -> Outcome:
         elif o.element_count:
             o.observed = f"{res.get('unexpected_percent', 0) or 0:.4f}% unexpected in a sample of {sample_size:,}"
         if not o.passed and public(columns_of(e)) == columns_of(e):
-            o.examples = [fmt(x) for x in (res.get("partial_unexpected_list") or [])[:EXAMPLES]]
+            column = (e.get("kwargs") or {}).get("column")
+            o.examples = [fmt(x, column) for x in (res.get("partial_unexpected_list") or [])[:EXAMPLES]]
     return o
 
 

@@ -98,7 +98,27 @@ def public(cols: Iterable[str]) -> list[str]:
     return [c for c in cols if not PRIVATE_COLUMN.search(c)]
 
 
-def fmt(v: Any) -> Any:
-    if isinstance(v, (int, float, bool, str)) or v is None:
+# Text columns whose values cannot hold an identifier (codes, reasons, file names): their example
+# values are shown as they are. Every other text value is shown by its shape only.
+PUBLIC_TEXT_COLUMNS = frozenset({
+    "source_file", "kind", "format", "reason", "rule", "detail", "delivery_problem", "cohort", "measure_id",
+    "collection_type", "status", "version_type", "service_category", "metric", "direction", "model", "source",
+    "location_status", "submitted_as", "zero_reason", "item", "label",
+})
+
+
+def shape(text: str) -> str:
+    """A text value reduced to its shape: letters A, digits 9, other characters kept
+    ('1BC4D56EF78' -> '9AA9A99AA99'), so a failing check can say what a value looks like (an NPI column
+    holding beneficiary ids when a delivery's columns are shifted) without printing it."""
+    return "".join("A" if c.isalpha() else "9" if c.isdigit() else c for c in text)
+
+
+def fmt(v: Any, column: str | None = None) -> Any:
+    """An example value as metadata may show it: numbers, dates and booleans as they are; text only
+    for columns that cannot hold identifiers, else its shape (no identifier in any message)."""
+    if isinstance(v, (int, float, bool)) or v is None:
         return v
+    if isinstance(v, str):
+        return v if column in PUBLIC_TEXT_COLUMNS else shape(v)
     return str(v)

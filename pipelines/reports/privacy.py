@@ -9,7 +9,7 @@ import polars as pl
 
 from pipelines.reports.build import tin_folder
 from pipelines.settings import RunSettings
-from pipelines.warehouse import parquet_glob
+from pipelines.warehouse import scan_frame
 
 _TOKEN = re.compile(r"[A-Za-z0-9]+")
 
@@ -23,7 +23,7 @@ def beneficiary_ids(settings: RunSettings) -> set[str]:
     for table in ("partb_lines", "episodes"):
         path = settings.read_path(table)
         if path.exists():
-            ids |= set(pl.scan_parquet(parquet_glob(path)).select(pl.col("bene_id").unique()).collect()["bene_id"]
+            ids |= set(scan_frame(path).select(pl.col("bene_id").unique()).collect()["bene_id"]
                        .drop_nulls())
     return ids
 

@@ -10,7 +10,7 @@ import polars as pl
 from pipelines.duck import Raw, connect, query_sql_file, sql_literal
 from pipelines.ingest.files import SIDE_FILES
 from pipelines.settings import RunSettings
-from pipelines.warehouse import TableMissing, parquet_glob, parquet_row_count
+from pipelines.warehouse import TableMissing, parquet_files, parquet_row_count
 
 SCORING_SIDE_FILES = tuple(f for f, kind in SIDE_FILES.items() if kind != "standardization_factors")
 PARTICIPANT = ["performance_year", "cohort", "tin", "npi"]
@@ -79,7 +79,7 @@ def relation(settings: RunSettings, table: str) -> Raw:
         return Raw(EMPTY_RELATIONS[table])
     if not path.exists():
         raise TableMissing(f"table {table} not found at {path}; run the stage that writes it first")
-    return Raw(f"read_parquet({sql_literal(parquet_glob(path))})")
+    return Raw(f"read_parquet({sql_literal(parquet_files(path))})")
 
 
 def partb_query(settings: RunSettings, sql_file: str, **values) -> pl.DataFrame:

@@ -18,7 +18,7 @@ import polars as pl
 from pipelines.reference import COST_DRIVERS, SERVICE_CATEGORIES
 from pipelines.scoring.inputs import read_table
 from pipelines.settings import RunSettings
-from pipelines.warehouse import parquet_glob
+from pipelines.warehouse import scan_frame
 
 DISTRIBUTION_QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
 STATUSES = ("scored", "failed_minimum_submission", "below_case_minimum", "not_eligible")
@@ -37,8 +37,7 @@ class RunFacts:
 
 def cost_basis(settings: RunSettings) -> str:
     """N5: the cost basis of the run's lines, as partb_lines labels them (one home: ingest)."""
-    path = parquet_glob(settings.read_path("partb_lines"))
-    labels = pl.scan_parquet(path).select(pl.col("cost_basis").unique().sort()).collect()["cost_basis"].drop_nulls()
+    labels = scan_frame(settings.read_path("partb_lines")).select(pl.col("cost_basis").unique().sort()).collect()["cost_basis"].drop_nulls()
     return " / ".join(labels.to_list()) or "no lines"
 
 

@@ -7,7 +7,6 @@
 -- impossible_date_order, unknown_code_system.
 WITH typed AS (
     SELECT
-        {{source_file_id}}::INTEGER AS source_file_id,
         source_row::BIGINT AS source_row,
         coalesce(cclf_text(delivery_file), {{source_file}}) AS delivery_file,
         coalesce(cclf_date(delivery_date_text), {{delivery_date}}::DATE) AS delivery_date,

@@ -1,8 +1,7 @@
 -- Ingest, stage: CCLF1 Part A claim headers (as text) -> typed, with a quarantine reason or NULL.
 -- N6 applies (nulls, sentinel dates, dotless upper-case diagnoses). Used by C1 (institutional cost,
 -- CLM_PMT_AMT) and Q6 (admissions).
-SELECT {{source_file_id}}::INTEGER AS source_file_id,
-       source_row::BIGINT AS source_row,
+SELECT source_row::BIGINT AS source_row,
        coalesce(cclf_text(delivery_file), {{source_file}}) AS delivery_file,
        coalesce(cclf_date(delivery_date_text), {{delivery_date}}::DATE) AS delivery_date,
        cclf_text(CUR_CLM_UNIQ_ID) AS claim_id,

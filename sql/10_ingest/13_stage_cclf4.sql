@@ -1,6 +1,5 @@
 -- Ingest, stage: CCLF4 Part A diagnosis rows (as text) -> typed, with a quarantine reason or NULL.
-SELECT {{source_file_id}}::INTEGER AS source_file_id,
-       source_row::BIGINT AS source_row,
+SELECT source_row::BIGINT AS source_row,
        coalesce(cclf_text(delivery_file), {{source_file}}) AS delivery_file,
        coalesce(cclf_date(delivery_date_text), {{delivery_date}}::DATE) AS delivery_date,
        cclf_text(CUR_CLM_UNIQ_ID) AS claim_id,

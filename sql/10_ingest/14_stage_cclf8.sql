@@ -1,7 +1,6 @@
 -- Ingest, stage: CCLF8 beneficiary demographics (as text) -> typed. Names and addresses are never
 -- read (ingest=no in the layout); only what X1, R1 and S4 need is kept.
-SELECT {{source_file_id}}::INTEGER AS source_file_id,
-       source_row::BIGINT AS source_row,
+SELECT source_row::BIGINT AS source_row,
        coalesce(cclf_text(delivery_file), {{source_file}}) AS delivery_file,
        coalesce(cclf_date(delivery_date_text), {{delivery_date}}::DATE) AS delivery_date,
        upper(cclf_text(BENE_MBI_ID)) AS source_bene_id,
@@ -15,6 +14,10 @@ SELECT {{source_file_id}}::INTEGER AS source_file_id,
        cclf_text(BENE_ORGNL_ENTLMT_RSN_CD) AS original_entitlement_reason,
        CASE
            WHEN {{record_length}} IS NOT NULL AND record_length <> {{record_length}} THEN 'wrong_record_length'
+           -- only the fields read are checked (a CSV CCLF8 is decoded as Latin-1; names may hold any byte)
+           WHEN regexp_matches(concat_ws('', BENE_MBI_ID, BENE_FIPS_STATE_CD, BENE_FIPS_CNTY_CD, BENE_DOB, BENE_SEX_CD,
+                                         BENE_MDCR_STUS_CD, BENE_DUAL_STUS_CD, BENE_DEATH_DT,
+                                         BENE_ORGNL_ENTLMT_RSN_CD), '[^ -~]') THEN 'invalid_encoding'
            WHEN cclf_text(BENE_MBI_ID) IS NULL THEN 'missing_key:bene_id'
            WHEN cclf_date_is_bad(BENE_DOB) THEN 'unparseable_date:birth_date'
            WHEN cclf_date_is_bad(BENE_DEATH_DT) THEN 'unparseable_date:death_date'

@@ -1,6 +1,5 @@
 -- Ingest, stage: CCLF9 beneficiary id cross-walk (as text) -> typed (N1).
-SELECT {{source_file_id}}::INTEGER AS source_file_id,
-       source_row::BIGINT AS source_row,
+SELECT source_row::BIGINT AS source_row,
        coalesce(cclf_text(delivery_file), {{source_file}}) AS delivery_file,
        coalesce(cclf_date(delivery_date_text), {{delivery_date}}::DATE) AS delivery_date,
        cclf_text(HICN_MBI_XREF_IND) AS xref_indicator,

@@ -34,6 +34,9 @@ SELECT n.claim_control_number,
        v.source_row,
        v.layout AS source_layout
 FROM partb_netting AS n
-JOIN partb_versions AS v ON v.version_key = n.attribute_version_key
+-- the attribute version, straight from the staged rows (version_key = source_file_id << 40 | source_row)
+JOIN stage_partb AS v
+  ON v.source_file_id = (n.attribute_version_key >> 40)
+ AND v.source_row = (n.attribute_version_key & ((1::BIGINT << 40) - 1))
 LEFT JOIN standardization_factors AS f ON f.provider_state = v.provider_state
 WHERE n.survives

@@ -1,20 +1,13 @@
 -- Ingest, output ingest_audit: every input row excluded by a rule, with the rule id and why
 -- (N1 older cross-walk deliveries, N2 re-deliveries, N3 denials / processing indicator,
 -- N4 non-final RIF rows and versions of lines whose cancels net them away).
-WITH partb_cancelled AS (
-    SELECT v.source_file_id, v.source_row, 'N4' AS rule,
-           'netted away: ' || n.cancels || ' cancel(s) for ' || n.versions || ' original/adjustment version(s)' AS detail,
-           v.claim_id, v.line_number, v.claim_control_number, v.bene_id
-    FROM partb_versions AS v
-    JOIN partb_netting AS n USING (claim_control_number, bene_id, line_number)
-    WHERE v.rule IS NULL AND NOT n.survives
-)
 SELECT f.source_file, a.source_row, a.rule, a.detail, a.claim_id, a.line_number, a.claim_control_number, a.bene_id
 FROM (
     SELECT source_file_id, source_row, rule, detail, claim_id, line_number, claim_control_number, bene_id
     FROM partb_versions WHERE rule IS NOT NULL
     UNION ALL
-    SELECT * FROM partb_cancelled
+    SELECT source_file_id, source_row, 'N4', detail, claim_id, line_number, claim_control_number, bene_id
+    FROM partb_netted_away
     UNION ALL
     SELECT source_file_id, source_row, rule, detail, claim_id, NULL, claim_control_number, bene_id
     FROM parta_versions WHERE rule IS NOT NULL

@@ -1,2 +1,0 @@
--- Ingest, output ingest_audit: every input row excluded by a rule (N1-N4), from 28_ingest_audit_rows.
-SELECT * FROM ingest_audit_rows
