@@ -188,8 +188,12 @@ def tin_summary(projected: pl.DataFrame) -> pl.DataFrame:
         pl.col("partb_paid").sum().alias("partb_paid"),
         *[pl.col(f"{f}_dollar_impact").sum().alias(f"{f}_dollar_impact") for f in FIGURES],
         pl.when(pl.col("lead") == "pool").then(pl.col("pool_dollar_impact")).otherwise(
-            pl.col("projected_dollar_impact")).sum().alias("lead_dollar_impact"),
-    ).sort(keys)
+            pl.col("projected_dollar_impact")).alias("_lead").sum().alias("lead_dollar_impact"),
+        pl.when(pl.col("lead") == "pool").then(pl.col("pool_dollar_impact")).otherwise(
+            pl.col("projected_dollar_impact")).count().alias("_with_dollars"),
+    ).with_columns(*[pl.when(pl.col("_with_dollars") > 0).then(pl.col(c)).alias(c)
+                     for c in ("partb_paid", "pool_dollar_impact", "projected_dollar_impact", "lead_dollar_impact")]
+                   ).drop("_with_dollars").sort(keys)
 
 
 PROJECTED_COLUMNS = [
