@@ -35,6 +35,8 @@ def append_history(out_dir: Path, projected: pl.DataFrame, tins: tuple[str, ...]
     if as_of is None:
         return None
     rows = projected.with_columns(pl.col("data_last_service_date").alias("as_of")).select(HISTORY_COLUMNS)
+    if tins:
+        rows = rows.filter(pl.col("tin").is_in(list(tins)))
     path = history_dir(out_dir) / f"as_of={as_of.isoformat()}.parquet"
     if tins and path.exists():
         kept = read_frame(path).filter(~pl.col("tin").is_in(list(tins)))
@@ -52,3 +54,38 @@ def read_history(out_dir: Path, tin: str | None = None) -> pl.DataFrame:
     if tin is not None:
         frame = frame.filter(pl.col("tin") == tin)
     return frame.sort("as_of", "tin", "npi", "cohort")
+
+
+def delivery_months(input_dir: Path, first: str | None = None, last: str | None = None) -> list[str]:
+    """'YYYY-MM' of every delivery month of the input folder's claims files (CMS names: .Dyymmdd.), within
+    [first, last] when given, oldest first."""
+    from pipelines.ingest.files import discover
+
+    months = sorted({f"{f.delivery_date:%Y-%m}" for f in discover(Path(input_dir))
+                     if f.delivery_date is not None and f.kind != "ignored"})
+    return [mo for mo in months if (first is None or mo >= first) and (last is None or mo <= last)]
+
+
+def month_subset(input_dir: Path, month: str, target: Path) -> int:
+    """Fill `target` with links to the input files delivered up to the end of `month` (and every side file,
+    which carries no delivery date). Returns how many claims files it holds."""
+    from pipelines.ingest.files import discover
+
+    target.mkdir(parents=True, exist_ok=True)
+    n = 0
+    for f in discover(Path(input_dir)):
+        if f.kind == "ignored" or (f.delivery_date is not None and f"{f.delivery_date:%Y-%m}" > month):
+            continue
+        (target / f.name).symlink_to(f.path.resolve())
+        n += f.delivery_date is not None
+    return n
+
+
+def copy_history(src_out: Path, dst_out: Path) -> list[Path]:
+    """Carry the history files of a scratch output folder into the real one (same date replaces)."""
+    written = []
+    for f in sorted(history_dir(src_out).glob("as_of=*.parquet")):
+        dst = history_dir(dst_out) / f.name
+        write_frame(read_frame(f), dst)
+        written.append(dst)
+    return written

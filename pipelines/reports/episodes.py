@@ -43,28 +43,35 @@ def participant_episodes(settings: RunSettings, tins: list[str]) -> pl.DataFrame
             .sort("tin", "npi", "cohort", "start_date", "episode_id").collect())
 
 
-def episode_lines(settings: RunSettings, episode_ids: list[str], tin: str) -> pl.DataFrame:
-    """C1 lines of the episodes, with source file and row (partb_lines / parta_claims); `billed_by` is the
-    NPI when billed under `tin`, else 'another practice' (Part A: 'facility (Part A)')."""
+def episode_lines(settings: RunSettings, episode_ids: list[str]) -> pl.DataFrame:
+    """C1 lines of the episodes, with source file and row (partb_lines / parta_claims) and the billing TIN and
+    NPI (internal: `billed_under` masks them per TIN before anything is written)."""
     lines = _scan(settings, "episode_lines").filter(pl.col("episode_id").is_in(episode_ids)).select(
         "episode_id", "source", "claim_control_number", "claim_id", "line_number", "bene_id", "service_date",
         "episode_day", "hcpcs", "drg", "service_category", "tin", "npi", pl.col("cost_amount").cast(pl.Float64))
     partb = _scan(settings, "partb_lines").select("claim_id", "line_number", "bene_id", "source_file", "source_row")
-    has_parta = settings.read_path("parta_claims").exists()
-    parta = (_scan(settings, "parta_claims").select("claim_id", "bene_id", pl.col("source_file").alias("a_file"),
-                                                   pl.col("source_row").alias("a_row")) if has_parta else None)
     out = lines.join(partb, on=["claim_id", "line_number", "bene_id"], how="left")
-    if parta is not None:
+    if settings.read_path("parta_claims").exists():
+        parta = _scan(settings, "parta_claims").select("claim_id", "bene_id", pl.col("source_file").alias("a_file"),
+                                                       pl.col("source_row").alias("a_row"))
+        a = pl.col("source") == "parta"
         out = out.join(parta, on=["claim_id", "bene_id"], how="left").with_columns(
-            pl.when(pl.col("source") == "parta").then(pl.col("a_file")).otherwise(pl.col("source_file"))
-            .alias("source_file"),
-            pl.when(pl.col("source") == "parta").then(pl.col("a_row")).otherwise(pl.col("source_row"))
-            .alias("source_row"))
-    billed = (pl.when(pl.col("source") == "parta").then(pl.lit(FACILITY))
-              .when(pl.col("tin") == tin).then(pl.col("npi")).otherwise(pl.lit(OTHER_PRACTICE)))
+            pl.when(a).then(pl.col("a_file")).otherwise(pl.col("source_file")).alias("source_file"),
+            pl.when(a).then(pl.col("a_row")).otherwise(pl.col("source_row")).alias("source_row"))
     return out.with_columns(
-        billed.alias("billed_by"),
         pl.when(pl.col("source") == "parta").then(pl.format("DRG {}", pl.col("drg"))).otherwise(pl.col("hcpcs"))
         .alias("code"),
-        pl.when(pl.col("source") == "parta").then(pl.lit("Part A")).otherwise(pl.lit("Part B")).alias("source"),
-    ).select(LINE_COLUMNS).sort("episode_id", "service_date", "claim_control_number", "line_number").collect()
+    ).drop("bene_id", "claim_id", "hcpcs", "drg").sort("episode_id", "service_date", "claim_control_number",
+                                                        "line_number").collect()
+
+
+def billed_under(lines: pl.DataFrame, episode_ids: list[str], tin: str) -> pl.DataFrame:
+    """The lines of `episode_ids` as a TIN's report shows them: `billed_by` is the NPI when billed under `tin`,
+    else 'another practice' (Part A: 'facility (Part A)'); the billing TIN and NPI columns are dropped."""
+    parta = pl.col("source") == "parta"
+    billed = (pl.when(parta).then(pl.lit(FACILITY))
+              .when(pl.col("tin") == tin).then(pl.col("npi")).otherwise(pl.lit(OTHER_PRACTICE)))
+    return lines.filter(pl.col("episode_id").is_in(episode_ids)).with_columns(
+        billed.alias("billed_by"),
+        pl.when(parta).then(pl.lit("Part A")).otherwise(pl.lit("Part B")).alias("source"),
+    ).select(LINE_COLUMNS)

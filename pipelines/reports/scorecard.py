@@ -12,7 +12,7 @@ import polars as pl
 from pipelines.methodology import Methodology
 from pipelines.reports import charts, words
 from pipelines.reports.build import PARTICIPANT, ReportTables
-from pipelines.reports.episodes import episode_lines, participant_episodes
+from pipelines.reports.episodes import billed_under, episode_lines, participant_episodes
 from pipelines.reports.excel import write_workbook
 from pipelines.settings import RunSettings
 
@@ -40,13 +40,16 @@ class ScorecardContext:
     part_a: bool
     measures: list[str]
     episodes: pl.DataFrame
+    lines: pl.DataFrame  # every listed episode's lines, billing TIN/NPI still unmasked (billed_under masks)
 
     @classmethod
     def build(cls, settings, m, t, env, common, warnings, notes, part_a, scope) -> "ScorecardContext":
         summary = t.cohort_summary.filter(pl.col("performance_year") == settings.performance_year).to_dicts()
         measures = [x for r in summary for x in r["required_measures"].split(", ") if x]
-        return cls(settings, m, t, env, common, warnings, notes, part_a, measures,
-                   participant_episodes(settings, scope) if scope else pl.DataFrame())
+        episodes = participant_episodes(settings, scope) if scope else pl.DataFrame()
+        ids = episodes["episode_id"].unique().to_list() if episodes.height else []
+        return cls(settings, m, t, env, common, warnings, notes, part_a, measures, episodes,
+                   episode_lines(settings, ids))
 
 
 def _figure(row: dict, figure: str) -> dict:
@@ -140,7 +143,7 @@ def _lines_pages(ctx: ScorecardContext, tin: str, participants: list[dict], fold
     ids = sorted({e["episode_id"] for r in participants for e in r["episode_rows"]})
     if not ids:
         return pl.DataFrame()
-    lines = episode_lines(ctx.settings, ids, tin)
+    lines = billed_under(ctx.lines, ids, tin)
     by_episode = {k[0]: g.to_dicts() for k, g in lines.group_by("episode_id")}
     (folder / "lines").mkdir(parents=True, exist_ok=True)
     template = ctx.env.get_template("lines.html.j2")

@@ -13,7 +13,7 @@ from pipelines.methodology import BenchmarkParams, Methodology
 from pipelines.reference import read_code_lists, resolve_dir
 from pipelines.scoring import admissions, cost, eligibility as elig, final, payment, quality, risk, summaries
 from pipelines.scoring.inputs import (PARTICIPANT, attributed_counts, part_a_supplied, participant_paid,
-                                      partb_query, read_side_csv, read_table, relation, restrict_tins,
+                                      keep_other_tins, partb_query, read_side_csv, read_table, relation, restrict_tins,
                                       scoring_episodes, side_inputs_status)
 from pipelines.scoring.params import quality_params
 from pipelines.settings import RunSettings
@@ -214,6 +214,7 @@ def compute_scores(settings: RunSettings, m: Methodology) -> tuple[dict[str, pl.
         "cohort_summary": summaries.cohort_summary(bench, drivers.by_cohort, eligibility_table, facts),
         "cohort_cost_drivers": drivers.by_cohort,
     }
+    tables = keep_other_tins(tables, settings)  # --tin: other TINs' published rows stay in place
     info = {"budget": budget, "part_a": has_part_a, "replaced_part_a_submissions": q["replaced"],
             "part_a_measures": q["part_a_measures"], "small_pool": facts.small_pool,
             "submissions": q["submissions"], "status_counts": dict(scores.group_by("status").len().iter_rows()),
