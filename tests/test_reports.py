@@ -70,7 +70,8 @@ def test_scorecard_content_statuses_pool_basis_drivers(run):
     assert "<script" not in html.lower() and "http" not in html.lower()  # inline CSS only, no JS or assets
     below = scores.filter(pl.col("status") == "below_case_minimum").row(0, named=True)
     html = (settings.reports_dir / below["tin"] / "scorecard.html").read_text()
-    assert "below_case_minimum" in html
+    assert "Not scored: fewer than 20 attributed episodes" in html  # S7 status in words
+    assert "<svg" in (settings.reports_dir / scored["tin"] / "scorecard.html").read_text()  # charts inline
 
 
 def test_cohort_summary_has_benchmarks_and_no_npi(run):
