@@ -118,6 +118,7 @@ def test_tin_option_rebuilds_that_tins_folder_and_keeps_the_others(run, tmp_path
 def test_without_part_a_the_report_says_q492_is_not_scored(run, tmp_path):
     """Q6: with an empty parta_claims, scoring marks Q492 not scored (participant_measure_points,
     cohort_summary) and the scorecard, which only renders those tables, says so."""
+    from pipelines.projection import compute_projection
     from pipelines.scoring.stage import compute_scores
 
     settings, _ = run
@@ -128,6 +129,9 @@ def test_without_part_a_the_report_says_q492_is_not_scored(run, tmp_path):
     tables, info = compute_scores(no_part_a, load_methodology(2027))
     assert not info["part_a"]
     for name, df in tables.items():
+        no_part_a.warehouse.write(name, df)
+    projected, _ = compute_projection(no_part_a, load_methodology(2027))  # V1 on the same tables
+    for name, df in projected.items():
         no_part_a.warehouse.write(name, df)
     q492 = tables["participant_measure_points"].filter(pl.col("measure_id") == "Q492")
     assert q492.height and set(q492["status"]) == {"not_scored"} and q492["points"].is_null().all()

@@ -27,43 +27,46 @@ def _frame(rows: list[dict], schema: dict | None = None) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=schema, infer_schema_length=None)
 
 
-def cost_position(bands: list[dict], marker: dict, distribution: dict | None) -> str:
-    """Cost measure score on each reference distribution (rows: pool-based, projected) with the ten B3 bands
-    (points 1..10 between thresholds T1..T10), the pool's quantiles and the participant's score with its
-    interval. `bands`: {figure, t1..t10}; `marker`: {score, low, high}; `distribution`: p10..p90 of the pool."""
-    edges = [v for b in bands for v in (b[f"t{k}"] for k in range(1, 11)) if v is not None]
-    edges += [v for v in (marker.get("score"), marker.get("low"), marker.get("high")) if v is not None]
-    if not edges:
-        return ""
-    lo, hi = min(edges), max(edges)
-    pad = (hi - lo) * 0.12 or abs(hi) * 0.1 or 1.0
-    lo, hi = lo - pad, hi + pad
-    rects = []
-    for b in bands:
-        t = [b[f"t{k}"] for k in range(1, 11)]
-        if any(v is None for v in t):
-            continue
-        cuts = [hi, *t, lo]  # B3: above T1 -> 1; T(k+1)..T(k) -> k (+ partial); at or below T10 -> 10
-        for i in range(11):
-            rects.append({"figure": b["figure"], "x": cuts[i + 1], "x2": cuts[i], "points": f"{max(1, i)}"})
-    base = alt.Chart(_frame(rects)).mark_rect(opacity=0.85).encode(
-        x=alt.X("x:Q", title="Cost measure score ($, lower is better)", scale=alt.Scale(domain=[lo, hi], nice=False)),
-        x2="x2:Q", y=alt.Y("figure:N", title=None),
-        color=alt.Color("points:O", scale=alt.Scale(domain=[str(k) for k in range(1, 11)], range=POINT_COLORS),
-                        legend=alt.Legend(title="Cost points", orient="bottom", direction="horizontal")))
-    layers = [base]
-    marks = _frame([{"figure": b["figure"], **marker} for b in bands])
-    if marker.get("low") is not None:
-        layers.append(alt.Chart(marks).mark_rule(strokeWidth=2, color="#111").encode(
-            x="low:Q", x2="high:Q", y="figure:N"))
-    layers.append(alt.Chart(marks).mark_tick(thickness=3, size=26, color="#111").encode(x="score:Q", y="figure:N"))
+def _cost_row(band: dict, marker: dict, distribution: dict | None) -> alt.LayerChart:
+    """One reference distribution: the eleven B3 regions between T1..T10 (above T1 earns 1, at or below T10
+    earns 10), the pool's 10th-90th percentile and median, the participant's score and interval."""
+    t = [band[f"t{k}"] for k in range(1, 11)]
+    values = [v for v in (*t, marker.get("score"), marker.get("low"), marker.get("high")) if v is not None]
     if distribution:
-        pool = _frame([{"figure": bands[0]["figure"], **distribution}])
-        layers.append(alt.Chart(pool).mark_tick(color="#555", size=10, thickness=1).encode(
-            x="p50:Q", y=alt.Y("figure:N")))
-        layers.append(alt.Chart(pool).mark_rule(color="#555", strokeDash=[3, 2]).encode(x="p10:Q", x2="p90:Q",
-                                                                                        y="figure:N"))
-    return svg(alt.layer(*layers).properties(width=WIDTH, height=36 * len(bands)))
+        values += [distribution[k] for k in ("p10", "p90") if distribution.get(k) is not None]
+    lo, hi = min(values), max(values)
+    pad = (hi - lo) * 0.08 or abs(hi) * 0.1 or 1.0
+    lo, hi = lo - pad, hi + pad
+    cuts = [hi, *t, lo]
+    rects = [{"x": cuts[i + 1], "x2": cuts[i], "points": f"{max(1, i)}"} for i in range(11)]
+    x = alt.X("x:Q", title=f"{band['figure']}: cost measure score ($, lower is better)",
+              scale=alt.Scale(domain=[lo, hi], nice=False), axis=alt.Axis(format="$,.0f"))
+    layers = [alt.Chart(_frame(rects)).mark_rect(opacity=0.85).encode(
+        x=x, x2="x2:Q",
+        color=alt.Color("points:O", scale=alt.Scale(domain=[str(k) for k in range(1, 11)], range=POINT_COLORS),
+                        legend=alt.Legend(title="Cost points (band)", orient="right")))]
+    mark = _frame([marker])
+    if marker.get("low") is not None:
+        layers.append(alt.Chart(mark).mark_rule(strokeWidth=2, color="#111").encode(x="low:Q", x2="high:Q"))
+    layers.append(alt.Chart(mark).mark_tick(thickness=3, size=30, color="#111").encode(x="score:Q"))
+    if distribution:
+        pool = _frame([distribution])
+        layers.append(alt.Chart(pool).mark_rule(color="#444", strokeDash=[4, 2], strokeWidth=1.5).encode(
+            x="p10:Q", x2="p90:Q", y=alt.value(8)))
+        layers.append(alt.Chart(pool).mark_point(shape="diamond", color="#444", filled=True, size=50).encode(
+            x="p50:Q", y=alt.value(8)))
+    return alt.layer(*layers).properties(width=WIDTH, height=34)
+
+
+def cost_position(bands: list[dict], marker: dict, distribution: dict | None) -> str:
+    """Cost measure score on each reference distribution (pool-based, projected), one row each on its own
+    scale, with the ten B3 bands, the pool's quantiles (pool row) and the participant's score with its
+    interval. `bands`: {figure, t1..t10}; `marker`: {score, low, high}; `distribution`: p10..p90 of the pool."""
+    rows = [_cost_row(b, marker, distribution if i == 0 and b["figure"] == "Pool-based" else None)
+            for i, b in enumerate(bands) if all(b[f"t{k}"] is not None for k in range(1, 11))]
+    if not rows or marker.get("score") is None:
+        return ""
+    return svg(alt.vconcat(*rows, spacing=14).resolve_scale(x="independent"))
 
 
 def quality_deciles(rows: list[dict]) -> str:

@@ -93,7 +93,7 @@ def _participants(ctx: ScorecardContext, tin: str) -> list[dict]:
     measures, steps, history, eps = {}, {}, {}, {}
     for x in t.projected_measures.filter(pl.col("tin") == tin).iter_rows(named=True):
         measures.setdefault((x["npi"], x["cohort"]), []).append(
-            dict(x, status_words=words.measure_status(x["projected_status"], m)))
+            dict(x, status_words=words.measure_status(x["projected_status"], m, x["status_reason"])))
     for x in t.waterfall.filter(pl.col("tin") == tin).iter_rows(named=True):
         steps.setdefault((x["npi"], x["cohort"]), []).append(x)
     if t.history.height:
@@ -180,6 +180,9 @@ def write_scorecard(ctx: ScorecardContext, tin: str, folder: Path) -> None:
         warnings=[w for w in ctx.warnings if any(f"for {c}:" in w for c in cohorts_here)],
         notes=[n for n in ctx.notes if not n.startswith("Q6") or "HF" in cohorts_here],
         admission_rows=t.admissions.filter(pl.col("tin") == tin).sort("npi").to_dicts(),
+        q492_note=("Q492 is computed from Part A inpatient claims (Q6) and scored on deciles like the other measures."
+                   if ctx.part_a else "Q492 is not scored: the run has no Part A claims (Q6); HF quality is scored "
+                   "on the other measures."),
         small_pool_limit=m.benchmarks.small_pool_participants, draws=m.projection.bootstrap_draws,
         level=m.projection.interval_level, **ctx.common)
     (folder / "scorecard.html").write_text(html, encoding="utf-8")

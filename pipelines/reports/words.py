@@ -58,8 +58,10 @@ def status(code: str | None, m: Methodology) -> str:
     }.get(code or "", code or "")
 
 
-def measure_status(code: str | None, m: Methodology) -> str:
+def measure_status(code: str | None, m: Methodology, reason: str | None = None) -> str:
     q = m.quality
+    if code == "not_scored" and (reason or "").startswith("Q6"):
+        return "not scored (no Part A)"
     return {
         "scored": "scored",
         "not_submitted": "not submitted (0 points)",
