@@ -40,7 +40,8 @@ def _cost_row(band: dict, marker: dict, distribution: dict | None) -> alt.LayerC
     cuts = [hi, *t, lo]
     rects = [{"x": cuts[i + 1], "x2": cuts[i], "points": f"{max(1, i)}"} for i in range(11)]
     x = alt.X("x:Q", title=f"{band['figure']}: cost measure score ($, lower is better)",
-              scale=alt.Scale(domain=[lo, hi], nice=False), axis=alt.Axis(format="$,.0f"))
+              scale=alt.Scale(domain=[lo, hi], nice=False),
+              axis=alt.Axis(format="$,.0f", tickCount=8, labelOverlap=True))
     layers = [alt.Chart(_frame(rects)).mark_rect(opacity=0.85).encode(
         x=x, x2="x2:Q",
         color=alt.Color("points:O", scale=alt.Scale(domain=[str(k) for k in range(1, 11)], range=POINT_COLORS),

@@ -151,7 +151,7 @@ def _lines_pages(ctx: ScorecardContext, tin: str, participants: list[dict], fold
         if not r["episode_rows"]:
             continue
         html = template.render(title=f"Episode lines, TIN {tin}, NPI {r['npi']} ({r['cohort']})", tin=tin, p=r,
-                               episodes=[dict(e, lines=by_episode.get(e["episode_id"], [])) for e in r["episode_rows"]],
+                               episodes=[dict(e, line_rows=by_episode.get(e["episode_id"], [])) for e in r["episode_rows"]],
                                **ctx.common)
         (folder / r["lines_page"]).write_text(html, encoding="utf-8")
     return lines
