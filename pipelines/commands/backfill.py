@@ -37,7 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from pipelines.projection.history import copy_history, delivery_months, month_subset
+    from pipelines.projection.history import move_history, delivery_months, month_subset
     from pipelines.runner import run_pipeline
     from pipelines.settings import RunSettings
 
@@ -64,7 +64,7 @@ def run(args) -> int:
             outcome = run_pipeline(settings)
             if not outcome.success:
                 raise CommandError(f"backfill {month}: {outcome.reason}")
-            written = copy_history(settings.out_dir, out)
+            written = move_history(settings.out_dir, out)
             if not args.quiet:
                 print(f"  {month}: {files} claims files, {outcome.seconds:.0f}s -> "
                       f"{', '.join(p.name for p in written) or 'no projected scores'}", file=sys.stderr, flush=True)

@@ -81,11 +81,12 @@ def month_subset(input_dir: Path, month: str, target: Path) -> int:
     return n
 
 
-def copy_history(src_out: Path, dst_out: Path) -> list[Path]:
-    """Carry the history files of a scratch output folder into the real one (same date replaces)."""
+def move_history(src_out: Path, dst_out: Path) -> list[Path]:
+    """Carry the history files a scratch run wrote into the real output folder (same date replaces)."""
     written = []
     for f in sorted(history_dir(src_out).glob("as_of=*.parquet")):
         dst = history_dir(dst_out) / f.name
         write_frame(read_frame(f), dst)
+        f.unlink()
         written.append(dst)
     return written
