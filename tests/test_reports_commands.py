@@ -90,3 +90,31 @@ def test_backfill_months_are_subsets_of_the_input_by_delivery_date(tmp_path):
     assert month_subset(inp, "2027-01", tmp_path / "s") == 2
     assert sorted(p.name for p in (tmp_path / "s").iterdir()) == [
         "P.A1.ACO.ZC5Y27.D261210.T1200000", "P.A1.ACO.ZC5Y27.D270110.T1200000", "practice_attestations.csv"]
+
+
+def test_asm_run_tin_replaces_that_tins_rows_and_folder_and_keeps_the_others(tmp_path, capsys):
+    """asm run --tin T on an output folder of a full run: T's folder is rebuilt; every other TIN's folder is
+    untouched and every other TIN's participant rows are still published; a 9-digit TIN absent from the
+    data is a one-line error."""
+    import shutil
+
+    settings, _ = demo_run()
+    out = tmp_path / "out"
+    shutil.copytree(settings.out_dir, out, ignore=shutil.ignore_patterns(".staging", ".tmp"))
+    folders = sorted(p.name for p in (out / "reports").iterdir() if p.is_dir())
+    tin, other = folders[0], folders[-1]
+    other_mtime = (out / "reports" / other / "scorecard.html").stat().st_mtime_ns
+    before = pl.read_parquet(out / "warehouse" / "participant_scores.parquet").sort("tin", "npi", "cohort")
+    (out / "reports" / tin / "scorecard.html").write_text("stale")
+    assert main(["run", "--input", str(settings.input_dir), "--out", str(out), "--tin", tin, "--quiet"]) == 0
+    capsys.readouterr()
+    after = pl.read_parquet(out / "warehouse" / "participant_scores.parquet").sort("tin", "npi", "cohort")
+    assert after.select("tin", "npi", "cohort").equals(before.select("tin", "npi", "cohort"))
+    assert sorted(p.name for p in (out / "reports").iterdir() if p.is_dir()) == folders
+    assert (out / "reports" / tin / "scorecard.html").read_text() != "stale"
+    assert (out / "reports" / other / "scorecard.html").stat().st_mtime_ns == other_mtime
+    absent = next(f"{int(tin) + k:09d}" for k in range(1, 1000) if f"{int(tin) + k:09d}" not in folders
+                  and f"{int(tin) + k:09d}" not in set(before["tin"]))
+    assert main(["run", "--input", str(settings.input_dir), "--out", str(out), "--tin", absent, "--quiet"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"--tin {absent}: no Part B line of the data is billed under this TIN" in err[0]
