@@ -1,5 +1,5 @@
-"""Reports asset: per-TIN scorecards (HTML + CSV, only the TIN's clinicians) and the cohort summary,
-staged and published with the tables. Engine: `pipelines.reports`."""
+"""Reports asset: the index, per-TIN scorecards (HTML with charts, CSV, Excel, episode lines; only the TIN's
+clinicians) and the cohort summary, staged and published with the tables. Engine: `pipelines.reports`."""
 from __future__ import annotations
 
 import time
@@ -19,9 +19,9 @@ def reports_asset(methodology_fingerprint: str = ""):
         name=REPORTS_ASSET,
         deps=[AssetDep(t) for t in REPORT_INPUTS],
         group_name="reports",
-        description="Per-TIN scorecards (HTML + CSV, only the TIN's clinicians) and the cohort summary "
-                    "(benchmarks and distributions only); staged, published with the tables.",
-        kinds={"html", "csv"},
+        description="Index of every TIN, per-TIN scorecards (HTML with offline SVG charts, CSV, Excel, episode "
+                    "lines; only the TIN's clinicians) and the cohort summary; staged, published with the tables.",
+        kinds={"html", "csv", "excel"},
         code_version=stage_code_version(SOURCES, methodology_fingerprint),
         metadata=code_references("assets/reports.py", (*SHARED_SOURCES, *SOURCES)),
     )
@@ -37,13 +37,15 @@ def reports_asset(methodology_fingerprint: str = ""):
         return MaterializeResult(metadata={
             "dagster/row_count": len(info["tins"]),
             "tin_reports": len(info["tins"]),
+            "index_tins": info["index_tins"],
+            "carried_tin_folders": info["carried_tins"],
             "scope": scope,
             "folder": MetadataValue.path(str(settings.reports_dir)),
             "peer_pools": MetadataValue.json(info["pools"]),
             "cost_basis": info["cost_basis"],
             "q492": "computed from Part A (Q6)" if info["part_a"] else "not scored: no Part A claims (Q6)",
-            "privacy_check": (f"passed: {info['privacy']['files']} files, no beneficiary id, no other TIN's NPI, "
-                              "no NPI in the cohort summary"),
+            "privacy_check": (f"passed: {info['privacy']['files']} files (HTML, CSV, XLSX), no beneficiary id, no "
+                              "other TIN's NPI, no NPI in the index or cohort summary"),
             "seconds": round(time.perf_counter() - t0, 2),
         })
 

@@ -10,6 +10,7 @@ from dagster import AssetSelection, DefaultScheduleStatus, Definitions, Schedule
 from assets.checks import asset_key_names, suite_checks
 from assets.episodes import episodes_asset
 from assets.ingest import ingest_asset
+from assets.projection import projection_asset
 from assets.publish import publish_asset
 from assets.reports import reports_asset
 from assets.scoring import eligibility_asset, episode_risk_asset, scoring_asset
@@ -23,7 +24,7 @@ ALL_JOB = "asm_all"
 def build_definitions(settings: RunSettings) -> Definitions:
     methodology = load_methodology(settings.performance_year, settings.config_file)
     assets = [ingest_asset(methodology), episodes_asset(methodology), eligibility_asset(methodology),
-              episode_risk_asset(methodology), scoring_asset(methodology),
+              episode_risk_asset(methodology), scoring_asset(methodology), projection_asset(methodology),
               reports_asset(methodology.fingerprint)]  # OUT/reports, staged like the tables, published by `publish`
     keys = asset_key_names(assets)  # issue 6: every asset with expectations/<asset>.json gets its checks,
     assets.append(publish_asset(keys))  # and `publish` (staging -> OUT/warehouse) runs after all of them

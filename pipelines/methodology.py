@@ -518,6 +518,50 @@ class CostParams(_Section):
         "(quantile_disc, an observed value).")
 
 
+class ProjectionParams(_Section):
+    """Projection against CMS's published MIPS benchmarks before the national pool exists (V1-V4)."""
+
+    quality_benchmarks_file: str = P(
+        "V1", "DEFAULT",
+        "CMS MIPS quality benchmarks (percentiles p1..p99 per measure, submission method and MIPS PY; relative to "
+        "the repository root, or absolute). A newer CMS file of the same columns can replace it.", min_length=1)
+    cost_averages_file: str = P(
+        "V2", "DEFAULT",
+        "CMS MIPS national average costs per cost measure and MIPS PY (relative to the repository root, or "
+        "absolute).", min_length=1)
+    submission_methods: dict[str, str] = P(
+        "V1", "DEFAULT",
+        "CMS submission method of each collection type of quality_submissions.csv (eCQM = electronicHealthRecord, "
+        "MIPS CQM = registry).", min_length=1)
+    computed_measure_method: str = P(
+        "V1", "DEFAULT",
+        "CMS submission method of the measures computed from Part A claims (quality.part_a_measures, Q492).",
+        min_length=1)
+    percent_metric_types: Annotated[list[str], Unique] = P(
+        "V1", "DEFAULT",
+        "CMS metric types whose percentiles are in percent (a rate of 0.7419 is compared as 74.19); other types "
+        "(costScore: Q492 per 100 person-years) are compared in their own unit.")
+    cost_measures: dict[Cohort, str] = P(
+        "V2", "DEFAULT", "CMS MIPS cost measure whose national average centres each cohort's reference "
+        "distribution.", min_length=1)
+    cost_average_column: Literal["individual_national_average", "group_national_average"] = P(
+        "V2", "DEFAULT", "Column of the national average cost file used (participants are TIN/NPI clinicians).")
+    default_cost_cv: float = P(
+        "V2", "DEFAULT",
+        "Coefficient of variation of cost measure scores (SD / national average) used for the spread when the "
+        "run's peer pool is smaller than benchmarks.small_pool_participants.", gt=0, le=5)
+    bootstrap_draws: int = P(
+        "V3", "DEFAULT", "Bootstrap draws over the peer pool and the participant's own episodes.", ge=20, le=100000)
+    interval_level: float = P(
+        "V3", "DEFAULT", "Central interval level of the projected figures (0.8: the 10th to 90th percentile of "
+        "the draws).", gt=0, lt=1)
+    seed: int = P("V3", "DEFAULT", "Seed of the bootstrap: the same inputs give the same intervals.", ge=0)
+    lead: Literal["auto", "pool", "projection"] = P(
+        "V4", "DEFAULT",
+        "Figure a report leads with: \"auto\" = the pool-based score when the cohort's peer pool has at least "
+        "benchmarks.small_pool_participants participants, the projection otherwise; both are always shown.")
+
+
 class MethodologyParams(_Section):
     """Every parameter in force for one performance year ([defaults] merged with [performance_year.<PY>])."""
 
@@ -532,12 +576,14 @@ class MethodologyParams(_Section):
     episodes: EpisodeParams = Field(description="E1-E6, X1-X2, L")
     attribution: AttributionParams = Field(description="A1-A3")
     costs: CostParams = Field(description="C1-C4")
+    projection: ProjectionParams = Field(description="V1-V4")
 
     @model_validator(mode="after")
     def _cohorts_agree(self) -> MethodologyParams:
         cohorts = list(self.episodes.confirming_window_days)
         for key, other in (("eligibility.cohort_specialties", self.eligibility.cohort_specialties),
-                           ("quality.required_measures", self.quality.required_measures)):
+                           ("quality.required_measures", self.quality.required_measures),
+                           ("projection.cost_measures", self.projection.cost_measures)):
             if sorted(other) != sorted(cohorts):
                 raise _cross((key, "episodes.confirming_window_days"),
                              f"cohorts differ ({', '.join(sorted(other))} vs {', '.join(sorted(cohorts))})")
@@ -623,6 +669,7 @@ class Methodology:
     episodes = property(lambda self: self.model.episodes)
     attribution = property(lambda self: self.model.attribution)
     costs = property(lambda self: self.model.costs)
+    projection = property(lambda self: self.model.projection)
 
 
 # ---------------------------------------------------------------------------------- loading

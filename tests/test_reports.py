@@ -10,22 +10,16 @@ import polars as pl
 import pytest
 
 from pipelines import reports as rep
-from pipelines.generate import generate
 from pipelines.methodology import load_methodology
-from pipelines.runner import run_pipeline
 from pipelines.settings import RunSettings
+from tests.report_run import demo_run
 
 TOKEN = re.compile(r"[A-Za-z0-9]+")
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    base = tmp_path_factory.mktemp("reports")
-    generate(base / "in", scale="small", seed=5)
-    settings = RunSettings(input_dir=base / "in", out_dir=base / "out", threads=2, quiet=True)
-    outcome = run_pipeline(settings)
-    assert outcome.success, outcome.reason
-    return settings, outcome
+def run():
+    return demo_run()
 
 
 def tokens(path) -> set[str]:
@@ -76,7 +70,8 @@ def test_scorecard_content_statuses_pool_basis_drivers(run):
     assert "<script" not in html.lower() and "http" not in html.lower()  # inline CSS only, no JS or assets
     below = scores.filter(pl.col("status") == "below_case_minimum").row(0, named=True)
     html = (settings.reports_dir / below["tin"] / "scorecard.html").read_text()
-    assert "below_case_minimum" in html
+    assert "Not scored: fewer than 20 attributed episodes" in html  # S7 status in words
+    assert "<svg" in (settings.reports_dir / scored["tin"] / "scorecard.html").read_text()  # charts inline
 
 
 def test_cohort_summary_has_benchmarks_and_no_npi(run):
@@ -92,19 +87,29 @@ def test_cohort_summary_has_benchmarks_and_no_npi(run):
     assert "Cost benchmarks" in html and "Quality benchmarks" in html and "Q492" in html
 
 
-def test_tin_option_restricts_reports_not_benchmarks(run, tmp_path):
+def test_tin_option_rebuilds_that_tins_folder_and_keeps_the_others(run, tmp_path):
+    """--tin T: T's folder is rebuilt, every other TIN's folder stays as published, the cohort summary (whole
+    run) is unchanged and the index still lists every TIN with its scorecard."""
     settings, _ = run
     summary_before = (settings.reports_dir / "cohort_summary.html").read_text()
-    tin = sorted(p.name for p in settings.reports_dir.iterdir() if p.is_dir())[0]
+    folders = sorted(p.name for p in settings.reports_dir.iterdir() if p.is_dir())
+    tin, other = folders[0], folders[1]
+    other_before = (settings.reports_dir / other / "scorecard.html").read_bytes()
+    (settings.reports_dir / tin / "scorecard.html").write_text("stale")
     # library use (no run tag): reports are swapped into OUT/reports directly
     one = RunSettings(input_dir=settings.input_dir, out_dir=settings.out_dir, quiet=True, tins=(tin,))
     keep = tmp_path / "reports_before"
     shutil.copytree(settings.reports_dir, keep)
     try:
-        rep.write_reports(one, load_methodology(2027))
-        assert sorted(p.name for p in one.reports_dir.iterdir() if p.is_dir()) == [tin]
+        info = rep.write_reports(one, load_methodology(2027))
+        assert info["tins"] == [tin] and info["carried_tins"] == len(folders) - 1
+        assert sorted(p.name for p in one.reports_dir.iterdir() if p.is_dir()) == folders
+        assert (one.reports_dir / tin / "scorecard.html").read_text() != "stale"
+        assert (one.reports_dir / other / "scorecard.html").read_bytes() == other_before
         strip = lambda s: re.sub(r"generated [^.]*UTC", "", s)  # noqa: E731
         assert strip((one.reports_dir / "cohort_summary.html").read_text()) == strip(summary_before)
+        index = (one.reports_dir / "index.html").read_text()
+        assert all(f'href="{f}/scorecard.html"' in index for f in folders)
     finally:
         shutil.rmtree(settings.reports_dir)
         shutil.copytree(keep, settings.reports_dir)
@@ -113,6 +118,7 @@ def test_tin_option_restricts_reports_not_benchmarks(run, tmp_path):
 def test_without_part_a_the_report_says_q492_is_not_scored(run, tmp_path):
     """Q6: with an empty parta_claims, scoring marks Q492 not scored (participant_measure_points,
     cohort_summary) and the scorecard, which only renders those tables, says so."""
+    from pipelines.projection import compute_projection
     from pipelines.scoring.stage import compute_scores
 
     settings, _ = run
@@ -123,6 +129,9 @@ def test_without_part_a_the_report_says_q492_is_not_scored(run, tmp_path):
     tables, info = compute_scores(no_part_a, load_methodology(2027))
     assert not info["part_a"]
     for name, df in tables.items():
+        no_part_a.warehouse.write(name, df)
+    projected, _ = compute_projection(no_part_a, load_methodology(2027))  # V1 on the same tables
+    for name, df in projected.items():
         no_part_a.warehouse.write(name, df)
     q492 = tables["participant_measure_points"].filter(pl.col("measure_id") == "Q492")
     assert q492.height and set(q492["status"]) == {"not_scored"} and q492["points"].is_null().all()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-COMMANDS = ("generate", "run", "sensitivity")
+COMMANDS = ("generate", "run", "report", "explain", "backfill", "sensitivity")
 
 
 class CommandError(Exception):

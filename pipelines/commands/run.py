@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from pipelines.commands import CommandError
+from pipelines.commands.report import parse_tins
 from pipelines.methodology import MethodologyError, load_methodology
 
 NAME = "run"
@@ -38,7 +39,7 @@ def run(args) -> int:
         input_dir=args.input.resolve(), out_dir=args.out.resolve(), performance_year=args.performance_year,
         config_file=args.config.resolve() if args.config else None, threads=args.threads,
         memory_limit=args.memory_limit, quiet=args.quiet,
-        tins=tuple(t.strip() for t in args.tin.split(",") if t.strip()),
+        tins=parse_tins(args.tin),
     )
     if not args.quiet:
         print(f"asm run: PY {settings.performance_year}, input {settings.input_dir}", file=sys.stderr)

@@ -3,6 +3,8 @@ side inputs (CSV files of the input folder) and SQL aggregates over partb_lines.
 scoring does goes through here; nothing here computes a rule."""
 from __future__ import annotations
 
+import difflib
+import re
 from pathlib import Path
 
 import polars as pl
@@ -60,6 +62,38 @@ def attributed_counts(settings: RunSettings, episodes: pl.DataFrame, py: int) ->
 def restrict_tins(df: pl.DataFrame, settings: RunSettings) -> pl.DataFrame:
     """`asm run --tin T1,T2`: participant-level outputs for those TINs only (benchmarks use everyone)."""
     return df.filter(pl.col("tin").is_in(list(settings.tins))) if settings.tins else df
+
+
+def check_tins(settings: RunSettings) -> None:
+    """`asm run --tin`: every value must be a 9-digit TIN billing Part B lines in the data."""
+    bad = [t for t in settings.tins if not re.fullmatch(r"[0-9]{9}", t)]
+    if bad:
+        raise SideInputError(f"--tin {bad[0]}: not a 9-digit TIN")
+    known = set(pl.scan_parquet(parquet_glob(settings.read_path("partb_lines"))).select(pl.col("tin").unique())
+                .collect()["tin"].drop_nulls())
+    missing = [t for t in settings.tins if t not in known]
+    if missing:
+        near = difflib.get_close_matches(missing[0], sorted(known), n=3, cutoff=0)
+        raise SideInputError(f"--tin {missing[0]}: no Part B line of the data is billed under this TIN"
+                             + (f" (nearest: {', '.join(near)})" if near else ""))
+
+
+def keep_other_tins(tables: dict[str, pl.DataFrame], settings: RunSettings) -> dict[str, pl.DataFrame]:
+    """`asm run --tin`: tables with a `tin` column hold the run's rows of those TINs plus the other TINs' rows
+    as published by earlier runs, so publishing leaves other TINs' participant rows in place."""
+    if not settings.tins:
+        return tables
+    check_tins(settings)
+    mine = pl.col("tin").is_in(list(settings.tins))
+    out = {}
+    for name, df in tables.items():
+        published = settings.warehouse.published_path(name)
+        if "tin" not in df.columns or not published.exists():
+            out[name] = df
+            continue
+        others = pl.read_parquet(parquet_glob(published)).filter(~mine)
+        out[name] = pl.concat([others, df.filter(mine)], how="diagonal_relaxed")
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -131,5 +165,6 @@ def side_inputs_status(settings: RunSettings) -> dict[str, str]:
     return {f: ("supplied" if side_file(settings, f).is_file() else "absent") for f in SCORING_SIDE_FILES}
 
 
-__all__ = ["PARTICIPANT", "SideInputError", "TableMissing", "attributed_counts", "part_a_supplied", "participant_paid",
-           "partb_query", "read_side_csv", "read_table", "restrict_tins", "scoring_episodes", "side_inputs_status"]
+__all__ = ["PARTICIPANT", "SideInputError", "TableMissing", "attributed_counts", "check_tins", "keep_other_tins",
+           "part_a_supplied", "participant_paid", "partb_query", "read_side_csv", "read_table", "restrict_tins",
+           "scoring_episodes", "side_inputs_status"]

@@ -13,8 +13,8 @@ from pipelines.methodology import BenchmarkParams, Methodology
 from pipelines.reference import read_code_lists, resolve_dir
 from pipelines.scoring import admissions, cost, eligibility as elig, final, payment, quality, risk, side_inputs, summaries
 from pipelines.scoring.inputs import (PARTICIPANT, attributed_counts, part_a_supplied, participant_paid,
-                                      partb_query, read_table, relation, restrict_tins, scoring_episodes,
-                                      side_inputs_status)
+                                      keep_other_tins, partb_query, read_table, relation, restrict_tins,
+                                      scoring_episodes, side_inputs_status)
 from pipelines.scoring.params import quality_params
 from pipelines.settings import RunSettings
 
@@ -213,6 +213,7 @@ def compute_scores(settings: RunSettings, m: Methodology) -> tuple[dict[str, pl.
     budget = payment.budget_check(pay, m.payment)
     pay = pay.select(PAYMENT_COLUMNS).sort(PARTICIPANT)
     tables = _tables(settings, m, cms, bench, q, scores, pay, eligibility_table, er, has_part_a)
+    tables = keep_other_tins(tables, settings)  # --tin: other TINs' published rows stay in place
     info = {"budget": budget, "part_a": has_part_a, "replaced_part_a_submissions": q["replaced"],
             "part_a_measures": q["part_a_measures"], "small_pool": m.benchmarks.small_pool_participants,
             "submissions": q["submissions"], "status_counts": dict(scores.group_by("status").len().iter_rows()),

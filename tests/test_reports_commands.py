@@ -1,0 +1,120 @@
+"""`asm report` regenerates reports from the published tables; `--tin` values are 9-digit TINs of the data;
+`asm run --tin` keeps other TINs' rows (keep_other_tins); the projection history (append, replace, months)."""
+from __future__ import annotations
+
+from datetime import date
+
+import polars as pl
+import pytest
+
+from pipelines.cli import main
+from pipelines.projection.history import append_history, delivery_months, month_subset, read_history
+from pipelines.scoring.inputs import SideInputError, check_tins, keep_other_tins
+from pipelines.settings import RunSettings
+from pipelines.warehouse import write_frame
+from tests.report_run import demo_run
+
+
+def test_asm_report_rebuilds_from_published_tables(capsys):
+    settings, _ = demo_run()
+    index = settings.reports_dir / "index.html"
+    before = index.stat().st_mtime_ns
+    tin = sorted(p.name for p in settings.reports_dir.iterdir() if p.is_dir())[0]
+    tables_before = {p.name: p.stat().st_mtime_ns for p in settings.warehouse_dir.glob("*.parquet")}
+    assert main(["report", "--out", str(settings.out_dir), "--tin", tin, "--quiet"]) == 0
+    assert capsys.readouterr().out.strip() == str(index)
+    assert index.stat().st_mtime_ns > before
+    assert {p.name: p.stat().st_mtime_ns for p in settings.warehouse_dir.glob("*.parquet")} == tables_before
+    assert main(["report", "--out", str(settings.out_dir), "--tin", "12345"]) == 1
+    assert "--tin 12345: not a 9-digit TIN" in capsys.readouterr().err
+    assert main(["report", "--out", str(settings.out_dir), "--tin", "999999999"]) == 1
+    err = capsys.readouterr().err
+    assert "--tin 999999999: not a TIN of this run (nearest:" in err and len(err.strip().splitlines()) == 1
+
+
+def test_run_tin_must_be_nine_digits(tmp_path, capsys):
+    assert main(["run", "--input", str(tmp_path), "--out", str(tmp_path / "o"), "--tin", "12-3"]) == 1
+    assert "--tin 12-3: not a 9-digit TIN" in capsys.readouterr().err
+
+
+def test_run_tin_must_bill_in_the_data():
+    settings, _ = demo_run()
+    tins = sorted(pl.read_parquet(settings.warehouse_dir / "partb_lines.parquet", columns=["tin"])["tin"].unique())
+    ok = RunSettings(input_dir=settings.input_dir, out_dir=settings.out_dir, tins=(tins[0],))
+    check_tins(ok)
+    with pytest.raises(SideInputError, match=r"--tin 000000001: no Part B line .* \(nearest: "):
+        check_tins(RunSettings(input_dir=settings.input_dir, out_dir=settings.out_dir, tins=("000000001",)))
+
+
+def test_keep_other_tins_leaves_published_rows_of_other_tins(tmp_path):
+    settings = RunSettings(input_dir=tmp_path, out_dir=tmp_path, tins=("111111111",))
+    write_frame(pl.DataFrame({"tin": ["111111111", "222222222"], "v": [1, 2]}), settings.warehouse.published_path("t"))
+    partb = pl.DataFrame({"tin": ["111111111", "222222222"], "service_date": [date(2027, 1, 1)] * 2})
+    write_frame(partb, settings.warehouse.published_path("partb_lines"))
+    out = keep_other_tins({"t": pl.DataFrame({"tin": ["111111111", "222222222"], "v": [10, 20]}),
+                           "no_tin": pl.DataFrame({"x": [1]})}, settings)
+    assert sorted(out["t"].iter_rows()) == [("111111111", 10), ("222222222", 2)]
+    assert out["no_tin"].height == 1
+
+
+def _projected(tin: str, as_of: date, score: float) -> pl.DataFrame:
+    from pipelines.projection.history import HISTORY_COLUMNS
+
+    row = {c: None for c in HISTORY_COLUMNS if c != "as_of"}
+    row.update(performance_year=2027, cohort="HF", tin=tin, npi="1000000004", projected_final_score=score)
+    return pl.DataFrame([{**row, "data_last_service_date": as_of}], infer_schema_length=None)
+
+
+def test_history_appends_by_last_service_date_and_replaces_the_same_date(tmp_path):
+    d1, d2 = date(2027, 3, 31), date(2027, 4, 30)
+    append_history(tmp_path, pl.concat([_projected("111111111", d1, 50.0), _projected("222222222", d1, 60.0)]))
+    append_history(tmp_path, _projected("111111111", d2, 55.0))
+    # a --tin run on data with the same last date replaces only that TIN's row of that date
+    append_history(tmp_path, pl.concat([_projected("111111111", d1, 51.0), _projected("222222222", d1, 99.0)]),
+                   tins=("111111111",))
+    h = read_history(tmp_path)
+    assert h.select("as_of", "tin", "projected_final_score").rows() == [
+        (d1, "111111111", 51.0), (d1, "222222222", 60.0), (d2, "111111111", 55.0)]
+    assert read_history(tmp_path, "222222222").height == 1
+
+
+def test_backfill_months_are_subsets_of_the_input_by_delivery_date(tmp_path):
+    inp = tmp_path / "in"
+    inp.mkdir()
+    for d in ("D261210", "D270110", "D270210"):
+        (inp / f"P.A1.ACO.ZC5Y27.{d}.T1200000").write_text("x")
+    (inp / "practice_attestations.csv").write_text("x")
+    (inp / "notes.txt").write_text("x")
+    assert delivery_months(inp) == ["2026-12", "2027-01", "2027-02"]
+    assert delivery_months(inp, "2027-01") == ["2027-01", "2027-02"]
+    assert month_subset(inp, "2027-01", tmp_path / "s") == 2
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == [
+        "P.A1.ACO.ZC5Y27.D261210.T1200000", "P.A1.ACO.ZC5Y27.D270110.T1200000", "practice_attestations.csv"]
+
+
+def test_asm_run_tin_replaces_that_tins_rows_and_folder_and_keeps_the_others(tmp_path, capsys):
+    """asm run --tin T on an output folder of a full run: T's folder is rebuilt; every other TIN's folder is
+    untouched and every other TIN's participant rows are still published; a 9-digit TIN absent from the
+    data is a one-line error."""
+    import shutil
+
+    settings, _ = demo_run()
+    out = tmp_path / "out"
+    shutil.copytree(settings.out_dir, out, ignore=shutil.ignore_patterns(".staging", ".tmp"))
+    folders = sorted(p.name for p in (out / "reports").iterdir() if p.is_dir())
+    tin, other = folders[0], folders[-1]
+    other_mtime = (out / "reports" / other / "scorecard.html").stat().st_mtime_ns
+    before = pl.read_parquet(out / "warehouse" / "participant_scores.parquet").sort("tin", "npi", "cohort")
+    (out / "reports" / tin / "scorecard.html").write_text("stale")
+    assert main(["run", "--input", str(settings.input_dir), "--out", str(out), "--tin", tin, "--quiet"]) == 0
+    capsys.readouterr()
+    after = pl.read_parquet(out / "warehouse" / "participant_scores.parquet").sort("tin", "npi", "cohort")
+    assert after.select("tin", "npi", "cohort").equals(before.select("tin", "npi", "cohort"))
+    assert sorted(p.name for p in (out / "reports").iterdir() if p.is_dir()) == folders
+    assert (out / "reports" / tin / "scorecard.html").read_text() != "stale"
+    assert (out / "reports" / other / "scorecard.html").stat().st_mtime_ns == other_mtime
+    absent = next(f"{int(tin) + k:09d}" for k in range(1, 1000) if f"{int(tin) + k:09d}" not in folders
+                  and f"{int(tin) + k:09d}" not in set(before["tin"]))
+    assert main(["run", "--input", str(settings.input_dir), "--out", str(out), "--tin", absent, "--quiet"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"--tin {absent}: no Part B line of the data is billed under this TIN" in err[0]
