@@ -8,7 +8,16 @@ import argparse
 import importlib
 import sys
 
+import pipelines
 from pipelines.commands import COMMANDS, CommandError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (`asm: error: ...`, then where to find the options)."""
+
+    def error(self, message: str):
+        where = self.prog.removeprefix("asm").strip()
+        self.exit(2, f"asm: error: {where + ': ' if where else ''}{message} (see `{self.prog} --help`)\n")
 
 
 def _modules():
@@ -16,8 +25,10 @@ def _modules():
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="asm", description="CMS Ambulatory Specialty Model engine.")
-    sub = p.add_subparsers(dest="command", required=True)
+    p = _Parser(prog="asm", description="CMS Ambulatory Specialty Model engine.")
+    p.add_argument("--version", action="version", version=f"asm-pipeline {pipelines.__version__}",
+                   help="print the version and exit")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
     for module in _modules():
         module.add_arguments(sub.add_parser(module.NAME, help=module.HELP, description=module.HELP))
     return p

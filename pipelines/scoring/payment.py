@@ -32,8 +32,8 @@ def payment_adjustments(scores: pl.DataFrame, p: PaymentParams) -> pl.DataFrame:
     pool_b = pl.when(pl.col("in_payment_pool")).then(b).otherwise(0.0)
     pool_tb = pl.when(pl.col("in_payment_pool")).then(t * b).otherwise(0.0)
     df = df.with_columns(
-        pl.when(pool_tb.sum().over(KEYS) > 0)
-        .then(p.payback_share * pool_b.sum().over(KEYS) / pool_tb.sum().over(KEYS))
+        pl.when(pool_tb.sort().sum().over(KEYS) > 0)
+        .then(p.payback_share * pool_b.sort().sum().over(KEYS) / pool_tb.sort().sum().over(KEYS))
         .otherwise(None).alias("scaling_factor")
     )
     unclipped = (
@@ -53,9 +53,9 @@ def budget_check(adjustments: pl.DataFrame, p: PaymentParams) -> pl.DataFrame:
     r = p.risk_level
     out = pool.group_by(KEYS).agg(
         pl.len().alias("pool_participants"),
-        pl.col("partb_paid").sum().alias("pool_paid"),
-        (pl.col("unclipped_factor") * pl.col("partb_paid")).sum().alias("sum_factor_x_paid_unclipped"),
-        (pl.col("adjustment_factor") * pl.col("partb_paid")).sum().alias("sum_factor_x_paid_clipped"),
+        pl.col("partb_paid").sort().sum().alias("pool_paid"),
+        (pl.col("unclipped_factor") * pl.col("partb_paid")).sort().sum().alias("sum_factor_x_paid_unclipped"),
+        (pl.col("adjustment_factor") * pl.col("partb_paid")).sort().sum().alias("sum_factor_x_paid_clipped"),
         pl.col("scaling_factor").first(),
     ).with_columns(
         (-(1.0 - p.payback_share) * r * pl.col("pool_paid")).alias("target"),
@@ -66,5 +66,5 @@ def budget_check(adjustments: pl.DataFrame, p: PaymentParams) -> pl.DataFrame:
         .alias("identity_holds")
     )
     zero = adjustments.filter(pl.col("final_score") <= 0).group_by(KEYS).agg(
-        pl.len().alias("zero_score_participants"), pl.col("dollar_impact").sum().alias("zero_score_dollar_impact"))
+        pl.len().alias("zero_score_participants"), pl.col("dollar_impact").sort().sum().alias("zero_score_dollar_impact"))
     return out.join(zero, on=KEYS, how="full", coalesce=True).sort(KEYS)

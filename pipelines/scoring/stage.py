@@ -54,8 +54,10 @@ def compute_eligibility(settings: RunSettings, m: Methodology) -> tuple[pl.DataF
 
 # ------------------------------------------------------------------------------------------ risk
 
-def compute_episode_risk(settings: RunSettings, m: Methodology, eligibility_table: pl.DataFrame) -> pl.DataFrame:
-    """R1-R3 per episode: covariates, HCCs and risk score, expected cost."""
+def compute_episode_risk(settings: RunSettings, m: Methodology,
+                         eligibility_table: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """R1-R3 per episode: covariates, HCCs and risk score, expected cost; and the R2 models'
+    coefficients (risk_models), so an expected cost can be re-derived."""
     p = m.risk
     episodes = scoring_episodes(settings)
     costs = read_table(settings, "episode_costs", ["episode_id", "observed_cost_winsorized"])
@@ -71,13 +73,15 @@ def compute_episode_risk(settings: RunSettings, m: Methodology, eligibility_tabl
     frame = (frame.join(costs, on="episode_id", how="left").join(spec, on="trigger_npi", how="left")
              .with_columns(pl.col("observed_cost_winsorized").cast(pl.Float64),
                            (pl.col("fit") & pl.col("observed_cost_winsorized").is_not_null()).alias("fit")))
-    frame = risk.specialty_adjustment(risk.expected_costs(frame, p), p)
+    # one row order whatever the join order, so the R2 fit gives the same bits on every run (issue 11)
+    predicted, models = risk.expected_costs(frame.sort("episode_id"), p)
+    frame = risk.specialty_adjustment(predicted, p)
     return frame.select(
         "episode_id", "cohort", "performance_year", "status", "excluded", "fit", "age_band", "female", "dual",
         "disabled", "esrd", pl.col("hccs").list.join(" ").alias("hcc_list"), pl.col("hccs").list.len().alias("hcc_count"),
         "risk_score", "specialty", "observed_cost_winsorized", "predicted_cost", "specialty_oe", "expected_cost",
         "model", "model_episodes", "model_covariates",
-    ).sort("episode_id")
+    ).sort("episode_id"), models
 
 
 # ------------------------------------------------------------------------------------------ scores
@@ -172,7 +176,8 @@ def compute_scores(settings: RunSettings, m: Methodology) -> tuple[dict[str, pl.
                                           py, sp),
         billing.group_by("tin").agg(pl.col("npi").n_unique().alias("billing_clinicians")), sp)
     frame = final.with_complex_bonus(frame, attributed.group_by(PARTICIPANT).agg(  # S4
-        pl.col("risk_score").mean().alias("mean_risk_score"), pl.col("dual").cast(pl.Float64).mean().alias("dual_share")),
+        pl.col("risk_score").sort().mean().alias("mean_risk_score"),
+        pl.col("dual").cast(pl.Float64).mean().alias("dual_share")),
         sp)
     frame = final.final_scores(frame.with_columns(  # S1, S6, S7
         pl.col("quality_score").fill_null(0.0), pl.col("has_non_claims_submission").fill_null(False)), sp)
