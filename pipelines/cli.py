@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 import pipelines
@@ -48,6 +49,12 @@ def main(argv: list[str] | None = None) -> int:
         return _err(str(exc))
     except KeyboardInterrupt:
         return _err("interrupted")
+    except Exception as exc:  # a bug, not a user error: still one line (ASM_DEBUG=1 shows the traceback)
+        if os.environ.get("ASM_DEBUG"):
+            raise
+        first = (str(exc).strip().splitlines() or [""])[0]
+        return _err(f"internal error: {type(exc).__name__}: {first} (please report it; ASM_DEBUG=1 shows the "
+                    "traceback)")
 
 
 if __name__ == "__main__":

@@ -3,15 +3,20 @@ and what to do, in one line. Values from the data are never repeated (they may b
 Nothing here imports Dagster."""
 from __future__ import annotations
 
+import os
 import re
 from typing import Callable
 
-_QUOTED_PATH = re.compile(r"[\"']((?:/|\./|\.\./)[^\"']+)[\"']")
+_QUOTED_PATH = re.compile(r"[\"']((?:/|\./|\.\./)[^\"'\\]+)\\?[\"']")
 
 
 def _path(raw: str, default: str) -> str:
+    """The folder to name: the output folder when the raw text's path lies inside it, else that path."""
     m = _QUOTED_PATH.search(raw)
-    return m.group(1) if m else default
+    if not m:
+        return default
+    found = m.group(1)
+    return default if default != "the output folder" and found.startswith(default.rstrip("/") + "/") else found
 
 
 def _type_word(dtype: str) -> str:
@@ -62,7 +67,7 @@ def _missing_column(m: re.Match, raw: str, out: str) -> str:
 
 _RULES: tuple[tuple[re.Pattern, Callable[[re.Match, str, str], str]], ...] = tuple(
     (re.compile(p, re.I | re.S), f) for p, f in (
-        (r"No space left on device|Errno 28\b|ENOSPC|Disk quota exceeded", _disk_full),
+        (r"No space left on device|Errno 28\b|ENOSPC|Disk quota exceeded|database or disk is full", _disk_full),
         (r"Read-only file system|Errno 30\b|EROFS", _read_only),
         (r"Permission denied|Errno 13\b|EACCES", _denied),
         (r"Out of Memory Error|OutOfMemory|MemoryError|memory allocation of \d+ bytes failed", _memory),
@@ -70,15 +75,30 @@ _RULES: tuple[tuple[re.Pattern, Callable[[re.Match, str, str], str]], ...] = tup
         (r"could not parse .* as dtype `?(?P<type>\w+)`? at column '(?P<column>[^']+)'", _not_a_value),
         (r"conversion from `?str`? to `?(?P<type>\w+)`? failed in column '(?P<column>[^']+)'", _not_a_value),
         (r"Could not convert string .* to (?P<type>[A-Z0-9_]+)", _not_a_value),
-        (r"unable to find column \"([^\"]+)\"|Referenced column \"([^\"]+)\" not found|ColumnNotFoundError",
-         _missing_column),
+        (r"unable to find column \"([^\"]+)\"|Referenced column \"([^\"]+)\" not found", _missing_column),
+        (r"ColumnNotFoundError", _missing_column),
     ))
 
 
+FULL_DISK_BYTES = 1 << 20  # less free space than this on the output folder's disk: it is full
+
+
+def _disk_is_full(out_dir: str) -> bool:
+    try:
+        st = os.statvfs(out_dir)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < FULL_DISK_BYTES
+
+
 def explain(raw: str, out_dir: str = "the output folder") -> str | None:
-    """One user line for a raw error text, or None when it is not one we can explain."""
+    """One user line for a raw error text, or None when it is not one we can explain. A failure
+    whose text says nothing known (SQLite's "disk I/O error") while the output folder's disk has no
+    space left is explained as a full disk."""
     for pattern, message in _RULES:
         m = pattern.search(raw or "")
         if m:
             return message(m, raw, str(out_dir))
+    if _disk_is_full(str(out_dir)):
+        return _disk_full(None, "", str(out_dir))
     return None

@@ -12,7 +12,8 @@ from pydantic import PrivateAttr
 
 from pipelines.methodology import Methodology, load_methodology
 from pipelines.outfolder import OutputLock, clean_leftovers, prepare_output
-from pipelines.provenance import staged_input_manifest
+from pipelines.provenance import manifest_digest, staged_input_manifest
+from pipelines.runrecord import TAG_PREFIX, settle_dead_run
 from pipelines.settings import RunSettings
 
 
@@ -44,10 +45,14 @@ class AsmResource(ConfigurableResource):
         with OutputLock(settings.out_dir, self._run_id) as lock:
             if lock.previous:
                 context.log.warning(lock.stale_message())
+                if context.instance is not None:
+                    settle_dead_run(context.instance, lock.previous.get("run_id", ""), lock.stale_message())
             removed = clean_leftovers(settings.warehouse, settings.keep_snapshots)
             if removed:
                 context.log.info(f"cleaned leftovers of earlier runs: {', '.join(removed)}")
             self._inputs = staged_input_manifest(settings.input_dir, settings.staging_dir, not self.quiet)
+            if context.instance is not None:  # the input as a run tag: runs on the same input share it
+                context.instance.add_run_tags(self._run_id, {f"{TAG_PREFIX}input_digest": manifest_digest(self._inputs)})
             yield self
 
     def settings(self) -> RunSettings:

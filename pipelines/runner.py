@@ -8,8 +8,9 @@ import uuid
 from dataclasses import dataclass, field
 
 from pipelines.definitions import ALL_JOB, build_definitions
-from pipelines.outfolder import OutputLock, prepare_output
-from pipelines.runrecord import build_summary, open_instance, read_summary, write_summary
+from pipelines.errors import explain
+from pipelines.outfolder import OutputFolderError, OutputInUse, OutputLock, prepare_output
+from pipelines.runrecord import build_summary, instance_home, open_instance, read_summary, write_summary
 from pipelines.settings import RunSettings
 
 
@@ -33,27 +34,43 @@ def _where_outputs_are(settings: RunSettings, run_id: str) -> str:
     return f" ({kept}; this run's tables: {staged})" if staged.exists() else f" ({kept})"
 
 
+def _execute(settings: RunSettings, run_id: str) -> dict:
+    """Run the job in the project's instance; the run summary the job wrote (or, when it failed before
+    any step, one written here)."""
+    job = build_definitions(settings).resolve_job_def(ALL_JOB)
+    with open_instance(settings.out_dir) as instance:
+        result = job.execute_in_process(
+            instance=instance, raise_on_error=False, run_id=run_id,
+            run_config={"loggers": {"asm_progress": {"config": {"quiet": settings.quiet}}}},
+        )
+        summary = read_summary(settings.out_dir, run_id)
+        if summary is None or summary["success"] != result.success:  # failed before any step (e.g. resources)
+            summary = build_summary(instance, run_id, settings.out_dir, success=result.success)
+            write_summary(settings.out_dir, summary)
+    return summary
+
+
 def run_pipeline(settings: RunSettings) -> RunOutcome:
-    """Raises OutputFolderError / OutputInUse (one line) when OUT cannot be used."""
+    """Raises OutputFolderError / OutputInUse (one line) when OUT cannot be used or fails under the run
+    (full disk, read-only, permissions: also while recording the run in the instance)."""
     started = time.perf_counter()
     prepare_output(settings.out_dir)
     run_id = str(uuid.uuid4())
-    with OutputLock(settings.out_dir, run_id) as lock:  # held for the whole run; the job's resource re-enters it
-        job = build_definitions(settings).resolve_job_def(ALL_JOB)
-        with open_instance(settings.out_dir) as instance:
-            result = job.execute_in_process(
-                instance=instance, raise_on_error=False, run_id=run_id,
-                run_config={"loggers": {"asm_progress": {"config": {"quiet": settings.quiet}}}},
-            )
-            summary = read_summary(settings.out_dir, result.run_id)
-            if summary is None or summary["success"] != result.success:  # failed before any step (e.g. resources)
-                summary = build_summary(instance, result.run_id, settings.out_dir, success=result.success)
-                write_summary(settings.out_dir, summary)
+    try:
+        with OutputLock(settings.out_dir, run_id) as lock:  # held for the whole run; the job's resource re-enters it
+            summary = _execute(settings, run_id)
+    except OutputInUse:
+        raise
+    except Exception as exc:  # storage and OS errors (SQLite, full disk) surface here, not as step failures
+        why = explain(f"{type(exc).__name__}: {exc}", str(settings.out_dir))
+        if why is None:
+            raise
+        raise OutputFolderError(f"{why} (while recording run {run_id} in {instance_home(settings.out_dir)})") from None
     outcome = RunOutcome(success=bool(summary["success"]), seconds=time.perf_counter() - started,
-                         run_id=result.run_id, reason=summary.get("reason", ""),
+                         run_id=run_id, reason=summary.get("reason", ""),
                          materialized=summary.get("tables", {}), checks=summary.get("checks", []),
                          warnings=summary.get("warnings", []), stale_lock=lock.stale_message())
     if not outcome.success:
         outcome.reason = (outcome.reason or "run failed (see `dagster dev` for the event log)") + \
-            _where_outputs_are(settings, result.run_id)
+            _where_outputs_are(settings, run_id)
     return outcome

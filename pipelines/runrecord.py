@@ -52,6 +52,18 @@ def open_instance(out_dir: Path) -> DagsterInstance:
     return DagsterInstance.from_config(str(home))
 
 
+def settle_dead_run(instance: DagsterInstance, run_id: str, why: str) -> bool:
+    """A run whose process died (its OUT lock was found stale) still shows as started: mark it failed
+    and free any concurrency slots it held, so the UI is right and no pool stays blocked."""
+    run = instance.get_run_by_id(run_id) if run_id else None
+    if run is None or run.is_finished:
+        return False
+    instance.report_run_failed(run, message=why)
+    if instance.event_log_storage.supports_global_concurrency_limits:
+        instance.event_log_storage.free_concurrency_slots_for_run(run_id)
+    return True
+
+
 # --------------------------------------------------------------------------------------------
 # Reading a run's events
 

@@ -345,13 +345,16 @@ def ensure_layout(out_dir: Path) -> None:
             if src is not None and src.is_dir():
                 _link_copy(src, partial / part)
         os.rename(partial, adopted)
+        _checkpoint("adopted")
         if CURRENT in real:
             _dir_to_symlink(out / CURRENT, f"{SNAPSHOTS}/{adopted.name}")
         else:
             _symlink_replace(f"{SNAPSHOTS}/{adopted.name}", out / CURRENT)
+        _checkpoint("adopted-current")
         for part in PUBLISHED_PARTS:
             if part in real:
                 _dir_to_symlink(out / part, f"{CURRENT}/{part}")
+                _checkpoint(f"adopted-{part}")
     if wh.current_snapshot() is None:
         return
     for part in PUBLISHED_PARTS:
