@@ -82,6 +82,7 @@ class OutputInUse(Exception):
 class _Held:
     fd: int
     count: int
+    previous: dict | None  # the stale lock taken over, for every holder in this process
 
 
 _HELD: dict[str, _Held] = {}  # this process's locks, by folder: taking one again is a no-op
@@ -117,6 +118,7 @@ class OutputLock:
         held = _HELD.get(key)
         if held is not None:
             held.count += 1
+            self.previous = held.previous
             return self
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -131,7 +133,7 @@ class OutputLock:
         me = {"run_id": self.run_id, "pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(me).encode(), 0)
-        _HELD[key] = _Held(fd, 1)
+        _HELD[key] = _Held(fd, 1, self.previous)
         return self
 
     def __exit__(self, *exc) -> None:

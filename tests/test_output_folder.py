@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from dagster import DagsterInstance, DagsterRun, DagsterRunStatus
 
 from pipelines.cli import main
 from pipelines.errors import explain
@@ -33,6 +34,13 @@ def tiny_input(tmp_path) -> Path:
     inp.mkdir()
     write_fixed(inp / ZC5, "cclf5", [partb_line(CUR_CLM_UNIQ_ID=f"{i:013d}", CLM_CNTL_NUM=f"C{i}") for i in range(5)])
     return inp
+
+
+def _home(out: Path) -> Path:
+    from pipelines.runrecord import open_instance
+
+    open_instance(out).dispose()  # creates OUT/.dagster with the project's dagster.yaml
+    return out / ".dagster"
 
 
 def _one_line(err: str) -> str:
@@ -61,15 +69,20 @@ def test_second_run_into_the_same_out_is_refused_with_one_line_while_the_first_h
         child.wait()
 
 
-def test_a_killed_runs_lock_is_stale_taken_over_and_reported(tmp_path, tiny_input, capsys):
+def test_a_killed_runs_lock_is_stale_taken_over_and_reported(tmp_path, tiny_input, capsys, monkeypatch):
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)  # the run's instance: OUT/.dagster
     out = tmp_path / "out"
     out.mkdir()
     child = _hold_lock(out)
     os.kill(child.pid, signal.SIGKILL)
     child.wait()
+    with DagsterInstance.from_config(str(_home(out))) as instance:  # run-A, killed, still shows as started
+        instance.add_run(DagsterRun(job_name="asm_all", run_id="run-A", status=DagsterRunStatus.STARTED))
     assert main(["run", "--input", str(tiny_input), "--out", str(out)]) == 0
     err = capsys.readouterr().err
     assert f"asm run: note: run run-A (pid {child.pid}" in err and "ended without releasing" in err
+    with DagsterInstance.from_config(str(_home(out))) as instance:  # marked failed by the next run
+        assert instance.get_run_by_id("run-A").status == DagsterRunStatus.FAILURE
     with OutputLock(out, "next") as lock:  # released cleanly by that run: nothing stale now
         assert lock.previous is None
 
