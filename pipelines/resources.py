@@ -52,7 +52,8 @@ class AsmResource(ConfigurableResource):
                 context.log.info(f"cleaned leftovers of earlier runs: {', '.join(removed)}")
             self._inputs = staged_input_manifest(settings.input_dir, settings.staging_dir, not self.quiet)
             if context.instance is not None:  # the input as a run tag: runs on the same input share it
-                context.instance.add_run_tags(self._run_id, {f"{TAG_PREFIX}input_digest": manifest_digest(self._inputs)})
+                digest = manifest_digest(self._inputs)
+                context.instance.add_run_tags(self._run_id, {f"{TAG_PREFIX}input_digest": digest})
             yield self
 
     def settings(self) -> RunSettings:

@@ -40,7 +40,7 @@ from typing import Any, Callable
 
 import duckdb
 
-from pipelines.duck import placeholders, query_sql_file, sql_literal
+from pipelines.duck import placeholders, query_sql_file
 from pipelines.paths import SQL_DIR
 from pipelines.warehouse import write_query  # the sorted, atomic table write (one home)
 
