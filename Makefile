@@ -7,8 +7,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat constraints.txt pyproject.toml | cksum | cut -d' ' -f1)
 DEMO_INPUT := data/sample/input
 DEMO_OUT   := out/demo
+DEMO_HOME  := $(CURDIR)/$(DEMO_OUT)/.dagster
 
-.PHONY: demo test env ui bench clean
+.PHONY: demo test env ui bench-ui clean
 
 env: $(STAMP)
 
@@ -20,16 +21,22 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: $(STAMP)
 	$(BIN)/asm generate --out $(DEMO_INPUT) --scale small --seed 42
-	$(BIN)/asm run --input $(DEMO_INPUT) --out $(DEMO_OUT)
+	DAGSTER_HOME=$(DEMO_HOME) $(BIN)/asm run --input $(DEMO_INPUT) --out $(DEMO_OUT)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-# The Dagster UI on the demo data (http://127.0.0.1:3000)
+# The Dagster UI on the demo data (http://127.0.0.1:3000), on the instance `asm run` recorded the demo
+# run in (OUT/.dagster): its materializations, metadata and checks; runs launched here or by the schedule
+# write to the same OUT and the same instance.
 ui: $(STAMP)
-	mkdir -p .dagster_home && cp dagster.yaml .dagster_home/dagster.yaml
-	DAGSTER_HOME=$(CURDIR)/.dagster_home ASM_INPUT_DIR=$(CURDIR)/$(DEMO_INPUT) ASM_OUT_DIR=$(CURDIR)/$(DEMO_OUT) \
+	mkdir -p $(DEMO_HOME) && test -f $(DEMO_HOME)/dagster.yaml || cp dagster.yaml $(DEMO_HOME)/dagster.yaml
+	DAGSTER_HOME=$(DEMO_HOME) ASM_INPUT_DIR=$(CURDIR)/$(DEMO_INPUT) ASM_OUT_DIR=$(CURDIR)/$(DEMO_OUT) \
 		$(BIN)/dagster dev -m pipelines.definitions
+
+# A run launched from the UI (GraphQL) against `asm run` on the demo input (prints the ratio)
+bench-ui: $(STAMP)
+	$(BIN)/python benchmarks/bench_ui_vs_cli.py --input $(CURDIR)/$(DEMO_INPUT)
 
 clean:
 	rm -rf out data/sample .dagster_home

@@ -1,5 +1,6 @@
 """What every asset module shares: table metadata (row count, column schema; never beneficiary ids),
-code versions and code references covering the stage's files, and the one-line failure."""
+code versions and code references covering the stage's files, the one-line failure and the
+concurrency pool of DuckDB-heavy steps."""
 from __future__ import annotations
 
 import warnings
@@ -12,6 +13,11 @@ from dagster import (AssetSpec, CodeReferencesMetadataValue, Failure, LocalFileC
 import pipelines
 from pipelines.paths import REPO_ROOT
 from pipelines.provenance import SHARED_SOURCES, source_files, stage_code_version
+from pipelines.warehouse import published_location
+
+# Steps that run DuckDB over the claims share the machine's cores and memory: dagster.yaml limits how
+# many run at once across runs (concurrency pool; README "Operations").
+DUCKDB_POOL = "duckdb"
 
 
 def table_metadata(path: Path, rows: int) -> dict:
@@ -19,7 +25,7 @@ def table_metadata(path: Path, rows: int) -> dict:
     return {
         "dagster/row_count": rows,
         "dagster/column_schema": TableSchema(columns=[TableColumn(f.name, str(f.type)) for f in schema]),
-        "path": MetadataValue.path(str(path)),
+        "path": MetadataValue.path(str(published_location(path))),
         "asm_pipeline_version": pipelines.__version__,
     }
 
@@ -42,5 +48,5 @@ def stage_specs(tables: tuple[str, ...], descriptions: dict[str, str], *, group:
 
 
 def failure(stage: str, exc: Exception) -> Failure:
-    """A user error as a one-line Dagster failure (`asm run` prints it)."""
-    return Failure(description=f"{stage}: {exc}")
+    """A user error as a one-line Dagster failure (`asm run` prints it); never retried."""
+    return Failure(description=f"{stage}: {exc}", allow_retries=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dagster import AssetDep, MaterializeResult, MetadataValue, multi_asset
 
-from assets._common import failure, stage_specs, table_metadata
+from assets._common import DUCKDB_POOL, failure, stage_specs, table_metadata
 from pipelines.episodes import EPISODE_TABLES, INPUTS, SOURCES, EpisodeConfigError, run_episodes
 from pipelines.methodology import Methodology
 from pipelines.resources import AsmResource
@@ -20,7 +20,7 @@ DESCRIPTIONS = {
 
 
 def episodes_asset(methodology: Methodology):
-    @multi_asset(name="episodes_stage", can_subset=False,
+    @multi_asset(pool=DUCKDB_POOL, name="episodes_stage", can_subset=False,
                  specs=stage_specs(EPISODE_TABLES, DESCRIPTIONS, group="episodes", sources=SOURCES,
                                    methodology_fingerprint=methodology.fingerprint,
                                    asset_module="assets/episodes.py", kinds={"duckdb", "parquet"},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dagster import MaterializeResult, MetadataValue, multi_asset
 
-from assets._common import failure, stage_specs, table_metadata
+from assets._common import DUCKDB_POOL, failure, stage_specs, table_metadata
 from pipelines.ingest import INGEST_TABLES, SOURCES, InputFileError, QuarantineRateExceeded, run_ingest
 from pipelines.methodology import Methodology
 from pipelines.resources import AsmResource
@@ -31,7 +31,7 @@ def _files_table(files: list[dict]) -> str:
 
 
 def ingest_asset(methodology: Methodology):
-    @multi_asset(name="ingest", can_subset=False,
+    @multi_asset(pool=DUCKDB_POOL, name="ingest", can_subset=False,
                  specs=stage_specs(INGEST_TABLES, DESCRIPTIONS, group="ingest", sources=SOURCES,
                                    methodology_fingerprint=methodology.fingerprint, asset_module="assets/ingest.py",
                                    kinds={"duckdb", "parquet"}))

@@ -7,7 +7,7 @@ import time
 import polars as pl
 from dagster import AssetDep, MaterializeResult, MetadataValue, multi_asset
 
-from assets._common import failure, stage_specs, table_metadata
+from assets._common import DUCKDB_POOL, failure, stage_specs, table_metadata
 from pipelines.methodology import Methodology
 from pipelines.resources import AsmResource
 from pipelines.scoring import SOURCES, risk
@@ -17,6 +17,8 @@ from pipelines.scoring.stage import SCORING_TABLES, compute_eligibility, compute
 DESCRIPTIONS = {
     "eligibility": "G1-G4 per TIN/NPI: specialty by plurality, cohort, location (selected CBSA), volume, reason.",
     "episode_risk": "R1-R3 per episode: covariates, CMS-HCC V28 flags and risk score (hccinfhir), expected cost.",
+    "risk_models": "R2 per cohort, PY and covariate: the fitted coefficient, fitted episodes, floor and rescale "
+                   "factor, so an episode's predicted cost can be re-derived from its episode_risk covariates.",
     "cost_measure_scores": "R4-R5 per participant, cohort and PY: O/E x cohort mean; scored when >= 20 episodes.",
     "cost_benchmarks": "B1-B3 per cohort and PY: pool median, sample SD and thresholds t1..t10.",
     "quality_benchmarks": "Q5 per cohort, measure and collection type: decile boundaries d1..d9.",
@@ -60,7 +62,7 @@ def _write(settings, name: str, df: pl.DataFrame) -> dict:
 
 
 def eligibility_asset(methodology: Methodology):
-    @multi_asset(name="eligibility_stage",
+    @multi_asset(pool=DUCKDB_POOL, name="eligibility_stage",
                  specs=_specs(("eligibility",), methodology, ("partb_lines", "episodes", "episode_attribution")))
     def _eligibility(context, asm: AsmResource):
         settings, m = asm.settings(), asm.methodology()
@@ -92,16 +94,17 @@ def eligibility_asset(methodology: Methodology):
 def episode_risk_asset(methodology: Methodology):
     deps = ("episodes", "episode_costs", "partb_lines", "parta_diagnoses", "beneficiaries", "eligibility")
 
-    @multi_asset(name="episode_risk_stage",
-                 specs=_specs(("episode_risk",), methodology, deps, f"-{risk.hcc_library_version()}"))
+    @multi_asset(pool=DUCKDB_POOL, name="episode_risk_stage",
+                 specs=_specs(("episode_risk", "risk_models"), methodology, deps, f"-{risk.hcc_library_version()}"))
     def _episode_risk(context, asm: AsmResource):
         settings, m = asm.settings(), asm.methodology()
         t0 = time.perf_counter()
         try:
-            table = compute_episode_risk(settings, m, settings.warehouse.read("eligibility"))
+            table, models_table = compute_episode_risk(settings, m, settings.warehouse.read("eligibility"))
         except TableMissing as exc:
             raise failure("episode_risk", exc) from None
         md = _write(settings, "episode_risk", table)
+        yield MaterializeResult(asset_key="risk_models", metadata=_write(settings, "risk_models", models_table))
         models = table.group_by("performance_year", "cohort", "model").agg(
             pl.col("model_episodes").first(), pl.col("model_covariates").first()).sort("performance_year", "cohort")
         md.update({
@@ -155,7 +158,7 @@ def _scoring_metadata(name: str, df: pl.DataFrame, info: dict, m: Methodology) -
 
 
 def scoring_asset(methodology: Methodology):
-    @multi_asset(name="scoring", can_subset=False, specs=_specs(SCORING_TABLES, methodology, SCORING_INPUTS))
+    @multi_asset(pool=DUCKDB_POOL, name="scoring", can_subset=False, specs=_specs(SCORING_TABLES, methodology, SCORING_INPUTS))
     def _scoring(context, asm: AsmResource):
         settings, m = asm.settings(), asm.methodology()
         t0 = time.perf_counter()

@@ -207,7 +207,7 @@ def phase_risk(workdir: Path, hcc_sample: int) -> dict:
                     "model_covariates").with_columns(
         pl.col("hcc_list").str.split(" ").list.eval(pl.element().filter(pl.element() != "")).alias("hccs"))
     t0 = time.perf_counter()
-    risk.specialty_adjustment(risk.expected_costs(frame, p), p)
+    risk.specialty_adjustment(risk.expected_costs(frame, p)[0], p)
     out["r2_r3_seconds"] = time.perf_counter() - t0
     return out
 

@@ -1,10 +1,19 @@
-"""The Dagster resource every asset uses: where the run reads and writes, and the methodology."""
+"""The Dagster resource every asset uses: where the run reads and writes, and the methodology.
+
+For the length of a run (in the default in-process executor: from the first step to the last) it
+holds the output folder's lock (one run per OUT), after checking OUT can be written and applying
+the cleaning rule of `pipelines.outfolder`, and it hashes the input files once (provenance)."""
 from __future__ import annotations
+
+from contextlib import contextmanager
 
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import PrivateAttr
 
 from pipelines.methodology import Methodology, load_methodology
+from pipelines.outfolder import OutputLock, clean_leftovers, prepare_output
+from pipelines.provenance import manifest_digest, staged_input_manifest
+from pipelines.runrecord import TAG_PREFIX, settle_dead_run
 from pipelines.settings import RunSettings
 
 
@@ -19,27 +28,52 @@ class AsmResource(ConfigurableResource):
     memory_limit: str = ""
     quiet: bool = True
     tins: list[str] = []
+    keep_snapshots: int = 2
     _run_id: str = PrivateAttr(default="")
+    _inputs: list = PrivateAttr(default_factory=list)
 
-    def setup_for_execution(self, context: InitResourceContext) -> None:
+    @contextmanager
+    def yield_for_execution(self, context: InitResourceContext):
         # Every table of a run is staged under OUT/.staging/<run id>/ and published only when every
         # blocking check passed (issue 6); see RunSettings.table_path.
         self._run_id = context.run_id or ""
+        if not self._run_id:
+            yield self
+            return
+        settings = self.settings()
+        prepare_output(settings.out_dir)
+        with OutputLock(settings.out_dir, self._run_id) as lock:
+            if lock.previous:
+                context.log.warning(lock.stale_message())
+                if context.instance is not None:
+                    settle_dead_run(context.instance, lock.previous.get("run_id", ""), lock.stale_message())
+            removed = clean_leftovers(settings.warehouse, settings.keep_snapshots)
+            if removed:
+                context.log.info(f"cleaned leftovers of earlier runs: {', '.join(removed)}")
+            self._inputs = staged_input_manifest(settings.input_dir, settings.staging_dir, not self.quiet)
+            if context.instance is not None:  # the input as a run tag: runs on the same input share it
+                digest = manifest_digest(self._inputs)
+                context.instance.add_run_tags(self._run_id, {f"{TAG_PREFIX}input_digest": digest})
+            yield self
 
     def settings(self) -> RunSettings:
         return RunSettings(
             input_dir=self.input_dir, out_dir=self.out_dir, performance_year=self.performance_year,
             config_file=self.config_file or None, threads=self.threads, memory_limit=self.memory_limit,
-            quiet=self.quiet, tins=tuple(self.tins), run_tag=self._run_id,
+            quiet=self.quiet, tins=tuple(self.tins), run_tag=self._run_id, keep_snapshots=self.keep_snapshots,
         )
 
     def methodology(self) -> Methodology:
         return load_methodology(self.performance_year, self.config_file or None)
+
+    def input_manifest(self) -> list[dict]:
+        """Name, size and SHA-256 of every input file, as hashed when the run started."""
+        return self._inputs
 
     @classmethod
     def from_settings(cls, s: RunSettings) -> "AsmResource":
         return cls(
             input_dir=str(s.input_dir), out_dir=str(s.out_dir), performance_year=s.performance_year,
             config_file=str(s.config_file or ""), threads=s.threads, memory_limit=s.memory_limit,
-            quiet=s.quiet, tins=list(s.tins),
+            quiet=s.quiet, tins=list(s.tins), keep_snapshots=s.keep_snapshots,
         )

@@ -1,13 +1,16 @@
-"""Run the whole asset graph in process (what `asm run` does) and summarise the outcome."""
+"""Run the whole asset graph in process (what `asm run` does), recorded in the project's Dagster
+instance like a UI or scheduled run, and summarise the outcome from OUT/run_summary.json, which the
+job itself writes (assets/provenance.py)."""
 from __future__ import annotations
 
-import json
 import time
+import uuid
 from dataclasses import dataclass, field
 
-from dagster import DagsterEventType, DagsterInstance
-
 from pipelines.definitions import ALL_JOB, build_definitions
+from pipelines.errors import explain
+from pipelines.outfolder import OutputFolderError, OutputInUse, OutputLock, prepare_output
+from pipelines.runrecord import build_summary, instance_home, open_instance, read_summary, write_summary
 from pipelines.settings import RunSettings
 
 
@@ -15,70 +18,59 @@ from pipelines.settings import RunSettings
 class RunOutcome:
     success: bool
     seconds: float
+    run_id: str = ""
     reason: str = ""  # one line, for the user, when not successful
     materialized: dict[str, dict] = field(default_factory=dict)  # asset -> metadata (plain values)
     checks: list[dict] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    stale_lock: str = ""  # a lock left by a killed run, taken over
 
 
-def _plain(value):
-    for attr in ("value", "text", "path", "data", "md_str"):
-        if hasattr(value, attr):
-            return getattr(value, attr)
-    return value
+def _where_outputs_are(settings: RunSettings, run_id: str) -> str:
+    """For a failed run: the previous outputs are untouched; where this run's staged tables are."""
+    kept = (f"previous outputs in {settings.warehouse_dir} left unchanged" if settings.warehouse_dir.exists()
+            else "nothing published")
+    staged = settings.out_dir / ".staging" / run_id
+    return f" ({kept}; this run's tables: {staged})" if staged.exists() else f" ({kept})"
+
+
+def _execute(settings: RunSettings, run_id: str) -> dict:
+    """Run the job in the project's instance; the run summary the job wrote (or, when it failed before
+    any step, one written here)."""
+    job = build_definitions(settings).resolve_job_def(ALL_JOB)
+    with open_instance(settings.out_dir) as instance:
+        result = job.execute_in_process(
+            instance=instance, raise_on_error=False, run_id=run_id,
+            run_config={"loggers": {"asm_progress": {"config": {"quiet": settings.quiet}}}},
+        )
+        summary = read_summary(settings.out_dir, run_id)
+        if summary is None or summary["success"] != result.success:  # failed before any step (e.g. resources)
+            summary = build_summary(instance, run_id, settings.out_dir, success=result.success)
+            write_summary(settings.out_dir, summary)
+    return summary
 
 
 def run_pipeline(settings: RunSettings) -> RunOutcome:
+    """Raises OutputFolderError / OutputInUse (one line) when OUT cannot be used or fails under the run
+    (full disk, read-only, permissions: also while recording the run in the instance)."""
     started = time.perf_counter()
-    settings.out_dir.mkdir(parents=True, exist_ok=True)
-    defs = build_definitions(settings)
-    job = defs.resolve_job_def(ALL_JOB)
-    with DagsterInstance.ephemeral() as instance:
-        result = job.execute_in_process(
-            instance=instance,
-            raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
-        )
-        outcome = RunOutcome(success=result.success, seconds=time.perf_counter() - started)
-        for event in result.all_events:
-            if event.event_type == DagsterEventType.ASSET_MATERIALIZATION:
-                mat = event.event_specific_data.materialization
-                outcome.materialized[mat.asset_key.to_user_string()] = {
-                    k: _plain(v) for k, v in mat.metadata.items() if not k.startswith("dagster/column_schema")
-                }
-            elif event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
-                ev = event.event_specific_data
-                outcome.checks.append({
-                    "asset": ev.asset_key.to_user_string(), "check": ev.check_name, "passed": ev.passed,
-                    "severity": str(ev.severity.value) if ev.severity else "",
-                    "summary": _plain(ev.metadata.get("summary", "")) if ev.metadata else "",
-                })
-            elif event.event_type == DagsterEventType.STEP_FAILURE and not outcome.reason:
-                data = event.event_specific_data
-                if data.user_failure_data and data.user_failure_data.description:
-                    outcome.reason = data.user_failure_data.description
-                else:
-                    err = data.error
-                    while err is not None and err.cause is not None and "dagster" in (err.cls_name or "").lower():
-                        err = err.cause
-                    outcome.reason = f"{event.step_key}: {(err.message if err else 'failed').strip().splitlines()[0]}"
-        # issue 6: a failed blocking (ERROR) check is the reason, named by stage and check; the
-        # previous run's published tables are untouched because `publish` never ran.
-        blocking = [c for c in outcome.checks if not c["passed"] and c["severity"] == "ERROR"]
-        if blocking:
-            outcome.success = False
-            outcome.reason = blocking[0]["summary"] or f"check {blocking[0]['asset']}/{blocking[0]['check']} failed"
-        if not outcome.success and not outcome.reason:
-            outcome.reason = "run failed (see `dagster dev` for the event log)"
-        if not outcome.success:
-            staged = settings.out_dir / ".staging" / result.run_id
-            kept = (f"previous outputs in {settings.warehouse_dir} left unchanged" if settings.warehouse_dir.exists()
-                    else "nothing published")
-            outcome.reason += f" ({kept}; this run's tables: {staged})" if staged.exists() else f" ({kept})"
-    summary = {
-        "success": outcome.success, "reason": outcome.reason, "seconds": round(outcome.seconds, 2),
-        "performance_year": settings.performance_year, "input_dir": str(settings.input_dir),
-        "config_file": str(settings.config_file) if settings.config_file else None,
-        "tables": outcome.materialized, "checks": outcome.checks,
-    }
-    (settings.out_dir / "run_summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    prepare_output(settings.out_dir)
+    run_id = str(uuid.uuid4())
+    try:
+        with OutputLock(settings.out_dir, run_id) as lock:  # held for the whole run; the job's resource re-enters it
+            summary = _execute(settings, run_id)
+    except OutputInUse:
+        raise
+    except Exception as exc:  # storage and OS errors (SQLite, full disk) surface here, not as step failures
+        why = explain(f"{type(exc).__name__}: {exc}", str(settings.out_dir))
+        if why is None:
+            raise
+        raise OutputFolderError(f"{why} (while recording run {run_id} in {instance_home(settings.out_dir)})") from None
+    outcome = RunOutcome(success=bool(summary["success"]), seconds=time.perf_counter() - started,
+                         run_id=run_id, reason=summary.get("reason", ""),
+                         materialized=summary.get("tables", {}), checks=summary.get("checks", []),
+                         warnings=summary.get("warnings", []), stale_lock=lock.stale_message())
+    if not outcome.success:
+        outcome.reason = (outcome.reason or "run failed (see `dagster dev` for the event log)") + \
+            _where_outputs_are(settings, run_id)
     return outcome

@@ -20,6 +20,8 @@ class RunSettings:
     quiet: bool = False
     tins: tuple[str, ...] = field(default_factory=tuple)
     run_tag: str = ""  # set per run (the Dagster run id): tables are staged, then published (issue 6)
+    keep_snapshots: int = 2  # published snapshots kept in OUT/snapshots (the current one and the previous)
+    step_retries: int = 0  # retries of a step that failed for a transient reason (I/O, memory); 0 = none
 
     def __post_init__(self) -> None:
         self.input_dir = Path(self.input_dir)
@@ -65,6 +67,9 @@ class RunSettings:
             print(f"  {message}", file=sys.stderr, flush=True)
 
 
+DEFAULT_SCHEDULED_RETRIES = 2  # UI and scheduled runs retry a transient step failure twice
+
+
 def settings_from_env() -> RunSettings:
     """Settings for `dagster dev` / `dagster definitions validate` (ASM_* environment variables)."""
     return RunSettings(
@@ -74,4 +79,6 @@ def settings_from_env() -> RunSettings:
         config_file=os.environ.get("ASM_CONFIG") or None,
         threads=int(os.environ.get("ASM_THREADS", "0")),
         memory_limit=os.environ.get("ASM_MEMORY_LIMIT", ""),
+        keep_snapshots=int(os.environ.get("ASM_KEEP_SNAPSHOTS", "2")),
+        step_retries=int(os.environ.get("ASM_STEP_RETRIES", str(DEFAULT_SCHEDULED_RETRIES))),
     )

@@ -41,9 +41,9 @@ from typing import Any, Callable
 
 import duckdb
 
-from pipelines.duck import placeholders, query_sql_file, sql_literal
+from pipelines.duck import placeholders, query_sql_file
 from pipelines.paths import SQL_DIR
-from pipelines.warehouse import atomic_path
+from pipelines.warehouse import write_query  # the sorted, atomic table write (one home)
 
 MANIFEST = "manifest.toml"
 
@@ -179,14 +179,6 @@ def run_manifest(con: duckdb.DuckDBPyConnection, manifest: Manifest, values: dic
         run.seconds[step.name] = round(time.perf_counter() - t0, 3)
         say(f"{manifest.stage}: {step.name} {run.seconds[step.name]:.1f}s")
     return run
-
-
-def write_query(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> int:
-    """A query's result to Parquet (zstd), atomically. Returns the row count."""
-    with atomic_path(path) as tmp:
-        con.execute(f"COPY ({query}) TO {sql_literal(tmp)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 1000000)")
-        rows = con.execute(f"SELECT count(*) FROM read_parquet({sql_literal(tmp)})").fetchone()[0]
-    return rows
 
 
 # --------------------------------------------------------------------------------------------

@@ -23,7 +23,9 @@ def test_run_prints_summary_with_reconciliation(tmp_path, capsys):
     assert (tmp_path / "out" / "warehouse" / "partb_lines.parquet").exists()
     summary = json.loads((tmp_path / "out" / "run_summary.json").read_text())
     assert summary["success"] and summary["tables"]["partb_lines"]["dagster/row_count"] == 5
-    assert err == ""  # --quiet: nothing on stderr
+    # --quiet: no progress on stderr; only the explicit warning that PY 2027 has no scorable episode
+    assert err.splitlines() == [f"asm run: warning: {summary['warnings'][0]}"]
+    assert "performance year 2027: no scorable episode ends in it" in err
 
 
 def test_run_on_wrong_layout_exits_1_with_one_line_naming_file(tmp_path, capsys):

@@ -110,7 +110,8 @@ def test_dq_results_appends_one_part_per_step(tmp_path):
 # --------------------------------------------------------------------------------------------
 # Episode and scoring stages: every asset has a suite; broken tables fail the right expectation.
 
-NO_TABLE_ASSETS = {"publish", "reports"}  # publish moves tables; reports writes HTML/CSV files, no table
+NO_TABLE_ASSETS = {"publish", "reports", "run_summary"}  # publish moves tables; reports writes HTML/CSV files,
+# run_summary a JSON file: no table
 
 
 def test_every_asset_in_the_definitions_has_a_suite(tmp_path):

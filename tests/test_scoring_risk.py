@@ -50,14 +50,14 @@ def _frame(n, cohort="HF", seed=0):
 
 def test_R2_fewer_than_200_episodes_gets_the_cohort_mean():
     f = _frame(199)
-    out = risk.expected_costs(f, P)
+    out, _ = risk.expected_costs(f, P)
     assert set(out["model"]) == {"cohort_mean"}
     assert out["predicted_cost"].to_list() == pytest.approx([f["observed_cost_winsorized"].mean()] * 199)
 
 
 def test_R2_linear_model_floor_and_rescale():
     f = _frame(400)
-    out = risk.expected_costs(f, P)
+    out, _ = risk.expected_costs(f, P)
     assert set(out["model"]) == {"ols"}
     assert out["predicted_cost"].mean() == pytest.approx(f["observed_cost_winsorized"].mean())
     duals = out.filter(pl.col("dual"))["predicted_cost"].mean() - out.filter(~pl.col("dual"))["predicted_cost"].mean()
@@ -67,7 +67,7 @@ def test_R2_linear_model_floor_and_rescale():
     rs = np.linspace(0, 2, 400)
     f2 = f.with_columns(pl.Series("risk_score", rs), pl.lit(False).alias("dual"),
                         pl.Series("observed_cost_winsorized", np.maximum(0, 1000 * (rs - 0.5))))
-    out2 = risk.expected_costs(f2, P)
+    out2, _ = risk.expected_costs(f2, P)
     assert out2["predicted_cost"].min() > 0
     assert out2["predicted_cost"].mean() == pytest.approx(f2["observed_cost_winsorized"].mean())
 

@@ -13,37 +13,63 @@ NAME = "run"
 HELP = "materialize every asset of the pipeline on an input folder"
 
 
+def _non_negative(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{n} is negative")
+    return n
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input", required=True, type=Path, help="folder of claims and side files")
-    p.add_argument("--out", required=True, type=Path, help="output folder (warehouse/, reports/)")
-    p.add_argument("--performance-year", default=2027, type=int, help="the PY to score (2027-2031)")
+    p.add_argument("--out", required=True, type=Path,
+                   help="output folder: warehouse/ and reports/ (links to the current snapshot), snapshots/, "
+                        "run_summary.json; one run at a time")
+    p.add_argument("--performance-year", default=2027, type=int, metavar="YEAR",
+                   help="the PY to score: one configured in data/methodology/methodology.toml (2027-2031)")
     p.add_argument("--config", type=Path, default=None, help="methodology overrides (TOML, same structure as "
                    "data/methodology/methodology.toml)")
     p.add_argument("--tin", default="", help="restrict reports (not benchmarks) to these TINs, comma-separated")
-    p.add_argument("--threads", default=0, type=int, help="DuckDB threads (default: all cores)")
+    p.add_argument("--threads", default=0, type=_non_negative, help="DuckDB threads (default 0: all cores)")
     p.add_argument("--memory-limit", default="", help="DuckDB memory limit, e.g. 16GB (spills to OUT/.tmp beyond it)")
+    p.add_argument("--keep-snapshots", default=2, type=_non_negative, metavar="N",
+                   help="published snapshots kept in OUT/snapshots, the current one included (default 2)")
+    p.add_argument("--retries", default=0, type=_non_negative, metavar="N",
+                   help="retry a step that failed for a transient reason (I/O, memory) N times (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress output (for schedulers)")
 
 
 def run(args) -> int:
+    from pipelines.outfolder import OutputFolderError, OutputInUse
     from pipelines.runner import run_pipeline
     from pipelines.settings import RunSettings
 
     if not args.input.is_dir():
         raise CommandError(f"input folder not found: {args.input}")
     try:
-        load_methodology(args.performance_year, args.config)
+        m = load_methodology(args.performance_year, args.config)
     except MethodologyError as exc:
         raise CommandError(str(exc)) from None
     settings = RunSettings(
         input_dir=args.input.resolve(), out_dir=args.out.resolve(), performance_year=args.performance_year,
         config_file=args.config.resolve() if args.config else None, threads=args.threads,
-        memory_limit=args.memory_limit, quiet=args.quiet,
-        tins=parse_tins(args.tin),
+        memory_limit=args.memory_limit, quiet=args.quiet, keep_snapshots=args.keep_snapshots,
+        step_retries=args.retries, tins=parse_tins(args.tin),
     )
     if not args.quiet:
-        print(f"asm run: PY {settings.performance_year}, input {settings.input_dir}", file=sys.stderr)
-    outcome = run_pipeline(settings)
+        print(f"asm run: PY {settings.performance_year}, methodology {m.label}, input {settings.input_dir}",
+              file=sys.stderr)
+    try:
+        outcome = run_pipeline(settings)
+    except (OutputFolderError, OutputInUse) as exc:
+        raise CommandError(str(exc)) from None
+    if outcome.stale_lock and not args.quiet:
+        print(f"asm run: note: {outcome.stale_lock}", file=sys.stderr)
+    for warning in outcome.warnings:
+        print(f"asm run: warning: {warning}", file=sys.stderr)
     if not outcome.success:
         raise CommandError(outcome.reason)
     print(render_summary(outcome, settings))
@@ -51,6 +77,8 @@ def run(args) -> int:
 
 
 def render_summary(outcome, settings) -> str:
+    from pipelines.runrecord import instance_home
+
     lines = [f"asm run: success in {outcome.seconds:.1f}s (PY {settings.performance_year})"]
     ingest = outcome.materialized.get("partb_lines", {})
     if ingest:
@@ -63,14 +91,17 @@ def render_summary(outcome, settings) -> str:
             lines.append(f"  ignored files: {', '.join(ignored)}")
     lines.append("  tables (rows):")
     for name, md in outcome.materialized.items():
-        if name in ("publish", "reports"):  # the staging -> warehouse step; reports below
+        if name in ("publish", "reports", "run_summary"):  # publish and reports below
             continue
         lines.append(f"    {name:<28} {md.get('dagster/row_count', 0):>12,}")
     failed = [c for c in outcome.checks if not c["passed"]]
     if outcome.checks:
         lines.append(f"  checks: {len(outcome.checks) - len(failed)} passed, {len(failed)} warnings"
                      f" (history: {settings.out_dir / 'dq_results'})")
-    lines.append(f"  warehouse: {settings.warehouse_dir}")
+    published = outcome.materialized.get("publish", {})
+    lines.append(f"  run:       {outcome.run_id} (recorded in {instance_home(settings.out_dir)}; `make ui` or "
+                 "`dagster dev` shows it)")
+    lines.append(f"  warehouse: {settings.warehouse_dir} -> {published.get('snapshot', '?')}")
     n_reports = outcome.materialized.get("reports", {}).get("tin_reports")
     lines.append(f"  reports:   {settings.reports_dir}"
                  + (f" ({n_reports} TIN scorecards + cohort_summary.html)" if n_reports is not None else ""))

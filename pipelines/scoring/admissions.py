@@ -92,12 +92,12 @@ def participant_rates(attributed: pl.DataFrame, episodes: pl.DataFrame, p: Admis
     `episodes`: episode_admissions + expected_admissions of the same cohort and PY."""
     k = p.per_person_years
     cohort = episodes.group_by("performance_year", "cohort").agg(
-        (k * pl.col("admissions").sum() / pl.col("person_years").sum()).alias("cohort_rate"))
+        (k * pl.col("admissions").sum() / pl.col("person_years").sort().sum()).alias("cohort_rate"))
     out = (attributed.join(episodes.select("episode_id", "admissions", "person_years", "expected_admissions"),
                            on="episode_id", how="inner")
            .group_by(PARTICIPANT).agg(
-               pl.len().alias("episodes"), pl.col("person_years").sum(), pl.col("admissions").sum(),
-               pl.col("expected_admissions").sum())
+               pl.len().alias("episodes"), pl.col("person_years").sort().sum(), pl.col("admissions").sum(),
+               pl.col("expected_admissions").sort().sum())
            .join(cohort, on=["performance_year", "cohort"], how="left"))
     return out.with_columns(
         (k * pl.col("admissions") / pl.col("person_years")).alias("observed_rate"),
@@ -131,7 +131,8 @@ def compute(episodes: pl.DataFrame, covariates: pl.DataFrame, attributed: pl.Dat
     cov = covariates.select("episode_id", "age_band", "female", "dual", "disabled", "esrd", "risk_score",
                             pl.col("hcc_list").fill_null("").str.split(" ").list.eval(
                                 pl.element().filter(pl.element() != "")).alias("hccs"))
-    eps = eps.join(cov, on="episode_id", how="left").with_columns(pl.col("age_band").fill_null("unknown"))
+    eps = eps.join(cov, on="episode_id", how="left").with_columns(pl.col("age_band").fill_null("unknown")).sort(
+        "episode_id")
     parts = [expected_admissions(g, risk_p, p) for _, g in eps.group_by("performance_year", "cohort", maintain_order=True)]
     eps = (pl.concat(parts) if parts else eps.with_columns(pl.lit(None, pl.Float64).alias("expected_admissions"),
                                                           pl.lit(None, pl.Utf8).alias("admission_model")))

@@ -16,7 +16,7 @@ def cohort_mean_cost(episodes: pl.DataFrame) -> pl.DataFrame:
     `episodes`: one row per closed, non-excluded episode with performance_year, cohort, observed_cost.
     """
     return episodes.group_by(KEYS).agg(
-        pl.len().alias("cohort_episodes"), pl.col("observed_cost").mean().alias("cohort_mean_cost")
+        pl.len().alias("cohort_episodes"), pl.col("observed_cost").sort().mean().alias("cohort_mean_cost")
     )
 
 
@@ -32,8 +32,8 @@ def cost_measure_scores(attributed: pl.DataFrame, cohort_means: pl.DataFrame, p:
         attributed.group_by(PARTICIPANT)
         .agg(
             pl.len().alias("episodes"),
-            pl.col("observed_cost").sum().alias("observed_cost"),
-            pl.col("expected_cost").sum().alias("expected_cost"),
+            pl.col("observed_cost").sort().sum().alias("observed_cost"),
+            pl.col("expected_cost").sort().sum().alias("expected_cost"),
         )
         .join(cohort_means.select([*KEYS, "cohort_mean_cost"]), on=KEYS, how="left")
         .with_columns(
@@ -56,7 +56,7 @@ def cost_benchmarks(pool: pl.DataFrame, p: BenchmarkParams) -> pl.DataFrame:
     agg = pool.group_by(KEYS).agg(
         pl.len().alias("participants"),
         pl.col("measure_score").median().alias("median"),
-        pl.col("measure_score").std(ddof=1).alias("sd"),  # B2: sample SD; null for a pool of 1
+        pl.col("measure_score").sort().std(ddof=1).alias("sd"),  # B2: sample SD; null for a pool of 1
     )
     sd = pl.col("sd").fill_null(0.0)
     return agg.with_columns(

@@ -155,7 +155,8 @@ def complex_indicators(attributed: pl.DataFrame) -> pl.DataFrame:
     per_bene = attributed.group_by([*keys, "bene_id"]).agg(
         pl.col("risk_score").sort_by(latest).last(), pl.col("dual").sort_by(latest).last())
     return per_bene.group_by(keys).agg(
-        pl.len().alias("attributed_patients"), pl.col("risk_score").mean().alias("mean_risk_score"),
+        # sorted before the float mean: the same sum order every run (reruns agree to the bit)
+        pl.len().alias("attributed_patients"), pl.col("risk_score").sort().mean().alias("mean_risk_score"),
         pl.col("dual").cast(pl.Float64).mean().alias("dual_share"))
 
 

@@ -46,7 +46,8 @@ def _scaling_per_cohort(df: pl.DataFrame, p: PaymentParams) -> pl.DataFrame:
     """(performance_year, cohort, scaling_factor) solved over each cohort's pool."""
     rows = []
     for (year, cohort), g in df.group_by(KEYS, maintain_order=True):
-        pool = g.filter(pl.col("payment_status") == IN_POOL)
+        # sorted: float sums in the same order every run (reruns agree to the bit)
+        pool = g.filter(pl.col("payment_status") == IN_POOL).sort(["transformed_score", "partb_paid", "tin", "npi"])
         s = solve_scaling(pool["transformed_score"].to_numpy(), pool["partb_paid"].to_numpy(), p.risk_level,
                           p.payback_share)
         rows.append((year, cohort, s))
@@ -78,7 +79,7 @@ def payment_adjustments(scores: pl.DataFrame, p: PaymentParams) -> pl.DataFrame:
         pl.when(pl.col("payment_status") == NO_FACTOR).then(pl.lit(NO_FACTOR_REASON)).alias("payment_reason"),
     )
     df = df.join(_scaling_per_cohort(df, p), on=KEYS, how="left").with_columns(
-        pl.col("partb_paid").filter(pl.col("in_payment_pool")).sum().over(KEYS).alias("pool_paid"))
+        pl.col("partb_paid").filter(pl.col("in_payment_pool")).sort().sum().over(KEYS).alias("pool_paid"))
     status = pl.col("payment_status")
     unclipped = (pl.when(status == ZERO_SCORE).then(-r)
                  .when(status == IN_POOL).then(r * pl.col("transformed_score") * pl.col("scaling_factor") - r))
@@ -95,9 +96,9 @@ def budget_check(adjustments: pl.DataFrame, p: PaymentParams) -> pl.DataFrame:
     r = p.risk_level
     out = pool.group_by(KEYS).agg(
         pl.len().alias("pool_participants"),
-        pl.col("partb_paid").sum().alias("pool_paid"),
-        (pl.col("adjustment_factor") * pl.col("partb_paid")).sum().alias("sum_factor_x_paid"),
-        (pl.col("unclipped_factor") * pl.col("partb_paid")).sum().alias("sum_factor_x_paid_unclipped"),
+        pl.col("partb_paid").sort().sum().alias("pool_paid"),
+        (pl.col("adjustment_factor") * pl.col("partb_paid")).sort().sum().alias("sum_factor_x_paid"),
+        (pl.col("unclipped_factor") * pl.col("partb_paid")).sort().sum().alias("sum_factor_x_paid_unclipped"),
         (pl.col("unclipped_factor") != pl.col("adjustment_factor")).sum().alias("clipped_participants"),
         pl.col("scaling_factor").first(),
     ).with_columns(
@@ -110,6 +111,6 @@ def budget_check(adjustments: pl.DataFrame, p: PaymentParams) -> pl.DataFrame:
     )
     outside = adjustments.filter(~pl.col("in_payment_pool")).group_by(KEYS).agg(
         (pl.col("payment_status") == ZERO_SCORE).sum().alias("zero_score_participants"),
-        pl.col("dollar_impact").filter(pl.col("payment_status") == ZERO_SCORE).sum().alias("zero_score_dollar_impact"),
+        pl.col("dollar_impact").filter(pl.col("payment_status") == ZERO_SCORE).sort().sum().alias("zero_score_dollar_impact"),
         (pl.col("payment_status") == NO_FACTOR).sum().alias("no_factor_participants"))
     return out.join(outside, on=KEYS, how="full", coalesce=True).sort(KEYS)

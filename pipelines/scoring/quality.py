@@ -241,7 +241,7 @@ def participant_quality(participants: pl.DataFrame, best: pl.DataFrame, p: Quali
     base = participants.select(keys).unique()
     n_scored = {c: len(p.scored_measures(c)) for c in p.required_measures}
     agg = best.group_by(keys).agg(
-        pl.col("points").filter(pl.col("measure_scored")).sum().alias("quality_points"),
+        pl.col("points").filter(pl.col("measure_scored")).sort().sum().alias("quality_points"),
         pl.col("measure_scored").sum().alias("measures_submitted"),
         pl.col("non_claims_ok").any().alias("has_non_claims_submission"),
     )

@@ -4,6 +4,8 @@ the expected-cost linear model per cohort and PY, and the LBP specialty O/E adju
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import polars as pl
 
@@ -72,7 +74,9 @@ def hcc_scores(frame: pl.DataFrame, p: RiskParams) -> pl.DataFrame:
             dual_elgbl_cd=dual if dual in library_dual_codes else "NA",
             orec=orec if orec in ("0", "1", "2", "3") else "0", crec=crec if crec in ("0", "1", "2", "3") else "0",
         )
-        scores.append(float(res.risk_score) if known else None)
+        # the library's risk_score sums its coefficients in set order (hash-randomized per process);
+        # fsum of the same coefficients is exact, so reruns give the same bits (issue 11 item 5)
+        scores.append(math.fsum(res.coefficients.values()) if known else None)
         hccs.append(sorted(res.hcc_list, key=lambda h: int(h) if h.isdigit() else 10**6))
     table = uniq.with_columns(pl.Series("risk_score", scores, pl.Float64), pl.Series("hccs", hccs, pl.List(pl.Utf8)))
     return req.join(table, on=cols, how="left", nulls_equal=True).select("risk_score", "hccs")
@@ -105,36 +109,61 @@ def _design(g: pl.DataFrame, fit: np.ndarray, p: RiskParams) -> tuple[np.ndarray
     return np.column_stack(cols), names
 
 
-def expected_costs(frame: pl.DataFrame, p: RiskParams) -> pl.DataFrame:
+MODEL_SCHEMA = {"performance_year": pl.Int64, "cohort": pl.Utf8, "model": pl.Utf8, "covariate": pl.Utf8,
+                "coefficient": pl.Float64, "fitted_episodes": pl.Int64, "mean_observed_cost": pl.Float64,
+                "prediction_floor": pl.Float64, "rescale_factor": pl.Float64, "risk_score_fill": pl.Float64}
+
+
+def _model_rows(year, cohort, method: str, n: int, names: list[str], beta, mean_obs: float, floor: float,
+                rescale: float, rs_fill: float | None) -> list[dict]:
+    """One row per covariate of a cohort x PY model (risk_models), enough to re-derive a prediction:
+    predicted = max(sum(coefficient x covariate), prediction_floor) x rescale_factor."""
+    def num(v):
+        return None if v is None or not math.isfinite(v) else float(v)
+    return [{"performance_year": year, "cohort": cohort, "model": method, "covariate": name, "coefficient": num(b),
+             "fitted_episodes": n, "mean_observed_cost": num(mean_obs), "prediction_floor": num(floor),
+             "rescale_factor": num(rescale), "risk_score_fill": num(rs_fill)} for name, b in zip(names, beta)]
+
+
+def expected_costs(frame: pl.DataFrame, p: RiskParams) -> tuple[pl.DataFrame, pl.DataFrame]:
     """R2 per cohort and PY: OLS (numpy lstsq) of winsorized observed cost on the R1 covariates over the
     fitted episodes (`fit` = closed and not excluded); predictions floored at 1% of the mean and rescaled
     so mean expected = mean observed over the fitted episodes. Fewer than 200 fitted: the cohort mean.
 
-    Adds predicted_cost, model ('ols' / 'cohort_mean' / 'none'), model_episodes, model_covariates."""
-    parts = []
-    for (_year, _cohort), g in frame.group_by(GROUP, maintain_order=True):
+    Returns (frame + predicted_cost, model ('ols' / 'cohort_mean' / 'none'), model_episodes,
+    model_covariates; the models: one row per cohort x PY x covariate with its coefficient, MODEL_SCHEMA)."""
+    parts, models = [], []
+    for (year, cohort), g in frame.group_by(GROUP, maintain_order=True):
         fit = g["fit"].fill_null(False).to_numpy()
         y = g["observed_cost_winsorized"].to_numpy().astype(float)
         n = int(fit.sum())
         mean_obs = float(y[fit].mean()) if n else float("nan")
         if n == 0:
             pred, method, k = np.full(g.height, np.nan), "none", 0
+            models += _model_rows(year, cohort, method, n, ["intercept"], [None], mean_obs, None, None, None)
         elif n < p.min_episodes_to_fit:
             pred, method, k = np.full(g.height, mean_obs), "cohort_mean", 0
+            models += _model_rows(year, cohort, method, n, ["intercept"], [mean_obs], mean_obs, None, 1.0, None)
         else:
             x, names = _design(g, fit, p)
             beta, *_ = np.linalg.lstsq(x[fit], y[fit], rcond=None)
-            pred = np.maximum(x @ beta, p.prediction_floor_share_of_mean * mean_obs)
-            pred = pred * (mean_obs / pred[fit].mean())
+            floor = p.prediction_floor_share_of_mean * mean_obs
+            pred = np.maximum(x @ beta, floor)
+            rescale = mean_obs / pred[fit].mean()
+            pred = pred * rescale
             method, k = "ols", len(names)
+            rs_fill = x[:, names.index("risk_score")][np.isnan(g["risk_score"].to_numpy().astype(float))]
+            models += _model_rows(year, cohort, method, n, names, beta, mean_obs, floor, rescale,
+                                  float(rs_fill[0]) if rs_fill.size else None)
         parts.append(g.with_columns(
             pl.Series("predicted_cost", pred, pl.Float64).fill_nan(None), pl.lit(method).alias("model"),
             pl.lit(n).alias("model_episodes"), pl.lit(k).alias("model_covariates"),
         ))
+    table = pl.DataFrame(models, schema=MODEL_SCHEMA)
     if not parts:
         return frame.with_columns(pl.lit(None, pl.Float64).alias("predicted_cost"), pl.lit(None, pl.Utf8).alias("model"),
-                                  pl.lit(0).alias("model_episodes"), pl.lit(0).alias("model_covariates"))
-    return pl.concat(parts, how="vertical_relaxed")
+                                  pl.lit(0).alias("model_episodes"), pl.lit(0).alias("model_covariates")), table
+    return pl.concat(parts, how="vertical_relaxed"), table
 
 
 def specialty_adjustment(frame: pl.DataFrame, p: RiskParams) -> pl.DataFrame:
@@ -143,7 +172,8 @@ def specialty_adjustment(frame: pl.DataFrame, p: RiskParams) -> pl.DataFrame:
     expected = predicted. Adds specialty_oe and expected_cost."""
     keys = [*GROUP, "specialty"]
     ratios = frame.filter(pl.col("fit") & pl.col("cohort").is_in(list(p.specialty_adjusted_cohorts))).group_by(
-        keys).agg((pl.col("observed_cost_winsorized").sum() / pl.col("predicted_cost").sum()).alias("specialty_oe"))
+        keys).agg((pl.col("observed_cost_winsorized").sort().sum() / pl.col("predicted_cost").sort().sum())
+                  .alias("specialty_oe"))
     out = frame.join(ratios, on=keys, how="left", nulls_equal=True)
     adjusted = pl.col("cohort").is_in(list(p.specialty_adjusted_cohorts))
     return out.with_columns(

@@ -52,8 +52,10 @@ def compute_eligibility(settings: RunSettings, m: Methodology) -> tuple[pl.DataF
 
 # ------------------------------------------------------------------------------------------ risk
 
-def compute_episode_risk(settings: RunSettings, m: Methodology, eligibility_table: pl.DataFrame) -> pl.DataFrame:
-    """R1-R3 per episode: covariates, HCCs and risk score, expected cost."""
+def compute_episode_risk(settings: RunSettings, m: Methodology,
+                         eligibility_table: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """R1-R3 per episode: covariates, HCCs and risk score, expected cost; and the R2 models'
+    coefficients (risk_models), so an expected cost can be re-derived."""
     p = m.risk
     episodes = scoring_episodes(settings)
     costs = read_table(settings, "episode_costs", ["episode_id", "observed_cost_winsorized"])
@@ -69,13 +71,15 @@ def compute_episode_risk(settings: RunSettings, m: Methodology, eligibility_tabl
     frame = (frame.join(costs, on="episode_id", how="left").join(spec, on="trigger_npi", how="left")
              .with_columns(pl.col("observed_cost_winsorized").cast(pl.Float64),
                            (pl.col("fit") & pl.col("observed_cost_winsorized").is_not_null()).alias("fit")))
-    frame = risk.specialty_adjustment(risk.expected_costs(frame, p), p)
+    # one row order whatever the join order, so the R2 fit gives the same bits on every run (issue 11)
+    predicted, models = risk.expected_costs(frame.sort("episode_id"), p)
+    frame = risk.specialty_adjustment(predicted, p)
     return frame.select(
         "episode_id", "cohort", "performance_year", "status", "excluded", "fit", "age_band", "female", "dual",
         "disabled", "esrd", pl.col("hccs").list.join(" ").alias("hcc_list"), pl.col("hccs").list.len().alias("hcc_count"),
         "risk_score", "specialty", "observed_cost_winsorized", "predicted_cost", "specialty_oe", "expected_cost",
         "model", "model_episodes", "model_covariates",
-    ).sort("episode_id")
+    ).sort("episode_id"), models
 
 
 # ------------------------------------------------------------------------------------------ scores

@@ -52,7 +52,7 @@ def score_distribution(scores: pl.DataFrame, pay: pl.DataFrame) -> pl.DataFrame:
     for metric, df in specs:
         v = pl.col(metric)
         parts.append(df.filter(v.is_not_null()).group_by("performance_year", "cohort").agg(
-            pl.lit(metric).alias("metric"), pl.len().alias("n"), v.mean().alias("mean"), v.min().alias("min"),
+            pl.lit(metric).alias("metric"), pl.len().alias("n"), v.sort().mean().alias("mean"), v.min().alias("min"),
             *[v.quantile(q, interpolation="linear").alias(f"p{int(q * 100)}") for q in DISTRIBUTION_QUANTILES],
             v.max().alias("max")))
     status = scores.group_by("performance_year", "cohort", "status").len().select(
@@ -79,9 +79,9 @@ def tin_summary(scores: pl.DataFrame, pay: pl.DataFrame, bench: pl.DataFrame, fa
     by_status = scores.group_by(keys).agg(
         pl.len().alias("participants"),
         *[(pl.col("status") == s).sum().alias(s) for s in STATUSES],
-        pl.col("final_score").mean().alias("mean_final_score"))
-    money = pay.group_by(keys).agg(pl.col("partb_paid").sum().alias("partb_paid"),
-                                   pl.col("dollar_impact").sum().alias("dollar_impact"))
+        pl.col("final_score").sort().mean().alias("mean_final_score"))
+    money = pay.group_by(keys).agg(pl.col("partb_paid").sort().sum().alias("partb_paid"),
+                                   pl.col("dollar_impact").sort().sum().alias("dollar_impact"))
     return (by_status.join(money, on=keys, how="left")
             .join(_pool_sizes(bench, facts), on=["performance_year", "cohort"], how="left")
             .with_columns(pl.col("peer_pool_size").fill_null(0), pl.col("small_pool").fill_null(True),
@@ -121,8 +121,8 @@ def cost_drivers(settings: RunSettings, scored: pl.DataFrame) -> CostDrivers:
         "episode_id", "cohort", "performance_year", pl.col("observed_cost").cast(pl.Float64),
         *[pl.col(f"cost_{c}").cast(pl.Float64) for c in SERVICE_CATEGORIES],
         *[(pl.col(d).cast(pl.Int64).fill_null(0) > 0).cast(pl.Int64).alias(d) for d in COST_DRIVERS])
-    aggs = [pl.len().alias("episodes"), pl.col("observed_cost").sum(),
-            *[pl.col(f"cost_{c}").sum() for c in SERVICE_CATEGORIES], *[pl.col(d).sum() for d in COST_DRIVERS]]
+    aggs = [pl.len().alias("episodes"), pl.col("observed_cost").sort().sum(),
+            *[pl.col(f"cost_{c}").sort().sum() for c in SERVICE_CATEGORIES], *[pl.col(d).sum() for d in COST_DRIVERS]]
     att = read_table(settings, "episode_attribution", ["episode_id", "tin", "attributed"]).filter(
         pl.col("attributed")).select("episode_id", "tin").unique()
     cohort_keys = ["performance_year", "cohort"]

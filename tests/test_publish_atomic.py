@@ -1,0 +1,165 @@
+"""Atomic publish (issue 13 item 5): a run is published as a whole snapshot and OUT/current switches to
+it in one rename; a crash or kill -9 at any step of publish leaves either the old set or the new one
+under OUT/warehouse and OUT/reports, never a mix."""
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from pipelines import warehouse as wh_module
+from pipelines.outfolder import clean_leftovers
+from pipelines.warehouse import Warehouse, ensure_layout, publish_run
+
+REPO = Path(__file__).resolve().parents[1]
+PUBLISH_STEPS = ("built", "sealed", "switched", "linked")
+ADOPTION_STEPS = ("adopted", "adopted-current", "adopted-warehouse", "adopted-reports")
+
+
+def _stage(out: Path, run: str, tables: dict[str, int], report: str) -> None:
+    """A run's staged outputs: one-column tables holding `value`, and reports/summary.html."""
+    staging = out / ".staging" / run
+    (staging / "reports").mkdir(parents=True)
+    for name, value in tables.items():
+        pl.DataFrame({"value": [value]}).write_parquet(staging / f"{name}.parquet")
+    (staging / "reports" / "summary.html").write_text(report)
+
+
+def _published(out: Path) -> dict[str, bytes]:
+    """What a reader of OUT/warehouse and OUT/reports sees."""
+    seen = {}
+    for part in ("warehouse", "reports"):
+        folder = out / part
+        if folder.is_dir():
+            seen |= {f"{part}/{p.name}": p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+    return seen
+
+
+def _old_set(out: Path) -> dict[str, bytes]:
+    _stage(out, "run-old", {"a": 1, "b": 1}, "old report")
+    publish_run(Warehouse(out, "run-old"))
+    return _published(out)
+
+
+def test_publish_makes_a_whole_snapshot_keeps_the_previous_and_links_through_current(tmp_path):
+    out = tmp_path / "out"
+    old = _old_set(out)
+    assert set(old) == {"warehouse/a.parquet", "warehouse/b.parquet", "reports/summary.html"}
+    # a run of part of the graph writes only `a`: `b` is carried over into the new snapshot (hard link)
+    _stage(out, "run-new", {"a": 2}, "new report")
+    done = publish_run(Warehouse(out, "run-new"))
+    assert done.tables == ["a"] and done.kept == ["b"] and done.reports
+    assert os.readlink(out / "current") == "snapshots/run-new"
+    assert os.readlink(out / "warehouse") == "current/warehouse" and os.readlink(out / "reports") == "current/reports"
+    assert pl.read_parquet(out / "warehouse" / "a.parquet")["value"].to_list() == [2]
+    assert (out / "warehouse" / "b.parquet").read_bytes() == old["warehouse/b.parquet"]
+    assert (out / "snapshots" / "run-old" / "warehouse" / "a.parquet").read_bytes() == old["warehouse/a.parquet"]
+    assert not (out / ".staging").exists()
+    # keep_snapshots=2: a third publish removes the oldest, never the current one
+    _stage(out, "run-third", {"a": 3}, "third")
+    publish_run(Warehouse(out, "run-third"), keep_snapshots=2)
+    assert sorted(p.name for p in (out / "snapshots").iterdir()) == ["run-new", "run-third"]
+
+
+def test_publish_across_file_systems_copies_before_the_switch(tmp_path, monkeypatch):
+    """The failure seen in the field: staging and warehouse on different file systems (EXDEV). The
+    snapshot is copied whole under a hidden name first; the switch is still one rename."""
+    out = tmp_path / "out"
+    _old_set(out)
+    _stage(out, "run-new", {"a": 2, "b": 2}, "new")
+    rename = os.rename
+
+    def cross_device(src, dst):
+        if ".staging" in str(src):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        return rename(src, dst)
+
+    monkeypatch.setattr(wh_module.os, "rename", cross_device)
+    publish_run(Warehouse(out, "run-new"))
+    assert pl.read_parquet(out / "warehouse" / "b.parquet")["value"].to_list() == [2]
+    assert (out / "reports" / "summary.html").read_text() == "new"
+
+
+DRIVER = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from pipelines import warehouse
+    out, stop_at, mode = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+
+    def pause(step):
+        if step == stop_at:
+            (out.parent / "paused").write_text(step)
+            time.sleep(120)
+
+    warehouse._checkpoint = pause
+    if mode == "publish":
+        warehouse.publish_run(warehouse.Warehouse(out, "run-new"))
+    else:
+        warehouse.ensure_layout(out)
+""")
+
+
+def _kill_at(out: Path, step: str, mode: str) -> None:
+    """Run publish (or the adoption of an older layout) in a child process that pauses at `step`;
+    kill -9 it there."""
+    marker = out.parent / "paused"
+    marker.unlink(missing_ok=True)
+    child = subprocess.Popen([sys.executable, "-c", DRIVER, str(out), step, mode], cwd=REPO)
+    deadline = time.time() + 60
+    while not marker.exists():
+        assert child.poll() is None, f"publish ended before reaching {step}"
+        assert time.time() < deadline, f"publish never reached {step}"
+        time.sleep(0.05)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+
+
+@pytest.mark.parametrize("step", PUBLISH_STEPS)
+def test_kill_9_inside_publish_leaves_the_old_set_or_the_new_one(tmp_path, step):
+    out = tmp_path / "out"
+    old = _old_set(out)
+    _stage(out, "run-new", {"a": 2, "b": 2, "c": 2}, "new report")
+    new_staged = {f"warehouse/{n}.parquet": (out / ".staging" / "run-new" / f"{n}.parquet").read_bytes()
+                  for n in "abc"} | {"reports/summary.html": b"new report"}
+    _kill_at(out, step, "publish")
+    seen = _published(out)
+    expected = old if step in ("built", "sealed") else new_staged
+    assert seen == expected, f"killed at {step}: a mixed or missing set"
+    # the next run repairs and cleans (rule in pipelines.outfolder): still the same whole set
+    clean_leftovers(Warehouse(out, "run-next"))
+    assert _published(out) == expected
+    assert not [p for p in (out / "snapshots").iterdir() if p.name.endswith(".partial")]
+
+
+@pytest.mark.parametrize("step", ADOPTION_STEPS)
+def test_kill_9_while_adopting_an_older_layout_keeps_the_published_set(tmp_path, step):
+    """An OUT written by an older version (real warehouse/ and reports/ folders) is adopted into a
+    snapshot before its folders become links; a kill at any point shows the same content."""
+    out = tmp_path / "out"
+    (out / "warehouse").mkdir(parents=True)
+    (out / "reports").mkdir()
+    pl.DataFrame({"value": [1]}).write_parquet(out / "warehouse" / "a.parquet")
+    (out / "reports" / "summary.html").write_text("legacy")
+    before = _published(out)
+    _kill_at(out, step, "adopt")
+    assert _published(out) == before
+    ensure_layout(out)
+    assert _published(out) == before and (out / "warehouse").is_symlink()
+
+
+def test_an_output_folder_link_made_outside_asm_is_refused_not_replaced(tmp_path):
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out.mkdir()
+    (out / "warehouse").symlink_to(elsewhere)
+    with pytest.raises(wh_module.LayoutError, match="made outside asm"):
+        ensure_layout(out)
+    assert os.readlink(out / "warehouse") == str(elsewhere)
