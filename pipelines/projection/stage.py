@@ -22,7 +22,7 @@ from pipelines.projection.reference import load_cost_averages, load_quality_benc
 from pipelines.scoring import cost, final
 from pipelines.scoring.params import quality_params
 from pipelines.settings import RunSettings
-from pipelines.warehouse import parquet_glob
+from pipelines.warehouse import scan_frame
 
 KEYS = ["performance_year", "cohort", "tin", "npi"]
 FIGURES = ("pool", "projected")
@@ -53,8 +53,7 @@ class Inputs:
 
 def data_last_service_date(settings: RunSettings):
     """E5: the data's last service date (the latest service date in partb_lines)."""
-    path = parquet_glob(settings.read_path("partb_lines"))
-    return pl.scan_parquet(path).select(pl.col("service_date").max()).collect().item()
+    return scan_frame(settings.read_path("partb_lines")).select(pl.col("service_date").max()).collect().item()
 
 
 def own_episodes(settings: RunSettings, py: int) -> pl.DataFrame:

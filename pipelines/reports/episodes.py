@@ -7,7 +7,7 @@ from __future__ import annotations
 import polars as pl
 
 from pipelines.settings import RunSettings
-from pipelines.warehouse import parquet_glob
+from pipelines.warehouse import scan_frame
 
 OTHER_PRACTICE = "another practice"
 FACILITY = "facility (Part A)"
@@ -18,7 +18,7 @@ LINE_COLUMNS = ["episode_id", "service_date", "episode_day", "source", "code", "
 
 
 def _scan(settings: RunSettings, table: str) -> pl.LazyFrame:
-    return pl.scan_parquet(parquet_glob(settings.read_path(table)))
+    return scan_frame(settings.read_path(table))
 
 
 def participant_episodes(settings: RunSettings, tins: list[str]) -> pl.DataFrame:

@@ -12,7 +12,7 @@ import polars as pl
 from pipelines.duck import Raw, connect, query_sql_file, sql_literal
 from pipelines.ingest.files import SIDE_FILES
 from pipelines.settings import RunSettings
-from pipelines.warehouse import TableMissing, parquet_files, parquet_row_count
+from pipelines.warehouse import TableMissing, parquet_files, parquet_row_count, read_frame, scan_frame
 
 SCORING_SIDE_FILES = tuple(f for f, kind in SIDE_FILES.items() if kind != "standardization_factors")
 PARTICIPANT = ["performance_year", "cohort", "tin", "npi"]
@@ -69,7 +69,7 @@ def check_tins(settings: RunSettings) -> None:
     bad = [t for t in settings.tins if not re.fullmatch(r"[0-9]{9}", t)]
     if bad:
         raise SideInputError(f"--tin {bad[0]}: not a 9-digit TIN")
-    known = set(pl.scan_parquet(parquet_glob(settings.read_path("partb_lines"))).select(pl.col("tin").unique())
+    known = set(scan_frame(settings.read_path("partb_lines")).select(pl.col("tin").unique())
                 .collect()["tin"].drop_nulls())
     missing = [t for t in settings.tins if t not in known]
     if missing:
@@ -91,7 +91,7 @@ def keep_other_tins(tables: dict[str, pl.DataFrame], settings: RunSettings) -> d
         if "tin" not in df.columns or not published.exists():
             out[name] = df
             continue
-        others = pl.read_parquet(parquet_glob(published)).filter(~mine)
+        others = read_frame(published).filter(~mine)
         out[name] = pl.concat([others, df.filter(mine)], how="diagonal_relaxed")
     return out
 
