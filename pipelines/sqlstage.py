@@ -21,7 +21,7 @@ A manifest:
     ...
     [[steps]]
     hook = "quarantine_rate"                # a Python function of the stage, run at this point
-    creates = ["..."]                       # (hooks may create relations too)
+    creates = ["..."]                       # (hooks may create relations, or write a table: writes =)
 
     [[templates]]                           # statements the stage's Python renders itself (per file…)
     file = "10_read_csv.sql"
@@ -159,7 +159,9 @@ def run_manifest(con: duckdb.DuckDBPyConnection, manifest: Manifest, values: dic
         if step.hook:
             if step.hook not in hooks:
                 raise ManifestError(f"{manifest.folder}: hook {step.hook!r} has no function")
-            hooks[step.hook]()
+            rows = hooks[step.hook]()
+            if step.writes:  # a hook that writes a table returns its row count
+                run.rows[step.writes] = rows
         else:
             rel = manifest.path(step.file)
             wanted = placeholders(rel)

@@ -40,14 +40,18 @@ def _temporary_name(path: Path, suffix: str = "tmp") -> Path:
 
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path next to `path`; on success it replaces `path` in one rename, on
-    failure it is removed. A crash never leaves half a file under the final name."""
+    """Yield a temporary path next to `path` (the caller writes a file or a folder there); on success
+    it replaces `path` in one rename, on failure it is removed. A crash never leaves half a file under
+    the final name."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temporary_name(path)
     try:
         yield tmp
-        os.replace(tmp, path)
+        if tmp.is_dir():  # a folder table: swapped whole (the old folder removed after)
+            swap_dir(tmp, path)
+        else:
+            os.replace(tmp, path)
     finally:
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)

@@ -65,7 +65,7 @@ def run(tmp_path, previous_out, capsys) -> Runner:
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def _staged(out: Path) -> Path:

@@ -81,3 +81,37 @@ def test_R3_lbp_specialty_oe():
     assert out["expected_cost"].to_list() == [150.0, 150.0, 50.0, 50.0]
     hf = risk.specialty_adjustment(f.with_columns(pl.lit("HF").alias("cohort")), P)
     assert hf["specialty_oe"].to_list() == [None] * 4 and hf["expected_cost"].to_list() == [100.0] * 4
+
+
+def test_R1_hcc_scores_equal_the_library_call_for_every_request():
+    """R1 is computed with the library's own steps (mapping, age/sex edits, hierarchies, interactions,
+    coefficients), each once per distinct input; for every request the HCC list equals
+    hccinfhir.calculate_raf's and the risk score equals its sum of coefficients (exactly rounded).
+    The pool mixes diagnoses the library edits by age or sex (including ones that map to several
+    categories) with ordinary ones; ages cross the edit and demographic-band boundaries."""
+    import math
+
+    from hccinfhir import calculate_raf
+    from hccinfhir.defaults import dx_to_cc_default, edits_default
+
+    rng = np.random.default_rng(7)
+    edited = sorted(dx for (dx, m) in edits_default if m == P.hcc_model)
+    multi = sorted(dx for (dx, m), ccs in dx_to_cc_default.items() if m == P.hcc_model and len(ccs) > 1)
+    plain = sorted(dx for (dx, m) in dx_to_cc_default if m == P.hcc_model)[::500]
+    pool = edited[:60] + multi[:40] + plain[:80] + ["I509", "E119", "I5022", "N184", "J449"]
+    n = 400
+    frame = pl.DataFrame({
+        "dx": [sorted(set(rng.choice(pool, int(rng.integers(0, 9))))) for _ in range(n)],
+        "age": [None if i % 37 == 0 else int(a) for i, a in enumerate(rng.integers(0, 100, n))],
+        "sex": rng.choice(["1", "2"], n).tolist(),
+        "dual_status": rng.choice(["NA", "02", "08", "00", "XX"], n).tolist(),
+        "original_entitlement_reason": rng.choice(["0", "1", "2", "3", ""], n).tolist(),
+        "crec": rng.choice(["0", "1", "2", "3"], n).tolist(),
+    }, schema_overrides={"dx": pl.List(pl.Utf8), "age": pl.Int64})
+    got = risk.hcc_scores(frame, P)
+    req = risk._library_inputs(frame, P)
+    for i, (dx, age, sex, dual, orec, crec, known) in enumerate(req.iter_rows()):
+        ref = calculate_raf(list(dx), model_name=P.hcc_model, age=age, sex=sex, dual_elgbl_cd=dual, orec=orec, crec=crec)
+        assert got["hccs"][i].to_list() == sorted(ref.hcc_list, key=risk._hcc_order), (i, dx, age, sex)
+        want = math.fsum(ref.coefficients.values()) if known else None
+        assert got["risk_score"][i] == want, (i, dx, age)

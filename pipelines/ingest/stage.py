@@ -18,7 +18,8 @@ from pipelines.duck import connect, fetch_dicts
 from pipelines.ingest import crosswalk
 from pipelines.ingest.cache import StagedFile, StagingCache, file_sha256
 from pipelines.ingest.files import InputFile, InputFileError, discover
-from pipelines.ingest.staging import CLAIM_KINDS, create_input_files, create_stage_views, stage_file
+from pipelines.ingest.staging import (CLAIM_KINDS, create_input_files, create_stage_views,
+                                      publish_staged_versions, stage_file)
 from pipelines.methodology import Methodology
 from pipelines.settings import RunSettings
 from pipelines.sqlstage import load_manifest, run_manifest
@@ -61,7 +62,7 @@ class IngestResult:
 
 
 def stage_files(con: duckdb.DuckDBPyConnection, files: list[InputFile], cache: StagingCache,
-                settings: RunSettings) -> list[StagedFile]:
+                settings: RunSettings) -> dict[int, StagedFile]:
     claims = [f for f in files if f.kind in CLAIM_KINDS]
     total_bytes = sum(f.path.stat().st_size for f in claims)
     settings.progress(f"ingest: {len(claims)} claims files, {total_bytes / 1e6:,.1f} MB")
@@ -80,7 +81,7 @@ def stage_files(con: duckdb.DuckDBPyConnection, files: list[InputFile], cache: S
                           f"{time.perf_counter() - t0:.1f}s")
     create_input_files(con, files, staged)
     create_stage_views(con, staged)
-    return list(staged.values())
+    return staged
 
 
 # --------------------------------------------------------------------------------------------
@@ -156,13 +157,14 @@ def run_ingest(settings: RunSettings, methodology: Methodology) -> IngestResult:
                              "no Part B claims files found (expected …ZC5… CCLF5 or carrier*.csv/txt RIF files)")
     cache = StagingCache(settings.out_dir / ".ingest")
     con = connect(settings.threads, settings.memory_limit, settings.temp_dir)
-    staged: list[StagedFile] = []
+    staged_by_id: dict[int, StagedFile] = {}
     try:
         hooks = {
-            "stage_files": lambda: staged.extend(stage_files(con, files, cache, settings)),
+            "stage_files": lambda: staged_by_id.update(stage_files(con, files, cache, settings)),
             "resolve_crosswalk": lambda: resolve_crosswalk(con),
             "standardization_factors": lambda: load_standardization_factors(con, files),
             "quarantine_rate": lambda: check_quarantine_rate(con, methodology.ingest.quarantine_max_rate),
+            "line_versions": lambda: publish_staged_versions(staged_by_id, settings.table_path("line_versions")),
         }
         i = methodology.ingest
         values = {"default_factor": i.default_standardization_factor,
@@ -184,9 +186,9 @@ def run_ingest(settings: RunSettings, methodology: Methodology) -> IngestResult:
             cost_basis=dict(con.execute(
                 "SELECT cost_basis, count(*) FROM read_parquet(?) GROUP BY ALL ORDER BY 1",
                 [parquet_files(settings.table_path("partb_lines"))]).fetchall()),
-            staged_files=len(staged), restaged_files=cache.restaged,
+            staged_files=len(staged_by_id), restaged_files=cache.restaged,
         )
     finally:
         con.close()
-        if staged:
-            cache.keep_only(staged)
+        if staged_by_id:
+            cache.keep_only(list(staged_by_id.values()))

@@ -8,6 +8,8 @@ does not grow with the number of deliveries. Rows a reader cannot split go to a 
 """
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -164,3 +166,19 @@ def _empty_raw(kind: str) -> str:
     return (f"SELECT {cols}, 0::BIGINT AS source_row, NULL::VARCHAR AS delivery_file, "
             f"NULL::VARCHAR AS delivery_date_text, NULL::VARCHAR[] AS raw_record, NULL::INTEGER AS record_length "
             f"WHERE false")
+
+
+def publish_staged_versions(staged: dict[int, StagedFile], target: Path) -> int:
+    """line_versions (the netting history): every readable and unreadable Part B row as its delivery
+    was staged, one Parquet file per delivery, linked (not copied) from the staging cache into the
+    table's folder. Returns the rows."""
+    files = [s for _, s in sorted(staged.items()) if STAGE_RELATION[s.kind] == "stage_partb"]
+    with atomic_path(target) as tmp:
+        tmp.mkdir()
+        for i, s in enumerate(files):
+            link = tmp / f"{i:05d}-{Path(s.stage_path).name}"
+            try:
+                os.link(s.stage_path, link)
+            except OSError:  # another file system: copy
+                shutil.copyfile(s.stage_path, link)
+    return sum(s.rows_read - s.rows_rejected for s in files)

