@@ -6,8 +6,9 @@ process, recording it in the same instance (pipelines.runrecord.open_instance).
 """
 from __future__ import annotations
 
-from dagster import (AssetSelection, Backoff, DefaultScheduleStatus, Definitions, RetryPolicy, ScheduleDefinition,
-                     colored_console_logger, define_asset_job, in_process_executor)
+from dagster import (AssetSelection, Backoff, DefaultScheduleStatus, Definitions, ExecutorDefinition, RetryPolicy,
+                     ScheduleDefinition, colored_console_logger, define_asset_job, in_process_executor,
+                     multiprocess_executor)
 
 from assets.alerts import asm_failure_alert
 from assets.checks import asset_key_names, suite_checks
@@ -41,9 +42,18 @@ def run_tags(settings: RunSettings, methodology: Methodology) -> dict[str, str]:
     return {f"{TAG_PREFIX}{k}": v for k, v in identity.items()}
 
 
+def executor_for(settings: RunSettings) -> ExecutorDefinition:
+    """One process, steps in order (as fast as it gets on a small machine: issue 11 item 2), or with
+    `workers` > 1 the multiprocess executor running that many steps at once (the episode stage's
+    shard steps in parallel: issue 12 item 3)."""
+    if settings.workers <= 1:
+        return in_process_executor
+    return multiprocess_executor.configured({"max_concurrent": settings.workers}, name="multiprocess")
+
+
 def build_definitions(settings: RunSettings) -> Definitions:
     methodology = load_methodology(settings.performance_year, settings.config_file)
-    assets = [ingest_asset(methodology), episodes_asset(methodology), eligibility_asset(methodology),
+    assets = [ingest_asset(methodology), episodes_asset(methodology, settings.shards), eligibility_asset(methodology),
               episode_risk_asset(methodology), scoring_asset(methodology), projection_asset(methodology),
               reports_asset(methodology.fingerprint)]  # OUT/reports, staged like the tables, published by `publish`
     keys = asset_key_names(assets)  # issue 6: every asset with expectations/<asset>.json gets its checks,
@@ -51,8 +61,8 @@ def build_definitions(settings: RunSettings) -> Definitions:
     assets.append(publish_asset(keys, code_versions))  # and `publish` (staging -> snapshot) runs after all of them
     assets.append(run_summary_asset(code_versions))  # then OUT/run_summary.json
     asm_all = define_asset_job(
-        ALL_JOB, selection=AssetSelection.all(), description="Every asset, end to end, in one process.",
-        executor_def=in_process_executor,  # as fast as `asm run`: one process, steps in order (issue 11 item 2)
+        ALL_JOB, selection=AssetSelection.all(), description="Every asset, end to end.",
+        executor_def=executor_for(settings),
         hooks={summary_on_failure(code_versions)}, op_retry_policy=retry_policy(settings.step_retries),
         run_tags=run_tags(settings, methodology),
     )
@@ -67,9 +77,15 @@ def build_definitions(settings: RunSettings) -> Definitions:
         schedules=[nightly],
         sensors=[asm_failure_alert],
         resources={"asm": AsmResource.from_settings(settings)},
-        executor=in_process_executor,  # also for runs launched from the asset graph ("Materialize")
+        executor=executor_for(settings),  # also for runs launched from the asset graph ("Materialize")
         loggers={"console": colored_console_logger, "asm_progress": progress_logger},
     )
+
+
+def asm_job_from_env():
+    """The `asm_all` job built from ASM_* variables: what the step processes of a multiprocess run load
+    (`asm run --workers N` sets the variables from its settings: pipelines.settings.settings_to_env)."""
+    return build_definitions(settings_from_env()).resolve_job_def(ALL_JOB)
 
 
 defs = build_definitions(settings_from_env())

@@ -105,13 +105,18 @@ class OutputLock:
     """An exclusive lock on OUT for one run: `flock` on OUT/.asm.lock, which the kernel releases when
     the holding process ends, even by kill -9, so a lock is never left behind by a dead run. The file
     names the holder (run id, pid, host, start) for the refusal message; a lock file whose holder is
-    gone is a stale lock: reported in `previous` and taken over."""
+    gone is a stale lock: reported in `previous` and taken over.
+
+    The steps of one run may run in several processes (multiprocess executor): a step whose run
+    already holds the lock (another process names the same run id) shares it (`shared`) instead of
+    being refused. Under `asm run` the launching process holds the lock from the first step to the last."""
 
     def __init__(self, out_dir: Path, run_id: str = ""):
         self.out_dir = Path(out_dir)
         self.path = self.out_dir / LOCK_NAME
         self.run_id = run_id
         self.previous: dict | None = None  # holder of a stale lock taken over
+        self.shared = False  # held by another process of the same run
 
     def __enter__(self) -> "OutputLock":
         key = str(self.out_dir.resolve())
@@ -126,6 +131,9 @@ class OutputLock:
         except BlockingIOError:
             info = _holder(os.pread(fd, 4096, 0).decode("utf-8", "replace"))
             os.close(fd)
+            if self.run_id and info.get("run_id") == self.run_id:
+                self.shared = True
+                return self
             raise OutputInUse(f"output folder {self.out_dir} is in use by {_describe(info)}; wait for it to "
                               "finish or choose another --out") from None
         previous = _holder(os.pread(fd, 4096, 0).decode("utf-8", "replace"))
@@ -137,6 +145,8 @@ class OutputLock:
         return self
 
     def __exit__(self, *exc) -> None:
+        if self.shared:
+            return
         key = str(self.out_dir.resolve())
         held = _HELD.get(key)
         if held is None:

@@ -130,6 +130,11 @@ def run_identity(input_dir, out_dir, performance_year: int, config_file, methodo
 INPUTS_FILE = ".inputs.json"  # in a run's staging folder: the input manifest taken when the run started
 
 
+def input_manifest_written(staging_dir: Path | None) -> bool:
+    """Whether a run's first step already hashed its input (staged_input_manifest)."""
+    return staging_dir is not None and (Path(staging_dir) / INPUTS_FILE).is_file()
+
+
 def staged_input_manifest(input_dir: Path, staging_dir: Path, show_progress: bool = False) -> list[dict]:
     """The input manifest of a run, hashed once when the run starts (kept in its staging folder, so
     every step and the summary cite the input as the run found it)."""

@@ -12,7 +12,7 @@ from pydantic import PrivateAttr
 
 from pipelines.methodology import Methodology, load_methodology
 from pipelines.outfolder import OutputLock, clean_leftovers, prepare_output
-from pipelines.provenance import manifest_digest, staged_input_manifest
+from pipelines.provenance import input_manifest_written, manifest_digest, staged_input_manifest
 from pipelines.runrecord import TAG_PREFIX, settle_dead_run
 from pipelines.settings import RunSettings
 
@@ -29,6 +29,8 @@ class AsmResource(ConfigurableResource):
     quiet: bool = True
     tins: list[str] = []
     keep_snapshots: int = 2
+    shards: int = 1
+    workers: int = 1
     _run_id: str = PrivateAttr(default="")
     _inputs: list = PrivateAttr(default_factory=list)
 
@@ -47,9 +49,12 @@ class AsmResource(ConfigurableResource):
                 context.log.warning(lock.stale_message())
                 if context.instance is not None:
                     settle_dead_run(context.instance, lock.previous.get("run_id", ""), lock.stale_message())
-            removed = clean_leftovers(settings.warehouse, settings.keep_snapshots)
-            if removed:
-                context.log.info(f"cleaned leftovers of earlier runs: {', '.join(removed)}")
+            # Once per run: a multiprocess run initializes this resource in every step's process; only
+            # its first step (before the input manifest exists) cleans, never a step sharing the lock.
+            if not lock.shared and not input_manifest_written(settings.staging_dir):
+                removed = clean_leftovers(settings.warehouse, settings.keep_snapshots)
+                if removed:
+                    context.log.info(f"cleaned leftovers of earlier runs: {', '.join(removed)}")
             self._inputs = staged_input_manifest(settings.input_dir, settings.staging_dir, not self.quiet)
             if context.instance is not None:  # the input as a run tag: runs on the same input share it
                 digest = manifest_digest(self._inputs)
@@ -61,6 +66,7 @@ class AsmResource(ConfigurableResource):
             input_dir=self.input_dir, out_dir=self.out_dir, performance_year=self.performance_year,
             config_file=self.config_file or None, threads=self.threads, memory_limit=self.memory_limit,
             quiet=self.quiet, tins=tuple(self.tins), run_tag=self._run_id, keep_snapshots=self.keep_snapshots,
+            shards=self.shards, workers=self.workers,
         )
 
     def methodology(self) -> Methodology:
@@ -75,5 +81,5 @@ class AsmResource(ConfigurableResource):
         return cls(
             input_dir=str(s.input_dir), out_dir=str(s.out_dir), performance_year=s.performance_year,
             config_file=str(s.config_file or ""), threads=s.threads, memory_limit=s.memory_limit,
-            quiet=s.quiet, tins=list(s.tins), keep_snapshots=s.keep_snapshots,
+            quiet=s.quiet, tins=list(s.tins), keep_snapshots=s.keep_snapshots, shards=s.shards, workers=s.workers,
         )

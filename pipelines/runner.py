@@ -3,6 +3,7 @@ instance like a UI or scheduled run, and summarise the outcome from OUT/run_summ
 job itself writes (assets/provenance.py)."""
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -11,7 +12,7 @@ from pipelines.definitions import ALL_JOB, build_definitions
 from pipelines.errors import explain
 from pipelines.outfolder import OutputFolderError, OutputInUse, OutputLock, prepare_output
 from pipelines.runrecord import build_summary, instance_home, open_instance, read_summary, write_summary
-from pipelines.settings import RunSettings
+from pipelines.settings import RunSettings, settings_to_env
 
 
 @dataclass
@@ -34,18 +35,41 @@ def _where_outputs_are(settings: RunSettings, run_id: str) -> str:
     return f" ({kept}; this run's tables: {staged})" if staged.exists() else f" ({kept})"
 
 
+def _execute_in_processes(settings: RunSettings, run_id: str, instance, run_config: dict) -> bool:
+    """The multiprocess executor (`workers` > 1): each step in its own process, which loads the job
+    from ASM_* variables (pipelines.definitions.asm_job_from_env)."""
+    from dagster import reconstructable
+    from dagster._core.execution.api import execute_run
+
+    from pipelines.definitions import asm_job_from_env
+
+    saved = {k: os.environ.get(k) for k in settings_to_env(settings)}
+    os.environ.update(settings_to_env(settings))
+    try:
+        recon = reconstructable(asm_job_from_env)
+        job = recon.get_definition()
+        run = instance.create_run_for_job(job_def=job, run_id=run_id, run_config=run_config,
+                                          tags=job.run_tags, job_code_origin=recon.get_python_origin())
+        return execute_run(recon, run, instance).success
+    finally:
+        for k, v in saved.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+
+
 def _execute(settings: RunSettings, run_id: str) -> dict:
     """Run the job in the project's instance; the run summary the job wrote (or, when it failed before
     any step, one written here)."""
-    job = build_definitions(settings).resolve_job_def(ALL_JOB)
+    run_config = {"loggers": {"asm_progress": {"config": {"quiet": settings.quiet}}}}
     with open_instance(settings.out_dir) as instance:
-        result = job.execute_in_process(
-            instance=instance, raise_on_error=False, run_id=run_id,
-            run_config={"loggers": {"asm_progress": {"config": {"quiet": settings.quiet}}}},
-        )
+        if settings.workers > 1:
+            success = _execute_in_processes(settings, run_id, instance, run_config)
+        else:
+            job = build_definitions(settings).resolve_job_def(ALL_JOB)
+            success = job.execute_in_process(instance=instance, raise_on_error=False, run_id=run_id,
+                                             run_config=run_config).success
         summary = read_summary(settings.out_dir, run_id)
-        if summary is None or summary["success"] != result.success:  # failed before any step (e.g. resources)
-            summary = build_summary(instance, run_id, settings.out_dir, success=result.success)
+        if summary is None or summary["success"] != success:  # failed before any step (e.g. resources)
+            summary = build_summary(instance, run_id, settings.out_dir, success=success)
             write_summary(settings.out_dir, summary)
     return summary
 

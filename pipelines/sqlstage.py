@@ -146,11 +146,13 @@ class StageRun:
 
 def run_manifest(con: duckdb.DuckDBPyConnection, manifest: Manifest, values: dict[str, Any], *,
                  write_path: Callable[[str], Path] | None = None,
+                 shards: Callable[[str], int] | None = None,
                  hooks: dict[str, Callable[[], None]] | None = None,
                  progress: Callable[[str], None] | None = None, run: StageRun | None = None) -> StageRun:
     """Run every step of `manifest` in order on `con`. `values` fill the {{placeholders}} (each file
-    gets the ones it uses); `write_path(table)` says where a `writes` step's Parquet goes; `hooks`
-    are the stage's Python steps."""
+    gets the ones it uses); `write_path(table)` says where a `writes` step's Parquet goes and
+    `shards(table)` in how many beneficiary shards (pipelines.shards; default 1); `hooks` are the
+    stage's Python steps."""
     run = run or StageRun()
     say = progress or (lambda _m: None)
     hooks = hooks or {}
@@ -172,7 +174,8 @@ def run_manifest(con: duckdb.DuckDBPyConnection, manifest: Manifest, values: dic
             if step.writes:
                 if write_path is None:
                     raise ManifestError(f"{rel}: writes {step.writes} but the stage gave no write_path")
-                run.rows[step.writes] = write_query(con, sql, write_path(step.writes))
+                run.rows[step.writes] = write_query(con, sql, write_path(step.writes),
+                                                     shards(step.writes) if shards else 1)
             else:
                 kind = "VIEW" if step.view else "TABLE"
                 con.execute(f"CREATE OR REPLACE TEMP {kind} {step.creates[0]} AS {sql}")

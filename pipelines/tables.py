@@ -25,6 +25,7 @@ TABLE_KEYS: dict[str, tuple[str, ...]] = {
     "episode_lines": ("episode_id", "source", "claim_control_number", "line_number"),
     "episode_attribution": ("episode_id", "tin", "npi"),
     "episode_attribution_tin": ("episode_id", "tin"),
+    "episode_observed_costs": ("episode_id",),
     "episode_costs": ("episode_id",),
     # eligibility and risk (G, R1-R3)
     "eligibility": ("tin", "npi"),
@@ -49,10 +50,14 @@ TABLE_KEYS: dict[str, tuple[str, ...]] = {
 
 
 def table_name(path) -> str:
-    """The table a warehouse path holds: `<table>.parquet` (a file or a folder of shards)."""
+    """The table a warehouse path holds: `<table>.parquet` (a file or a folder of shards), or one shard
+    file `<table>.parquet/shard-<k>-of-<n>.parquet` of it (pipelines.shards)."""
     from pathlib import Path
 
-    return Path(path).name.removesuffix(".parquet")
+    path = Path(path)
+    if path.name.startswith("shard-") and path.parent.name.endswith(".parquet"):
+        path = path.parent
+    return path.name.removesuffix(".parquet")
 
 
 def sort_columns(table: str, columns: list[str]) -> list[str]:

@@ -48,7 +48,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp = _temporary_name(path)
     try:
         yield tmp
-        if tmp.is_dir():  # a folder table: swapped whole (the old folder removed after)
+        if tmp.is_dir() or path.is_dir():  # a folder table, or one replacing a folder: swapped whole
             swap_dir(tmp, path)
         else:
             os.replace(tmp, path)
@@ -68,16 +68,39 @@ def write_frame(df: pl.DataFrame, path: str | Path) -> int:
     return df.height
 
 
-def write_query(con, query: str, path: str | Path) -> int:
-    """A DuckDB query's result to Parquet (zstd), atomically, sorted like write_frame. Returns the row count."""
+def _copy_sorted(con, query: str, order: str, target: Path) -> int:
     from pipelines.duck import sql_literal
+
+    con.execute(f"COPY (SELECT * FROM ({query}) ORDER BY {order}) TO {sql_literal(str(target))} "
+                f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_SIZE})")
+    return con.execute(f"SELECT count(*) FROM read_parquet({sql_literal(str(target))})").fetchone()[0]
+
+
+def write_query(con, query: str, path: str | Path, shards: int = 1) -> int:
+    """A DuckDB query's result to Parquet (zstd), atomically, sorted like write_frame. Returns the row
+    count. With `shards` > 1 the table is a folder of one file per beneficiary shard (pipelines.shards):
+    the result is materialized once, then each shard's rows are written sorted (an ORDER BY per file is
+    what makes the bytes the same on every rerun; DuckDB's PARTITION_BY writes are not)."""
+    from pipelines.shards import SHARD_KEY, shard_expression, shard_file
 
     columns = [r[0] for r in con.execute(f"DESCRIBE {query}").fetchall()]
     order = ", ".join(f'"{c}" NULLS LAST' for c in sort_columns(table_name(path), columns))
-    with atomic_path(path) as tmp:
-        con.execute(f"COPY (SELECT * FROM ({query}) ORDER BY {order}) TO {sql_literal(str(tmp))} "
-                    f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_SIZE})")
-        rows = con.execute(f"SELECT count(*) FROM read_parquet({sql_literal(str(tmp))})").fetchone()[0]
+    if shards == 1:
+        with atomic_path(path) as tmp:
+            return _copy_sorted(con, query, order, tmp)
+    if SHARD_KEY not in columns:
+        raise ValueError(f"{table_name(path)} has no {SHARD_KEY} column to shard by")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _shard_rows AS SELECT *, {shard_expression(shards)} AS _shard "
+                f"FROM ({query})")
+    rows = 0
+    try:
+        with atomic_path(path) as tmp:
+            tmp.mkdir()
+            for k in range(shards):
+                rows += _copy_sorted(con, f"SELECT * EXCLUDE (_shard) FROM _shard_rows WHERE _shard = {k}", order,
+                                     shard_file(tmp, k, shards))
+    finally:
+        con.execute("DROP TABLE IF EXISTS _shard_rows")
     return rows
 
 
@@ -87,17 +110,17 @@ def write_text(path: str | Path, text: str) -> None:
 
 
 def swap_dir(src: Path, dst: Path) -> None:
-    """Replace folder `dst` by folder `src` (two renames on one file system; the old copy is
-    removed afterwards)."""
+    """Replace `dst` by `src`, either of them a folder or a file (two renames on one file system; the
+    old copy is removed afterwards)."""
     dst.parent.mkdir(parents=True, exist_ok=True)
     old = _temporary_name(dst, "old")
     if dst.exists() or dst.is_symlink():
         os.replace(dst, old)
     os.replace(src, dst)
-    if old.is_symlink():
-        old.unlink()
-    else:
+    if old.is_dir() and not old.is_symlink():
         shutil.rmtree(old, ignore_errors=True)
+    else:
+        old.unlink(missing_ok=True)
 
 
 # --------------------------------------------------------------------------------------------

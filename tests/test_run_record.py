@@ -21,6 +21,7 @@ import numpy as np
 import polars as pl
 import pytest
 from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRunStatus
+from dagster._core.execution.api import create_execution_plan
 
 from pipelines.definitions import ALL_JOB, build_definitions
 from pipelines.provenance import manifest_digest
@@ -88,8 +89,9 @@ def test_every_table_asset_has_a_key_in_the_registry(tmp_path):
 def test_progress_is_one_line_per_step_as_it_starts_and_ends(two_runs, tmp_path):
     _, _, _, stderr = two_runs
     job = build_definitions(RunSettings(input_dir=tmp_path, out_dir=tmp_path)).resolve_job_def(ALL_JOB)
-    steps = {node.name for node in job.nodes}
-    assert {"ingest", "episodes_stage", "scoring", "reports", "publish", "run_summary"} <= steps
+    steps = {step.key for step in create_execution_plan(job).steps}
+    assert {"ingest", "episodes_stage.episodes_shard_0", "episodes_stage.episodes_cohort", "scoring", "reports",
+            "publish", "run_summary"} <= steps
     for step in steps:
         assert f"  [{step}] started" in stderr, step
         assert any(line.startswith(f"  [{step}] done in ") and line.endswith("s") for line in stderr.splitlines()), step

@@ -23,6 +23,13 @@ def _non_negative(value: str) -> int:
     return n
 
 
+def _positive(value: str) -> int:
+    n = _non_negative(value)
+    if n == 0:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return n
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input", required=True, type=Path, help="folder of claims and side files")
     p.add_argument("--out", required=True, type=Path,
@@ -39,6 +46,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="published snapshots kept in OUT/snapshots, the current one included (default 2)")
     p.add_argument("--retries", default=0, type=_non_negative, metavar="N",
                    help="retry a step that failed for a transient reason (I/O, memory) N times (default 0)")
+    p.add_argument("--shards", default=1, type=_positive, metavar="N",
+                   help="split the beneficiaries into N hash shards: the episode stage runs one step per shard "
+                        "(results do not depend on N; default 1)")
+    p.add_argument("--workers", default=1, type=_positive, metavar="N",
+                   help="run up to N steps at once, each in its own process (Dagster's multiprocess executor; "
+                        "shard steps in parallel); default 1: every step in this process")
     p.add_argument("--quiet", action="store_true", help="no progress output (for schedulers)")
 
 
@@ -57,7 +70,7 @@ def run(args) -> int:
         input_dir=args.input.resolve(), out_dir=args.out.resolve(), performance_year=args.performance_year,
         config_file=args.config.resolve() if args.config else None, threads=args.threads,
         memory_limit=args.memory_limit, quiet=args.quiet, keep_snapshots=args.keep_snapshots,
-        step_retries=args.retries, tins=parse_tins(args.tin),
+        step_retries=args.retries, tins=parse_tins(args.tin), shards=args.shards, workers=args.workers,
     )
     if not args.quiet:
         print(f"asm run: PY {settings.performance_year}, methodology {m.label}, input {settings.input_dir}",

@@ -1,10 +1,13 @@
 """Episode stage: partb_lines (+ Part A, demographics) -> episodes, episode_lines,
-episode_attribution (+ TIN view), episode_costs.
+episode_attribution (+ TIN view), episode_observed_costs, episode_costs.
 
 Rules live in SQL, run in the order of each folder's manifest.toml: E1-E6 and X1-X2 in
 `sql/20_episodes/`, C1/C3 line assignment in `sql/30_episode_lines/` (before attribution: the
-`assigned_*` bases of A1 count those lines), A1-A3 in `sql/40_attribution/`, C2-C4 in `sql/50_costs/`.
-One DuckDB connection runs them all, so partb_lines is read once and intermediate tables are shared.
+`assigned_*` bases of A1 count those lines), A1-A3 in `sql/40_attribution/`, C2-C3 in `sql/50_costs/`:
+all per beneficiary, so they run once per beneficiary shard (pipelines.shards), each shard on its own
+connection reading its own shard files. C4's cohort-wide cap (`sql/55_winsorizing/`) runs once over
+every shard's episode_observed_costs. `build_episode_tables` runs every folder on one connection
+(tests, benchmarks).
 """
 from __future__ import annotations
 
@@ -21,25 +24,45 @@ from pipelines.methodology import Methodology
 from pipelines.reference import (CODE_LIST_FILES, SERVICE_CATEGORY_FILE, category_cost_columns, category_cost_sums,
                                  code_list_files)
 from pipelines.settings import RunSettings
+from pipelines.shards import EPISODE_SHARDED, Shard, ShardError, missing_shards, prepare_sharded_target
 from pipelines.sqlstage import StageRun, load_manifest, run_manifest, write_query
 from pipelines.warehouse import parquet_files
 
-SQL_FOLDERS = ("20_episodes", "30_episode_lines", "40_attribution", "50_costs")
-EPISODE_TABLES = ("episodes", "episode_lines", "episode_attribution", "episode_attribution_tin", "episode_costs")
+SHARD_FOLDERS = ("20_episodes", "30_episode_lines", "40_attribution", "50_costs")  # per beneficiary
+COHORT_FOLDERS = ("55_winsorizing",)  # over every shard
+SQL_FOLDERS = SHARD_FOLDERS + COHORT_FOLDERS
+SHARD_TABLES = EPISODE_SHARDED
+EPISODE_TABLES = (*SHARD_TABLES, "episode_costs")
 
 
 @dataclass
 class EpisodeInputs:
-    """Where the stage reads. Part A and demographics are optional (missing file = not supplied)."""
+    """Where the stage reads: the Part B lines of the beneficiaries it builds episodes for, and every
+    Part B file of the run (E5's last service date is the run's, not the shard's). Part A and
+    demographics are optional (missing file = not supplied)."""
 
     partb_lines: Path
     parta_claims: Path | None = None
     beneficiaries: Path | None = None
+    all_partb_lines: Path | None = None  # default: partb_lines
 
     @classmethod
-    def from_settings(cls, settings: RunSettings) -> "EpisodeInputs":
+    def from_settings(cls, settings: RunSettings, shard: Shard | None = None) -> "EpisodeInputs":
+        """The whole tables, or one shard's files of them."""
         read = settings.read_path
-        return cls(read("partb_lines"), read("parta_claims"), read("beneficiaries"))
+        if shard is None:
+            return cls(read("partb_lines"), read("parta_claims"), read("beneficiaries"))
+        for table in INPUTS_SHARDED:
+            missing = missing_shards(read(table), shard.count) if read(table).exists() else []
+            if missing:
+                raise EpisodeConfigError(
+                    f"{table} at {read(table)} was not written in {shard.count} shard(s) (missing shard "
+                    f"{missing[0] + 1}); run ingest with the same shard count")
+        return cls(shard.file(read("partb_lines")), shard.file(read("parta_claims")),
+                   shard.file(read("beneficiaries")), all_partb_lines=read("partb_lines"))
+
+
+INPUTS_SHARDED = ("partb_lines", "parta_claims", "beneficiaries")
 
 
 @dataclass
@@ -78,17 +101,23 @@ def _validate_code_lists(con: duckdb.DuckDBPyConnection, params: EpisodeParams) 
             f"confirming window (cohorts: {', '.join(params.cohorts)}): {shown}")
 
 
+def _lines_source(files: list[str]) -> str:
+    """partb_lines' files as one relation with `line_rowid`, a line id unique across the files (file
+    number in the high bits, row number in the file below), used to de-duplicate cohort matches."""
+    parts = [f"SELECT *, ({i}::BIGINT << 40) + file_row_number AS line_rowid "
+             f"FROM read_parquet({sql_literal(f)}, file_row_number = true)" for i, f in enumerate(files)]
+    return " UNION ALL ".join(parts)
+
+
 def _register_inputs(con: duckdb.DuckDBPyConnection, inputs: EpisodeInputs) -> bool:
     """Views over the ingest tables (as ingest wrote them: N6 is applied there, once); empty tables
     for optional inputs not supplied. Returns whether demographics were supplied (X1/X2 apply only then)."""
     if not _exists(inputs.partb_lines):
         raise EpisodeConfigError(f"partb_lines not found: {inputs.partb_lines} (run ingest first)")
-    # line_rowid: a unique line id within the (single-file) table, used to de-duplicate cohort matches.
     con.execute(f"""CREATE OR REPLACE TEMP VIEW partb_src AS
         SELECT claim_control_number, line_number, claim_id, bene_id, service_date, claim_type, hcpcs, betos,
-               place_of_service, line_dx, claim_dx, tin, npi, allowed_amount, paid_amount, cost_amount,
-               file_row_number AS line_rowid
-        FROM read_parquet({sql_literal(parquet_files(inputs.partb_lines))}, file_row_number = true)""")
+               place_of_service, line_dx, claim_dx, tin, npi, allowed_amount, paid_amount, cost_amount, line_rowid
+        FROM ({_lines_source(parquet_files(inputs.partb_lines))})""")
     if _exists(inputs.parta_claims):
         con.execute(f"""CREATE OR REPLACE TEMP VIEW parta_src AS
             SELECT claim_control_number, claim_id, bene_id, claim_type, from_date, thru_date, principal_dx, drg,
@@ -105,6 +134,12 @@ def _register_inputs(con: duckdb.DuckDBPyConnection, inputs: EpisodeInputs) -> b
     else:
         con.execute("CREATE OR REPLACE TEMP TABLE bene_src (bene_id VARCHAR, birth_date DATE, death_date DATE)")
     return con.execute("SELECT count(*) FROM bene_src").fetchone()[0] > 0
+
+
+def _last_service_date(con: duckdb.DuckDBPyConnection, inputs: EpisodeInputs) -> date | None:
+    """E5: the latest Part B service date of the run (over every shard)."""
+    files = parquet_files(inputs.all_partb_lines or inputs.partb_lines)
+    return con.execute(f"SELECT max(service_date) FROM read_parquet({sql_literal(files)})").fetchone()[0]
 
 
 def _placeholder_values(params: EpisodeParams, last_service_date: date | None, demographics: bool) -> dict:
@@ -132,43 +167,95 @@ def _placeholder_values(params: EpisodeParams, last_service_date: date | None, d
 
 
 def build_episode_tables(con: duckdb.DuckDBPyConnection, inputs: EpisodeInputs, params: EpisodeParams,
-                         progress=None) -> dict:
-    """Create the stage's tables on `con` (every step of SQL_FOLDERS' manifests). Returns run facts
-    (no beneficiary ids)."""
+                         progress=None, folders: tuple[str, ...] = SQL_FOLDERS) -> dict:
+    """Create the stage's tables on `con` (every step of `folders`' manifests: by default all, so one
+    connection holds every table). Returns run facts (no beneficiary ids)."""
     for name in [*CODE_LIST_FILES, SERVICE_CATEGORY_FILE]:
         if not (params.code_list_dir / name).is_file():
             raise EpisodeConfigError(f"code list {params.code_list_dir / name} not found "
                                      f"(episodes.code_list_dir = {params.code_list_dir})")
     _parameter_tables(con, params)
     demographics = _register_inputs(con, inputs)
-    last_service_date = con.execute("SELECT max(service_date) FROM partb_src").fetchone()[0]
+    last_service_date = _last_service_date(con, inputs)
     values = _placeholder_values(params, last_service_date, demographics)
     run = StageRun()
-    for folder in SQL_FOLDERS:
+    for folder in folders:
         run_manifest(con, load_manifest(folder), values, run=run, progress=progress,
                      hooks={"validate_code_lists": lambda: _validate_code_lists(con, params)})
     return {"last_service_date": last_service_date, "demographics_supplied": demographics, "step_seconds": run.seconds}
 
 
-def run_episodes(settings: RunSettings, methodology: Methodology) -> EpisodeResult:
+def run_episode_shard(settings: RunSettings, methodology: Methodology, shard: Shard) -> EpisodeResult:
+    """E1-E6, X1-X2, C1-C3, A1-A3 for the beneficiaries of one shard: writes that shard's file of every
+    SHARD_TABLES table. Row counts are the shard's."""
+    started = time.perf_counter()
+    params = episode_params(methodology)
+    try:
+        inputs = EpisodeInputs.from_settings(settings, shard)
+    except ShardError as exc:
+        raise EpisodeConfigError(str(exc)) from None
+    say = (lambda m: settings.progress(f"shard {shard.label}: {m}")) if shard.count > 1 else settings.progress
+    con = connect(settings.threads, settings.memory_limit, settings.temp_dir)
+    try:
+        facts = build_episode_tables(con, inputs, params, say, folders=SHARD_FOLDERS)
+        counts = {}
+        for t in SHARD_TABLES:
+            prepare_sharded_target(settings.table_path(t), shard.count)
+            counts[t] = write_query(con, f"SELECT * FROM {t}", shard.file(settings.table_path(t)))
+    finally:
+        con.close()
+    return EpisodeResult(counts, time.perf_counter() - started,
+                         {"last_service_date": str(facts["last_service_date"]),
+                          "demographics_supplied": facts["demographics_supplied"],
+                          "step_seconds": facts["step_seconds"]})
+
+
+def _cohort_summary(con: duckdb.DuckDBPyConnection, settings: RunSettings) -> list[dict]:
+    """Episodes by cohort and status, attributed episodes: the stage's metadata (over every shard)."""
+    def src(t: str) -> str:
+        return f"read_parquet({sql_literal(parquet_files(settings.table_path(t)))})"
+
+    summary = fetch_dicts(con, f"""
+        SELECT cohort, count(*) AS episodes, count(*) FILTER (WHERE status = 'open') AS open,
+               count(*) FILTER (WHERE excluded) AS excluded, count(*) FILTER (WHERE quarantined) AS quarantined,
+               count(*) FILTER (WHERE scorable) AS scorable
+        FROM {src('episodes')} GROUP BY cohort ORDER BY cohort""")
+    attributed = dict(con.execute(f"""SELECT cohort, count(DISTINCT episode_id) FROM {src('episode_attribution')}
+        WHERE attributed GROUP BY cohort""").fetchall())
+    for row in summary:
+        row["attributed"] = attributed.get(row["cohort"], 0)
+    return summary
+
+
+def run_episode_costs(settings: RunSettings, methodology: Methodology) -> EpisodeResult:
+    """C4 over every shard's episode_observed_costs -> episode_costs; with the stage's summary."""
     started = time.perf_counter()
     params = episode_params(methodology)
     con = connect(settings.threads, settings.memory_limit, settings.temp_dir)
     try:
-        facts = build_episode_tables(con, EpisodeInputs.from_settings(settings), params, settings.progress)
-        counts = {t: write_query(con, f"SELECT * FROM {t}", settings.table_path(t)) for t in EPISODE_TABLES}
-        summary = fetch_dicts(con, """
-            SELECT cohort, count(*) AS episodes, count(*) FILTER (WHERE status = 'open') AS open,
-                   count(*) FILTER (WHERE excluded) AS excluded, count(*) FILTER (WHERE quarantined) AS quarantined,
-                   count(*) FILTER (WHERE scorable) AS scorable
-            FROM episodes GROUP BY cohort ORDER BY cohort""")
-        attributed = dict(con.execute(
-            "SELECT cohort, count(DISTINCT episode_id) FROM episode_attribution WHERE attributed GROUP BY cohort").fetchall())
-        for row in summary:
-            row["attributed"] = attributed.get(row["cohort"], 0)
+        observed = settings.table_path("episode_observed_costs")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW episode_observed_costs AS "
+                    f"SELECT * FROM read_parquet({sql_literal(parquet_files(observed))})")
+        run = StageRun()
+        for folder in COHORT_FOLDERS:
+            run_manifest(con, load_manifest(folder), _placeholder_values(params, None, False), run=run,
+                         progress=settings.progress)
+        rows = write_query(con, "SELECT * FROM episode_costs", settings.table_path("episode_costs"))
+        summary = _cohort_summary(con, settings)
     finally:
         con.close()
+    return EpisodeResult({"episode_costs": rows}, time.perf_counter() - started,
+                         {"by_cohort": summary, "step_seconds": run.seconds})
+
+
+def run_episodes(settings: RunSettings, methodology: Methodology) -> EpisodeResult:
+    """The whole stage in this process: every shard in turn, then C4 (library use: sensitivity, tests).
+    A Dagster run gives each shard its own step (assets/episodes.py)."""
+    started = time.perf_counter()
+    shards = [run_episode_shard(settings, methodology, Shard(k, settings.shards)) for k in range(settings.shards)]
+    costs = run_episode_costs(settings, methodology)
+    counts = {t: sum(r.row_counts[t] for r in shards) for t in SHARD_TABLES} | costs.row_counts
     return EpisodeResult(counts, time.perf_counter() - started,
-                         {"by_cohort": summary, "last_service_date": str(facts["last_service_date"]),
-                          "demographics_supplied": facts["demographics_supplied"],
-                          "step_seconds": facts["step_seconds"]})
+                         {**shards[0].summary, **costs.summary,
+                          "step_seconds": {"shards": [r.summary["step_seconds"] for r in shards],
+                                           "cohort": costs.summary["step_seconds"]}})

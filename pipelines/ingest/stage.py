@@ -22,6 +22,7 @@ from pipelines.ingest.staging import (CLAIM_KINDS, create_input_files, create_st
                                       publish_staged_versions, stage_file)
 from pipelines.methodology import Methodology
 from pipelines.settings import RunSettings
+from pipelines.shards import INGEST_SHARDED
 from pipelines.sqlstage import load_manifest, run_manifest
 from pipelines.warehouse import parquet_files
 
@@ -172,6 +173,7 @@ def run_ingest(settings: RunSettings, methodology: Methodology) -> IngestResult:
                   "delivery_max_negative_allowed_share": i.delivery_max_negative_allowed_share,
                   "delivery_max_amount_ratio": i.delivery_max_amount_ratio}
         run = run_manifest(con, load_manifest(SQL_FOLDER), values, write_path=settings.table_path, hooks=hooks,
+                           shards=lambda t: settings.shards if t in INGEST_SHARDED else 1,
                            progress=settings.progress)
         return IngestResult(
             row_counts=run.rows,

@@ -59,7 +59,7 @@ def draw_frame(participants: pl.DataFrame, episodes: pl.DataFrame, pool: pl.Data
     n = p.bootstrap_draws
     parts = []
     ref = {r["cohort"]: r for r in reference.iter_rows(named=True)}
-    by_participant = {k: g for k, g in episodes.group_by(KEYS)}
+    by_participant = {k: g for k, g in episodes.group_by(KEYS, maintain_order=True)}
     for cohort, rows in participants.group_by("cohort", maintain_order=True):
         cohort = cohort[0]
         scores = pool.filter(pl.col("cohort") == cohort)["measure_score"].drop_nulls().to_numpy()

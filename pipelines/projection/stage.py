@@ -57,14 +57,17 @@ def data_last_service_date(settings: RunSettings):
 
 
 def own_episodes(settings: RunSettings, py: int) -> pl.DataFrame:
-    """Attributed scored episodes of the PY per participant (R4's inputs: winsorized observed, expected)."""
+    """Attributed scored episodes of the PY per participant (R4's inputs: winsorized observed, expected),
+    in episode id order: V3 resamples them by position, so their order must not depend on how the
+    tables were read (one file or one per shard)."""
     wh = settings.warehouse
     er = wh.read("episode_risk", ["episode_id", "cohort", "performance_year", "fit", "observed_cost_winsorized",
                                   "expected_cost"]).filter(pl.col("fit") & (pl.col("performance_year") == py))
     att = wh.read("episode_attribution", ["episode_id", "tin", "npi", "attributed"]).filter(pl.col("attributed"))
     return att.join(er, on="episode_id").select(
         pl.col("performance_year").cast(pl.Int64), "cohort", "tin", "npi",
-        pl.col("observed_cost_winsorized").cast(pl.Float64).alias("observed_cost"), pl.col("expected_cost"))
+        pl.col("observed_cost_winsorized").cast(pl.Float64).alias("observed_cost"), pl.col("expected_cost"),
+        "episode_id").sort([*KEYS, "episode_id"])
 
 
 def _with_final(frame: pl.DataFrame, figure: str, m: Methodology) -> pl.DataFrame:
