@@ -253,26 +253,26 @@ def _participants(wd: W.World, spec: list[str], cohort: np.ndarray, reporting: n
 
 def scenario_counts(participants: pa.Table) -> dict:
     """What the world holds for the scoring scenarios (manifest.json "scenarios"): practices by
-    size class, participants by planted location, G1 cases, reporting, S6 failures."""
-    t = participants.to_pydict()
-    tins = {tin: size for tin, size in zip(t["tin"], t["tin_size"])}
-    cohort = [c != "none" for c in t["cohort"]]
+    size class, specialists by planted location, G1 cases, reporting, S6 failures."""
+    col = {c: np.asarray(participants.column(c).to_numpy(zero_copy_only=False)) for c in participants.column_names}
+    spec = col["cohort"] != "none"
+    _, first = np.unique(col["tin"], return_index=True)
+    size = col["tin_size"][first]
 
-    def count(col, value=True, among=None):
-        return sum(1 for i, v in enumerate(t[col]) if v == value and (among is None or among[i]))
+    def n(mask) -> int:
+        return int(np.sum(mask))
 
     return dict(
-        practices=dict(solo=sum(s == 1 for s in tins.values()), small_2_15=sum(1 < s <= 15 for s in tins.values()),
-                       large_over_15=sum(s > 15 for s in tins.values())),
-        specialists=sum(cohort),
-        specialists_by_location={s: count("location_status", s, cohort)
+        practices=dict(solo=n(size == 1), small_2_15=n((size > 1) & (size <= 15)), large_over_15=n(size > 15)),
+        specialists=n(spec),
+        specialists_by_location={s: n(spec & (col["location_status"] == s))
                                  for s in ("selected_cbsa", "not_selected_cbsa", "unknown_cbsa")},
-        specialists_in_multi_cbsa_zips=count("multi_cbsa_zip", True, cohort),
-        specialists_planned_below_case_minimum=count("planned_below_case_minimum", True, cohort),
-        new_clinicians_g1_fallback=count("new_clinician") - count("g1_tie", "allowed") - count("g1_tie", "code"),
-        g1_ties={rule: count("g1_tie", rule) for rule in ("allowed", "code")},
-        tin_level_reporting_practices=len({tin for tin, r in zip(t["tin"], t["quality_reporting"]) if r == "tin"}),
-        ignored_tin_level_rows=len({tin for tin, i in zip(t["tin"], t["tin_level_row_ignored"]) if i}),
-        s6_failures={s: count("s6_failure", s) for s in
+        specialists_in_multi_cbsa_zips=n(spec & col["multi_cbsa_zip"]),
+        specialists_planned_below_case_minimum=n(spec & col["planned_below_case_minimum"]),
+        new_clinicians_g1_fallback=n(col["new_clinician"] & np.array([t is None for t in col["g1_tie"]])),
+        g1_ties={rule: n(col["g1_tie"] == rule) for rule in ("allowed", "code")},
+        tin_level_reporting_practices=len(set(col["tin"][col["quality_reporting"] == "tin"].tolist())),
+        ignored_tin_level_rows=len(set(col["tin"][col["tin_level_row_ignored"]].tolist())),
+        s6_failures={s: n(col["s6_failure"] == s) for s in
                      ("no_attestation", "blank_ia_answers", "no_non_claims_measure_meeting_q3")},
     )

@@ -431,7 +431,7 @@ def frame_bytes(frame: Frame, fmt: str, names: list[str], layout: Layout | None 
 # level 1 for the plain string columns except the random beneficiary ids (little to gain); no
 # statistics.
 PARQUET_UNCOMPRESSED = {"BENE_MBI_ID", "BENE_ID"}
-PARQUET_BATCH_ROWS = 8192  # rows of small batches collected into one row group (Sink.write)
+PARQUET_BATCH_ROWS = 8192  # small batches (Part A months of a block) are collected into row groups of this size
 
 
 def parquet_writer(path, schema: pa.Schema) -> pq.ParquetWriter:
@@ -482,10 +482,13 @@ class Sink:
         self.rows += frame.n
 
     def write_payload(self, payload, n: int):
-        """Write what frame_bytes() rendered (n records)."""
+        """Write what frame_bytes() rendered (n records); a small Parquet batch waits for others to
+        make a row group."""
         if n == 0:
             return
-        if self.fmt == "parquet":
+        if self.fmt == "parquet" and n < PARQUET_BATCH_ROWS:
+            self._buffer(payload)
+        elif self.fmt == "parquet":
             self.write_table(payload)
         else:
             self._fh.write(payload)

@@ -356,15 +356,20 @@ def _practice_zips(rng, sizes: np.ndarray) -> np.ndarray:
 
 
 def _clinicians(rng, kinds: np.ndarray, sizes: np.ndarray, SPEC: Vocab) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One participant per clinician of every practice: TIN, NPI (numbered in order) and specialty."""
-    p_spec_s = []
-    for t in range(len(kinds)):
-        specs, probs = PRACTICE_SPECS[str(kinds[t])]
-        if sizes[t] == 1:  # solo practices: the clinical specialty of the practice
-            specs, probs = specs[:1] if kinds[t] != "spine" else [specs[int(rng.integers(0, 6))]], [1.0]
-        p_spec_s += rng.choice(specs, int(sizes[t]), p=np.array(probs) / np.sum(probs)).tolist()
+    """One participant per clinician of every practice: TIN, NPI (numbered in order) and specialty,
+    drawn by kind of practice (PRACTICE_SPECS); a solo practice has the practice's clinical
+    specialty (a spine practice: one of the LBP specialties)."""
     p_tin = np.repeat(np.arange(len(kinds)), sizes)
-    return p_tin, np.arange(len(p_tin)), SPEC.indices(p_spec_s)
+    p_kind = kinds[p_tin]
+    solo = sizes[p_tin] == 1
+    p_spec = np.zeros(len(p_tin), np.int64)
+    for k, (specs, probs) in PRACTICE_SPECS.items():
+        m = np.flatnonzero(p_kind == k)
+        pool = SPEC.indices(specs)
+        drawn = pool[rng.choice(len(specs), len(m), p=np.array(probs) / np.sum(probs))]
+        solo_spec = pool[rng.integers(0, len(LBP_SPECS), len(m))] if k == "spine" else np.full(len(m), pool[0])
+        p_spec[m] = np.where(solo[m], solo_spec, drawn)
+    return p_tin, np.arange(len(p_tin)), p_spec
 
 
 def _second_tins(rng, kinds, sizes, p_tin, p_npi, p_spec):
