@@ -39,8 +39,8 @@ BLANK_ATTESTATION_SHARE = .03  # ... with a row whose IA answers are blank (S6)
 # Large groups (> 15 clinicians) attest fewer improvement activities and report PI less often than
 # small practices, which also earn the S5 bonus: the P3 pay-back then goes mostly to small practices
 # and the best of them reach the +r cap (clipping).
-IA_DONE_P = {"small": (.92, .92), "large": (.6, .2)}  # each improvement activity done
-PI_BLANK_P = {"small": .05, "large": .6}  # PI not reported
+IA_DONE_P = {"small": (.92, .92), "large": (.5, .15)}  # each improvement activity done
+PI_BLANK_P = {"small": .05, "large": .7}  # PI not reported
 
 
 @dataclass

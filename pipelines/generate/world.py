@@ -201,7 +201,7 @@ LARGE_GROUP_BILLING = 4.0  # Part B volume of a large group's clinician relative
 LARGE_GROUP_EPISODES = 1.6  # episode volume of a large group's specialist relative to others
 # cost level of a main clinician's episodes (admissions, services): large groups costlier, so cost
 # points, final scores and the P3 pay-back differ by practice size (some small practices clip at +r)
-COST_LEVEL_LARGE, COST_LEVEL_OTHER, COST_LEVEL_SIGMA = 1.3, .6, .2
+COST_LEVEL_LARGE, COST_LEVEL_OTHER, COST_LEVEL_SIGMA = 1.35, .55, .2
 VOLUME_SIGMA = .25  # spread of the planned episode volume of cohort specialists (lognormal)
 LOW_VOLUME_SHARE = .08  # cohort specialists planned below the case minimum (R5) ...
 LOW_VOLUME_FACTOR = .2  # ... at this share of a typical volume (also second-TIN participants)
