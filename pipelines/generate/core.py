@@ -808,16 +808,24 @@ def _hf_stays(stays: Acc, rng, pt: Patients, pat, start, end, level):
     """HF admissions (C.HF_ADMISSIONS x cost level per episode) and a few device implant stays
     inside the episodes; post-acute care after some HF admissions."""
     k = np.minimum(rng.poisson(C.HF_ADMISSIONS * level), C.MAX_ADMISSIONS)
-    ep, adm = _admission_days(rng, start, end, k)
-    los = rng.integers(2, 10, len(ep))
-    drg = rng.choice(len(C.HF_DRG), len(ep), p=C.HF_DRG_P)
-    stays.add(pat=pat[ep], frm=adm, thru=adm + los, ctype=60, pdx=pt.pdx[pat[ep]], drg=C.HF_DRG[drg],
-              amt=C.payment_cents(rng, C.HF_DRG_PAYMENT[drg]))
-    _post_acute(stays, rng, pt, pat[ep], adm + los, C.POST_ACUTE_P["HF"])
+    _admissions(stays, rng, pt, pat, start, end, k, (2, 10), (C.HF_DRG, C.HF_DRG_P, C.HF_DRG_PAYMENT),
+                C.POST_ACUTE_P["HF"])
     dev = np.flatnonzero(rng.random(len(pat)) < C.HF_DEVICE_ADMISSION_P)
     dadm = _uniform_days(rng, start[dev] + 30, np.maximum(end[dev] - 10, start[dev] + 30))
     stays.add(pat=pat[dev], frm=dadm, thru=dadm + rng.integers(1, 4, len(dev)), ctype=60, pdx=pt.pdx[pat[dev]],
               drg=C.HF_DEVICE_DRG, amt=C.payment_cents(rng, np.full(len(dev), C.HF_DEVICE_PAYMENT)))
+
+
+def _admissions(stays: Acc, rng, pt: Patients, pat, start, end, k, los: tuple[int, int], drg: tuple, post_share):
+    """k inpatient admissions per episode, length of stay in [los), MS-DRG drawn from drg =
+    (codes, probabilities, mean payments); post-acute care after a share of the discharges."""
+    codes, p, payment = drg
+    ep, adm = _admission_days(rng, start, end, k)
+    discharge = adm + rng.integers(*los, len(ep))
+    d = rng.choice(len(codes), len(ep), p=p)
+    stays.add(pat=pat[ep], frm=adm, thru=discharge, ctype=60, pdx=pt.pdx[pat[ep]], drg=codes[d],
+              amt=C.payment_cents(rng, payment[d]))
+    _post_acute(stays, rng, pt, pat[ep], discharge, post_share)
 
 
 def _post_acute(stays: Acc, rng, pt: Patients, pat, discharge, share: float):
@@ -837,12 +845,8 @@ def _post_acute(stays: Acc, rng, pt: Patients, pat, discharge, share: float):
 def _lbp_stays(stays: Acc, rng, pt: Patients, pat, start, end, level):
     """LBP admissions (spine fusion or a medical back admission) inside some episodes."""
     k = (rng.random(len(pat)) < C.LBP_ADMISSION_P * level).astype(np.int64)
-    ep, adm = _admission_days(rng, start, end, k)
-    los = rng.integers(1, 5, len(ep))
-    drg = rng.choice(len(C.LBP_DRG), len(ep), p=C.LBP_DRG_P)
-    stays.add(pat=pat[ep], frm=adm, thru=adm + los, ctype=60, pdx=pt.pdx[pat[ep]], drg=C.LBP_DRG[drg],
-              amt=C.payment_cents(rng, C.LBP_DRG_PAYMENT[drg]))
-    _post_acute(stays, rng, pt, pat[ep], adm + los, C.POST_ACUTE_P["LBP"])
+    _admissions(stays, rng, pt, pat, start, end, k, (1, 5), (C.LBP_DRG, C.LBP_DRG_P, C.LBP_DRG_PAYMENT),
+                C.POST_ACUTE_P["LBP"])
 
 
 def _other_stays(stays: Acc, rng, pt: Patients):
