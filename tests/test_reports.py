@@ -65,7 +65,11 @@ def test_scorecard_content_statuses_pool_basis_drivers(run):
         (pl.col("npi") == scored["npi"]) & (pl.col("tin") == scored["tin"])).row(0, named=True)
     assert float(row["dollar_impact"]) == pytest.approx(pay["dollar_impact"])
     html = (settings.reports_dir / scored["tin"] / "scorecard.html").read_text()
-    assert "small peer pool" in html  # B1: the demo pool is far below 30
+    # B1: the small-pool warning shows exactly when the cohort's pool is below the limit (the demo's
+    # pools are realistic, >= 100 participants: test_B1_small_pool_warning_below_the_limit shows it)
+    pool = pl.read_parquet(settings.warehouse_dir / "cohort_summary.parquet").filter(
+        pl.col("cohort") == scored["cohort"]).row(0, named=True)
+    assert ("small peer pool" in html) == pool["small_pool"]
     assert "allowed, not standardized" in html and "What drives cost" in html
     assert "<script" not in html.lower() and "http" not in html.lower()  # inline CSS only, no JS or assets
     below = scores.filter(pl.col("status") == "below_case_minimum").row(0, named=True)
@@ -142,6 +146,26 @@ def test_without_part_a_the_report_says_q492_is_not_scored(run, tmp_path):
     html = (out / hf_tin / "scorecard.html").read_text()
     assert "Q492 is not scored: the run has no Part A claims" in html
     assert "not scored (no Part A)" in html
+
+
+def test_B1_small_pool_warning_below_the_limit(run, tmp_path):
+    """B1: with a small-pool limit above the demo's pool sizes, every scorecard warns (recomputed
+    from the run's warehouse, as the Q6 test above)."""
+    from pipelines.scoring.stage import compute_scores
+    from tests.episode_support import methodology_with
+
+    settings, _ = run
+    m = methodology_with({"benchmarks": {"small_pool_participants": 100_000}})
+    copy = RunSettings(input_dir=settings.input_dir, out_dir=tmp_path / "out", quiet=True)
+    shutil.copytree(settings.warehouse_dir, copy.warehouse_dir)
+    tables, _ = compute_scores(copy, m)
+    for name, df in tables.items():
+        copy.warehouse.write(name, df)
+    out = tmp_path / "r"
+    out.mkdir()
+    rep.build_reports(copy, m, out)
+    tin = tables["participant_scores"].filter(pl.col("status") == "scored")["tin"][0]
+    assert "small peer pool" in (out / tin / "scorecard.html").read_text()
 
 
 def test_privacy_scan_refuses_a_report_with_a_bene_id(run, tmp_path):

@@ -26,13 +26,13 @@ from . import core, frames
 from . import world as W
 from .blocks import BlockWorkers, ClaimFiles, ClaimWriter, Tally
 from .job import Job, Plan, cclf_file_name, ymd
-from .practice import practice_files
+from .practice import practice_files, scenario_counts
 from .reference import copy_reference_files
 from .render import Vocab, load_layout, load_rif_columns, open_parquet_appender
 
 __all__ = ["generate", "SCALES", "FORMATS", "cclf_file_name"]
 
-SCALES = {"small": 250_000, "medium": 3_000_000, "large": 30_000_000}
+SCALES = {"small": 320_000, "medium": 3_000_000, "large": 30_000_000}
 FORMATS = ("fixed", "csv", "parquet", "rif")
 SIDE_FILES = ["providers.csv", "quality_submissions.csv", "practice_attestations.csv"]
 
@@ -44,12 +44,13 @@ def _job(out_dir: Path, scale: str | int, seed: int, fmt: str, say: Callable[[st
     target = SCALES[scale] if isinstance(scale, str) else int(scale)
     if target <= 0:
         raise ValueError("scale must be positive")
-    wd = W.build_world(np.random.default_rng([seed, 0]))
+    plan = Plan.for_target(target)
+    wd = W.build_world(np.random.default_rng([seed, 0]), plan.practices)
     frng = np.random.default_rng([seed, 2])
     fac_bases = W.unique_ints(frng, 200_000_000, 300_000_000, 5)
     fac_npi = Vocab([f"{b:09d}{c}" for b, c in zip(fac_bases.tolist(), W.npi_check_digit(fac_bases).tolist())])
     layouts = {f"ZC{n}": load_layout(f"cclf{n}") for n in "51489"}
-    return Job(out=Path(out_dir), fmt=fmt, seed=seed, scale=scale, plan=Plan.for_target(target), world=wd,
+    return Job(out=Path(out_dir), fmt=fmt, seed=seed, scale=scale, plan=plan, world=wd,
                fac_npi=fac_npi, layouts=layouts, rif_cols=load_rif_columns(), say=say)
 
 
@@ -65,8 +66,8 @@ def generate(out_dir: Path, scale: str | int = "small", seed: int = 42, fmt: str
     job = _job(out_dir, scale, seed, fmt, progress or (lambda msg: None))
     files, tally = _write_claim_files(job)
     cclf9_files = _write_crosswalks(job, tally)
-    other_files = _write_side_files(job)
-    manifest = _manifest(job, files, tally, cclf9_files, other_files)
+    other_files, scenarios = _write_side_files(job)
+    manifest = _manifest(job, files, tally, cclf9_files, other_files, scenarios)
     write_text(job.truth_dir / "manifest.json", json.dumps(manifest, indent=1, sort_keys=False) + "\n")
     seconds = time.perf_counter() - t0
     b_total = manifest["partb_lines"]
@@ -110,8 +111,9 @@ def _write_crosswalks(job: Job, tally: Tally) -> list[dict]:
     return written
 
 
-def _write_side_files(job: Job) -> list[str]:
-    """Geography, providers, quality and attestation files; the participants truth table."""
+def _write_side_files(job: Job) -> tuple[list[str], dict]:
+    """Geography, providers, quality and attestation files; the participants truth table. Returns
+    the files and the scenario counts (practice.scenario_counts)."""
     written = copy_reference_files(job.out)
     practice = practice_files(job.world, np.random.default_rng([job.seed, 3]))
     for name, text in zip(SIDE_FILES, (practice.providers_csv, practice.quality_csv, practice.attestations_csv)):
@@ -119,10 +121,11 @@ def _write_side_files(job: Job) -> list[str]:
         job.say(f"wrote {name}")
     with atomic_path(job.truth_dir / "participants.parquet") as tmp:
         pq.write_table(practice.participants, tmp, compression="zstd")
-    return written + SIDE_FILES
+    return written + SIDE_FILES, scenario_counts(practice.participants)
 
 
-def _manifest(job: Job, files: ClaimFiles, tally: Tally, cclf9_files: list[dict], other_files: list[str]) -> dict:
+def _manifest(job: Job, files: ClaimFiles, tally: Tally, cclf9_files: list[dict], other_files: list[str],
+              scenarios: dict) -> dict:
     """_truth/manifest.json: what was asked, what each file holds and what was planted (no
     timings: the manifest is deterministic)."""
     stats = tally.partb_files
@@ -153,5 +156,5 @@ def _manifest(job: Job, files: ClaimFiles, tally: Tally, cclf9_files: list[dict]
                         crosswalk_rows=int(len(xw["crnt"])), chains=1, self_mappings=1, two_cycles=1),
         patients=tally.patients, **tally.truth_counts,
         participants=int(len(wd.p_tin)), tins=len(wd.tins), npis=len(wd.npis),
-        other_files=other_files,
+        scenarios=scenarios, other_files=other_files,
     )

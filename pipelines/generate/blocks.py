@@ -36,25 +36,56 @@ class PartBMonth:
 
 
 @dataclass
+class Payload:
+    """Rendered records of one file: bytes, or an arrow table for Parquet."""
+    data: object
+    rows: int
+
+
+@dataclass
 class RenderedBlock:
-    """A block ready to write: its Part B rows rendered per delivery file, the rest as generated."""
+    """A block ready to write: its claims and demographics rendered per file, the rest as generated."""
     bi: int
     partb: list[PartBMonth | None]  # by delivery file (None: no rows)
-    parta: dict
-    parta_dx: dict
-    demo: dict
+    cclf1: list[Payload | None]  # Part A headers by delivery file
+    cclf4: list[Payload | None]  # their diagnoses by delivery file
+    cclf8: Payload  # demographics (beneficiaries absent from CCLF8 left out)
     xwalk: dict
     truth: dict
     truth_table: pa.Table
 
 
 def make_block(job: Job, bi: int, base_in: Future, base_out: Future) -> RenderedBlock:
-    """Worker: generate block bi, give it its ids and render its Part B rows into per-month
-    payloads (arrow tables for Parquet, bytes otherwise)."""
+    """Worker: generate block bi, give it its ids and render its Part B rows, Part A claims and
+    demographics into per-file payloads (arrow tables for Parquet, bytes otherwise)."""
     blk = _generate_block(job, bi, base_in, base_out)
-    return RenderedBlock(bi=bi, partb=_render_partb(job, blk.rows, blk.bounds), parta=blk.parta,
-                         parta_dx=blk.parta_dx, demo=blk.demo, xwalk=blk.xwalk, truth=blk.truth,
-                         truth_table=frames.patients_truth(blk.truth, job.world))
+    cclf1, cclf4 = _render_parta(job, blk.parta, blk.parta_dx)
+    keep = ~blk.demo["absent"]
+    return RenderedBlock(bi=bi, partb=_render_partb(job, blk.rows, blk.bounds), cclf1=cclf1, cclf4=cclf4,
+                         cclf8=_render_aux(job, "ZC8", frames.cclf8_frame({k: v[keep] for k, v in blk.demo.items()})),
+                         xwalk=blk.xwalk, truth=blk.truth, truth_table=frames.patients_truth(blk.truth, job.world))
+
+
+def _render_aux(job: Job, code: str, frame) -> Payload:
+    """A Part A or CCLF8 frame in the format of those files (fixed width beside RIF)."""
+    layout = job.layouts[code]
+    return Payload(render.frame_bytes(frame, job.aux_fmt, list(layout.fields), layout=layout), frame.n)
+
+
+def _render_parta(job: Job, parta: dict, parta_dx: dict) -> tuple[list[Payload | None], list[Payload | None]]:
+    """CCLF1 and CCLF4 payloads by delivery file (Part A claims are grouped by file)."""
+    pfile = parta["file"]
+    pb = np.searchsorted(pfile, np.arange(core.N_MONTHS + 1))
+    db = np.searchsorted(pfile[parta_dx["claim"]], np.arange(core.N_MONTHS + 1))
+    cclf1: list[Payload | None] = [None] * core.N_MONTHS
+    cclf4: list[Payload | None] = [None] * core.N_MONTHS
+    for f in range(core.N_MONTHS):
+        if pb[f] < pb[f + 1]:
+            cclf1[f] = _render_aux(job, "ZC1", frames.cclf1_frame(_slice(parta, pb[f], pb[f + 1]), job.world,
+                                                                  job.fac_npi))
+        if db[f] < db[f + 1]:
+            cclf4[f] = _render_aux(job, "ZC4", frames.cclf4_frame(parta, _slice(parta_dx, db[f], db[f + 1])))
+    return cclf1, cclf4
 
 
 def _generate_block(job: Job, bi: int, base_in: Future, base_out: Future) -> core.Block:
@@ -207,8 +238,8 @@ class ClaimWriter:
 
     def write(self, block: RenderedBlock):
         nb = self._write_partb(block.partb)
-        self._write_parta(block.parta, block.parta_dx)
-        self._write_cclf8(block.demo)
+        self._write_parta(block.cclf1, block.cclf4)
+        self._write_cclf8(block.cclf8)
         self.patients.append(block.truth_table)
         self.tally.count_truth(block.truth)
         self.tally.xwalks.append(block.xwalk)
@@ -232,22 +263,14 @@ class ClaimWriter:
                                                  line_num=lnum))
         return nb
 
-    def _write_parta(self, parta: dict, parta_dx: dict):
-        pfile = parta["file"]
-        pb = np.searchsorted(pfile, np.arange(core.N_MONTHS + 1))
-        dfile = pfile[parta_dx["claim"]]
-        db = np.searchsorted(dfile, np.arange(core.N_MONTHS + 1))
-        for f in range(core.N_MONTHS):
-            if pb[f] < pb[f + 1]:
-                self.files.cclf1[f].write(frames.cclf1_frame(_slice(parta, pb[f], pb[f + 1]), self.job.world,
-                                                             self.job.fac_npi))
-            if db[f] < db[f + 1]:
-                self.files.cclf4[f].write(frames.cclf4_frame(parta, _slice(parta_dx, db[f], db[f + 1])))
-        self.tally.parta_claims += len(pfile)
-        self.tally.parta_diagnoses += len(dfile)
+    def _write_parta(self, cclf1: list[Payload | None], cclf4: list[Payload | None]):
+        for sinks, payloads in ((self.files.cclf1, cclf1), (self.files.cclf4, cclf4)):
+            for sink, p in zip(sinks, payloads):
+                if p is not None:
+                    sink.write_payload(p.data, p.rows)
+        self.tally.parta_claims += sum(p.rows for p in cclf1 if p is not None)
+        self.tally.parta_diagnoses += sum(p.rows for p in cclf4 if p is not None)
 
-    def _write_cclf8(self, demo: dict):
-        """CCLF8 (some beneficiaries absent)."""
-        keep = ~demo["absent"]
-        self.files.cclf8.write(frames.cclf8_frame({k: v[keep] for k, v in demo.items()}))
-        self.tally.cclf8_rows += int(keep.sum())
+    def _write_cclf8(self, cclf8: Payload):
+        self.files.cclf8.write_payload(cclf8.data, cclf8.rows)
+        self.tally.cclf8_rows += cclf8.rows

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import costs as C
 from . import world as W
 from .render import day
 
@@ -31,7 +32,7 @@ PATTERNS = ["pair_in", "pair_edge", "pair_out", "single", "same_day", "shared", 
             "bad_pos", "chain", "prior_single", "telehealth"]
 (PAIR_IN, PAIR_EDGE, PAIR_OUT, SINGLE, SAME_DAY, SHARED, DIFF_NPI_SAME_TIN, BAD_POS, CHAIN, PRIOR_SINGLE,
  TELEHEALTH) = range(len(PATTERNS))
-PATTERN_P = np.array([.34, .05, .08, .07, .04, .13, .05, .04, .08, .06, .06])
+PATTERN_P = np.array([.47, .05, .04, .03, .03, .12, .03, .02, .07, .06, .08])
 # first planted episode exists (pair scope npi)
 EPISODE_PATTERNS = {PAIR_IN, PAIR_EDGE, SHARED, CHAIN, PRIOR_SINGLE, TELEHEALTH}
 SHARED_COMBOS = np.array([[3, 7], [2, 5], [2, 4], [3, 6], [2, 3]])  # main lines, other lines
@@ -39,11 +40,16 @@ SHARED_COMBOS = np.array([[3, 7], [2, 5], [2, 4], [3, 6], [2, 3]])  # main lines
 MALFORMED_KINDS = ["wrong_length", "bad_amount", "bad_date", "missing_claim_id", "blank_bene_id",
                    "thru_before_from"]
 MALFORMED_RATE = 0.0002 / len(MALFORMED_KINDS)
-BG_LAMBDA = 6.0
+BG_LAMBDA = 2.5  # mean background visits per patient over the three years
 
 COHORT_NONE, COHORT_HF, COHORT_LBP = range(3)
-# kinds of planted Part B claims
-BACKGROUND_VISIT, COHORT_VISIT, CONDITION_SERVICE, DME_CLAIM, SPECIALTY_SERVICE = range(5)
+COHORT_P = [.12, .42, .46]  # patients outside the cohorts, HF, LBP
+# triggers: most episodes close in the PY (trigger 2026-01-02 .. 2027-01-01), the rest stay open
+PY_TRIGGER_SHARE = .92
+TIE_FIRST_DAY = day("2025-02-03")  # the G1 tie lines (reference year PY - 2)
+# kinds of planted Part B claims (SCENARIO: lines planted for a scoring scenario, never noisy)
+BACKGROUND_VISIT, COHORT_VISIT, CONDITION_SERVICE, DME_CLAIM, SPECIALTY_SERVICE, SCENARIO = range(6)
+CONDITION_SERVICE_TAIL = .5  # share of condition-service claims with a second line (the same service)
 OFFICE = W.POS_OFFICE[0]
 
 
@@ -82,6 +88,8 @@ def _uniform_days(rng, lo, hi):
 
 
 def _pick_weighted(rng, idx: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
+    if n == 0:
+        return np.zeros(0, np.int64)
     p = weights[idx] / weights[idx].sum()
     return idx[rng.choice(len(idx), n, p=p)]
 
@@ -151,14 +159,14 @@ def gen_block(bi: int, seq0: int, npat: int, wd: W.World, seed: int, ctr: Counte
     advanced past the ids used. Every step draws from one generator, in this order."""
     rng = np.random.default_rng([seed, 1, bi])
     pt = _plan_patients(rng, wd, seq0 + np.arange(npat))
-    cl, second_trigger, share = _plant_claims(rng, wd, pt)
+    cl, second_trigger, share = _plant_claims(rng, wd, pt, bi)
     idc = _id_changes(rng, wd, bi, pt.seq)
     coding = _code_claims(rng, wd, cl, pt)
     noise = _delivery_noise(rng, cl)
     lines = _claim_lines(rng, wd, cl, coding, noise)
     rows = _version_rows(rng, cl, coding, noise, _claim_ids(ctr, noise), lines, idc)
     bounds = _plant_malformed(rng, rows, bi, lines_hint)
-    parta, parta_dx = _parta_claims(rng, wd, pt, idc, ctr)
+    parta, parta_dx = _parta_claims(rng, wd, pt, second_trigger, idc, ctr)
     demo, under18 = _demographics(rng, pt, cl, parta, idc)
     xwalk = _crosswalk_rows(rng, wd, bi, idc)
     truth = _truth(wd, pt, cl, idc, demo, under18, second_trigger, share)
@@ -190,23 +198,22 @@ class Patients:
 
 def _plan_patients(rng, wd: W.World, seq: np.ndarray) -> Patients:
     npat = len(seq)
-    cohort = rng.choice(3, npat, p=[.76, .11, .13])
+    cohort = rng.choice(3, npat, p=COHORT_P)
     pattern = np.where(cohort > 0, rng.choice(len(PATTERNS), npat, p=PATTERN_P), -1)
     win = np.where(cohort == COHORT_HF, 180, 60)
     hf_group = wd.group(W.HF_SPEC)
     lbp_group = wd.group(W.LBP_SPECS)
     pcp_group = wd.group(W.PCP_SPECS)
-    main = np.full(npat, -1)
-    cw = wd.p_weight ** 3  # episodes concentrate on high-volume specialists
-    main[cohort == COHORT_HF] = _pick_weighted(rng, hf_group, cw, int((cohort == COHORT_HF).sum()))
-    main[cohort == COHORT_LBP] = _pick_weighted(rng, lbp_group, cw, int((cohort == COHORT_LBP).sum()))
+    main = _main_participants(rng, wd, cohort, pattern, hf_group, lbp_group)
     # a pair within one TIN needs a sibling NPI; otherwise fall back to a plain pair
     no_sib = (pattern == DIFF_NPI_SAME_TIN) & (wd.p_sibling[np.maximum(main, 0)] < 0)
     pattern[no_sib] = PAIR_IN
     pcp = _pick_weighted(rng, pcp_group, wd.p_weight, npat)
     pdx = np.where(cohort == COHORT_HF, W.DX_HF[rng.integers(0, len(W.DX_HF), npat)],
                    W.DX_LBP[rng.integers(0, len(W.DX_LBP), npat)])
-    T = _uniform_days(rng, np.full(npat, day("2026-01-02")), day("2027-06-30"))
+    T = np.where(rng.random(npat) < PY_TRIGGER_SHARE,
+                 _uniform_days(rng, np.full(npat, day("2026-01-02")), day("2027-01-01")),
+                 _uniform_days(rng, np.full(npat, day("2027-01-02")), day("2027-06-30")))
     T = np.where(pattern == CHAIN, _uniform_days(rng, np.full(npat, day("2025-01-20")), day("2025-12-31")), T)
     gap = _uniform_days(rng, np.ones(npat, np.int64), win)
     gap = np.where(pattern == PAIR_EDGE, win, gap)
@@ -217,15 +224,29 @@ def _plan_patients(rng, wd: W.World, seq: np.ndarray) -> Patients:
                     hf_group=hf_group, lbp_group=lbp_group)
 
 
+def _main_participants(rng, wd: W.World, cohort, pattern, hf_group, lbp_group) -> np.ndarray:
+    """The main clinician of each cohort patient, in proportion to the planned episode volume
+    (-1 outside the cohorts). Chains and prior single visits start in 2025: their main clinician
+    bills from the start of the data (never a new clinician)."""
+    main = np.full(len(cohort), -1)
+    early = (pattern == CHAIN) | (pattern == PRIOR_SINGLE)
+    for c, grp in ((COHORT_HF, hf_group), (COHORT_LBP, lbp_group)):
+        for pick, weight in ((~early, wd.p_volume), (early, wd.p_volume * ~wd.p_new)):
+            m = (cohort == c) & pick
+            main[m] = _pick_weighted(rng, grp, weight, int(m.sum()))
+    return main
+
+
 # ---------------------------------------------------------------------------------- Part B claims
 class ClaimLog:
     """The Part B claims planted for a block, one entry per claim: patient, service date,
     participant, place of service, kind, HCPCS of the first line, cohort of the diagnosis and how
     the cohort diagnosis is coded (dxmode: 0 first claim diagnosis, 1 a later one, 2 on the line)."""
 
-    def __init__(self, rng, patients: Patients):
+    def __init__(self, rng, patients: Patients, wd: W.World):
         self.rng = rng
         self.pt = patients
+        self.wd = wd
         self.acc = Acc()
 
     def add(self, **cols):
@@ -247,26 +268,51 @@ class ClaimLog:
 
     def claims(self) -> dict:
         """The claims inside the data period, by service date, then patient (claim ids increase
-        with time)."""
+        with time). A background, service or DME claim dated before its clinician's first billing
+        day goes to the clinician's cover (cohort visits and scenario lines are planned to fit)."""
         cl = self.acc.cat()
         keep = (cl["date"] >= START) & (cl["date"] <= END)
         cl = {k: v[keep] for k, v in cl.items()}
+        early = (cl["date"] < self.wd.p_start[cl["part"]]) & (cl["kind"] != COHORT_VISIT) & (cl["kind"] != SCENARIO)
+        cl["part"] = np.where(early, self.wd.p_cover[cl["part"]], cl["part"])
         order = np.lexsort((cl["pat"], cl["date"]))
         return {k: v[order] for k, v in cl.items()}
 
 
-def _plant_claims(rng, wd: W.World, pt: Patients) -> tuple[dict, np.ndarray, np.ndarray]:
+def _plant_claims(rng, wd: W.World, pt: Patients, bi: int) -> tuple[dict, np.ndarray, np.ndarray]:
     """Part B claims of the block; also the second trigger date of chains and the planned share
     of the main participant in the first episode."""
-    log = ClaimLog(rng, pt)
+    log = ClaimLog(rng, pt, wd)
+    if bi == 0:
+        _g1_tie_lines(log, wd)
     _trigger_and_confirming_visits(log, wd)
     _prior_single_visits(log)
     second_trigger = _chain_second_pair(log)
     share = _episode_care_team(log, wd)
-    _condition_services(log, wd)
+    _condition_services(log, wd, second_trigger)
     _background_visits(log, wd)
     _dme_claims(log)
     return log.claims(), second_trigger, share
+
+
+def _tie_days(j: int, n: int) -> np.ndarray:
+    """Service days of the n lines of G1 tie j: a month apart in 2025, distinct across ties."""
+    return TIE_FIRST_DAY + j + 30 * np.arange(n)
+
+
+def _tie_specialty_by_day(wd: W.World) -> dict[int, int]:
+    return {int(d): s for j, tie in enumerate(wd.ties)
+            for d, (s, _) in zip(_tie_days(j, len(tie.lines)), tie.lines)}
+
+
+def _g1_tie_lines(log: ClaimLog, wd: W.World):
+    """G1 ties: the reference-year (2025) lines of each tie NPI, one-line claims on the first patient
+    outside the cohorts with the planted HCPCS (their specialty code: _claim_lines)."""
+    pat = int(np.flatnonzero(log.pt.cohort == COHORT_NONE)[0])
+    for j, tie in enumerate(wd.ties):
+        n = len(tie.lines)
+        log.add(pat=np.full(n, pat), date=_tie_days(j, n), part=tie.participant, pos=OFFICE, kind=SCENARIO,
+                hc=np.array([h for _, h in tie.lines]), coh=0, dxmode=0)
 
 
 def _trigger_and_confirming_visits(log: ClaimLog, wd: W.World):
@@ -365,12 +411,15 @@ def _other_clinician_visits(log: ClaimLog, wd: W.World, n_other: np.ndarray):
     log.visits(s, _uniform_days(rng, pt.trigger[s] + 1, pt.episode_end[s]), oth)
 
 
-def _condition_services(log: ClaimLog, wd: W.World):
-    """Condition-related services inside the first episode (imaging, therapy, chiropractic and
+def _condition_services(log: ClaimLog, wd: W.World, second_trigger: np.ndarray):
+    """Condition-related services inside every planted episode (imaging, therapy, chiropractic and
     surgery for LBP are often billed by their own specialty)."""
     pt, rng = log.pt, log.rng
-    nsvc = np.where(pt.episode, rng.poisson(3.0, pt.n), 0)
-    s = np.repeat(np.arange(pt.n), nsvc)
+    pat, start, end = _episode_windows(pt, second_trigger)
+    mean = np.where(pt.cohort[pat] == COHORT_HF, C.SERVICES_PER_EPISODE["HF"], C.SERVICES_PER_EPISODE["LBP"])
+    mean = mean * wd.p_cost_level[pt.main[pat]]
+    ep = np.repeat(np.arange(len(pat)), rng.poisson(mean))
+    s = pat[ep]
     if not len(s):
         return
     hcs = np.where(pt.cohort[s] == COHORT_HF, W.HF_SVC[rng.choice(len(W.HF_SVC), len(s), p=W.HF_SVC_P)],
@@ -382,7 +431,7 @@ def _condition_services(log: ClaimLog, wd: W.World):
         if len(grp) and m.any():
             billed[m] = _pick_weighted(rng, grp, wd.p_weight, int(m.sum()))
     pos = np.where(np.isin(hcs, W.hc("63030", "22612")), W.POS.idx("22"), OFFICE)
-    log.add(pat=s, date=_uniform_days(rng, pt.trigger[s], pt.episode_end[s]), part=billed, pos=pos,
+    log.add(pat=s, date=_uniform_days(rng, start[ep], end[ep]), part=billed, pos=pos,
             kind=CONDITION_SERVICE, hc=hcs, coh=pt.cohort[s], dxmode=0)
 
 
@@ -488,9 +537,12 @@ class ClaimCoding:
 
 def _code_claims(rng, wd: W.World, cl: dict, pt: Patients) -> ClaimCoding:
     nc = len(cl["pat"])
-    ntail = np.select([cl["kind"] == BACKGROUND_VISIT, cl["kind"] == COHORT_VISIT, cl["kind"] == SPECIALTY_SERVICE],
+    ntail = np.select([cl["kind"] == BACKGROUND_VISIT, cl["kind"] == COHORT_VISIT, cl["kind"] == SPECIALTY_SERVICE,
+                       cl["kind"] == CONDITION_SERVICE],
                       [rng.choice(4, nc, p=[.42, .26, .18, .14]), (rng.random(nc) < .35).astype(np.int64),
-                       (rng.random(nc) < .2).astype(np.int64)], 0)
+                       (rng.random(nc) < .2).astype(np.int64),
+                       (rng.random(nc) < CONDITION_SERVICE_TAIL).astype(np.int64)],
+                      0)
     ndx = 1 + rng.choice(MAX_CLAIM_DX, nc, p=[.25, .25, .2, .15, .1, .05])
     ndx = np.where(cl["dxmode"] == 1, np.maximum(ndx, 2), ndx)
     dx = _DX_BG_TABLE256[rng.integers(0, 256, (nc, MAX_CLAIM_DX), dtype=np.uint8)]
@@ -512,7 +564,7 @@ def _code_claims(rng, wd: W.World, cl: dict, pt: Patients) -> ClaimCoding:
 @dataclass
 class ClaimNoise:
     """Per claim: what happens to it across deliveries."""
-    protected: np.ndarray  # cohort E&M claims (qualifying lines for E1): never destructive noise
+    protected: np.ndarray  # cohort E&M claims (qualifying lines for E1) and scenario lines: never destructive noise
     file0: np.ndarray  # delivery file of the original
     denied: np.ndarray
     redeliver: np.ndarray  # delivered again in the next file
@@ -527,12 +579,13 @@ class ClaimNoise:
 
 def _delivery_noise(rng, cl: dict) -> ClaimNoise:
     nc = len(cl["pat"])
-    protected = cl["kind"] == COHORT_VISIT
+    scenario = cl["kind"] == SCENARIO
+    protected = (cl["kind"] == COHORT_VISIT) | scenario
     file0 = month_of(cl["date"])
     denied = ~protected & (rng.random(nc) < .015)
     can_follow = file0 < N_MONTHS - 1
     redeliver = can_follow & (rng.random(nc) < .01)
-    cancel = can_follow & ~denied & np.where(protected, rng.random(nc) < .005, rng.random(nc) < .015)
+    cancel = can_follow & ~denied & ~scenario & np.where(protected, rng.random(nc) < .005, rng.random(nc) < .015)
     reissue = cancel & (protected | (rng.random(nc) < .5))
     fc = np.minimum(file0 + rng.integers(1, 4, nc), N_MONTHS - 1)
     fa = np.minimum(fc + rng.integers(0, 3, nc), N_MONTHS - 1)
@@ -598,8 +651,8 @@ def _claim_lines(rng, wd: W.World, cl: dict, coding: ClaimCoding, noise: ClaimNo
     lnum = np.arange(L) - np.repeat(starts, nlines) + 1
     k = cl["kind"][lc]
     hcl = np.where(lnum == 1, cl["hc"][lc], W.LABS[rng.integers(0, len(W.LABS), L)])
-    m = (lnum > 1) & (k == SPECIALTY_SERVICE)
-    hcl[m] = cl["hc"][lc][m]  # e.g. a second therapy line / second ED line
+    m = (lnum > 1) & ((k == SPECIALTY_SERVICE) | (k == CONDITION_SERVICE))
+    hcl[m] = cl["hc"][lc][m]  # e.g. a second therapy line / second ED line / a repeated service
     units = np.where(np.isin(hcl, W.THERAPY_MULTI), rng.integers(1, 5, L), 1)
     allowed, paid = _line_amounts(rng, hcl, units)
     den_l = noise.denied[lc]
@@ -612,6 +665,10 @@ def _claim_lines(rng, wd: W.World, cl: dict, coding: ClaimCoding, noise: ClaimNo
     alt = wd.p_spec2[p_l]
     use2 = (alt >= 0) & (rng.random(L) < .2)
     spec_l = np.where(use2, alt, spec_l)
+    scen = np.flatnonzero(k == SCENARIO)
+    if len(scen):  # the G1 tie lines carry the specialty code the tie planted
+        by_day = _tie_specialty_by_day(wd)
+        spec_l[scen] = [by_day[int(d)] for d in cl["date"][lc[scen]]]
     betos = np.where(rng.random(L) < .08, 0, W.HC_BETOS[hcl])
     prcsg = np.zeros(L, np.int64)
     nona_ok = ~noise.protected[lc] & ~den_l & ~noise.cancel[lc]
@@ -699,12 +756,16 @@ def _plant_malformed(rng, rows: dict, bi: int, lines_hint: int) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------- Part A (CCLF1 + CCLF4)
-def _parta_claims(rng, wd: W.World, pt: Patients, idc: IdChanges, ctr: Counters) -> tuple[dict, dict]:
+def _parta_claims(rng, wd: W.World, pt: Patients, second_trigger: np.ndarray, idc: IdChanges,
+                  ctr: Counters) -> tuple[dict, dict]:
     """Part A claim headers, grouped by delivery file, with their ids (from `ctr`, advanced past
     them), and their diagnoses."""
     stays = Acc()
-    _hf_stays(stays, rng, pt)
-    _lbp_stays(stays, rng, pt)
+    pat, start, end = _episode_windows(pt, second_trigger)
+    hf = pt.cohort[pat] == COHORT_HF
+    level = wd.p_cost_level[pt.main[pat]]
+    _hf_stays(stays, rng, pt, pat[hf], start[hf], end[hf], level[hf])
+    _lbp_stays(stays, rng, pt, pat[~hf], start[~hf], end[~hf], level[~hf])
     _other_stays(stays, rng, pt)
     pa = stays.cat()
     keep = pa["frm"] <= END
@@ -726,31 +787,66 @@ def _parta_claims(rng, wd: W.World, pt: Patients, idc: IdChanges, ctr: Counters)
     return pa, _parta_diagnoses(rng, pa)
 
 
-def _hf_stays(stays: Acc, rng, pt: Patients):
-    """HF admissions inside planted episodes; almost half followed by a post-acute stay."""
-    hfa = np.flatnonzero(pt.episode & (pt.cohort == COHORT_HF) & (rng.random(pt.n) < .3))
-    adm = pt.trigger[hfa] + rng.integers(5, 300, len(hfa))
-    los = rng.integers(2, 10, len(hfa))
-    stays.add(pat=hfa, frm=adm, thru=adm + los, ctype=60, pdx=pt.pdx[hfa],
-              drg=np.array([291, 292, 293])[rng.integers(0, 3, len(hfa))],
-              amt=np.round(rng.lognormal(np.log(12000) - .125, .5, len(hfa)) * 100).astype(np.int64))
-    post = rng.random(len(hfa)) < .45
-    ph = hfa[post]
-    pst = adm[post] + los[post] + np.where(rng.random(len(ph)) < .8, rng.integers(1, 31, len(ph)),
-                                           rng.integers(31, 46, len(ph)))
-    ptype = rng.choice([20, 10, 30], len(ph), p=[.5, .4, .1])
-    plos = np.where(ptype == 10, rng.integers(30, 61, len(ph)), rng.integers(7, 29, len(ph)))
+def _episode_windows(pt: Patients, second_trigger: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Patient, first and last day of every planted episode: the first one and a chain's second."""
+    first = np.flatnonzero(pt.episode)
+    second = np.flatnonzero(second_trigger >= 0)
+    return (np.r_[first, second], np.r_[pt.trigger[first], second_trigger[second]],
+            np.r_[pt.episode_end[first], np.minimum(second_trigger[second] + 364, END)])
+
+
+def _admission_days(rng, start: np.ndarray, end: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """k admission days per episode, one in each of k equal parts of [start + 5, end - 15] (so
+    stays of up to 10 days do not overlap). Returns the episode of each admission and its day."""
+    ep = np.repeat(np.arange(len(k)), k)
+    j = np.arange(len(ep)) - np.repeat(np.cumsum(k) - k, k)
+    seg = np.maximum((end[ep] - start[ep] - 20) // np.maximum(k[ep], 1), 1)
+    return ep, start[ep] + 5 + j * seg + (rng.random(len(ep)) * np.maximum(seg - 12, 1)).astype(np.int64)
+
+
+def _hf_stays(stays: Acc, rng, pt: Patients, pat, start, end, level):
+    """HF admissions (C.HF_ADMISSIONS x cost level per episode) and a few device implant stays
+    inside the episodes; post-acute care after some HF admissions."""
+    k = np.minimum(rng.poisson(C.HF_ADMISSIONS * level), C.MAX_ADMISSIONS)
+    _admissions(stays, rng, pt, pat, start, end, k, (2, 10), (C.HF_DRG, C.HF_DRG_P, C.HF_DRG_PAYMENT),
+                C.POST_ACUTE_P["HF"])
+    dev = np.flatnonzero(rng.random(len(pat)) < C.HF_DEVICE_ADMISSION_P)
+    dadm = _uniform_days(rng, start[dev] + 30, np.maximum(end[dev] - 10, start[dev] + 30))
+    stays.add(pat=pat[dev], frm=dadm, thru=dadm + rng.integers(1, 4, len(dev)), ctype=60, pdx=pt.pdx[pat[dev]],
+              drg=C.HF_DEVICE_DRG, amt=C.payment_cents(rng, np.full(len(dev), C.HF_DEVICE_PAYMENT)))
+
+
+def _admissions(stays: Acc, rng, pt: Patients, pat, start, end, k, los: tuple[int, int], drg: tuple, post_share):
+    """k inpatient admissions per episode, length of stay in [los), MS-DRG drawn from drg =
+    (codes, probabilities, mean payments); post-acute care after a share of the discharges."""
+    codes, p, payment = drg
+    ep, adm = _admission_days(rng, start, end, k)
+    discharge = adm + rng.integers(*los, len(ep))
+    d = rng.choice(len(codes), len(ep), p=p)
+    stays.add(pat=pat[ep], frm=adm, thru=discharge, ctype=60, pdx=pt.pdx[pat[ep]], drg=codes[d],
+              amt=C.payment_cents(rng, payment[d]))
+    _post_acute(stays, rng, pt, pat[ep], discharge, post_share)
+
+
+def _post_acute(stays: Acc, rng, pt: Patients, pat, discharge, share: float):
+    """SNF, home health or swing-bed stays after a share of the discharges, most starting within 30
+    days (C1 assigns those), the rest 31-45 days later."""
+    post = np.flatnonzero(rng.random(len(pat)) < share)
+    ph = pat[post]
+    pst = discharge[post] + np.where(rng.random(len(ph)) < C.POST_ACUTE_WITHIN_30_DAYS, rng.integers(0, 31, len(ph)),
+                                     rng.integers(31, 46, len(ph)))
+    kind = rng.choice(len(C.POST_ACUTE_TYPES), len(ph), p=C.POST_ACUTE_TYPE_P)
+    ptype = C.POST_ACUTE_TYPES[kind]
+    plos = np.where(ptype == 10, rng.integers(30, 61, len(ph)), rng.integers(10, 31, len(ph)))
     stays.add(pat=ph, frm=pst, thru=pst + plos, ctype=ptype, pdx=pt.pdx[ph], drg=0,
-              amt=np.round(rng.lognormal(np.log(np.where(ptype == 10, 3000, 9000)) - .08, .4) * 100).astype(np.int64))
+              amt=C.payment_cents(rng, C.POST_ACUTE_PAYMENT[kind]))
 
 
-def _lbp_stays(stays: Acc, rng, pt: Patients):
-    """LBP admissions (spine surgery) inside planted episodes."""
-    lb = np.flatnonzero(pt.episode & (pt.cohort == COHORT_LBP) & (rng.random(pt.n) < .06))
-    adm = pt.trigger[lb] + rng.integers(5, 300, len(lb))
-    stays.add(pat=lb, frm=adm, thru=adm + rng.integers(1, 5, len(lb)), ctype=60, pdx=pt.pdx[lb],
-              drg=np.array([552, 460])[rng.integers(0, 2, len(lb))],
-              amt=np.round(rng.lognormal(np.log(18000) - .125, .5, len(lb)) * 100).astype(np.int64))
+def _lbp_stays(stays: Acc, rng, pt: Patients, pat, start, end, level):
+    """LBP admissions (spine fusion or a medical back admission) inside some episodes."""
+    k = (rng.random(len(pat)) < C.LBP_ADMISSION_P * level).astype(np.int64)
+    _admissions(stays, rng, pt, pat, start, end, k, (1, 5), (C.LBP_DRG, C.LBP_DRG_P, C.LBP_DRG_PAYMENT),
+                C.POST_ACUTE_P["LBP"])
 
 
 def _other_stays(stays: Acc, rng, pt: Patients):

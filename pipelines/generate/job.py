@@ -12,8 +12,10 @@ from . import core
 from . import world as W
 from .render import Layout, Vocab, open_sink
 
-LINES_PER_PATIENT = 14.3  # calibrated: Part B rows written per generated patient
+LINES_PER_PATIENT = 14.5  # calibrated: Part B rows written per generated patient
 BLOCK_LINES = 1_000_000  # Part B rows per streamed block (fixed, so output does not depend on memory)
+PATIENTS_PER_PRACTICE = 250  # the world grows with the scale: one practice (TIN) per so many patients
+MIN_PRACTICES = 30
 
 
 def ymd(d: int) -> str:
@@ -42,6 +44,11 @@ class Plan:
         patients = max(300, int(round(target / LINES_PER_PATIENT)))
         blocks = max(1, math.ceil(target / BLOCK_LINES))
         return cls(target, patients, blocks, math.ceil(patients / blocks))
+
+    @property
+    def practices(self) -> int:
+        """Practices (TINs) of the world: specialists keep a realistic episode volume at any scale."""
+        return max(MIN_PRACTICES, int(round(self.patients / PATIENTS_PER_PRACTICE)))
 
     def block_patients(self, bi: int) -> int:
         return min(self.per_block, self.patients - bi * self.per_block)

@@ -431,6 +431,7 @@ def frame_bytes(frame: Frame, fmt: str, names: list[str], layout: Layout | None 
 # level 1 for the plain string columns except the random beneficiary ids (little to gain); no
 # statistics.
 PARQUET_UNCOMPRESSED = {"BENE_MBI_ID", "BENE_ID"}
+PARQUET_BATCH_ROWS = 8192  # small batches (Part A months of a block) are collected into row groups of this size
 
 
 def parquet_writer(path, schema: pa.Schema) -> pq.ParquetWriter:
@@ -457,6 +458,8 @@ class Sink:
         self.rows = 0
         self._writer = None
         self._fh = None
+        self._pending: list[pa.Table] = []  # small Parquet batches not yet written (Sink.write)
+        self._pending_rows = 0
         if fmt in ("fixed", "csv", "rif"):
             self._fh = open(self.tmp, "wb")
             if fmt in ("csv", "rif"):
@@ -471,7 +474,7 @@ class Sink:
         else:
             t = to_arrow(frame, self.names, dictionary=self.fmt == "parquet")
             if self.fmt == "parquet":
-                self.write_table(t)
+                self._buffer(t)
                 return
             else:
                 pacsv.write_csv(t, self._fh, pacsv.WriteOptions(
@@ -479,23 +482,45 @@ class Sink:
         self.rows += frame.n
 
     def write_payload(self, payload, n: int):
-        """Write what frame_bytes() rendered (n records)."""
+        """Write what frame_bytes() rendered (n records); a small Parquet batch waits for others to
+        make a row group."""
         if n == 0:
             return
-        if self.fmt == "parquet":
+        if self.fmt == "parquet" and n < PARQUET_BATCH_ROWS:
+            self._buffer(payload)
+        elif self.fmt == "parquet":
             self.write_table(payload)
         else:
             self._fh.write(payload)
             self.rows += n
 
+    def _buffer(self, t: pa.Table):
+        """Collect small batches (one block's Part A rows of one month) into row groups of about
+        PARQUET_BATCH_ROWS rows: a row group per small batch costs more than the batch itself."""
+        self._pending.append(t)
+        self._pending_rows += t.num_rows
+        self.rows += t.num_rows
+        if self._pending_rows >= PARQUET_BATCH_ROWS:
+            self._flush()
+
+    def _flush(self):
+        if self._pending:
+            t = pa.concat_tables(self._pending) if len(self._pending) > 1 else self._pending[0]
+            self._pending, self._pending_rows = [], 0
+            self._row_group(t)
+
     def write_table(self, t: pa.Table):
         """Append an arrow table (from to_arrow(..., dictionary=True)) as one row group."""
         if t.num_rows == 0:
             return
+        self._flush()
+        self._row_group(t)
+        self.rows += t.num_rows
+
+    def _row_group(self, t: pa.Table):
         if self._writer is None:
             self._writer = parquet_writer(self.tmp, t.schema)
         self._writer.write_table(t, row_group_size=1 << 24)
-        self.rows += t.num_rows
 
     @property
     def delivered(self) -> bool:
@@ -505,6 +530,7 @@ class Sink:
     def finish(self):
         """Complete the file (a Parquet file without rows still gets its schema)."""
         if self.fmt == "parquet":
+            self._flush()
             if self._writer is None:
                 self._writer = pq.ParquetWriter(self.tmp, self._schema, compression="zstd",
                                                 store_schema=False)
