@@ -31,7 +31,10 @@ post_acute AS (
     JOIN parta_src AS a
       ON a.bene_id = s.bene_id AND a.from_date BETWEEN s.thru_date AND s.thru_date + {{post_acute_days}}
     WHERE s.service_category = 'inpatient' AND list_contains({{post_acute_claim_types}}, a.claim_type)
-    QUALIFY row_number() OVER (PARTITION BY s.episode_id, a.claim_control_number ORDER BY s.thru_date) = 1
+    -- the stay it follows: the first to end; two ending the same day -> the lower claim control number
+    -- (a total order, so the same claim always names the same stay whatever order the rows are read in)
+    QUALIFY row_number() OVER (PARTITION BY s.episode_id, a.claim_control_number
+                               ORDER BY s.thru_date, s.claim_control_number) = 1
 ),
 claims AS (
     SELECT *, CAST(NULL AS VARCHAR) AS after_stay_claim_control_number FROM stays
