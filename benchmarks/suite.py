@@ -13,7 +13,7 @@ DuckDB scan and a bare copy of the same input measured in the same run; one tabl
    episode_risk, scoring, reports, checks, then `asm run` (the whole pipeline, fresh output folder).
 3. Prints the table (markdown) and the targets with PASS/FAIL, saves the run record as JSON in
    WORK/<N>-seed<S>/runs/, and replaces that scale's section of benchmarks/RESULTS.md (`--no-results`
-   to leave it alone; it is also left alone when `--only` ran part of the suite).
+   to leave it alone; a run of part of the suite, `--only`, says so in its section).
 
 The machine is shared and noisy: read the load column and the load averages before/after, and quote
 ratios (paired, median over repeats) rather than absolute times. Unit tests never run this.
@@ -308,6 +308,8 @@ def git_commit() -> str:
 
 def run_notes(bench: Bench) -> list[str]:
     notes = list(bench.notes)
+    if bench.args.only:
+        notes.append(f"part of the suite only (--only {','.join(bench.args.only)}); stages not listed were not run.")
     warm = bench.rows.get("ingest_warm")
     if warm and warm["seconds"]:
         n = warm["notes"]
@@ -341,7 +343,7 @@ def main(argv=None) -> int:
     saved.parent.mkdir(parents=True, exist_ok=True)
     saved.write_text(json.dumps(run, indent=1))
     say(f"run record: {saved}")
-    if not args.no_results and not args.only:
+    if not args.no_results:
         report.write_results(args.results, run)
         say(f"updated {args.results}")
     for folder in (bench.warm, bench.run_out, bench.baseline_out):
