@@ -1,6 +1,8 @@
 # Two commands on a fresh machine (Python 3.11+ and make):
 #   make demo   create the environment if needed, generate the bundled synthetic data, run the pipeline
 #   make test   run the tests
+#   make bench SCALE=10000000 [THREADS=2] [MEMORY_LIMIT=20GB] [REPEATS=1]
+#               the benchmark suite (benchmarks/suite.py --help): prints one table, updates benchmarks/RESULTS.md
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -25,6 +27,14 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+SCALE        ?= 1000000
+THREADS      ?= 2
+MEMORY_LIMIT ?=
+REPEATS      ?=
+bench: $(STAMP)
+	$(BIN)/python benchmarks/suite.py --scale $(SCALE) --threads $(THREADS) \
+		$(if $(MEMORY_LIMIT),--memory-limit $(MEMORY_LIMIT)) $(if $(REPEATS),--repeats $(REPEATS))
 
 # The Dagster UI on the demo data (http://127.0.0.1:3000), on the instance `asm run` recorded the demo
 # run in (OUT/.dagster): its materializations, metadata and checks; runs launched here or by the schedule
