@@ -22,6 +22,7 @@ class RunSettings:
     run_tag: str = ""  # set per run (the Dagster run id): tables are staged, then published (issue 6)
     keep_snapshots: int = 2  # published snapshots kept in OUT/snapshots (the current one and the previous)
     step_retries: int = 0  # retries of a step that failed for a transient reason (I/O, memory); 0 = none
+    remote_url: str = ""  # e.g. s3://bucket/prefix: steps exchange tables through it (pipelines.remote); "" = off
 
     def __post_init__(self) -> None:
         self.input_dir = Path(self.input_dir)
@@ -81,4 +82,5 @@ def settings_from_env() -> RunSettings:
         memory_limit=os.environ.get("ASM_MEMORY_LIMIT", ""),
         keep_snapshots=int(os.environ.get("ASM_KEEP_SNAPSHOTS", "2")),
         step_retries=int(os.environ.get("ASM_STEP_RETRIES", str(DEFAULT_SCHEDULED_RETRIES))),
+        remote_url=os.environ.get("ASM_REMOTE_URL", ""),
     )
