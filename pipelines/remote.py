@@ -24,7 +24,8 @@ store, not uploaded again. Objects whose ETag is not an MD5 (SSE-KMS encryption)
 
 Nothing half-written: S3 shows an object only whole (a PUT, or a multipart upload once completed), so no
 temporary key is used; the `current` object is written after every file of its snapshot, so a reader of the
-store sees the old snapshot or the new one. Downloads land under a temporary name and are renamed into place.
+store sees the old snapshot or the new one. Downloads land under a temporary name and are renamed into place
+(pipelines.warehouse.atomic_path).
 
 Credentials and endpoint come from boto's usual sources (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
 AWS_SESSION_TOKEN, AWS_PROFILE, a pod or instance role; AWS_ENDPOINT_URL for MinIO, Ceph or moto) and fsspec's
@@ -37,13 +38,13 @@ import math
 import os
 import re
 import time
-import uuid
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 from urllib.parse import urlsplit
 
-from pipelines.warehouse import CURRENT, SNAPSHOTS, Warehouse, _symlink_replace, ensure_layout
+from pipelines.warehouse import CURRENT, SNAPSHOTS, Warehouse, _symlink_replace, atomic_path, ensure_layout
 
 STAGING = ".staging"
 HISTORY = "history"
@@ -204,20 +205,13 @@ class RemoteStore:
     # -- moving files
 
     def download(self, rels: list[str], out: Path) -> None:
-        """Download objects to OUT/<rel>, each under a temporary name first, then renamed into place."""
+        """Download objects to OUT/<rel>, each under a temporary name renamed into place once all arrived
+        (warehouse.atomic_path); a failed download leaves no file."""
         if not rels:
             return
-        targets = [out / r for r in rels]
-        temps = [t.with_name(f".{t.name}.{uuid.uuid4().hex[:8]}.tmp") for t in targets]
-        for t in targets:
-            t.parent.mkdir(parents=True, exist_ok=True)
-        try:
+        with ExitStack() as stack:
+            temps = [stack.enter_context(atomic_path(out / r)) for r in rels]
             self.call(self.fs.get, [self._key(r) for r in rels], [str(t) for t in temps])
-            for tmp, target in zip(temps, targets):
-                os.replace(tmp, target)
-        finally:
-            for tmp in temps:
-                tmp.unlink(missing_ok=True)
 
     def upload(self, files: dict[str, Path]) -> None:
         if files:
@@ -294,7 +288,7 @@ class StepSync:
         self._send_new_dq_results(done)
         if snapshot is not None and stored != snapshot.name:
             self.store.set_current(snapshot.name)
-            done.deleted += self._prune_snapshots(snapshot.name)
+            done.deleted += self._prune_snapshots(snapshot.name, stored)
         if published:
             gone = sorted(self.store.listing(STAGING))  # publish supersedes every earlier run's staging too
         else:
@@ -331,16 +325,16 @@ class StepSync:
         done.files += len(new)
         done.bytes += sum(p.stat().st_size for p in new.values())
 
-    def _prune_snapshots(self, current: str) -> int:
-        """Remove the store's snapshots beyond the newest keep_snapshots (newest = latest object written),
-        never the current one."""
+    def _prune_snapshots(self, current: str, previous: str | None) -> int:
+        """Remove the store's snapshots beyond the newest keep_snapshots: the current one, the one it
+        replaced, then the others by their latest object (S3 times have whole seconds)."""
         objects = self.store.listing(SNAPSHOTS)
         newest: dict[str, object] = {}
         for rel, info in objects.items():
             name = rel.split("/")[1]
             newest[name] = max(newest.get(name, info["modified"]), info["modified"])
-        ranked = sorted(newest, key=lambda n: (n == current, newest[n]), reverse=True)
-        drop = {n for n in ranked[max(self.keep_snapshots, 1):] if n != current}
+        ranked = sorted(newest, key=lambda n: (n == current, n == previous, newest[n]), reverse=True)
+        drop = set(ranked[max(self.keep_snapshots, 1):]) - {current}
         gone = [rel for rel in objects if rel.split("/")[1] in drop]
         self.store.delete(gone)
         return len(gone)
