@@ -8,9 +8,9 @@ under one URL, the run setting `remote_url` (e.g. s3://bucket/prefix):
   <url>/current                      an object holding the current snapshot's name (object stores have no links)
   <url>/history/..., <url>/dq_results/..., <url>/run_summary.json     as in OUT
 
-`StepSync.pull`, before a step: this run's staging, the current snapshot (the published tables a run of part
-of the graph reads) and the projection history come into the local OUT, and OUT/current points at that
-snapshot. `StepSync.push`, after a successful step: what changed goes to the store: the run's staging, the
+`StepSync.pull`, before a step: this run's staging, the projection history and, from the current snapshot,
+the published tables the run does not write (a run of part of the graph reads them) come into the local
+OUT, and OUT/current points at that snapshot. `StepSync.push`, after a successful step: what changed goes to the store: the run's staging, the
 local current snapshot (after publish: its files, then the `current` object, then snapshots beyond
 `keep_snapshots` are removed), the history, the step's new dq_results files and run_summary.json; staged
 files the step removed locally (publish moves them into the snapshot) are removed from the store.
@@ -119,8 +119,11 @@ def _explain(exc: BaseException, url: str, endpoint: str) -> str:
     if name == "NoCredentialsError" or "Unable to locate credentials" in text:
         return (f"no credentials for the object store {where}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
                 "(or AWS_PROFILE, or give the pod a role)")
-    if "NoSuchBucket" in text or "bucket does not exist" in text.lower() or isinstance(exc, FileNotFoundError):
+    if "NoSuchBucket" in text or "bucket does not exist" in text.lower():
         return f"bucket {urlsplit(url).netloc} not found at {endpoint}: create it or correct the remote URL"
+    if isinstance(exc, FileNotFoundError):  # removed between a listing and a read: another run in the store?
+        return (f"an object of {where} vanished while in use ({text.splitlines()[0] if text else 'not found'}); "
+                "one run at a time per remote URL")
     if isinstance(exc, PermissionError) or any(s in text for s in ("AccessDenied", "InvalidAccessKeyId",
                                                                     "SignatureDoesNotMatch", "Forbidden")):
         return f"access denied to {where}: check the credentials and the bucket's policy"
@@ -226,6 +229,15 @@ class RemoteStore:
             self.call(self.fs.rm, [self._key(r) for r in rels])
 
 
+def _published_part(rel: str) -> str:
+    """The asset a snapshot file belongs to: snapshots/<run>/warehouse/<table>.parquet[/...] -> the table,
+    snapshots/<run>/reports/... -> reports, provenance.json -> publish, run_summary.json -> run_summary."""
+    parts = rel.split("/")
+    if parts[2] == "warehouse":
+        return parts[3].removesuffix(".parquet")
+    return {"provenance.json": "publish", SUMMARY_FILE: "run_summary"}.get(parts[2], parts[2])
+
+
 def _same(path: Path, remote: dict | None) -> bool:
     return remote is not None and path.stat().st_size == remote["size"] and local_etag(path) == remote["etag"]
 
@@ -249,15 +261,18 @@ class StepSync:
     def staging(self) -> str:
         return f"{STAGING}/{self.run_id}"
 
-    def pull(self) -> Transfer:
-        """Bring this run's staging, the store's current snapshot and the history into the local OUT."""
+    def pull(self, writes: set[str] | None = None) -> Transfer:
+        """Bring this run's staging and the history into the local OUT, and from the store's current snapshot
+        the tables (and reports) this run does not write, which a run of part of the graph reads from the
+        published warehouse. `writes`: the assets of the run (None: the whole graph, which reads none)."""
         started = time.perf_counter()
         self._started = time.time()
         done = Transfer()
-        name = self.store.current()
-        remote: dict[str, dict] = {}
-        for rel in (self.staging, f"{SNAPSHOTS}/{name}" if name else None, HISTORY):
-            remote.update(self.store.listing(rel) if rel else {})
+        name = self.store.current() if writes is not None else None
+        remote = {**self.store.listing(self.staging), **self.store.listing(HISTORY)}
+        if name:
+            snapshot = self.store.listing(f"{SNAPSHOTS}/{name}")
+            remote.update({r: info for r, info in snapshot.items() if _published_part(r) not in writes})
         wanted = [r for r, info in remote.items() if not ((self.out_dir / r).is_file() and _same(self.out_dir / r, info))]
         self.store.download(wanted, self.out_dir)
         done.files, done.unchanged = len(wanted), len(remote) - len(wanted)

@@ -97,7 +97,9 @@ def _remote_pull(context: InitResourceContext, settings: RunSettings) -> StepSyn
     earlier = push_failure(context.instance, settings.run_tag) if context.instance is not None else ""
     if earlier:  # its tables are not in the store: reading on would fall back to older published tables
         raise RemoteError(f"an earlier step of this run could not push its tables ({earlier}); run again")
-    context.log.info(sync.pull().line(f"pulled from {sync.store.url}"))
+    selection = context.dagster_run.asset_selection if context.dagster_run is not None else None
+    writes = {key.to_user_string() for key in selection} if selection is not None else None  # None: every asset
+    context.log.info(sync.pull(writes).line(f"pulled from {sync.store.url}"))
     return sync
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import uuid
 from functools import lru_cache
 from pathlib import Path
@@ -28,14 +27,9 @@ import boto3  # noqa: E402  (installed with s3fs)
 
 from pipelines.remote import RemoteError, RemoteStore, StepSync, local_etag  # noqa: E402
 from pipelines.warehouse import Warehouse, publish_run  # noqa: E402
+from tests.test_deploy import _free_port  # noqa: E402
 
 SECRET = "not-a-real-secret-but-never-printed"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -138,10 +132,13 @@ def test_publish_copies_in_the_store_switches_current_and_another_machine_reads_
     assert done.files == 1 and done.bytes == 3  # provenance.json only
     assert store.current() == "r1"
     assert store.listing(".staging") == {}  # superseded by the publish, as in OUT
-    later = StepSync(store, c, "r2")  # a later run on an empty machine reads the published warehouse
-    later.pull()
+    later = StepSync(store, c, "r2")  # a later run of part of the graph reads the tables it does not write
+    assert later.pull(writes={"partb_lines"}).files == 2  # episodes.parquet and provenance.json
     assert (c / "warehouse" / "episodes.parquet").read_bytes() == b"E" * 5000
+    assert not (c / "warehouse" / "partb_lines.parquet").exists()
     assert os.readlink(c / "current") == "snapshots/r1"
+    whole_run = StepSync(store, tmp_path / "D", "r3")  # a run of the whole graph writes every table itself
+    assert whole_run.pull(writes=None).files == 0 and not (tmp_path / "D" / "snapshots").exists()
 
 
 def test_old_snapshots_beyond_keep_are_removed_from_the_store(s3, tmp_path):
@@ -192,7 +189,7 @@ def test_nothing_half_written_when_a_transfer_fails(s3, tmp_path, monkeypatch):
         raise OSError("connection reset")
     monkeypatch.setattr(store.fs, "get", broken_get)
     with pytest.raises(RemoteError, match="connection reset"):
-        StepSync(store, b, "r2").pull()
+        StepSync(store, b, "r2").pull(writes=set())
     assert not [p for p in b.rglob("*") if p.is_file()]  # neither the target nor the temporary file
 
 
@@ -361,6 +358,6 @@ def test_ingest_on_one_machine_rest_on_another_equals_the_local_run(s3, tmp_path
     diffs = compare_warehouses(local.warehouse_dir, tmp_path / "B" / "warehouse")
     assert len(diffs) >= 30 and all(d.identical for d in diffs), [d.line() for d in diffs if not d.identical]
     reader = StepSync(store, tmp_path / "C", "a-later-run")
-    reader.pull()
+    reader.pull(writes=set())  # a run writing nothing: it reads every published table
     again = compare_warehouses(local.warehouse_dir, tmp_path / "C" / "warehouse")
     assert all(d.identical for d in again) and len(again) == len(diffs)
