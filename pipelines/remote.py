@@ -10,8 +10,9 @@ under one URL, the run setting `remote_url` (e.g. s3://bucket/prefix):
 
 `StepSync.pull`, before a step: this run's staging, the projection history and, from the current snapshot,
 the published tables the run does not write (a run of part of the graph reads them) come into the local
-OUT, and OUT/current points at that snapshot. `StepSync.push`, after a successful step: what changed goes to the store: the run's staging, the
-local current snapshot (after publish: its files, then the `current` object, then snapshots beyond
+OUT, and OUT/current points at that snapshot.
+`StepSync.push`, after a successful step: what changed goes to the store: the run's staging, the local
+current snapshot (after publish: its files, then the `current` object, then snapshots beyond
 `keep_snapshots` are removed), the history, the step's new dq_results files and run_summary.json; staged
 files the step removed locally (publish moves them into the snapshot) are removed from the store.
 
