@@ -24,6 +24,7 @@ class RunSettings:
     step_retries: int = 0  # retries of a step that failed for a transient reason (I/O, memory); 0 = none
     shards: int = 1  # beneficiary shards of the episode stage (pipelines.shards); results do not depend on it
     workers: int = 1  # steps run at once: 1 = one process (in-process executor), >1 = multiprocess executor
+    remote_url: str = ""  # e.g. s3://bucket/prefix: steps exchange tables through it (pipelines.remote); "" = off
 
     def __post_init__(self) -> None:
         from pipelines.shards import check_shard_count
@@ -90,6 +91,7 @@ def settings_from_env() -> RunSettings:
         step_retries=int(env("ASM_STEP_RETRIES", str(DEFAULT_SCHEDULED_RETRIES))),
         shards=int(env("ASM_SHARDS", "1")),
         workers=int(env("ASM_WORKERS", "1")),
+        remote_url=env("ASM_REMOTE_URL", ""),
         quiet=env("ASM_QUIET", "1") == "1",
         tins=tuple(t for t in env("ASM_TINS", "").split(",") if t),
     )
@@ -103,5 +105,5 @@ def settings_to_env(s: RunSettings) -> dict[str, str]:
         "ASM_THREADS": str(s.threads), "ASM_MEMORY_LIMIT": s.memory_limit,
         "ASM_KEEP_SNAPSHOTS": str(s.keep_snapshots), "ASM_STEP_RETRIES": str(s.step_retries),
         "ASM_SHARDS": str(s.shards), "ASM_WORKERS": str(s.workers), "ASM_QUIET": "1" if s.quiet else "0",
-        "ASM_TINS": ",".join(s.tins),
+        "ASM_TINS": ",".join(s.tins), "ASM_REMOTE_URL": s.remote_url,
     }

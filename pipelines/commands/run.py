@@ -52,6 +52,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", default=1, type=_positive, metavar="N",
                    help="run up to N steps at once, each in its own process (Dagster's multiprocess executor; "
                         "shard steps in parallel); default 1: every step in this process")
+    p.add_argument("--remote-url", default="", metavar="URL",
+                   help="object store the steps exchange tables through, e.g. s3://bucket/prefix (credentials and "
+                        "endpoint from the AWS_* variables; docs/scale-out.md); default: local only")
     p.add_argument("--quiet", action="store_true", help="no progress output (for schedulers)")
 
 
@@ -71,7 +74,14 @@ def run(args) -> int:
         config_file=args.config.resolve() if args.config else None, threads=args.threads,
         memory_limit=args.memory_limit, quiet=args.quiet, keep_snapshots=args.keep_snapshots,
         step_retries=args.retries, tins=parse_tins(args.tin), shards=args.shards, workers=args.workers,
+        remote_url=args.remote_url,
     )
+    if args.remote_url:  # a wrong URL, endpoint or credentials: one line before the run starts
+        from pipelines.remote import RemoteError, RemoteStore
+        try:
+            RemoteStore(args.remote_url).check()
+        except RemoteError as exc:
+            raise CommandError(str(exc)) from None
     if not args.quiet:
         print(f"asm run: PY {settings.performance_year}, methodology {m.label}, input {settings.input_dir}",
               file=sys.stderr)
@@ -85,8 +95,20 @@ def run(args) -> int:
         print(f"asm run: warning: {warning}", file=sys.stderr)
     if not outcome.success:
         raise CommandError(outcome.reason)
+    if args.remote_url:  # a push fails in the resource's teardown, which Dagster does not count as a failure
+        _refuse_failed_push(settings, outcome.run_id)
     print(render_summary(outcome, settings))
     return 0
+
+
+def _refuse_failed_push(settings, run_id: str) -> None:
+    from pipelines.resources import push_failure
+    from pipelines.runrecord import open_instance
+
+    with open_instance(settings.out_dir) as instance:
+        why = push_failure(instance, run_id)
+    if why:
+        raise CommandError(f"the run's tables were not all pushed to {settings.remote_url}: {why}; run again")
 
 
 def render_summary(outcome, settings) -> str:
