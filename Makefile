@@ -11,7 +11,7 @@ DEMO_INPUT := data/sample/input
 DEMO_OUT   := out/demo
 DEMO_HOME  := $(CURDIR)/$(DEMO_OUT)/.dagster
 
-.PHONY: demo test env ui bench-ui clean
+.PHONY: demo test env ui bench bench-ui clean
 
 env: $(STAMP)
 

@@ -20,6 +20,7 @@ TABLE_KEYS: dict[str, tuple[str, ...]] = {
     "ingest_audit": ("source_file", "source_row", "rule"),
     "quarantine": ("source_file", "source_row"),
     "ingest_files": ("source_file",),
+    "line_versions": ("delivery_file", "source_row"),
     # episodes (E, X, C, A)
     "episodes": ("episode_id",),
     "episode_lines": ("episode_id", "source", "claim_control_number", "line_number"),
@@ -37,6 +38,7 @@ TABLE_KEYS: dict[str, tuple[str, ...]] = {
     "quality_benchmarks": ("performance_year", "cohort", "measure_id", "collection_type"),
     "quality_measure_points": (*PARTICIPANT, "measure_id", "collection_type"),
     "participant_measure_points": (*PARTICIPANT, "measure_id"),
+    "quality_submission_issues": ("source_file", "source_row", "rule"),
     "participant_scores": PARTICIPANT,
     "payment_adjustments": PARTICIPANT,
     "episode_admissions": ("episode_id",),
@@ -46,6 +48,13 @@ TABLE_KEYS: dict[str, tuple[str, ...]] = {
     "tin_cost_drivers": ("performance_year", "cohort", "tin", "kind", "item"),
     "cohort_summary": ("performance_year", "cohort"),
     "cohort_cost_drivers": ("performance_year", "cohort", "kind", "item"),
+    "score_waterfall": (*PARTICIPANT, "figure", "step_order"),
+    # projection against CMS's published benchmarks (V1-V5)
+    "projected_cost_benchmarks": ("performance_year", "cohort"),
+    "projected_quality_benchmarks": ("performance_year", "cohort", "measure_id", "collection_type"),
+    "projected_measure_points": (*PARTICIPANT, "measure_id"),
+    "projected_scores": PARTICIPANT,
+    "projection_tin_summary": ("performance_year", "tin", "cohort"),
 }
 
 

@@ -46,8 +46,9 @@ def _scaling_per_cohort(df: pl.DataFrame, p: PaymentParams) -> pl.DataFrame:
     """(performance_year, cohort, scaling_factor) solved over each cohort's pool."""
     rows = []
     for (year, cohort), g in df.group_by(KEYS, maintain_order=True):
-        # sorted: float sums in the same order every run (reruns agree to the bit)
-        pool = g.filter(pl.col("payment_status") == IN_POOL).sort(["transformed_score", "partb_paid", "tin", "npi"])
+        # sorted on the summed values: float sums in the same order every run (reruns agree to the bit;
+        # rows tied on both values add the same numbers whatever their order)
+        pool = g.filter(pl.col("payment_status") == IN_POOL).sort(["transformed_score", "partb_paid"])
         s = solve_scaling(pool["transformed_score"].to_numpy(), pool["partb_paid"].to_numpy(), p.risk_level,
                           p.payback_share)
         rows.append((year, cohort, s))
