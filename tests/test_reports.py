@@ -142,7 +142,8 @@ def test_without_part_a_the_report_says_q492_is_not_scored(run, tmp_path):
     out = tmp_path / "r"
     out.mkdir()
     rep.build_reports(no_part_a, load_methodology(2027), out)
-    hf_tin = tables["participant_scores"].filter(pl.col("cohort") == "HF")["tin"][0]
+    # a TIN with a scored HF participant: its scorecard lists that participant's measures
+    hf_tin = tables["participant_scores"].filter((pl.col("cohort") == "HF") & (pl.col("status") == "scored"))["tin"][0]
     html = (out / hf_tin / "scorecard.html").read_text()
     assert "Q492 is not scored: the run has no Part A claims" in html
     assert "not scored (no Part A)" in html
