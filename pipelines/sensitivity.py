@@ -254,13 +254,14 @@ def load_run(out_dir: Path, input_dir: Path | None = None, performance_year: int
     summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
     if not Warehouse(out_dir).published_path("participant_scores").exists():
         raise SensitivityError(f"{out_dir}: no published run (warehouse/participant_scores.parquet); run asm run first")
-    input_dir = input_dir or (Path(summary["input_dir"]) if summary.get("input_dir") else None)
+    recorded = {**summary, **summary.get("provenance", {})}  # the run's provenance (pipelines.provenance)
+    input_dir = input_dir or (Path(recorded["input_dir"]) if recorded.get("input_dir") else None)
     if input_dir is None:
         raise SensitivityError(f"{summary_file}: does not name the run's input folder; pass --input (the side files "
                                "quality_submissions.csv, practice_attestations.csv ... are read from it)")
     if not Path(input_dir).is_dir():
         raise SensitivityError(f"input folder not found: {input_dir}")
-    config = config_file or (Path(summary["config_file"]) if summary.get("config_file") else None)
+    config = config_file or (Path(recorded["config_file"]) if recorded.get("config_file") else None)
     py = performance_year or int(summary.get("performance_year") or 2027)
     try:
         m = load_methodology(py, config)

@@ -415,17 +415,15 @@ def test_world_grows_with_the_scale():
 
 # ------------------------------------------------------------------------------------------------ the demo
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    """`make demo`: generate --scale small --seed 42, then `asm run` (the Dagster job in process)."""
+def demo():
+    """`make demo`'s shape: generate --scale small, then `asm run` (the Dagster job in process): the
+    session's shared demo run (tests/report_run.py, seed 5; the planted features do not depend on the seed)."""
     import duckdb as ddb
-    from pipelines.runner import run_pipeline
-    from pipelines.settings import RunSettings
 
-    root = tmp_path_factory.mktemp("demo")
-    generate(root / "in", scale="small", seed=42)
-    settings = RunSettings(input_dir=root / "in", out_dir=root / "out", threads=2, quiet=True)
-    outcome = run_pipeline(settings)
-    assert outcome.success, outcome.reason
+    from tests.report_run import demo_run
+
+    settings, _ = demo_run()
+    root = settings.input_dir.parent
     con = ddb.connect()
     for t in ("episode_costs", "participant_scores", "payment_adjustments", "eligibility", "partb_lines"):
         con.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{settings.table_path(t)}')")

@@ -141,9 +141,9 @@ def test_without_part_a_the_report_says_q492_is_not_scored(run, tmp_path):
     assert q492.height and set(q492["status"]) == {"not_scored"} and q492["points"].is_null().all()
     out = tmp_path / "r"
     out.mkdir()
-    rep.build_reports(no_part_a, load_methodology(2027), out)
     # a TIN with a scored HF participant: its scorecard lists that participant's measures
     hf_tin = tables["participant_scores"].filter((pl.col("cohort") == "HF") & (pl.col("status") == "scored"))["tin"][0]
+    rep.build_reports(no_part_a, load_methodology(2027), out, [hf_tin])
     html = (out / hf_tin / "scorecard.html").read_text()
     assert "Q492 is not scored: the run has no Part A claims" in html
     assert "not scored (no Part A)" in html
@@ -164,8 +164,8 @@ def test_B1_small_pool_warning_below_the_limit(run, tmp_path):
         copy.warehouse.write(name, df)
     out = tmp_path / "r"
     out.mkdir()
-    rep.build_reports(copy, m, out)
     tin = tables["participant_scores"].filter(pl.col("status") == "scored")["tin"][0]
+    rep.build_reports(copy, m, out, [tin])
     assert "small peer pool" in (out / tin / "scorecard.html").read_text()
 
 

@@ -113,6 +113,10 @@ def test_asm_run_tin_replaces_that_tins_rows_and_folder_and_keeps_the_others(tmp
     assert sorted(p.name for p in (out / "reports").iterdir() if p.is_dir()) == folders
     assert (out / "reports" / tin / "scorecard.html").read_text() != "stale"
     assert (out / "reports" / other / "scorecard.html").stat().st_mtime_ns == other_mtime
+    # benchmarks use every TIN, whatever --tin selects (equal up to float summation order)
+    from polars.testing import assert_frame_equal
+    assert_frame_equal(pl.read_parquet(out / "warehouse" / "cost_benchmarks.parquet"),
+                       pl.read_parquet(settings.warehouse_dir / "cost_benchmarks.parquet"), rel_tol=1e-9)
     absent = next(f"{int(tin) + k:09d}" for k in range(1, 1000) if f"{int(tin) + k:09d}" not in folders
                   and f"{int(tin) + k:09d}" not in set(before["tin"]))
     assert main(["run", "--input", str(settings.input_dir), "--out", str(out), "--tin", absent, "--quiet"]) == 1

@@ -1,14 +1,15 @@
 """End to end on generated demo data: `asm run` writes every scoring table (G, R, B, Q, S, P), the P3
-budget identity holds per cohort, --tin restricts participant rows but not benchmarks, and no
-participant-level table carries beneficiary ids."""
+budget identity holds per cohort, no participant-level table carries beneficiary ids, and
+`asm sensitivity` on the run reproduces it with the values in force."""
 from __future__ import annotations
+
+import shutil
+from dataclasses import replace
 
 import polars as pl
 import pytest
 
-from pipelines.generate import generate
-from pipelines.runner import run_pipeline
-from pipelines.settings import RunSettings
+from tests.report_run import demo_run
 
 TABLES = ("eligibility", "episode_risk", "cost_measure_scores", "cost_benchmarks", "quality_benchmarks",
           "quality_measure_points", "quality_submission_issues", "participant_scores", "payment_adjustments")
@@ -16,10 +17,7 @@ TABLES = ("eligibility", "episode_risk", "cost_measure_scores", "cost_benchmarks
 
 @pytest.mark.slow
 def test_scoring_end_to_end_on_demo_data(tmp_path):
-    generate(tmp_path / "in", scale="small", seed=3)
-    full = RunSettings(input_dir=tmp_path / "in", out_dir=tmp_path / "out", threads=1, quiet=True)
-    outcome = run_pipeline(full)
-    assert outcome.success, outcome.reason
+    full, _ = demo_run()  # the session's demo run (tests/report_run.py)
     wh = {t: pl.read_parquet(full.warehouse.published_path(t)) for t in TABLES}
     assert all(wh[t].height > 0 for t in TABLES)
     scores = wh["participant_scores"]
@@ -35,19 +33,14 @@ def test_scoring_end_to_end_on_demo_data(tmp_path):
     for t in ("eligibility", "cost_measure_scores", "participant_scores", "payment_adjustments",
               "quality_measure_points", "quality_submission_issues"):
         assert "bene_id" not in wh[t].columns
+    # --tin: tests/test_reports_commands.py (participant rows of that TIN only, benchmarks over every TIN)
 
-    _sensitivity_on_the_run(tmp_path, full)
-
-    tin = s["tin"][0]
-    one = RunSettings(input_dir=tmp_path / "in", out_dir=tmp_path / "out_tin", threads=1, quiet=True, tins=(tin,))
-    assert run_pipeline(one).success
-    assert set(pl.read_parquet(one.warehouse.published_path("participant_scores"))["tin"]) == {tin}
-    # benchmarks use every TIN (equal up to float summation order)
-    from polars.testing import assert_frame_equal
-    assert_frame_equal(pl.read_parquet(one.warehouse.published_path("cost_benchmarks")), wh["cost_benchmarks"], rel_tol=1e-9)
+    out = tmp_path / "out"  # a copy: sensitivity writes OUT/sensitivity, the shared run stays as it was
+    shutil.copytree(full.out_dir, out, symlinks=True, ignore=shutil.ignore_patterns(".staging", ".tmp"))
+    _sensitivity_on_the_run(replace(full, out_dir=out))
 
 
-def _sensitivity_on_the_run(tmp_path, settings):
+def _sensitivity_on_the_run(settings):
     """`asm sensitivity` on the finished run (input folder and PY from OUT/run_summary.json):
     - the values in force (pair_scope "npi", logistic_k 0.1) reproduce the run exactly, the first by
       re-running the episode engine from partb_lines: no status, score or dollar change;
@@ -55,7 +48,7 @@ def _sensitivity_on_the_run(tmp_path, settings):
       each cohort's withhold (P3), so the dollar changes sum to 0."""
     from pipelines.cli import main
 
-    alternatives = tmp_path / "alternatives.toml"
+    alternatives = settings.out_dir.parent / "alternatives.toml"
     alternatives.write_text('[alternatives.episodes]\npair_scope = ["npi"]\n'
                             '[alternatives.payment]\nlogistic_k = [0.1, 0.2]\n')
     assert main(["sensitivity", "--out", str(settings.out_dir), "--config", str(alternatives), "--quiet"]) == 0

@@ -97,3 +97,23 @@ def test_asm_sensitivity_without_a_published_run_is_one_line(tmp_path, capsys):
     assert capsys.readouterr().err.strip() == (
         f"asm: error: {tmp_path / 'nothing'}: no published run (warehouse/participant_scores.parquet); "
         "run asm run first")
+
+
+def test_the_run_is_found_from_the_provenance_run_summary_json_records(tmp_path):
+    """OUT/run_summary.json records the input folder and config in its provenance (issue 11): sensitivity
+    takes them from there; a summary naming no input folder is a one-line error asking for --input."""
+    import json
+
+    from pipelines.sensitivity import load_run
+
+    out, inp = tmp_path / "out", tmp_path / "in"
+    (out / "warehouse").mkdir(parents=True)
+    inp.mkdir()
+    pl.DataFrame({"tin": ["123456789"]}).write_parquet(out / "warehouse" / "participant_scores.parquet")
+    (out / "run_summary.json").write_text(json.dumps(
+        {"performance_year": 2028, "provenance": {"input_dir": str(inp), "config_file": ""}}))
+    run = load_run(out)
+    assert run.input_dir == inp and run.methodology.performance_year == 2028
+    (out / "run_summary.json").write_text(json.dumps({"performance_year": 2027, "provenance": {"config_file": ""}}))
+    with pytest.raises(SensitivityError, match="does not name the run's input folder; pass --input"):
+        load_run(out)

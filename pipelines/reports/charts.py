@@ -3,6 +3,7 @@ network at view time), inlined in the HTML. Every function takes rows of the fin
 none computes a rule (the band edges are the thresholds and deciles the tables hold)."""
 from __future__ import annotations
 
+import functools
 import re
 
 import altair as alt
@@ -18,9 +19,17 @@ _XMLNS = re.compile(r'\s+xmlns(:xlink)?="[^"]*"')
 
 
 def svg(chart: alt.TopLevelMixin) -> str:
-    """Render to inline SVG (namespace attributes dropped: HTML5 inline SVG needs none)."""
-    text = vlc.vegalite_to_svg(chart.to_json(), vl_version=VL_VERSION)
-    return _XMLNS.sub("", text)
+    """Render to inline SVG (namespace attributes dropped: HTML5 inline SVG needs none). The specification is
+    not validated against the Vega-Lite JSON schema on every render (a third of the reports' time on the
+    demo); tests/test_charts.py validates each chart kind once."""
+    return _render(chart.to_json(validate=False))
+
+
+@functools.lru_cache(maxsize=512)
+def _render(spec: str) -> str:
+    """vl-convert takes 50-250 ms a chart and serves one call at a time: an identical specification (a
+    `--tin` rerun, `asm report` after `asm run` in one process) is drawn once."""
+    return _XMLNS.sub("", vlc.vegalite_to_svg(spec, vl_version=VL_VERSION))
 
 
 def _frame(rows: list[dict], schema: dict | None = None) -> pl.DataFrame:
@@ -43,19 +52,19 @@ def _cost_row(band: dict, marker: dict, distribution: dict | None) -> alt.LayerC
               scale=alt.Scale(domain=[lo, hi], nice=False),
               axis=alt.Axis(format="$,.0f", tickCount=8, labelOverlap=True))
     layers = [alt.Chart(_frame(rects)).mark_rect(opacity=0.85).encode(
-        x=x, x2="x2:Q",
+        x=x, x2=alt.X2("x2"),
         color=alt.Color("points:O", scale=alt.Scale(domain=[str(k) for k in range(1, 11)], range=POINT_COLORS),
                         legend=alt.Legend(title="Cost points (band)", orient="right")))]
     mark = _frame([marker])
     if marker.get("low") is not None:
-        layers.append(alt.Chart(mark).mark_rule(strokeWidth=2, color="#111").encode(x="low:Q", x2="high:Q"))
-    layers.append(alt.Chart(mark).mark_tick(thickness=3, size=30, color="#111").encode(x="score:Q"))
+        layers.append(alt.Chart(mark).mark_rule(strokeWidth=2, color="#111").encode(x=alt.X("low:Q"), x2=alt.X2("high")))
+    layers.append(alt.Chart(mark).mark_tick(thickness=3, size=30, color="#111").encode(x=alt.X("score:Q")))
     if distribution:
         pool = _frame([distribution])
         layers.append(alt.Chart(pool).mark_rule(color="#444", strokeDash=[4, 2], strokeWidth=1.5).encode(
-            x="p10:Q", x2="p90:Q", y=alt.value(8)))
+            x=alt.X("p10:Q"), x2=alt.X2("p90"), y=alt.YValue(8)))
         layers.append(alt.Chart(pool).mark_point(shape="diamond", color="#444", filled=True, size=50).encode(
-            x="p50:Q", y=alt.value(8)))
+            x=alt.X("p50:Q"), y=alt.YValue(8)))
     return alt.layer(*layers).properties(width=WIDTH, height=34)
 
 
@@ -81,11 +90,11 @@ def quality_deciles(rows: list[dict]) -> str:
                     for mm in measures for d in range(1, 11)])
     band = alt.Chart(bands).mark_rect(opacity=0.55, stroke="white").encode(
         x=alt.X("x:Q", title="Points (decile + position within it)", scale=alt.Scale(domain=[0, 11], nice=False)),
-        x2="x2:Q", y=alt.Y("measure:N", title=None),
+        x2=alt.X2("x2"), y=alt.Y("measure:N", title=None),
         color=alt.Color("decile:O", scale=alt.Scale(domain=[str(d) for d in range(1, 11)], range=POINT_COLORS),
                         legend=None))
     dots = alt.Chart(_frame(rows)).mark_point(size=90, filled=True, opacity=0.95).encode(
-        x="points:Q", y="measure:N", yOffset=alt.YOffset("figure:N"),
+        x=alt.X("points:Q"), y=alt.Y("measure:N"), yOffset=alt.YOffset("figure:N"),
         color=alt.Color("figure:N", scale=alt.Scale(domain=list(FIGURE_COLORS), range=list(FIGURE_COLORS.values())),
                         legend=alt.Legend(title=None, orient="bottom")),
         shape=alt.Shape("figure:N", legend=None))
@@ -111,26 +120,26 @@ def waterfall(steps: list[dict], title: str) -> str:
         x=alt.X("label:N", sort=order, title=None, axis=alt.Axis(labelAngle=-25, labelLimit=200)),
         y=alt.Y("start:Q", title="Final-score points", scale=alt.Scale(domain=[min(0, *data["start"], *data["end"]),
                                                                                 max(100, *data["end"])])),
-        y2="end:Q",
+        y2=alt.Y2("end"),
         color=alt.Color("kind:N", scale=alt.Scale(domain=["up", "down", "total"],
                                                   range=["#3c8d3c", "#b2182b", "#1f4e79"]), legend=None))
     text = alt.Chart(data).mark_text(dy=-8, fontSize=11).encode(
-        x=alt.X("label:N", sort=order), y="end:Q", text="text:N")
+        x=alt.X("label:N", sort=order), y=alt.Y("end:Q"), text=alt.Text("text:N"))
     return svg(alt.layer(bars, text).properties(width=WIDTH, height=220, title=title))
 
 
 def trend(rows: list[dict], value: str, title: str, y_title: str, domain: list[float]) -> str:
     """A figure over the PY by the data's last service date, with its interval band. `rows`: {as_of, value,
-    low, high} (dates as ISO text)."""
+    low, high} (dates as ISO text). Drawn from two dates on: one point is no trend (the scorecard says so)."""
     rows = [r for r in rows if r.get(value) is not None]
-    if not rows:
+    if len({r["as_of"] for r in rows}) < 2:
         return ""
     data = _frame([{"as_of": r["as_of"], "value": r[value], "low": r.get(f"{value}_low"),
                     "high": r.get(f"{value}_high")} for r in rows])
     x = alt.X("as_of:T", title="Data through (last service date)")
     band = alt.Chart(data).mark_area(opacity=0.25, color="#e08a00").encode(
-        x=x, y=alt.Y("low:Q", title=y_title, scale=alt.Scale(domain=domain)), y2="high:Q")
-    line = alt.Chart(data).mark_line(point=True, color="#e08a00").encode(x=x, y="value:Q")
+        x=x, y=alt.Y("low:Q", title=y_title, scale=alt.Scale(domain=domain)), y2=alt.Y2("high"))
+    line = alt.Chart(data).mark_line(point=True, color="#e08a00").encode(x=x, y=alt.Y("value:Q"))
     return svg(alt.layer(band, line).properties(width=WIDTH, height=160, title=title))
 
 
@@ -143,7 +152,7 @@ def cost_drivers(rows: list[dict]) -> str:
         return ""
     chart = alt.Chart(_frame(data)).mark_bar().encode(
         y=alt.Y("category:N", title=None, sort=[r["label"] for r in rows]), x=alt.X("amount:Q", title="$ per episode"),
-        yOffset="who:N", color=alt.Color("who:N", scale=alt.Scale(domain=["This TIN", "Cohort"],
+        yOffset=alt.YOffset("who:N"), color=alt.Color("who:N", scale=alt.Scale(domain=["This TIN", "Cohort"],
                                                                   range=["#1f4e79", "#9db7d5"]),
                                          legend=alt.Legend(title=None, orient="bottom")))
     return svg(chart.properties(width=WIDTH - 60, height=26 * len(rows)))

