@@ -32,7 +32,7 @@ import polars as pl
 from pipelines.methodology import SECTIONS, Methodology, MethodologyError, load_methodology
 from pipelines.paths import METHODOLOGY_DIR
 from pipelines.settings import RunSettings
-from pipelines.warehouse import Warehouse
+from pipelines.warehouse import Warehouse, parquet_files
 
 DEFAULT_ALTERNATIVES = METHODOLOGY_DIR / "sensitivity.toml"
 STAGES = ("episodes", "eligibility", "risk", "scores")  # execution order
@@ -42,7 +42,8 @@ STAGE_OF_SECTION = {"episodes": "episodes", "attribution": "episodes", "costs": 
 STAGE_LABEL = {"episodes": "episodes (re-run from partb_lines)", "eligibility": "eligibility",
                "risk": "episode_risk", "scores": "scores"}
 LINKED_TABLES = ("partb_lines", "parta_claims", "parta_diagnoses", "beneficiaries", "episodes", "episode_lines",
-                 "episode_attribution", "episode_attribution_tin", "episode_costs", "eligibility", "episode_risk")
+                 "episode_attribution", "episode_attribution_tin", "episode_observed_costs", "episode_costs",
+                 "eligibility", "episode_risk", "risk_models")
 KEYS = ["performance_year", "cohort", "tin", "npi"]
 SUMMARY_SCHEMA = {"parameter": pl.Utf8, "value": pl.Utf8, "tag": pl.Utf8, "stage": pl.Utf8, "participants": pl.Int64,
                   "status_changed": pl.Int64, "score_n": pl.Int64, "score_min": pl.Float64, "score_median": pl.Float64,
@@ -146,11 +147,13 @@ def _scratch(run: Run, first_stage: str) -> RunSettings:
     stages from `first_stage` on do not write."""
     from pipelines.episodes import EPISODE_TABLES
 
-    writes = {"episodes": set(EPISODE_TABLES) | {"eligibility", "episode_risk"},
-              "eligibility": {"eligibility", "episode_risk"}, "risk": {"episode_risk"}, "scores": set()}[first_stage]
+    risk = {"episode_risk", "risk_models"}
+    writes = {"episodes": set(EPISODE_TABLES) | {"eligibility"} | risk, "eligibility": {"eligibility"} | risk,
+              "risk": risk, "scores": set()}[first_stage]
     scratch = run.out_dir / ".sensitivity" / uuid.uuid4().hex[:12]
+    partb = Warehouse(run.out_dir).published_path("partb_lines")  # the run's shard count (pipelines.shards)
     settings = RunSettings(input_dir=run.input_dir, out_dir=scratch, performance_year=run.methodology.performance_year,
-                           threads=run.threads, quiet=True)
+                           threads=run.threads, quiet=True, shards=len(parquet_files(partb)) if partb.is_dir() else 1)
     settings.warehouse_dir.mkdir(parents=True)
     published = Warehouse(run.out_dir)
     for table in LINKED_TABLES:
@@ -174,7 +177,9 @@ def rescore(run: Run, m: Methodology, first_stage: str) -> tuple[pl.DataFrame, p
         if "eligibility" in todo:
             settings.warehouse.write("eligibility", compute_eligibility(settings, m)[0])
         if "risk" in todo:
-            settings.warehouse.write("episode_risk", compute_episode_risk(settings, m, settings.warehouse.read("eligibility")))
+            risk_table, models = compute_episode_risk(settings, m, settings.warehouse.read("eligibility"))
+            settings.warehouse.write("episode_risk", risk_table)
+            settings.warehouse.write("risk_models", models)
         tables, _ = compute_scores(settings, m)
         return tables["participant_scores"], tables["payment_adjustments"]
     finally:

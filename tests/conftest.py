@@ -9,6 +9,20 @@ from pipelines.methodology import load_methodology
 from pipelines.settings import RunSettings
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """`make test` runs the tests on two xdist workers (`--dist loadgroup`): a module's tests stay on one
+    worker (module fixtures run once), and every module that uses a shared run of tests/report_run.py
+    joins that run's group, so each shared run is made once per session."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is not None:
+            continue
+        names = vars(item.module)
+        group = ("demo_run" if "demo_run" in names else "small_run" if "small_run" in names
+                 else item.module.__name__)
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture
 def run_ingest_on(tmp_path):
     """Run the ingest stage on a folder; return (result, query function over the warehouse)."""

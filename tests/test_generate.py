@@ -19,6 +19,7 @@ from pipelines.generate.practice import PERFORMANCE_YEAR, practice_files
 from pipelines.generate.reference import SYNTH_DIR, cbsa_of_zip, selected_text, zip_cbsa_text
 from pipelines.generate.render import load_layout, load_rif_columns
 from pipelines.generate.world import npi_check_digit, npi_is_valid
+from tests.report_run import demo_run
 
 SCALE = 20_000
 
@@ -417,10 +418,8 @@ def test_world_grows_with_the_scale():
 @pytest.fixture(scope="module")
 def demo():
     """`make demo`'s shape: generate --scale small, then `asm run` (the Dagster job in process): the
-    session's shared demo run (tests/report_run.py, seed 5; the planted features do not depend on the seed)."""
+    session's shared demo run (tests/report_run.py: `make demo`'s input)."""
     import duckdb as ddb
-
-    from tests.report_run import demo_run
 
     settings, _ = demo_run()
     root = settings.input_dir.parent

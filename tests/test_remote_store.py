@@ -27,6 +27,7 @@ import boto3  # noqa: E402  (installed with s3fs)
 
 from pipelines.remote import RemoteError, RemoteStore, StepSync, local_etag  # noqa: E402
 from pipelines.warehouse import Warehouse, publish_run  # noqa: E402
+from tests.report_run import small_run  # noqa: E402
 from tests.test_deploy import _free_port  # noqa: E402
 
 SECRET = "not-a-real-secret-but-never-printed"
@@ -331,10 +332,9 @@ def test_ingest_on_one_machine_rest_on_another_equals_the_local_run(s3, tmp_path
     from pipelines.ingest import INGEST_TABLES
     from pipelines.runrecord import open_instance
     from pipelines.settings import RunSettings
-    from tests.report_run import demo_run
 
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
-    local, _ = demo_run()
+    local, _ = small_run()
     run_id = str(uuid.uuid4())
     ingest = {AssetKey(t) for t in INGEST_TABLES}
 
