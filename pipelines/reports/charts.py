@@ -1,42 +1,62 @@
-"""Charts of the scorecards: Altair specifications rendered offline to SVG by vl-convert (no script, no
-network at view time), inlined in the HTML. Every function takes rows of the final tables and draws them;
-none computes a rule (the band edges are the thresholds and deciles the tables hold)."""
+"""Charts of the scorecards: Vega-Lite specifications, written as plain dictionaries, rendered offline to
+SVG by vl-convert (no script, no network at view time) and inlined in the HTML. Every function takes
+rows of the final tables and draws them; none computes a rule (the band edges are the thresholds and
+deciles the tables hold).
+
+The specifications are built as dictionaries, not Altair objects: Altair's object model (deep copies on
+every layer, shorthand lookups, schema validation) took as long as drawing on the demo's 300 scorecard
+charts. tests/test_charts.py validates every chart kind against the Vega-Lite schema instead."""
 from __future__ import annotations
 
 import functools
+import json
 import re
 
-import altair as alt
-import polars as pl
 import vl_convert as vlc
 
 WIDTH = 560
 VL_VERSION = "6.4"  # the Vega-Lite schema of Altair 6 (alt.SCHEMA_VERSION)
+SCHEMA = "https://vega.github.io/schema/vega-lite/v6.4.1.json"
 POINT_COLORS = ["#b2182b", "#d6604d", "#f4a582", "#fddbc7", "#f7f7f7", "#e0f3f8", "#d1e5f0", "#92c5de", "#4393c3",
                 "#2166ac"]
 FIGURE_COLORS = {"Pool-based": "#1f4e79", "Projected (CMS)": "#e08a00"}
 _XMLNS = re.compile(r'\s+xmlns(:xlink)?="[^"]*"')
 
 
-def svg(chart: alt.TopLevelMixin) -> str:
-    """Render to inline SVG (namespace attributes dropped: HTML5 inline SVG needs none). The specification is
-    not validated against the Vega-Lite JSON schema on every render (a third of the reports' time on the
-    demo); tests/test_charts.py validates each chart kind once."""
-    return _render(chart.to_json(validate=False))
+def spec(body: dict) -> dict:
+    """A top-level specification: the schema and Altair's default view size around `body`."""
+    return {"$schema": SCHEMA, "config": {"view": {"continuousWidth": 300, "continuousHeight": 300}}, **body}
+
+
+def svg(chart: dict) -> str:
+    """Render a specification to inline SVG (namespace attributes dropped: HTML5 inline SVG needs none)."""
+    return _render(json.dumps(chart, sort_keys=True))
 
 
 @functools.lru_cache(maxsize=512)
-def _render(spec: str) -> str:
+def _render(text: str) -> str:
     """vl-convert takes 50-250 ms a chart and serves one call at a time: an identical specification (a
     `--tin` rerun, `asm report` after `asm run` in one process) is drawn once."""
-    return _XMLNS.sub("", vlc.vegalite_to_svg(spec, vl_version=VL_VERSION))
+    return _XMLNS.sub("", vlc.vegalite_to_svg(text, vl_version=VL_VERSION))
 
 
-def _frame(rows: list[dict], schema: dict | None = None) -> pl.DataFrame:
-    return pl.DataFrame(rows, schema=schema, infer_schema_length=None)
+def _values(rows: list[dict]) -> dict:
+    return {"values": [{k: v for k, v in r.items()} for r in rows]}
 
 
-def _cost_row(band: dict, marker: dict, distribution: dict | None) -> alt.LayerChart:
+def _q(field: str, **kw) -> dict:
+    return {"field": field, "type": "quantitative", **kw}
+
+
+def _n(field: str, **kw) -> dict:
+    return {"field": field, "type": "nominal", **kw}
+
+
+def _color_scale(domain: list[str], colors: list[str]) -> dict:
+    return {"domain": domain, "range": colors}
+
+
+def _cost_row(band: dict, marker: dict, distribution: dict | None) -> dict:
     """One reference distribution: the eleven B3 regions between T1..T10 (above T1 earns 1, at or below T10
     earns 10), the pool's 10th-90th percentile and median, the participant's score and interval."""
     t = [band[f"t{k}"] for k in range(1, 11)]
@@ -48,24 +68,27 @@ def _cost_row(band: dict, marker: dict, distribution: dict | None) -> alt.LayerC
     lo, hi = lo - pad, hi + pad
     cuts = [hi, *t, lo]
     rects = [{"x": cuts[i + 1], "x2": cuts[i], "points": f"{max(1, i)}"} for i in range(11)]
-    x = alt.X("x:Q", title=f"{band['figure']}: cost measure score ($, lower is better)",
-              scale=alt.Scale(domain=[lo, hi], nice=False),
-              axis=alt.Axis(format="$,.0f", tickCount=8, labelOverlap=True))
-    layers = [alt.Chart(_frame(rects)).mark_rect(opacity=0.85).encode(
-        x=x, x2=alt.X2("x2"),
-        color=alt.Color("points:O", scale=alt.Scale(domain=[str(k) for k in range(1, 11)], range=POINT_COLORS),
-                        legend=alt.Legend(title="Cost points (band)", orient="right")))]
-    mark = _frame([marker])
+    x = _q("x", title=f"{band['figure']}: cost measure score ($, lower is better)",
+           scale={"domain": [lo, hi], "nice": False}, axis={"format": "$,.0f", "tickCount": 8, "labelOverlap": True})
+    layers = [{"data": _values(rects), "mark": {"type": "rect", "opacity": 0.85}, "encoding": {
+        "x": x, "x2": {"field": "x2"},
+        "color": {"field": "points", "type": "ordinal",
+                  "scale": _color_scale([str(k) for k in range(1, 11)], POINT_COLORS),
+                  "legend": {"title": "Cost points (band)", "orient": "right"}}}}]
+    mark = _values([marker])
     if marker.get("low") is not None:
-        layers.append(alt.Chart(mark).mark_rule(strokeWidth=2, color="#111").encode(x=alt.X("low:Q"), x2=alt.X2("high")))
-    layers.append(alt.Chart(mark).mark_tick(thickness=3, size=30, color="#111").encode(x=alt.X("score:Q")))
+        layers.append({"data": mark, "mark": {"type": "rule", "strokeWidth": 2, "color": "#111"},
+                       "encoding": {"x": _q("low"), "x2": {"field": "high"}}})
+    layers.append({"data": mark, "mark": {"type": "tick", "thickness": 3, "size": 30, "color": "#111"},
+                   "encoding": {"x": _q("score")}})
     if distribution:
-        pool = _frame([distribution])
-        layers.append(alt.Chart(pool).mark_rule(color="#444", strokeDash=[4, 2], strokeWidth=1.5).encode(
-            x=alt.X("p10:Q"), x2=alt.X2("p90"), y=alt.YValue(8)))
-        layers.append(alt.Chart(pool).mark_point(shape="diamond", color="#444", filled=True, size=50).encode(
-            x=alt.X("p50:Q"), y=alt.YValue(8)))
-    return alt.layer(*layers).properties(width=WIDTH, height=34)
+        pool = _values([distribution])
+        layers.append({"data": pool, "mark": {"type": "rule", "color": "#444", "strokeDash": [4, 2], "strokeWidth": 1.5},
+                       "encoding": {"x": _q("p10"), "x2": {"field": "p90"}, "y": {"value": 8}}})
+        layers.append({"data": pool, "mark": {"type": "point", "shape": "diamond", "color": "#444", "filled": True,
+                                              "size": 50},
+                       "encoding": {"x": _q("p50"), "y": {"value": 8}}})
+    return {"layer": layers, "width": WIDTH, "height": 34}
 
 
 def cost_position(bands: list[dict], marker: dict, distribution: dict | None) -> str:
@@ -76,7 +99,7 @@ def cost_position(bands: list[dict], marker: dict, distribution: dict | None) ->
             for i, b in enumerate(bands) if all(b[f"t{k}"] is not None for k in range(1, 11))]
     if not rows or marker.get("score") is None:
         return ""
-    return svg(alt.vconcat(*rows, spacing=14).resolve_scale(x="independent"))
+    return svg(spec({"vconcat": rows, "spacing": 14, "resolve": {"scale": {"x": "independent"}}}))
 
 
 def quality_deciles(rows: list[dict]) -> str:
@@ -86,20 +109,19 @@ def quality_deciles(rows: list[dict]) -> str:
     if not rows:
         return ""
     measures = sorted({r["measure"] for r in rows})
-    bands = _frame([{"measure": mm, "x": float(d), "x2": float(d + 1), "decile": f"{d}"}
-                    for mm in measures for d in range(1, 11)])
-    band = alt.Chart(bands).mark_rect(opacity=0.55, stroke="white").encode(
-        x=alt.X("x:Q", title="Points (decile + position within it)", scale=alt.Scale(domain=[0, 11], nice=False)),
-        x2=alt.X2("x2"), y=alt.Y("measure:N", title=None),
-        color=alt.Color("decile:O", scale=alt.Scale(domain=[str(d) for d in range(1, 11)], range=POINT_COLORS),
-                        legend=None))
-    dots = alt.Chart(_frame(rows)).mark_point(size=90, filled=True, opacity=0.95).encode(
-        x=alt.X("points:Q"), y=alt.Y("measure:N"), yOffset=alt.YOffset("figure:N"),
-        color=alt.Color("figure:N", scale=alt.Scale(domain=list(FIGURE_COLORS), range=list(FIGURE_COLORS.values())),
-                        legend=alt.Legend(title=None, orient="bottom")),
-        shape=alt.Shape("figure:N", legend=None))
-    return svg(alt.layer(band, dots).resolve_scale(color="independent").properties(width=WIDTH,
-                                                                                    height=30 * len(measures)))
+    bands = [{"measure": mm, "x": float(d), "x2": float(d + 1), "decile": f"{d}"} for mm in measures for d in range(1, 11)]
+    band = {"data": _values(bands), "mark": {"type": "rect", "opacity": 0.55, "stroke": "white"}, "encoding": {
+        "x": _q("x", title="Points (decile + position within it)", scale={"domain": [0, 11], "nice": False}),
+        "x2": {"field": "x2"}, "y": _n("measure", title=None),
+        "color": {"field": "decile", "type": "ordinal",
+                  "scale": _color_scale([str(d) for d in range(1, 11)], POINT_COLORS), "legend": None}}}
+    dots = {"data": _values(rows), "mark": {"type": "point", "size": 90, "filled": True, "opacity": 0.95}, "encoding": {
+        "x": _q("points"), "y": _n("measure"), "yOffset": _n("figure"),
+        "color": _n("figure", scale=_color_scale(list(FIGURE_COLORS), list(FIGURE_COLORS.values())),
+                    legend={"title": None, "orient": "bottom"}),
+        "shape": _n("figure", legend=None)}}
+    return svg(spec({"layer": [band, dots], "resolve": {"scale": {"color": "independent"}},
+                     "width": WIDTH, "height": 30 * len(measures)}))
 
 
 def waterfall(steps: list[dict], title: str) -> str:
@@ -114,18 +136,16 @@ def waterfall(steps: list[dict], title: str) -> str:
         kind = "total" if s["step"] == "final" else ("up" if (s["value"] or 0) >= 0 else "down")
         rows.append({"label": s["label"], "start": start, "end": end, "kind": kind, "order": s["step_order"],
                      "text": f"{s['value']:+.1f}" if s["step"] != "final" else f"{s['value']:.1f}"})
-    data = _frame(rows)
     order = [r["label"] for r in rows]
-    bars = alt.Chart(data).mark_bar(size=22).encode(
-        x=alt.X("label:N", sort=order, title=None, axis=alt.Axis(labelAngle=-25, labelLimit=200)),
-        y=alt.Y("start:Q", title="Final-score points", scale=alt.Scale(domain=[min(0, *data["start"], *data["end"]),
-                                                                                max(100, *data["end"])])),
-        y2=alt.Y2("end"),
-        color=alt.Color("kind:N", scale=alt.Scale(domain=["up", "down", "total"],
-                                                  range=["#3c8d3c", "#b2182b", "#1f4e79"]), legend=None))
-    text = alt.Chart(data).mark_text(dy=-8, fontSize=11).encode(
-        x=alt.X("label:N", sort=order), y=alt.Y("end:Q"), text=alt.Text("text:N"))
-    return svg(alt.layer(bars, text).properties(width=WIDTH, height=220, title=title))
+    domain = [min(0, *(r["start"] for r in rows), *(r["end"] for r in rows)), max(100, *(r["end"] for r in rows))]
+    bars = {"mark": {"type": "bar", "size": 22}, "encoding": {
+        "x": _n("label", sort=order, title=None, axis={"labelAngle": -25, "labelLimit": 200}),
+        "y": _q("start", title="Final-score points", scale={"domain": domain}), "y2": {"field": "end"},
+        "color": _n("kind", scale=_color_scale(["up", "down", "total"], ["#3c8d3c", "#b2182b", "#1f4e79"]),
+                    legend=None)}}
+    text = {"mark": {"type": "text", "dy": -8, "fontSize": 11}, "encoding": {
+        "x": _n("label", sort=order), "y": _q("end"), "text": _n("text")}}
+    return svg(spec({"data": _values(rows), "layer": [bars, text], "width": WIDTH, "height": 220, "title": title}))
 
 
 def trend(rows: list[dict], value: str, title: str, y_title: str, domain: list[float]) -> str:
@@ -134,13 +154,13 @@ def trend(rows: list[dict], value: str, title: str, y_title: str, domain: list[f
     rows = [r for r in rows if r.get(value) is not None]
     if len({r["as_of"] for r in rows}) < 2:
         return ""
-    data = _frame([{"as_of": r["as_of"], "value": r[value], "low": r.get(f"{value}_low"),
-                    "high": r.get(f"{value}_high")} for r in rows])
-    x = alt.X("as_of:T", title="Data through (last service date)")
-    band = alt.Chart(data).mark_area(opacity=0.25, color="#e08a00").encode(
-        x=x, y=alt.Y("low:Q", title=y_title, scale=alt.Scale(domain=domain)), y2=alt.Y2("high"))
-    line = alt.Chart(data).mark_line(point=True, color="#e08a00").encode(x=x, y=alt.Y("value:Q"))
-    return svg(alt.layer(band, line).properties(width=WIDTH, height=160, title=title))
+    data = [{"as_of": r["as_of"], "value": r[value], "low": r.get(f"{value}_low"), "high": r.get(f"{value}_high")}
+            for r in rows]
+    x = {"field": "as_of", "type": "temporal", "title": "Data through (last service date)"}
+    band = {"mark": {"type": "area", "opacity": 0.25, "color": "#e08a00"}, "encoding": {
+        "x": x, "y": _q("low", title=y_title, scale={"domain": domain}), "y2": {"field": "high"}}}
+    line = {"mark": {"type": "line", "point": True, "color": "#e08a00"}, "encoding": {"x": x, "y": _q("value")}}
+    return svg(spec({"data": _values(data), "layer": [band, line], "width": WIDTH, "height": 160, "title": title}))
 
 
 def cost_drivers(rows: list[dict]) -> str:
@@ -150,9 +170,9 @@ def cost_drivers(rows: list[dict]) -> str:
             for who, col in (("This TIN", "per_episode"), ("Cohort", "cohort_per_episode")) if r.get(col) is not None]
     if not data:
         return ""
-    chart = alt.Chart(_frame(data)).mark_bar().encode(
-        y=alt.Y("category:N", title=None, sort=[r["label"] for r in rows]), x=alt.X("amount:Q", title="$ per episode"),
-        yOffset=alt.YOffset("who:N"), color=alt.Color("who:N", scale=alt.Scale(domain=["This TIN", "Cohort"],
-                                                                  range=["#1f4e79", "#9db7d5"]),
-                                         legend=alt.Legend(title=None, orient="bottom")))
-    return svg(chart.properties(width=WIDTH - 60, height=26 * len(rows)))
+    return svg(spec({"data": _values(data), "mark": {"type": "bar"}, "encoding": {
+        "y": _n("category", title=None, sort=[r["label"] for r in rows]), "x": _q("amount", title="$ per episode"),
+        "yOffset": _n("who"),
+        "color": _n("who", scale=_color_scale(["This TIN", "Cohort"], ["#1f4e79", "#9db7d5"]),
+                    legend={"title": None, "orient": "bottom"})},
+        "width": WIDTH - 60, "height": 26 * len(rows)}))

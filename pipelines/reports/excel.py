@@ -17,14 +17,22 @@ OPTIONS = {"constant_memory": True, "strings_to_formulas": False, "strings_to_ur
            "strings_to_numbers": False}
 
 
-def _cell(v):
-    if isinstance(v, float) and v != v:  # NaN
-        return None
-    if isinstance(v, Decimal):
-        return float(v)
-    if isinstance(v, (list, dict)):
-        return str(v)
-    return v
+def _writer(ws, dtype: pl.DataType, formats: dict):
+    """The cell writer of a column, chosen once by its type (XlsxWriter's generic `write` guesses per cell)."""
+    if dtype == pl.Date:
+        return lambda r, c, v: ws.write_datetime(r, c, dt.datetime.combine(v, dt.time()), formats["date"])
+    if isinstance(dtype, pl.Datetime):
+        return lambda r, c, v: ws.write_datetime(r, c, v.replace(tzinfo=None), formats["datetime"])
+    if dtype == pl.Boolean:
+        return ws.write_boolean
+    if dtype.is_numeric():
+        def number(r, c, v):
+            if v == v:  # NaN: left blank
+                ws.write_number(r, c, float(v) if isinstance(v, Decimal) else v)
+        return number
+    if dtype in (pl.Utf8, pl.Categorical) or isinstance(dtype, pl.Enum):
+        return ws.write_string
+    return lambda r, c, v: ws.write_string(r, c, str(v))  # lists, structs: as text
 
 
 def _sheet(wb: xlsxwriter.Workbook, formats: dict, title: str, df: pl.DataFrame) -> None:
@@ -33,20 +41,11 @@ def _sheet(wb: xlsxwriter.Workbook, formats: dict, title: str, df: pl.DataFrame)
     for i, name in enumerate(df.columns):
         ws.set_column(i, i, min(40, max(10, len(name) + 2)))
     ws.write_row(0, 0, df.columns, formats["header"])
-    dates = {i for i, d in enumerate(df.dtypes) if d == pl.Date}
-    stamps = {i for i, d in enumerate(df.dtypes) if isinstance(d, pl.Datetime)}
+    writers = [_writer(ws, d, formats) for d in df.dtypes]
     for r, row in enumerate(df.iter_rows(), start=1):
         for c, v in enumerate(row):
-            if v is None:
-                continue
-            if c in dates:
-                ws.write_datetime(r, c, dt.datetime.combine(v, dt.time()), formats["date"])
-            elif c in stamps:
-                ws.write_datetime(r, c, v.replace(tzinfo=None), formats["datetime"])
-            else:
-                v = _cell(v)
-                if v is not None:
-                    ws.write(r, c, v)
+            if v is not None:
+                writers[c](r, c, v)
 
 
 def write_workbook(path: Path, sheets: dict[str, pl.DataFrame]) -> None:
