@@ -21,6 +21,18 @@ def pytest_collection_modifyitems(config, items):
         group = ("demo_run" if "demo_run" in names else "small_run" if "small_run" in names
                  else item.module.__name__)
         item.add_marker(pytest.mark.xdist_group(group))
+    # the longest groups first, so the two workers finish together (stable: module order kept otherwise)
+    first = {g: i for i, g in enumerate(LONGEST_GROUPS)}
+    items.sort(key=lambda item: first.get(_group(item), len(first)))
+
+
+# Groups of whole pipeline runs, longest first (measured with --durations on this 2-core machine)
+LONGEST_GROUPS = ("demo_run", "small_run", "tests.test_bad_input", "tests.test_run_record",
+                  "tests.test_output_folder", "tests.test_deploy", "tests.test_cli")
+
+
+def _group(item) -> str:
+    return item.get_closest_marker("xdist_group").args[0]
 
 
 @pytest.fixture
