@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import duckdb
@@ -9,30 +10,39 @@ from pipelines.methodology import load_methodology
 from pipelines.settings import RunSettings
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    """`make test` runs the tests on two xdist workers (`--dist loadgroup`): a module's tests stay on one
-    worker (module fixtures run once), and every module that uses a shared run of tests/report_run.py
-    joins that run's group, so each shared run is made once per session."""
-    for item in items:
-        if item.get_closest_marker("xdist_group") is not None:
-            continue
-        names = vars(item.module)
-        group = ("demo_run" if "demo_run" in names else "small_run" if "small_run" in names
-                 else item.module.__name__)
-        item.add_marker(pytest.mark.xdist_group(group))
-    # the longest groups first, so the two workers finish together (stable: module order kept otherwise)
-    first = {g: i for i, g in enumerate(LONGEST_GROUPS)}
-    items.sort(key=lambda item: first.get(_group(item), len(first)))
-
-
+TESTS = Path(__file__).resolve().parent
 # Groups of whole pipeline runs, longest first (measured with --durations on this 2-core machine)
-LONGEST_GROUPS = ("demo_run", "small_run", "tests.test_bad_input", "tests.test_run_record",
-                  "tests.test_output_folder", "tests.test_deploy", "tests.test_cli")
+LONGEST_GROUPS = ("demo_run", "small_run", "tests/test_bad_input.py", "tests/test_run_record.py",
+                  "tests/test_output_folder.py", "tests/test_deploy.py", "tests/test_cli.py")
 
 
-def _group(item) -> str:
-    return item.get_closest_marker("xdist_group").args[0]
+@functools.lru_cache(maxsize=None)
+def work_unit(path: str) -> str:
+    """The xdist work unit of a test file (`tests/test_x.py`): a module's tests stay on one worker (module
+    fixtures run once), and every module that uses a shared run of tests/report_run.py joins that run's
+    group, so each shared run is made once per session."""
+    text = (TESTS / Path(path).name).read_text(encoding="utf-8")
+    return "demo_run" if "demo_run()" in text else "small_run" if "small_run()" in text else path
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """`make test` (`-n 2 --dist loadgroup`): whole groups of `work_unit` go to one worker. (xdist's own
+    loadgroup needs an `xdist_group` suffix on node ids, which pytest 9 no longer lets it write.)"""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedRunScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid.split("::", 1)[0])
+
+    return SharedRunScheduling(config, log)
+
+
+def pytest_collection_modifyitems(config, items):
+    """The longest groups first, so the two workers finish together (module order kept otherwise)."""
+    first = {g: i for i, g in enumerate(LONGEST_GROUPS)}
+    items.sort(key=lambda item: first.get(work_unit(item.nodeid.split("::", 1)[0]), len(first)))
 
 
 @pytest.fixture
