@@ -84,7 +84,11 @@ def episodes(args, settings, m) -> dict:
 
     t0 = time.perf_counter()
     r = run_episodes(settings, m)
-    return {"seconds": time.perf_counter() - t0, "steps": r.summary["step_seconds"], "rows": r.row_counts}
+    steps: dict[str, float] = {}  # per step over every shard, then the cohort steps (C4)
+    for part in [*r.summary["step_seconds"]["shards"], r.summary["step_seconds"]["cohort"]]:
+        for name, s in part.items():
+            steps[name] = steps.get(name, 0.0) + s
+    return {"seconds": time.perf_counter() - t0, "steps": steps, "rows": r.row_counts}
 
 
 def eligibility(args, settings, m) -> dict:
@@ -104,9 +108,10 @@ def episode_risk(args, settings, m) -> dict:
     t = Timer()
     elig = settings.warehouse.read("eligibility")
     t.lap("read eligibility")
-    table = compute_episode_risk(settings, m, elig)
+    table, models = compute_episode_risk(settings, m, elig)
     t.lap("compute_episode_risk")
     settings.warehouse.write("episode_risk", table)
+    settings.warehouse.write("risk_models", models)
     t.lap("write episode_risk")
     return {"seconds": sum(t.steps.values()), "steps": t.steps, "rows": {"episode_risk": table.height}}
 
