@@ -25,7 +25,7 @@ demo: $(STAMP)
 	$(BIN)/asm generate --out $(DEMO_INPUT) --scale small --seed 42
 	DAGSTER_HOME=$(DEMO_HOME) $(BIN)/asm run --input $(DEMO_INPUT) --out $(DEMO_OUT)
 
-TEST_WORKERS ?= 2
+TEST_WORKERS ?= 3
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 

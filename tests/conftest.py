@@ -26,7 +26,7 @@ def work_unit(path: str) -> str:
 
 
 def pytest_xdist_make_scheduler(config, log):
-    """`make test` (`-n 2 --dist loadgroup`): whole groups of `work_unit` go to one worker. (xdist's own
+    """`make test` (`-n 3 --dist loadgroup`): whole groups of `work_unit` go to one worker. (xdist's own
     loadgroup needs an `xdist_group` suffix on node ids, which pytest 9 no longer lets it write.)"""
     if config.getvalue("dist") != "loadgroup":
         return None
@@ -40,7 +40,7 @@ def pytest_xdist_make_scheduler(config, log):
 
 
 def pytest_collection_modifyitems(config, items):
-    """The longest groups first, so the two workers finish together (module order kept otherwise)."""
+    """The longest groups first, so the workers finish together (module order kept otherwise)."""
     first = {g: i for i, g in enumerate(LONGEST_GROUPS)}
     items.sort(key=lambda item: first.get(work_unit(item.nodeid.split("::", 1)[0]), len(first)))
 
