@@ -41,7 +41,7 @@ def _render(text: str) -> str:
 
 
 def _values(rows: list[dict]) -> dict:
-    return {"values": [{k: v for k, v in r.items()} for r in rows]}
+    return {"values": rows}
 
 
 def _q(field: str, **kw) -> dict:

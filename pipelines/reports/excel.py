@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import zipfile
-from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
@@ -25,10 +24,12 @@ def _writer(ws, dtype: pl.DataType, formats: dict):
         return lambda r, c, v: ws.write_datetime(r, c, v.replace(tzinfo=None), formats["datetime"])
     if dtype == pl.Boolean:
         return ws.write_boolean
+    if isinstance(dtype, pl.Decimal):
+        return lambda r, c, v: ws.write_number(r, c, float(v))
     if dtype.is_numeric():
         def number(r, c, v):
             if v == v:  # NaN: left blank
-                ws.write_number(r, c, float(v) if isinstance(v, Decimal) else v)
+                ws.write_number(r, c, v)
         return number
     if dtype in (pl.Utf8, pl.Categorical) or isinstance(dtype, pl.Enum):
         return ws.write_string
