@@ -25,6 +25,7 @@ def work_unit(path: str) -> str:
     return "demo_run" if "demo_run()" in text else "small_run" if "small_run()" in text else path
 
 
+@pytest.hookimpl(optionalhook=True)  # a plain `pytest` run without xdist loads this conftest too
 def pytest_xdist_make_scheduler(config, log):
     """`make test` (`-n 3 --dist loadgroup`): whole groups of `work_unit` go to one worker. (xdist's own
     loadgroup needs an `xdist_group` suffix on node ids, which pytest 9 no longer lets it write.)"""
