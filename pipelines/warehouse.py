@@ -27,7 +27,9 @@ import polars as pl
 from pipelines.tables import sort_columns, table_name
 
 PARQUET_COMPRESSION = "zstd"
-ROW_GROUP_SIZE = 1_000_000
+# DuckDB writes one row group per thread at a time: at 122,880 rows (DuckDB's own default) a sorted 10M-row
+# partb_lines is written in 13 s against 18 s at 1,000,000 (benchmarks/RESULTS.md, 2026-12-02).
+ROW_GROUP_SIZE = 122_880
 
 
 # --------------------------------------------------------------------------------------------

@@ -62,7 +62,7 @@ def test_suite_finds_each_broken_value_with_counts_and_examples(tmp_path):
     failed = {n for n, o in outcomes.items() if not o.passed}
     assert failed == {"netting_key_unique", "npi_valid", "tin_9_digits", "hcpcs_shape", "line_dx_icd10_shape",
                       "claim_dx_icd10_shape", "service_date_in_range", "allowed_amount_not_negative"}
-    assert outcomes["npi_valid"].unexpected_count == 1 and outcomes["npi_valid"].examples == [{"npi": "9999999999"}]  # shape only
+    assert outcomes["npi_valid"].unexpected_count == 1 and outcomes["npi_valid"].examples == [{"npi": "9999999999", "lines": 1}]  # shape only
     assert outcomes["service_date_in_range"].examples == ["2099-01-05"]
     assert outcomes["hcpcs_shape"].engine == "gx" and outcomes["hcpcs_shape"].examples == ["9999"]
     assert outcomes["allowed_amount_not_negative"].severity == "WARN"
@@ -199,3 +199,23 @@ def test_examples_never_print_identifiers_when_a_delivery_s_columns_are_shifted(
     tin = outcomes["tin_9_digits"]
     assert not tin.passed and tin.examples == ["9AA9AA9AA99"]
     assert "1EG4TE5MK73" not in str([o.line() for o in outcomes.values()])
+
+
+def test_unique_key_passes_on_distinct_hashes_and_counts_a_bad_npi_once_per_value(tmp_path):
+    """expect_compound_columns_to_be_unique answers from distinct key hashes when they equal the rows; the NPI
+    check tests each distinct NPI once and reports its lines."""
+    _table(tmp_path, "ingest_files", "SELECT 'f' AS source_file, 'cclf5' AS kind, 3::BIGINT AS rows_loaded")
+    good = _table(tmp_path, "partb_lines", """
+        SELECT 'C' || i AS claim_control_number, 1 AS line_number, 'X' || i AS claim_id, 'BENE' || i AS bene_id,
+               DATE '2026-01-05' AS service_date, DATE '2026-01-05' AS service_thru_date, '99214' AS hcpcs,
+               'I509' AS line_dx, ['I509'] AS claim_dx, '001000002' AS tin,
+               CASE WHEN i < 2 THEN '1234567890' ELSE '1234567893' END AS npi, '06' AS specialty,
+               '11' AS place_of_service, 'cclf5' AS source_layout, 10.00::DECIMAL(18,2) AS allowed_amount,
+               8.00::DECIMAL(18,2) AS paid_amount, 10.00::DECIMAL(18,2) AS cost_amount, 1.0 AS standardization_factor,
+               1 AS versions, 0 AS cancels
+        FROM range(3) AS r(i)""")
+    outcomes = {o.name: o for o in run_suite("partb_lines", good)}
+    assert outcomes["netting_key_unique"].passed and outcomes["netting_key_unique"].element_count == 3
+    assert outcomes["netting_key_unique"].observed == "0 duplicated keys"
+    assert not outcomes["npi_valid"].passed
+    assert outcomes["npi_valid"].unexpected_count == 1 and outcomes["npi_valid"].examples[0]["lines"] == 2
