@@ -164,13 +164,14 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--memory-limit", default="")
+    ap.add_argument("--tin", default="", help="reports: only these TINs' scorecards (comma-separated)")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
     from pipelines.methodology import load_methodology
     from pipelines.settings import RunSettings
 
     settings = RunSettings(input_dir=args.input, out_dir=args.out, quiet=True, threads=args.threads,
-                           memory_limit=args.memory_limit)
+                           memory_limit=args.memory_limit, tins=tuple(t for t in args.tin.split(",") if t))
     args.out.mkdir(parents=True, exist_ok=True)
     result = RUNS[args.what](args, settings, load_methodology(settings.performance_year))
     print(json.dumps(result, default=str))
