@@ -122,3 +122,34 @@ def test_asm_run_tin_replaces_that_tins_rows_and_folder_and_keeps_the_others(tmp
     assert main(["run", "--input", str(settings.input_dir), "--out", str(out), "--tin", absent, "--quiet"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"--tin {absent}: no Part B line of the data is billed under this TIN" in err[0]
+
+
+def test_scorecards_drawn_in_a_process_pool_equal_those_drawn_in_process(tmp_path, monkeypatch):
+    """Many scorecards are drawn by --threads processes (pipelines.reports.build): each worker reads the
+    tables itself, the page header comes from the caller, so every HTML and CSV file is the same either way
+    (the workbooks carry their own creation time)."""
+    from dataclasses import replace
+
+    import pipelines.reports.build as build
+    from pipelines.methodology import load_methodology
+
+    settings, _ = demo_run()
+    m = load_methodology(settings.performance_year)
+    tins = sorted(p.name for p in settings.reports_dir.iterdir() if p.is_dir())[:4]
+    assert build.scorecard_workers(replace(settings, threads=2), 4) == 1  # a few scorecards: no pool
+    monkeypatch.setattr(build, "MIN_SCORECARDS_FOR_POOL", 2)
+    monkeypatch.setattr(build, "SCORECARDS_PER_TASK", 2)  # two tasks of two TINs
+    assert build.scorecard_workers(replace(settings, threads=2), 4) == 2
+    assert build.scorecard_workers(replace(settings, threads=1), 4) == 1
+    one, pool = tmp_path / "one", tmp_path / "pool"
+    build.build_reports(replace(settings, threads=1), m, one, tins)
+    build.build_reports(replace(settings, threads=2), m, pool, tins)
+
+    def files(root):
+        return {p.relative_to(root): p for p in root.rglob("*") if p.suffix in (".html", ".csv")}
+
+    assert set(files(one)) == set(files(pool)) and len([p for p in files(one) if p.name == "scorecard.html"]) == 4
+    for rel, p in files(one).items():
+        mine, theirs = p.read_text().splitlines(), files(pool)[rel].read_text().splitlines()
+        strip = [x for x in mine if not x.startswith("generated ")], [x for x in theirs if not x.startswith("generated ")]
+        assert strip[0] == strip[1], rel

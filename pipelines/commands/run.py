@@ -40,7 +40,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, default=None, help="methodology overrides (TOML, same structure as "
                    "data/methodology/methodology.toml)")
     p.add_argument("--tin", default="", help="restrict reports (not benchmarks) to these TINs, comma-separated")
-    p.add_argument("--threads", default=0, type=_non_negative, help="DuckDB threads (default 0: all cores)")
+    p.add_argument("--threads", default=0, type=_non_negative, help="DuckDB threads, and processes drawing scorecards (default 0: all cores)")
     p.add_argument("--memory-limit", default="", help="DuckDB memory limit, e.g. 16GB (spills to OUT/.tmp beyond it)")
     p.add_argument("--keep-snapshots", default=2, type=_non_negative, metavar="N",
                    help="published snapshots kept in OUT/snapshots, the current one included (default 2)")

@@ -13,7 +13,10 @@ projection_tin_summary), the episode tables and the projection history.
 from __future__ import annotations
 
 import math
+import multiprocessing
+import os
 import re
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -179,11 +182,49 @@ def index_rows(t: ReportTables, out_dir: Path, m: Methodology) -> list[dict]:
 
 # ------------------------------------------------------------------------------------------ all reports
 
+# Scorecards are drawn in a pool of processes when there are many: vl-convert draws one chart at a time per
+# process (40-60 ms each, three or four per scored clinician), so at thousands of TINs drawing is the run.
+SCORECARDS_PER_TASK = 25  # at least; a task reads the tables and its TINs' episodes and lines once
+TASKS_PER_WORKER = 8  # at most about this many tasks per process (progress, and balance between processes)
+MIN_SCORECARDS_FOR_POOL = 16  # below this, starting the processes costs more than it saves
+
+
+def scorecard_workers(settings: RunSettings, scorecards: int) -> int:
+    """Processes drawing scorecards: the run's --threads (0 = every core), 1 for a few scorecards."""
+    if scorecards < MIN_SCORECARDS_FOR_POOL:
+        return 1
+    cores = settings.threads or os.cpu_count() or 1
+    return max(1, min(cores, math.ceil(scorecards / SCORECARDS_PER_TASK)))
+
+
+@dataclass
+class ScorecardJob:
+    """Writes the scorecards of some TINs: in the calling process, or pickled to a worker process, where it
+    reads the tables itself. The page header (`common`, with its generation time) comes from the caller, so
+    a scorecard is the same whichever process wrote it."""
+
+    settings: RunSettings
+    m: Methodology
+    out_dir: Path
+    common: dict
+    warnings: list[str]
+    notes: list[str]
+    part_a: bool
+
+    def write(self, tins: list[str], t: "ReportTables | None" = None, env: jinja2.Environment | None = None) -> int:
+        from pipelines.reports.scorecard import ScorecardContext, write_scorecard
+
+        t = t or ReportTables.read(self.settings)
+        ctx = ScorecardContext.build(self.settings, self.m, t, env or environment(), self.common, self.warnings,
+                                     self.notes, self.part_a, tins)
+        for tin in tins:
+            write_scorecard(ctx, tin, self.out_dir / tin_folder(tin))
+        return len(tins)
+
+
 def build_reports(settings: RunSettings, m: Methodology, out_dir: Path, tins: list[str] | None = None) -> dict:
     """Write the reports into `out_dir`: scorecards of `tins` (default: every TIN with participants, or the
     run's --tin), then the cohort summary and the index over whatever scorecards `out_dir` holds."""
-    from pipelines.reports.scorecard import ScorecardContext, write_scorecard
-
     py = settings.performance_year
     t = ReportTables.read(settings)
     summary_rows = t.cohort_summary.filter(pl.col("performance_year") == py).to_dicts()
@@ -196,9 +237,19 @@ def build_reports(settings: RunSettings, m: Methodology, out_dir: Path, tins: li
     wanted = tins if tins is not None else (list(settings.tins) or None)
     all_tins = sorted(t.scores["tin"].unique().to_list())
     scope = [x for x in all_tins if wanted is None or x in wanted]
-    ctx = ScorecardContext.build(settings, m, t, env, common, warnings, notes, part_a, scope)
-    for tin in scope:
-        write_scorecard(ctx, tin, out_dir / tin_folder(tin))
+    card = ScorecardJob(settings, m, out_dir, common, warnings, notes, part_a)
+    workers = scorecard_workers(settings, len(scope))
+    if workers == 1:
+        card.write(scope, t, env)
+    else:
+        settings.progress(f"reports: {len(scope):,} scorecards in {workers} processes")
+        size = max(SCORECARDS_PER_TASK, math.ceil(len(scope) / (workers * TASKS_PER_WORKER)))
+        chunks = [scope[i:i + size] for i in range(0, len(scope), size)]
+        done = 0
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            for n in pool.map(card.write, chunks):  # in order; an error in a worker is raised here
+                done += n
+                settings.progress(f"reports: {done:,} of {len(scope):,} scorecards")
     html = env.get_template("cohort_summary.html.j2").render(
         title=f"ASM cohort summary PY {py}", cohorts=cohort_sections(t, py),
         tin_count=summary_rows[0]["tins_in_run"] if summary_rows else 0, warnings=warnings, notes=notes, **common)
