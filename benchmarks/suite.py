@@ -184,8 +184,12 @@ def pipeline_steps(out: Path) -> dict[str, float]:
 
     from pipelines.scoring.stage import SCORING_TABLES
 
-    steps = {"ingest": secs("partb_lines"), "episodes": secs("episodes"), "eligibility": secs("eligibility"),
-             "episode_risk": secs("episode_risk"), "scoring": secs(*SCORING_TABLES), "reports": secs("reports")}
+    episodes = sum(float(x) for x in tables.get("episodes", {}).get("seconds_by_shard", [])) or secs("episodes")
+    steps = {"ingest": secs("partb_lines"), "episodes": episodes, "eligibility": secs("eligibility"),
+             "episode_risk": secs("episode_risk"), "scoring": secs(*SCORING_TABLES),
+             "projection": secs(*(n for n in tables if n.startswith("projected_") or n == "projection_tin_summary"
+                                  or n == "score_waterfall")),
+             "reports": secs("reports")}
     steps["checks, staging, publish, Dagster"] = max(0.0, float(summary["seconds"]) - sum(steps.values()))
     return steps
 
