@@ -27,18 +27,19 @@ def participant_episodes(settings: RunSettings, tins: list[str]) -> pl.DataFrame
     py = settings.performance_year
     att = (_scan(settings, "episode_attribution").filter(pl.col("attributed") & pl.col("tin").is_in(tins)
                                                          & (pl.col("performance_year") == py))
-           .select("episode_id", "tin", "npi", "cohort", "share"))
-    eps = _scan(settings, "episodes").select("episode_id", "trigger_date", "start_date", "end_date", "status",
-                                             "excluded", "exclusion_reason", "quarantined", "quarantine_reason",
-                                             "counts_for_scoring")
-    costs = _scan(settings, "episode_costs").select(
+           .select("episode_id", "tin", "npi", "cohort", "share")).collect()
+    ids = att["episode_id"].unique()  # only these episodes are read (a filter the Parquet scan applies)
+    eps = _scan(settings, "episodes").filter(pl.col("episode_id").is_in(ids)).select(
+        "episode_id", "trigger_date", "start_date", "end_date", "status", "excluded", "exclusion_reason",
+        "quarantined", "quarantine_reason", "counts_for_scoring")
+    costs = _scan(settings, "episode_costs").filter(pl.col("episode_id").is_in(ids)).select(
         "episode_id", *[pl.col(c).cast(pl.Float64) for c in ("observed_cost", "partb_cost", "parta_cost")],
         (pl.col("partb_lines") + pl.col("parta_claims")).alias("lines"))
     note = (pl.when(pl.col("quarantined")).then(pl.format("quarantined: {}", pl.col("quarantine_reason")))
             .when(pl.col("excluded")).then(pl.format("excluded: {}", pl.col("exclusion_reason")))
             .when(pl.col("status") == "open").then(pl.lit("open: cost to date, not scored yet (E5)"))
             .otherwise(pl.lit("")))
-    return (att.join(eps, on="episode_id", how="left").join(costs, on="episode_id", how="left")
+    return (att.lazy().join(eps, on="episode_id", how="left").join(costs, on="episode_id", how="left")
             .with_columns(note.alias("note")).select(EPISODE_COLUMNS)
             .sort("tin", "npi", "cohort", "start_date", "episode_id").collect())
 
@@ -48,12 +49,17 @@ def episode_lines(settings: RunSettings, episode_ids: list[str]) -> pl.DataFrame
     NPI (internal: `billed_under` masks them per TIN before anything is written)."""
     lines = _scan(settings, "episode_lines").filter(pl.col("episode_id").is_in(episode_ids)).select(
         "episode_id", "source", "claim_control_number", "claim_id", "line_number", "bene_id", "service_date",
-        "episode_day", "hcpcs", "drg", "service_category", "tin", "npi", pl.col("cost_amount").cast(pl.Float64))
-    partb = _scan(settings, "partb_lines").select("claim_id", "line_number", "bene_id", "source_file", "source_row")
-    out = lines.join(partb, on=["claim_id", "line_number", "bene_id"], how="left")
+        "episode_day", "hcpcs", "drg", "service_category", "tin", "npi", pl.col("cost_amount").cast(pl.Float64)
+    ).collect()
+    # Only the claims of these lines are read from partb_lines / parta_claims (a filter the Parquet scan applies
+    # as it reads): a join against the whole of partb_lines held it in memory, 100M rows at 100M lines.
+    claims = {src: lines.filter(pl.col("source") == src)["claim_id"].unique() for src in ("partb", "parta")}
+    partb = (_scan(settings, "partb_lines").filter(pl.col("claim_id").is_in(claims["partb"]))
+             .select("claim_id", "line_number", "bene_id", "source_file", "source_row"))
+    out = lines.lazy().join(partb, on=["claim_id", "line_number", "bene_id"], how="left")
     if settings.read_path("parta_claims").exists():
-        parta = _scan(settings, "parta_claims").select("claim_id", "bene_id", pl.col("source_file").alias("a_file"),
-                                                       pl.col("source_row").alias("a_row"))
+        parta = (_scan(settings, "parta_claims").filter(pl.col("claim_id").is_in(claims["parta"]))
+                 .select("claim_id", "bene_id", pl.col("source_file").alias("a_file"), pl.col("source_row").alias("a_row")))
         a = pl.col("source") == "parta"
         out = out.join(parta, on=["claim_id", "bene_id"], how="left").with_columns(
             pl.when(a).then(pl.col("a_file")).otherwise(pl.col("source_file")).alias("source_file"),
