@@ -63,13 +63,10 @@ def median(values: list[float]) -> float | None:
 
 
 def parse_size(text: str) -> float | None:
-    """'20GB' -> bytes (DuckDB units: KB/MB/GB/TB are powers of 1000, KiB/MiB/GiB/TiB of 1024)."""
-    m = re.fullmatch(r"\s*([\d.]+)\s*([KMGT]i?B)\s*", text or "", re.IGNORECASE)
-    if not m:
-        return None
-    unit = m.group(2).upper()
-    base = 1024 if "I" in unit else 1000
-    return float(m.group(1)) * base ** ("KMGT".index(unit[0]) + 1)
+    """'20GB' -> bytes, as the pipeline reads --memory-limit (pipelines.duck.parse_size)."""
+    from pipelines.duck import parse_size as parse
+
+    return parse(text)
 
 
 # ------------------------------------------------------------------------------------------ targets

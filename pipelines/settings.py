@@ -16,7 +16,7 @@ class RunSettings:
     performance_year: int = 2027
     config_file: Path | None = None
     threads: int = 0  # 0 = all cores
-    memory_limit: str = ""  # e.g. "16GB"; empty = DuckDB's default (80% of RAM)
+    memory_limit: str = ""  # the run's budget, e.g. "16GB" (DuckDB gets 80%: pipelines.duck); "" = DuckDB's default
     quiet: bool = False
     tins: tuple[str, ...] = field(default_factory=tuple)
     run_tag: str = ""  # set per run (the Dagster run id): tables are staged, then published (issue 6)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from pipelines.cli import main
 from tests.cclf_builders import fixed_width, partb_line, write_fixed
 
@@ -57,3 +59,18 @@ def test_run_without_claims_files_says_what_it_expected(tmp_path, capsys):
     rc = main(["run", "--input", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--quiet"])
     assert rc == 1
     assert "no Part B claims files found" in capsys.readouterr().err
+
+
+def test_memory_limit_is_the_runs_budget_of_which_duckdb_gets_eighty_percent(tmp_path, capsys):
+    """--memory-limit bounds the run's process: DuckDB's own memory_limit is 80% of it (pipelines.duck), the
+    rest is room for what DuckDB does not count and for Python; a value that is not a size is refused."""
+    from pipelines.duck import connect, duckdb_memory_limit
+
+    assert duckdb_memory_limit("20GB") == "16000MB" and duckdb_memory_limit("2GiB") == "1717MB"
+    assert duckdb_memory_limit("") == ""
+    con = connect(1, "1GB")
+    assert con.execute("SELECT current_setting('memory_limit')").fetchone()[0] == "762.9 MiB"  # 800 MB
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", "--input", str(tmp_path), "--out", str(tmp_path / "o"), "--memory-limit", "lots"])
+    assert exit_.value.code == 2
+    assert "--memory-limit: 'lots' is not a size such as 16GB" in capsys.readouterr().err

@@ -13,6 +13,14 @@ NAME = "run"
 HELP = "materialize every asset of the pipeline on an input folder"
 
 
+def _memory_size(value: str) -> str:
+    from pipelines.duck import parse_size
+
+    if value and parse_size(value) is None:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a size such as 16GB, 16GiB or 800MB")
+    return value
+
+
 def _non_negative(value: str) -> int:
     try:
         n = int(value)
@@ -41,7 +49,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "data/methodology/methodology.toml)")
     p.add_argument("--tin", default="", help="restrict reports (not benchmarks) to these TINs, comma-separated")
     p.add_argument("--threads", default=0, type=_non_negative, help="DuckDB threads, and processes drawing scorecards (default 0: all cores)")
-    p.add_argument("--memory-limit", default="", help="DuckDB memory limit, e.g. 16GB (spills to OUT/.tmp beyond it)")
+    p.add_argument("--memory-limit", default="", type=_memory_size,
+                   help="memory budget of the run, e.g. 16GB: DuckDB gets 80%% of it and spills to OUT/.tmp beyond "
+                        "that; the rest is room for Python (default: DuckDB's own, 80%% of RAM)")
     p.add_argument("--keep-snapshots", default=2, type=_non_negative, metavar="N",
                    help="published snapshots kept in OUT/snapshots, the current one included (default 2)")
     p.add_argument("--retries", default=0, type=_non_negative, metavar="N",
