@@ -136,11 +136,11 @@ def test_scorecards_drawn_in_a_process_pool_equal_those_drawn_in_process(tmp_pat
     settings, _ = demo_run()
     m = load_methodology(settings.performance_year)
     tins = sorted(p.name for p in settings.reports_dir.iterdir() if p.is_dir())[:4]
-    assert build.scorecard_workers(replace(settings, threads=2), 4) == 1  # a few scorecards: no pool
-    monkeypatch.setattr(build, "MIN_SCORECARDS_FOR_POOL", 2)
-    monkeypatch.setattr(build, "SCORECARDS_PER_TASK", 2)  # two tasks of two TINs
-    assert build.scorecard_workers(replace(settings, threads=2), 4) == 2
-    assert build.scorecard_workers(replace(settings, threads=1), 4) == 1
+    two = replace(settings, threads=2)
+    assert build.scorecard_workers(two, 4, 10) == 1  # little to draw: no pool
+    assert build.scorecard_workers(two, 1, 500) == 1  # one scorecard is drawn by one process
+    assert build.scorecard_workers(two, 4, 500) == 2 and build.scorecard_workers(replace(settings, threads=1), 4, 500) == 1
+    monkeypatch.setattr(build, "MIN_CLINICIANS_FOR_POOL", 1)  # these four TINs in two processes
     one, pool = tmp_path / "one", tmp_path / "pool"
     build.build_reports(replace(settings, threads=1), m, one, tins)
     build.build_reports(replace(settings, threads=2), m, pool, tins)

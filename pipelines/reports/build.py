@@ -182,19 +182,19 @@ def index_rows(t: ReportTables, out_dir: Path, m: Methodology) -> list[dict]:
 
 # ------------------------------------------------------------------------------------------ all reports
 
-# Scorecards are drawn in a pool of processes when there are many: vl-convert draws one chart at a time per
-# process (40-60 ms each, three or four per scored clinician), so at thousands of TINs drawing is the run.
-SCORECARDS_PER_TASK = 25  # at least; a task reads the tables and its TINs' episodes and lines once
-TASKS_PER_WORKER = 8  # at most about this many tasks per process (progress, and balance between processes)
-MIN_SCORECARDS_FOR_POOL = 16  # below this, starting the processes costs more than it saves
+# Scorecards are drawn in a pool of processes when there is much to draw: vl-convert draws one chart at a time
+# per process (40-60 ms each, three or four per scored clinician), and a large TIN's lines pages and workbook
+# take minutes at 100M lines; at thousands of TINs drawing is the run. The work is counted in clinicians.
+MIN_CLINICIANS_FOR_POOL = 40  # below this, starting the processes (a few seconds each) costs more than it saves
+TASKS_PER_WORKER = 8  # about this many tasks per process (progress, balance); a task reads the tables once
 
 
-def scorecard_workers(settings: RunSettings, scorecards: int) -> int:
-    """Processes drawing scorecards: the run's --threads (0 = every core), 1 for a few scorecards."""
-    if scorecards < MIN_SCORECARDS_FOR_POOL:
+def scorecard_workers(settings: RunSettings, scorecards: int, clinicians: int) -> int:
+    """Processes drawing `scorecards` TIN scorecards of `clinicians` participants in all: the run's --threads
+    (0 = every core), never more than the scorecards, 1 when there is little to draw."""
+    if scorecards < 2 or clinicians < MIN_CLINICIANS_FOR_POOL:
         return 1
-    cores = settings.threads or os.cpu_count() or 1
-    return max(1, min(cores, math.ceil(scorecards / SCORECARDS_PER_TASK)))
+    return max(1, min(settings.threads or os.cpu_count() or 1, scorecards))
 
 
 @dataclass
@@ -238,12 +238,12 @@ def build_reports(settings: RunSettings, m: Methodology, out_dir: Path, tins: li
     all_tins = sorted(t.scores["tin"].unique().to_list())
     scope = [x for x in all_tins if wanted is None or x in wanted]
     card = ScorecardJob(settings, m, out_dir, common, warnings, notes, part_a)
-    workers = scorecard_workers(settings, len(scope))
+    workers = scorecard_workers(settings, len(scope), t.scores.filter(pl.col("tin").is_in(scope)).height)
     if workers == 1:
         card.write(scope, t, env)
     else:
         settings.progress(f"reports: {len(scope):,} scorecards in {workers} processes")
-        size = max(SCORECARDS_PER_TASK, math.ceil(len(scope) / (workers * TASKS_PER_WORKER)))
+        size = math.ceil(len(scope) / (workers * TASKS_PER_WORKER))
         chunks = [scope[i:i + size] for i in range(0, len(scope), size)]
         done = 0
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
