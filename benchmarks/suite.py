@@ -182,13 +182,13 @@ def pipeline_steps(out: Path) -> dict[str, float]:
     def secs(*names):
         return max((float(tables[n].get("seconds", 0)) for n in names if n in tables), default=0.0)
 
+    from pipelines.projection import PROJECTION_TABLES
     from pipelines.scoring.stage import SCORING_TABLES
 
     episodes = sum(float(x) for x in tables.get("episodes", {}).get("seconds_by_shard", [])) or secs("episodes")
     steps = {"ingest": secs("partb_lines"), "episodes": episodes, "eligibility": secs("eligibility"),
              "episode_risk": secs("episode_risk"), "scoring": secs(*SCORING_TABLES),
-             "projection": secs(*(n for n in tables if n.startswith("projected_") or n == "projection_tin_summary"
-                                  or n == "score_waterfall")),
+             "projection": secs(*PROJECTION_TABLES),
              "reports": secs("reports")}
     steps["checks, staging, publish, Dagster"] = max(0.0, float(summary["seconds"]) - sum(steps.values()))
     return steps

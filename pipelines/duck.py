@@ -35,7 +35,7 @@ def duckdb_memory_limit(budget: str) -> str:
         return ""
     size = parse_size(budget)
     if size is None:
-        raise ValueError(f"--memory-limit {budget!r}: not a size such as 16GB, 16GiB or 800MB")
+        raise ValueError(f"{budget!r} is not a size such as 16GB, 16GiB or 800MB")
     return f"{int(size * DUCKDB_SHARE_OF_MEMORY_LIMIT / 1e6)}MB"
 
 

@@ -7,7 +7,7 @@ import re
 import sys
 from pathlib import Path
 
-from pipelines.commands import CommandError
+from pipelines.commands import CommandError, non_negative
 from pipelines.methodology import MethodologyError, load_methodology
 
 NAME = "report"
@@ -28,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tin", default="", help="only these TINs' folders (comma-separated); other folders stay")
     p.add_argument("--performance-year", default=2027, type=int, help="the PY the run scored")
     p.add_argument("--config", type=Path, default=None, help="methodology overrides the run used (TOML)")
-    p.add_argument("--threads", type=int, default=0,
+    p.add_argument("--threads", type=non_negative, default=0,
                    help="processes drawing scorecards (default 0 = every core; 1 = in this process)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
@@ -46,7 +46,7 @@ def run(args) -> int:
     except MethodologyError as exc:
         raise CommandError(str(exc)) from None
     settings = RunSettings(input_dir=args.out, out_dir=args.out.resolve(), performance_year=args.performance_year,
-                           config_file=args.config, quiet=args.quiet, tins=tins, threads=max(args.threads, 0))
+                           config_file=args.config, quiet=args.quiet, tins=tins, threads=args.threads)
     if tins:
         known = set(settings.warehouse.read("eligibility", ["tin"])["tin"].drop_nulls())
         from difflib import get_close_matches

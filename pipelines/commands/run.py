@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from pipelines.commands import CommandError
+from pipelines.commands import CommandError, non_negative
 from pipelines.commands.report import parse_tins
 from pipelines.methodology import MethodologyError, load_methodology
 
@@ -14,25 +14,17 @@ HELP = "materialize every asset of the pipeline on an input folder"
 
 
 def _memory_size(value: str) -> str:
-    from pipelines.duck import parse_size
+    from pipelines.duck import duckdb_memory_limit
 
-    if value and parse_size(value) is None:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a size such as 16GB, 16GiB or 800MB")
+    try:
+        duckdb_memory_limit(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     return value
 
 
-def _non_negative(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"{n} is negative")
-    return n
-
-
 def _positive(value: str) -> int:
-    n = _non_negative(value)
+    n = non_negative(value)
     if n == 0:
         raise argparse.ArgumentTypeError("must be at least 1")
     return n
@@ -48,13 +40,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, default=None, help="methodology overrides (TOML, same structure as "
                    "data/methodology/methodology.toml)")
     p.add_argument("--tin", default="", help="restrict reports (not benchmarks) to these TINs, comma-separated")
-    p.add_argument("--threads", default=0, type=_non_negative, help="DuckDB threads, and processes drawing scorecards (default 0: all cores)")
+    p.add_argument("--threads", default=0, type=non_negative,
+                   help="DuckDB threads, and processes drawing scorecards (default 0: all cores)")
     p.add_argument("--memory-limit", default="", type=_memory_size,
                    help="memory budget of the run, e.g. 16GB: DuckDB gets 80%% of it and spills to OUT/.tmp beyond "
                         "that; the rest is room for Python (default: DuckDB's own, 80%% of RAM)")
-    p.add_argument("--keep-snapshots", default=2, type=_non_negative, metavar="N",
+    p.add_argument("--keep-snapshots", default=2, type=non_negative, metavar="N",
                    help="published snapshots kept in OUT/snapshots, the current one included (default 2)")
-    p.add_argument("--retries", default=0, type=_non_negative, metavar="N",
+    p.add_argument("--retries", default=0, type=non_negative, metavar="N",
                    help="retry a step that failed for a transient reason (I/O, memory) N times (default 0)")
     p.add_argument("--shards", default=1, type=_positive, metavar="N",
                    help="split the beneficiaries into N hash shards: the episode stage runs one step per shard "
