@@ -43,7 +43,7 @@ bench: $(STAMP)
 ui: $(STAMP)
 	mkdir -p $(DEMO_HOME) && test -f $(DEMO_HOME)/dagster.yaml || cp dagster.yaml $(DEMO_HOME)/dagster.yaml
 	DAGSTER_HOME=$(DEMO_HOME) ASM_INPUT_DIR=$(CURDIR)/$(DEMO_INPUT) ASM_OUT_DIR=$(CURDIR)/$(DEMO_OUT) \
-		$(BIN)/dagster dev -m pipelines.definitions
+		$(BIN)/dagster dev -m assets.definitions
 
 # A run launched from the UI (GraphQL) against `asm run` on the demo input (prints the ratio)
 bench-ui: $(STAMP)

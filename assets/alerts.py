@@ -13,7 +13,7 @@ from pathlib import Path
 
 from dagster import DefaultSensorStatus, RunFailureSensorContext, run_failure_sensor
 
-from pipelines.runrecord import TAG_PREFIX, collect
+from assets.runtime.runrecord import TAG_PREFIX, collect
 
 ALERT_COMMAND_TIMEOUT_SECONDS = 60
 

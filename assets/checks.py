@@ -1,14 +1,14 @@
 """Data-quality checks: per asset with `expectations/<asset>.json`, one check step yielding
 `<asset>_expectations` (blocking ERROR: a failure stops every downstream asset of the run) and
-`<asset>_warnings` (WARN). Engine: `pipelines.quality_gates`."""
+`<asset>_warnings` (WARN). Engine: `pipelines.engine.quality_gates`."""
 from __future__ import annotations
 
 from typing import Iterable
 
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, MetadataValue, multi_asset_check
 
-from pipelines.quality_gates import Evaluation, available_suites, evaluate, load_suite
-from pipelines.resources import AsmResource
+from pipelines.engine.quality_gates import Evaluation, available_suites, evaluate, load_suite
+from assets.runtime.resources import AsmResource
 
 
 def _metadata(report: dict) -> dict:

@@ -3,17 +3,17 @@ per beneficiary shard (`episodes_shard_<k>`: E/X, C1-C3, A1-A3 for that shard's 
 that shard's file of each table) and one step over every shard (`episodes_cohort`: C4's cohort-wide
 winsorizing cap -> episode_costs, and the stage's metadata). Under the multiprocess executor (`asm run
 --workers N`) the shard steps run in parallel; on Kubernetes each is its own pod (docs/scale-out.md).
-Engine: `pipelines.episodes`; shards: `pipelines.shards`."""
+Engine: `pipelines.engine.episodes`; shards: `pipelines.engine.shards`."""
 from __future__ import annotations
 
 from dagster import AssetIn, AssetOut, In, MetadataValue, Nothing, Out, Output, graph_multi_asset, op
 
 from assets._common import DUCKDB_POOL, failure, stage_specs, table_metadata
-from pipelines.episodes import (EPISODE_TABLES, INPUTS, SHARD_TABLES, SOURCES, EpisodeConfigError, run_episode_costs,
+from pipelines.engine.episodes import (EPISODE_TABLES, INPUTS, SHARD_TABLES, SOURCES, EpisodeConfigError, run_episode_costs,
                                 run_episode_shard)
-from pipelines.methodology import Methodology
-from pipelines.resources import AsmResource
-from pipelines.shards import Shard
+from pipelines.engine.methodology import Methodology
+from assets.runtime.resources import AsmResource
+from pipelines.engine.shards import Shard
 
 DESCRIPTIONS = {
     "episodes": "HF and LBP episodes (E1-E6, X1-X2): trigger/confirming line keys, window, PY, open/closed.",
@@ -28,7 +28,7 @@ DESCRIPTIONS = {
 
 def _shard_step(shard: Shard):
     @op(name=f"episodes_shard_{shard.index}", pool=DUCKDB_POOL, ins={d: In(Nothing) for d in INPUTS},
-        out=Out(dict), description=f"E, X, C1-C3, A for the beneficiaries of shard {shard.label} (pipelines.shards).")
+        out=Out(dict), description=f"E, X, C1-C3, A for the beneficiaries of shard {shard.label} (pipelines.engine.shards).")
     def episodes_shard(context, asm: AsmResource) -> dict:
         try:
             result = run_episode_shard(asm.settings(), asm.methodology(), shard)

@@ -1,13 +1,13 @@
 """Ingest assets: one multi-asset, because one pass over the input files yields every ingest table
-and the per-file reconciliation must see them all. Engine: `pipelines.ingest`."""
+and the per-file reconciliation must see them all. Engine: `pipelines.engine.ingest`."""
 from __future__ import annotations
 
 from dagster import MaterializeResult, MetadataValue, multi_asset
 
 from assets._common import DUCKDB_POOL, failure, stage_specs, table_metadata
-from pipelines.ingest import INGEST_TABLES, SOURCES, InputFileError, QuarantineRateExceeded, run_ingest
-from pipelines.methodology import Methodology
-from pipelines.resources import AsmResource
+from pipelines.engine.ingest import INGEST_TABLES, SOURCES, InputFileError, QuarantineRateExceeded, run_ingest
+from pipelines.engine.methodology import Methodology
+from assets.runtime.resources import AsmResource
 
 DESCRIPTIONS = {
     "partb_lines": "Netted Part B claim lines (N1-N6): one row per surviving (control number, beneficiary, line).",

@@ -1,5 +1,5 @@
 """Projection assets (V1-V4): projected scores against CMS's published MIPS benchmarks with bootstrap
-intervals, next to the pool-based figures; appends the run to OUT/history. Engine: `pipelines.projection`."""
+intervals, next to the pool-based figures; appends the run to OUT/history. Engine: `pipelines.engine.projection`."""
 from __future__ import annotations
 
 import time
@@ -7,11 +7,11 @@ import time
 from dagster import AssetDep, MaterializeResult, MetadataValue, multi_asset
 
 from assets._common import failure, stage_specs, table_metadata
-from pipelines.methodology import Methodology
-from pipelines.projection import (PROJECTION_INPUTS, PROJECTION_TABLES, SOURCES, ReferenceFileError, append_history,
+from pipelines.engine.methodology import Methodology
+from pipelines.engine.projection import (PROJECTION_INPUTS, PROJECTION_TABLES, SOURCES, ReferenceFileError, append_history,
                                   compute_projection)
-from pipelines.resources import AsmResource
-from pipelines.warehouse import TableMissing
+from assets.runtime.resources import AsmResource
+from pipelines.engine.warehouse import TableMissing
 
 DESCRIPTIONS = {
     "projected_scores": "V1-V4 per participant: pool-based and projected (CMS benchmarks) cost points, final score, "

@@ -5,21 +5,21 @@ leave the same record:
   SHA-256, config file, methodology label and fingerprint, package version, git commit, each asset's
   code version); in publish's metadata, the snapshot's provenance.json and run_summary.json;
 - the `run_summary` asset (after publish) and the failure hook (any failed step) write
-  OUT/run_summary.json from the run's events in the instance (pipelines.runrecord).
+  OUT/run_summary.json from the run's events in the instance (assets.runtime.runrecord).
 """
 from __future__ import annotations
 
 from dagster import AssetDep, HookContext, MaterializeResult, MetadataValue, asset, failure_hook
 
 from assets._common import code_references
-from pipelines.provenance import manifest_digest, run_identity, stage_code_version
-from pipelines.resources import AsmResource
-from pipelines.runrecord import build_summary, performance_year_warnings, write_summary
-from pipelines.scoring.risk import hcc_library_version
-from pipelines.warehouse import write_text
+from pipelines.engine.provenance import manifest_digest, run_identity, stage_code_version
+from assets.runtime.resources import AsmResource
+from assets.runtime.runrecord import build_summary, performance_year_warnings, write_summary
+from pipelines.engine.scoring.risk import hcc_library_version
+from pipelines.engine.warehouse import write_text
 
 RUN_SUMMARY_ASSET = "run_summary"
-SOURCES = ("pipelines/runrecord.py", "pipelines/provenance.py", "pipelines/errors.py")
+SOURCES = ("assets/runtime/runrecord.py", "pipelines/engine/provenance.py", "pipelines/engine/errors.py")
 
 
 def run_provenance(context, asm: AsmResource, code_versions: dict[str, str]) -> dict:

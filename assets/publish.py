@@ -2,10 +2,10 @@
 OUT/current switches to it in one rename (OUT/warehouse and OUT/reports are links through it), only
 after every upstream asset materialized and every blocking check passed.
 
-Every asset writes to OUT/.staging/<run id>/ (pipelines.warehouse). `publish` depends on every other
+Every asset writes to OUT/.staging/<run id>/ (pipelines.engine.warehouse). `publish` depends on every other
 asset, so a failed blocking check (or a failed step) anywhere upstream skips it and the previous
 snapshot stays current; the failed run's staged tables stay for inspection (cleaning rule:
-pipelines.outfolder). The snapshot carries provenance.json (inputs, config, code versions).
+pipelines.engine.outfolder). The snapshot carries provenance.json (inputs, config, code versions).
 """
 from __future__ import annotations
 
@@ -15,12 +15,12 @@ from dagster import AssetDep, MaterializeResult, MetadataValue, asset
 
 from assets._common import code_references
 from assets.provenance import provenance_metadata, run_provenance
-from pipelines.provenance import stage_code_version
-from pipelines.resources import AsmResource
-from pipelines.warehouse import publish_run
+from pipelines.engine.provenance import stage_code_version
+from assets.runtime.resources import AsmResource
+from pipelines.engine.warehouse import publish_run
 
 PUBLISH_ASSET = "publish"
-SOURCES = ("pipelines/warehouse.py", "pipelines/outfolder.py", "pipelines/provenance.py")
+SOURCES = ("pipelines/engine/warehouse.py", "pipelines/engine/outfolder.py", "pipelines/engine/provenance.py")
 
 
 def publish_asset(upstream: list[str], code_versions: dict[str, str] | None = None):

@@ -1,5 +1,5 @@
 """Reports asset: the index, per-TIN scorecards (HTML with charts, CSV, Excel, episode lines; only the TIN's
-clinicians) and the cohort summary, staged and published with the tables. Engine: `pipelines.reports`."""
+clinicians) and the cohort summary, staged and published with the tables. Engine: `pipelines.engine.reports`."""
 from __future__ import annotations
 
 import time
@@ -7,9 +7,9 @@ import time
 from dagster import AssetDep, MaterializeResult, MetadataValue, asset
 
 from assets._common import code_references, failure
-from pipelines.provenance import SHARED_SOURCES, stage_code_version
-from pipelines.reports import REPORT_INPUTS, SOURCES, PrivacyError, TableMissing, write_reports
-from pipelines.resources import AsmResource
+from pipelines.engine.provenance import SHARED_SOURCES, stage_code_version
+from pipelines.engine.reports import REPORT_INPUTS, SOURCES, PrivacyError, TableMissing, write_reports
+from assets.runtime.resources import AsmResource
 
 REPORTS_ASSET = "reports"
 

@@ -1,5 +1,5 @@
 """Scoring assets: eligibility (G), episode_risk (R1-R3) and the scoring multi-asset (R4-R5, B, Q,
-S, P and the summary tables reports render). Engine: `pipelines.scoring`."""
+S, P and the summary tables reports render). Engine: `pipelines.engine.scoring`."""
 from __future__ import annotations
 
 import time
@@ -8,11 +8,11 @@ import polars as pl
 from dagster import AssetDep, MaterializeResult, MetadataValue, multi_asset
 
 from assets._common import DUCKDB_POOL, failure, stage_specs, table_metadata
-from pipelines.methodology import Methodology
-from pipelines.resources import AsmResource
-from pipelines.scoring import SOURCES, risk
-from pipelines.scoring.inputs import SideInputError, TableMissing, side_inputs_status
-from pipelines.scoring.stage import SCORING_TABLES, compute_eligibility, compute_episode_risk, compute_scores
+from pipelines.engine.methodology import Methodology
+from assets.runtime.resources import AsmResource
+from pipelines.engine.scoring import SOURCES, risk
+from pipelines.engine.scoring.inputs import SideInputError, TableMissing, side_inputs_status
+from pipelines.engine.scoring.stage import SCORING_TABLES, compute_eligibility, compute_episode_risk, compute_scores
 
 DESCRIPTIONS = {
     "eligibility": "G1-G4 per TIN/NPI: specialty by plurality, cohort, location (selected CBSA), volume, reason.",

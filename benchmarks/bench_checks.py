@@ -36,8 +36,8 @@ def full_run(inp: Path, out: Path, threads: int) -> None:
 
     from dagster import DagsterEventType, DagsterInstance
 
-    from pipelines.definitions import ALL_JOB, build_definitions
-    from pipelines.settings import RunSettings
+    from assets.definitions import ALL_JOB, build_definitions
+    from pipelines.engine.settings import RunSettings
 
     if out.exists():
         shutil.rmtree(out)

@@ -30,9 +30,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipelines.episodes import EPISODE_TABLES, EpisodeInputs, build_episode_tables, episode_params  # noqa: E402
-from pipelines.duck import connect, write_parquet  # noqa: E402
-from pipelines.methodology import load_methodology  # noqa: E402
+from pipelines.engine.episodes import EPISODE_TABLES, EpisodeInputs, build_episode_tables, episode_params  # noqa: E402
+from pipelines.engine.duck import connect  # noqa: E402
+from pipelines.engine.sqlstage import write_query  # noqa: E402
+from pipelines.engine.methodology import load_methodology  # noqa: E402
 
 SYNTH = """
 WITH l AS (SELECT range AS i, hash(range) AS h FROM range({start}, {stop}))
@@ -115,7 +116,7 @@ def run_stage(partb: Path, args, work: Path) -> tuple[float, float, dict, dict]:
     t0, c0 = time.perf_counter(), cpu_seconds()
     facts = build_episode_tables(con, EpisodeInputs(partb), episode_params(load_methodology(2027)))
     for table in EPISODE_TABLES:
-        write_parquet(con, f"SELECT * FROM {table}", out / f"{table}.parquet")
+        write_query(con, f"SELECT * FROM {table}", out / f"{table}.parquet")
     wall, cpu = time.perf_counter() - t0, cpu_seconds() - c0
     counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in EPISODE_TABLES}
     con.close()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipelines.generate import generate  # noqa: E402
+from pipelines.synthetic import generate  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -155,9 +155,9 @@ def build(workdir: Path, n_part: int, n_eps: int, seed: int = 7) -> dict:
 
 
 def phase_scoring(workdir: Path) -> dict:
-    from pipelines.scoring.stage import SCORING_TABLES, compute_scores
-    from pipelines.methodology import load_methodology
-    from pipelines.settings import RunSettings
+    from pipelines.engine.scoring.stage import SCORING_TABLES, compute_scores
+    from pipelines.engine.methodology import load_methodology
+    from pipelines.engine.settings import RunSettings
 
     s = RunSettings(input_dir=workdir / "in", out_dir=workdir / "out", quiet=True)
     t0 = time.perf_counter()
@@ -173,8 +173,8 @@ def phase_risk(workdir: Path, hcc_sample: int) -> dict:
     import numpy as np
     import polars as pl
 
-    from pipelines.methodology import load_methodology
-    from pipelines.scoring import risk
+    from pipelines.engine.methodology import load_methodology
+    from pipelines.engine.scoring import risk
 
     p = load_methodology(2027).risk
     wh = workdir / "out" / "warehouse"
@@ -215,9 +215,9 @@ def phase_risk(workdir: Path, hcc_sample: int) -> dict:
 def phase_reports(workdir: Path) -> dict:
     import shutil
 
-    from pipelines.reports import write_reports
-    from pipelines.methodology import load_methodology
-    from pipelines.settings import RunSettings
+    from pipelines.engine.reports import write_reports
+    from pipelines.engine.methodology import load_methodology
+    from pipelines.engine.settings import RunSettings
 
     s = RunSettings(input_dir=workdir / "in", out_dir=workdir / "out", quiet=True)
     shutil.rmtree(s.reports_dir, ignore_errors=True)

@@ -6,7 +6,7 @@
     .venv/bin/python benchmarks/bench_shards.py episodes --base BASE --shards 2 --workers 2 --threads 1
     .venv/bin/python benchmarks/bench_shards.py episodes --base BASE --shards 1 --workers 1 --threads 2
 
-`episodes` runs the episode stage's engine exactly as the Dagster steps do (pipelines.episodes:
+`episodes` runs the episode stage's engine exactly as the Dagster steps do (pipelines.engine.episodes:
 run_episode_shard per shard, then run_episode_costs once), with `--workers` shard steps at a time, each
 in its own process (what the multiprocess executor does, without Dagster's per-step start-up, which is
 measured separately by timing `asm run --workers`). Tables go to a fresh folder each time. The script
@@ -24,11 +24,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipelines.episodes import run_episode_costs, run_episode_shard  # noqa: E402
-from pipelines.ingest import run_ingest  # noqa: E402
-from pipelines.methodology import load_methodology  # noqa: E402
-from pipelines.settings import RunSettings  # noqa: E402
-from pipelines.shards import Shard  # noqa: E402
+from pipelines.engine.episodes import run_episode_costs, run_episode_shard  # noqa: E402
+from pipelines.engine.ingest import run_ingest  # noqa: E402
+from pipelines.engine.methodology import load_methodology  # noqa: E402
+from pipelines.engine.settings import RunSettings  # noqa: E402
+from pipelines.engine.shards import Shard  # noqa: E402
 
 INGEST_TABLES = ("partb_lines", "parta_claims", "beneficiaries")
 

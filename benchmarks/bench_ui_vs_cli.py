@@ -47,7 +47,7 @@ def cli_run(inp: Path, out: Path) -> tuple[float, str]:
 
 def start_ui(inp: Path, out: Path, port: int, log: Path) -> subprocess.Popen:
     env = {**os.environ, "DAGSTER_HOME": str(out / ".dagster"), "ASM_INPUT_DIR": str(inp), "ASM_OUT_DIR": str(out)}
-    proc = subprocess.Popen([str(BIN / "dagster"), "dev", "-m", "pipelines.definitions", "-p", str(port)], cwd=REPO,
+    proc = subprocess.Popen([str(BIN / "dagster"), "dev", "-m", "assets.definitions", "-p", str(port)], cwd=REPO,
                             env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True)
     return proc
 

@@ -70,7 +70,7 @@ def bare_copy(args, settings, m) -> dict:
 
 
 def ingest(args, settings, m) -> dict:
-    from pipelines.ingest import run_ingest
+    from pipelines.engine.ingest import run_ingest
 
     t0 = time.perf_counter()
     r = run_ingest(settings, m)
@@ -80,7 +80,7 @@ def ingest(args, settings, m) -> dict:
 
 
 def episodes(args, settings, m) -> dict:
-    from pipelines.episodes import run_episodes
+    from pipelines.engine.episodes import run_episodes
 
     t0 = time.perf_counter()
     r = run_episodes(settings, m)
@@ -92,7 +92,7 @@ def episodes(args, settings, m) -> dict:
 
 
 def eligibility(args, settings, m) -> dict:
-    from pipelines.scoring.stage import compute_eligibility
+    from pipelines.engine.scoring.stage import compute_eligibility
 
     t = Timer()
     table, _ = compute_eligibility(settings, m)
@@ -103,7 +103,7 @@ def eligibility(args, settings, m) -> dict:
 
 
 def episode_risk(args, settings, m) -> dict:
-    from pipelines.scoring.stage import compute_episode_risk
+    from pipelines.engine.scoring.stage import compute_episode_risk
 
     t = Timer()
     elig = settings.warehouse.read("eligibility")
@@ -117,7 +117,7 @@ def episode_risk(args, settings, m) -> dict:
 
 
 def scoring(args, settings, m) -> dict:
-    from pipelines.scoring.stage import SCORING_TABLES, compute_scores
+    from pipelines.engine.scoring.stage import SCORING_TABLES, compute_scores
 
     t = Timer()
     tables, _ = compute_scores(settings, m)
@@ -129,7 +129,7 @@ def scoring(args, settings, m) -> dict:
 
 
 def reports(args, settings, m) -> dict:
-    from pipelines.reports import write_reports
+    from pipelines.engine.reports import write_reports
 
     t0 = time.perf_counter()
     info = write_reports(settings, m)
@@ -138,7 +138,7 @@ def reports(args, settings, m) -> dict:
 
 def checks(args, settings, m) -> dict:
     """Every asset with a suite whose table the earlier stages wrote (blocking and warning checks)."""
-    from pipelines.quality_gates import available_suites, evaluate
+    from pipelines.engine.quality_gates import available_suites, evaluate
 
     t = Timer()
     import great_expectations  # noqa: F401  paid once per process, as in a run
@@ -167,8 +167,8 @@ def main() -> None:
     ap.add_argument("--tin", default="", help="reports: only these TINs' scorecards (comma-separated)")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
-    from pipelines.methodology import load_methodology
-    from pipelines.settings import RunSettings
+    from pipelines.engine.methodology import load_methodology
+    from pipelines.engine.settings import RunSettings
 
     settings = RunSettings(input_dir=args.input, out_dir=args.out, quiet=True, threads=args.threads,
                            memory_limit=args.memory_limit, tins=tuple(t for t in args.tin.split(",") if t))

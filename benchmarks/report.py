@@ -26,11 +26,11 @@ DEFINITIONS = """\
   `COPY (SELECT * FROM read_parquet('<in>/*ZC5*.parquet')) TO x.parquet (FORMAT parquet, COMPRESSION zstd)`.
 - **stages**, each in its own child process (so its peak RSS is its own), calling the engine functions the
   assets call, tables written straight to `OUT/warehouse`:
-  ingest `pipelines.ingest.run_ingest`, **cold** (empty staging cache `OUT/.ingest`) and **warm** (a nightly
+  ingest `pipelines.engine.ingest.run_ingest`, **cold** (empty staging cache `OUT/.ingest`) and **warm** (a nightly
   run: the cache of a run on every file but the newest ZC5 delivery, then that delivery added back: only it
-  is staged again); episodes `pipelines.episodes.run_episodes`; eligibility, episode_risk and scoring
-  `pipelines.scoring.stage.compute_eligibility`, `compute_episode_risk`, `compute_scores`, each with its
-  writes; reports `pipelines.reports.write_reports`; checks `pipelines.quality_gates.evaluate` over every
+  is staged again); episodes `pipelines.engine.episodes.run_episodes`; eligibility, episode_risk and scoring
+  `pipelines.engine.scoring.stage.compute_eligibility`, `compute_episode_risk`, `compute_scores`, each with its
+  writes; reports `pipelines.engine.reports.write_reports`; checks `pipelines.engine.quality_gates.evaluate` over every
   asset with a suite (`expectations/*.json`), including the one-off Great Expectations import.
 - **whole pipeline**: `asm run --input <in> --out <fresh folder> --threads T --quiet [--memory-limit M]` as a
   child process (Dagster in process, every check, staging and publishing): cold, nothing cached.
@@ -63,8 +63,8 @@ def median(values: list[float]) -> float | None:
 
 
 def parse_size(text: str) -> float | None:
-    """'20GB' -> bytes, as the pipeline reads --memory-limit (pipelines.duck.parse_size)."""
-    from pipelines.duck import parse_size as parse
+    """'20GB' -> bytes, as the pipeline reads --memory-limit (pipelines.engine.duck.parse_size)."""
+    from pipelines.engine.duck import parse_size as parse
 
     return parse(text)
 

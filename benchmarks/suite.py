@@ -182,8 +182,8 @@ def pipeline_steps(out: Path) -> dict[str, float]:
     def secs(*names):
         return max((float(tables[n].get("seconds", 0)) for n in names if n in tables), default=0.0)
 
-    from pipelines.projection import PROJECTION_TABLES
-    from pipelines.scoring.stage import SCORING_TABLES
+    from pipelines.engine.projection import PROJECTION_TABLES
+    from pipelines.engine.scoring.stage import SCORING_TABLES
 
     episodes = sum(float(x) for x in tables.get("episodes", {}).get("seconds_by_shard", [])) or secs("episodes")
     steps = {"ingest": secs("partb_lines"), "episodes": episodes, "eligibility": secs("eligibility"),

@@ -7,7 +7,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.paths import LAYOUT_DIR
+from pipelines.engine.paths import LAYOUT_DIR
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 SAMPLES = SHARED / "reference" / "samples"

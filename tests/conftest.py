@@ -6,8 +6,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.methodology import load_methodology
-from pipelines.settings import RunSettings
+from pipelines.engine.methodology import load_methodology
+from pipelines.engine.settings import RunSettings
 
 
 TESTS = Path(__file__).resolve().parent
@@ -49,7 +49,7 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture
 def run_ingest_on(tmp_path):
     """Run the ingest stage on a folder; return (result, query function over the warehouse)."""
-    from pipelines.ingest import run_ingest
+    from pipelines.engine.ingest import run_ingest
 
     def _run(input_dir: Path, **methodology_overrides):
         out = tmp_path / "out"

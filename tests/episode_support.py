@@ -12,9 +12,9 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.episodes import EpisodeInputs, build_episode_tables, episode_params
-from pipelines.duck import connect, fetch_dicts
-from pipelines.methodology import Methodology, _deep_merge, load_methodology
+from pipelines.engine.episodes import EpisodeInputs, build_episode_tables, episode_params
+from pipelines.engine.duck import connect, fetch_dicts
+from pipelines.engine.methodology import Methodology, _deep_merge, load_methodology
 
 D0 = date(2026, 1, 5)  # a Monday; most cases count days from here
 _ccn = itertools.count(1)

@@ -12,9 +12,9 @@ import functools
 import tempfile
 from pathlib import Path
 
-from pipelines.generate import generate
-from pipelines.runner import run_pipeline
-from pipelines.settings import RunSettings
+from pipelines.synthetic import generate
+from assets.runner import run_pipeline
+from pipelines.engine.settings import RunSettings
 
 
 def _run(prefix: str, scale, seed: int) -> tuple[RunSettings, object]:

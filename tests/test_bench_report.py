@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 
-from pipelines.paths import REPO_ROOT
+from pipelines.engine.paths import REPO_ROOT
 
 _spec = importlib.util.spec_from_file_location("bench_report", REPO_ROOT / "benchmarks" / "report.py")
 report = importlib.util.module_from_spec(_spec)

@@ -15,7 +15,7 @@ from urllib.parse import unquote, urlparse
 import polars as pl
 import pytest
 
-from pipelines.projection import read_history
+from pipelines.engine.projection import read_history
 from tests.report_run import demo_run
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -1,4 +1,4 @@
-"""The scorecard charts (pipelines/reports/charts.py): every chart kind builds a Vega-Lite specification
+"""The scorecard charts (pipelines/engine/reports/charts.py): every chart kind builds a Vega-Lite specification
 that is valid against the schema (the reports render without validating, for speed, so it is checked
 here once per kind) and renders to an SVG with its marks; a trend needs two data dates."""
 from __future__ import annotations
@@ -8,7 +8,7 @@ import re
 import jsonschema
 import pytest
 
-from pipelines.reports import charts
+from pipelines.engine.reports import charts
 
 BANDS = [{"figure": "Pool-based", **{f"t{k}": 20000.0 - 1500 * k for k in range(1, 11)}},
          {"figure": "Projected (CMS)", **{f"t{k}": 21000.0 - 1400 * k for k in range(1, 11)}}]

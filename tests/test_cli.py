@@ -62,9 +62,9 @@ def test_run_without_claims_files_says_what_it_expected(tmp_path, capsys):
 
 
 def test_memory_limit_is_the_runs_budget_of_which_duckdb_gets_eighty_percent(tmp_path, capsys):
-    """--memory-limit bounds the run's process: DuckDB's own memory_limit is 80% of it (pipelines.duck), the
+    """--memory-limit bounds the run's process: DuckDB's own memory_limit is 80% of it (pipelines.engine.duck), the
     rest is room for what DuckDB does not count and for Python; a value that is not a size is refused."""
-    from pipelines.duck import connect, duckdb_memory_limit
+    from pipelines.engine.duck import connect, duckdb_memory_limit
 
     assert duckdb_memory_limit("20GB") == "16000MB" and duckdb_memory_limit("2GiB") == "1717MB"
     assert duckdb_memory_limit("") == ""

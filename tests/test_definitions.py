@@ -6,8 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pipelines.definitions import ALL_JOB, build_definitions
-from pipelines.settings import RunSettings
+from assets.definitions import ALL_JOB, build_definitions
+from pipelines.engine.settings import RunSettings
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -36,7 +36,7 @@ def test_dagster_definitions_validate_cli(tmp_path):
     (home / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
     env = {**os.environ, "DAGSTER_HOME": str(home)}
     proc = subprocess.run(
-        [sys.executable, "-m", "dagster", "definitions", "validate", "-m", "pipelines.definitions"],
+        [sys.executable, "-m", "dagster", "definitions", "validate", "-m", "assets.definitions"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=180,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -9,8 +9,8 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.generate import qpp
-from pipelines.generate.reference import cbsa_of_zip
+from pipelines.synthetic import qpp
+from pipelines.synthetic.reference import cbsa_of_zip
 from tests.report_run import demo_run
 from tests.test_generate import _assert_rates_follow_cms
 

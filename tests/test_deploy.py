@@ -19,7 +19,7 @@ import pytest
 from dagster import (AssetSelection, DagsterEventType, DagsterInstance, DagsterRunStatus, Definitions, asset,
                      build_run_status_sensor_context, define_asset_job, in_process_executor)
 
-import pipelines.definitions as definitions
+import assets.definitions as definitions
 from assets._common import DUCKDB_POOL, failure
 
 REPO = Path(__file__).resolve().parents[1]
@@ -109,14 +109,14 @@ def test_each_dagster_yaml_variant_loads_and_records_a_run(variant):
 
 
 def test_schedule_start_works_as_the_readme_says(variant, tmp_path):
-    """README: `DAGSTER_HOME=... dagster schedule start asm_nightly -m pipelines.definitions`; the failure
+    """README: `DAGSTER_HOME=... dagster schedule start asm_nightly -m assets.definitions`; the failure
     sensor is on by default."""
     _, home, env = variant
     full_env = {**os.environ, **env, "DAGSTER_HOME": str(home), "ASM_INPUT_DIR": str(tmp_path),
                 "ASM_OUT_DIR": str(tmp_path / "out")}
 
     def dagster(*args):
-        done = subprocess.run([str(BIN / "dagster"), *args, "-m", "pipelines.definitions"], cwd=REPO, env=full_env,
+        done = subprocess.run([str(BIN / "dagster"), *args, "-m", "assets.definitions"], cwd=REPO, env=full_env,
                               capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-2000:]
         return done.stdout + done.stderr

@@ -8,11 +8,11 @@ from dagster import AssetSelection, DagsterInstance, Definitions, asset, define_
 from assets.checks import suite_checks
 from assets.ingest import ingest_asset
 from assets.publish import publish_asset
-from pipelines.ingest import INGEST_TABLES
-from pipelines.methodology import load_methodology
-from pipelines.quality_gates import available_suites, load_suite
-from pipelines.resources import AsmResource
-from pipelines.settings import RunSettings
+from pipelines.engine.ingest import INGEST_TABLES
+from pipelines.engine.methodology import load_methodology
+from pipelines.engine.quality_gates import available_suites, load_suite
+from assets.runtime.resources import AsmResource
+from pipelines.engine.settings import RunSettings
 from tests.cclf_builders import partb_line, write_fixed
 
 ZC5 = "P.A1234.ACO.ZC5Y26.D260410.T1200000"

@@ -1,4 +1,4 @@
-"""Issue 6: the suites and the check engine (pipelines/quality_gates) on tiny Parquet tables."""
+"""Issue 6: the suites and the check engine (pipelines/engine/quality_gates) on tiny Parquet tables."""
 from __future__ import annotations
 
 import json
@@ -7,12 +7,12 @@ import duckdb
 import great_expectations as gx
 import pytest
 
-from pipelines.paths import EXPECTATIONS_DIR
-from pipelines.quality_gates import (DUCKDB_TYPES, PRIVATE_COLUMN, Outcome, append_dq_results, available_suites, evaluate,
+from pipelines.engine.paths import EXPECTATIONS_DIR
+from pipelines.engine.quality_gates import (DUCKDB_TYPES, PRIVATE_COLUMN, Outcome, append_dq_results, available_suites, evaluate,
                                      load_suite, run_suite)
-from pipelines.ingest import INGEST_TABLES
-from pipelines.duck import sql_text
-from pipelines.settings import RunSettings
+from pipelines.engine.ingest import INGEST_TABLES
+from pipelines.engine.duck import sql_text
+from pipelines.engine.settings import RunSettings
 
 
 def test_every_ingest_asset_has_a_suite_that_loads_as_a_gx_1x_suite():
@@ -86,7 +86,7 @@ def test_metadata_and_dq_results_never_hold_beneficiary_ids(tmp_path):
 
 
 def test_gx_expectations_may_not_name_private_columns(tmp_path, monkeypatch):
-    import pipelines.quality_gates.suites as checks
+    import pipelines.engine.quality_gates.suites as checks
 
     (tmp_path / "x.json").write_text(json.dumps({"name": "x", "expectations": [
         {"type": "expect_column_values_to_match_regex", "kwargs": {"column": "bene_id", "regex": "."},
@@ -115,7 +115,7 @@ NO_TABLE_ASSETS = {"publish", "reports", "run_summary"}  # publish moves tables;
 
 
 def test_every_asset_in_the_definitions_has_a_suite(tmp_path):
-    from pipelines.definitions import build_definitions
+    from assets.definitions import build_definitions
 
     defs = build_definitions(RunSettings(input_dir=tmp_path, out_dir=tmp_path))
     assets = {k.to_user_string() for a in defs.assets for k in a.keys}

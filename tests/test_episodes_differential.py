@@ -9,8 +9,8 @@ from fractions import Fraction
 
 import pytest
 
-from pipelines.episodes import EpisodeInputs, build_episode_tables, episode_params
-from pipelines.duck import connect
+from pipelines.engine.episodes import EpisodeInputs, build_episode_tables, episode_params
+from pipelines.engine.duck import connect
 from tests.episode_reference import load_lists, reference_episodes
 from tests.episode_support import BENE_SCHEMA, PARTB_SCHEMA, _write, line, methodology_with
 

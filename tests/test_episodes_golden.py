@@ -176,10 +176,10 @@ def test_E1_cancelled_trigger_line_does_not_trigger(tmp_path, input_dir):
     # Through ingest (N4): the day-0 visit is an original + its cancel -> netted away; the day-30 and
     # day-200 visits survive. The cancelled day 0 must not trigger: 200 - 30 = 170 <= 180, so the only
     # episode triggers on day 30 (2026-04-01), confirmed day 200 (2026-09-18).
-    from pipelines.episodes import EpisodeInputs, build_episode_tables, episode_params
-    from pipelines.ingest import run_ingest
-    from pipelines.duck import connect
-    from pipelines.settings import RunSettings
+    from pipelines.engine.episodes import EpisodeInputs, build_episode_tables, episode_params
+    from pipelines.engine.ingest import run_ingest
+    from pipelines.engine.duck import connect
+    from pipelines.engine.settings import RunSettings
     from tests.cclf_builders import partb_line, write_csv
 
     def visit(uniq, ccn, when, adj="0", eff=None):
@@ -344,8 +344,8 @@ def test_config_file_with_a_90_day_LBP_window_changes_episodes_without_code_chan
 
 
 def test_config_threshold_and_bad_values_are_rejected_with_a_message(tmp_path):
-    from pipelines.episodes import episode_params
-    from pipelines.methodology import MethodologyError
+    from pipelines.engine.episodes import episode_params
+    from pipelines.engine.methodology import MethodologyError
 
     with pytest.raises(MethodologyError, match="pair_scope"):
         episode_params(methodology_with({"episodes": {"pair_scope": "clinic"}}))

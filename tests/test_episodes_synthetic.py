@@ -6,17 +6,17 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from pipelines.episodes import EpisodeInputs, build_episode_tables, episode_params
-from pipelines.duck import connect
-from pipelines.settings import RunSettings
+from pipelines.engine.episodes import EpisodeInputs, build_episode_tables, episode_params
+from pipelines.engine.duck import connect
+from pipelines.engine.settings import RunSettings
 from tests.episode_support import methodology_with
 
-generate = pytest.importorskip("pipelines.generate").generate
+generate = pytest.importorskip("pipelines.synthetic").generate
 
 
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory):
-    from pipelines.ingest import run_ingest
+    from pipelines.engine.ingest import run_ingest
 
     root = tmp_path_factory.mktemp("synthetic")
     generate(root / "in", scale=40_000, seed=7, fmt="parquet")

@@ -1,4 +1,4 @@
-"""The per-TIN workbook (pipelines/reports/excel.py): each column written by its type, blanks for nulls
+"""The per-TIN workbook (pipelines/engine/reports/excel.py): each column written by its type, blanks for nulls
 and NaN, text that looks like a formula stays text (a claim field never runs in a practice's Excel)."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from decimal import Decimal
 import polars as pl
 from openpyxl import load_workbook
 
-from pipelines.reports.excel import workbook_text, write_workbook
+from pipelines.engine.reports.excel import workbook_text, write_workbook
 
 
 def test_columns_are_written_by_type_and_text_is_never_a_formula(tmp_path):

@@ -1,4 +1,4 @@
-"""Tests of the synthetic claims generator (pipelines.generate)."""
+"""Tests of the synthetic claims generator (pipelines.synthetic)."""
 from __future__ import annotations
 
 import csv
@@ -12,13 +12,13 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.generate import SCALES, generate, qpp
-from pipelines.generate import world as W
-from pipelines.generate.job import MIN_PRACTICES, Plan
-from pipelines.generate.practice import PERFORMANCE_YEAR, practice_files
-from pipelines.generate.reference import SYNTH_DIR, selected_text, zip_cbsa_text
-from pipelines.generate.render import load_layout, load_rif_columns
-from pipelines.generate.world import npi_check_digit, npi_is_valid
+from pipelines.synthetic import SCALES, generate, qpp
+from pipelines.synthetic import world as W
+from pipelines.synthetic.job import MIN_PRACTICES, Plan
+from pipelines.synthetic.practice import PERFORMANCE_YEAR, practice_files
+from pipelines.synthetic.reference import SYNTH_DIR, selected_text, zip_cbsa_text
+from pipelines.synthetic.render import load_layout, load_rif_columns
+from pipelines.synthetic.world import npi_check_digit, npi_is_valid
 
 SCALE = 20_000
 
@@ -86,8 +86,8 @@ def test_no_temp_files_left_and_expected_files(fixed):
 
 def test_failed_generation_leaves_no_files(tmp_path, monkeypatch):
     # every file is written under a temporary name and renamed only when all blocks succeeded
-    import pipelines.generate.core as core
-    import pipelines.generate.job as job
+    import pipelines.synthetic.core as core
+    import pipelines.synthetic.job as job
 
     monkeypatch.setattr(job, "BLOCK_LINES", 10_000)  # several blocks
     gen_block = core.gen_block

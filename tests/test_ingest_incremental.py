@@ -1,14 +1,14 @@
 """Issue 11 item 4: incremental nightly runs. Each claims file is staged once, keyed by name and
-SHA-256 (pipelines/ingest/cache.py); a night that adds a delivery reads only that file, a changed file
+SHA-256 (pipelines/engine/ingest/cache.py); a night that adds a delivery reads only that file, a changed file
 is read again, a removed file's rows are gone, and every table equals a full rebuild's."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from pipelines.compare import compare_warehouses
-from pipelines.ingest import run_ingest
-from pipelines.methodology import load_methodology
-from pipelines.settings import RunSettings
+from pipelines.engine.compare import compare_warehouses
+from pipelines.engine.ingest import run_ingest
+from pipelines.engine.methodology import load_methodology
+from pipelines.engine.settings import RunSettings
 from tests.cclf_builders import partb_line, write_fixed
 
 M = load_methodology(2027)

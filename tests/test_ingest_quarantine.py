@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from pipelines.ingest import QuarantineRateExceeded
-from pipelines.ingest import InputFileError
+from pipelines.engine.ingest import QuarantineRateExceeded
+from pipelines.engine.ingest import InputFileError
 from tests.cclf_builders import SAMPLES, fixed_width, partb_line, write_csv, write_fixed, xref_row
 
 ZC5 = "P.A1234.ACO.ZC5Y26.D260410.T1200000"
@@ -61,9 +61,9 @@ def test_bad_rows_of_every_kind_are_quarantined_with_reason_and_row(input_dir, r
 def _run_with_config(input_dir, cfg):
     import duckdb
 
-    from pipelines.ingest import run_ingest
-    from pipelines.methodology import load_methodology
-    from pipelines.settings import RunSettings
+    from pipelines.engine.ingest import run_ingest
+    from pipelines.engine.methodology import load_methodology
+    from pipelines.engine.settings import RunSettings
 
     s = RunSettings(input_dir=input_dir, out_dir=input_dir.parent / "out", quiet=True)
     r = run_ingest(s, load_methodology(2027, cfg))

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from pipelines.ingest import crosswalk
+from pipelines.engine.ingest import crosswalk
 from tests.cclf_builders import partb_line, write_csv, write_fixed, write_parquet, xref_row
 
 ZC5 = "P.A1234.ACO.ZC5Y26.D{d}.T1200000"

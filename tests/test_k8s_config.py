@@ -4,7 +4,7 @@ machinery, without a cluster:
 - deploy/k8s/dagster.yaml passes Dagster's instance schema, its run launcher and compute-log manager pass
   their classes' schemas (dagster-k8s K8sRunLauncher, dagster-aws S3ComputeLogManager), and the instance
   opens on a real PostgreSQL server (the one tests/test_deploy.py starts) and records a run;
-- deploy/k8s/executor.yaml is valid run config for the asm_all job of pipelines.definitions with dagster-k8s's
+- deploy/k8s/executor.yaml is valid run config for the asm_all job of assets.definitions with dagster-k8s's
   k8s_job_executor (one pod per step), and its per-step entries name real steps;
 - the code location deploy/k8s/asm_k8s.py loads: the job with the k8s executor, the S3 IO manager for op
   outputs under ASM_REMOTE_URL (a round trip against moto's S3 server), and refuses to load without a store;
@@ -30,8 +30,8 @@ from dagster._core.instance.config import dagster_instance_config  # noqa: E402
 from dagster_aws.s3.compute_log_manager import S3ComputeLogManager  # noqa: E402
 from dagster_k8s import K8sRunLauncher, k8s_job_executor  # noqa: E402
 
-from pipelines.definitions import ALL_JOB, build_definitions  # noqa: E402
-from pipelines.settings import RunSettings  # noqa: E402
+from assets.definitions import ALL_JOB, build_definitions  # noqa: E402
+from pipelines.engine.settings import RunSettings  # noqa: E402
 from tests.test_deploy import postgres  # noqa: E402,F401  (the PostgreSQL server fixture)
 from tests.test_remote_store import s3, s3_server  # noqa: E402,F401  (moto's S3 server)
 
@@ -168,7 +168,7 @@ def test_op_outputs_round_trip_through_the_s3_io_manager(s3, monkeypatch):  # no
 
 
 def test_helm_values_and_env_configmap_agree_with_the_code():
-    from pipelines.settings import settings_from_env
+    from pipelines.engine.settings import settings_from_env
 
     env_docs = list(yaml.safe_load_all((K8S / "asm-env.yaml").read_text()))
     configmap = next(d for d in env_docs if d["kind"] == "ConfigMap")

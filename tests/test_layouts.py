@@ -5,7 +5,7 @@ import csv
 
 import pytest
 
-from pipelines.ingest.readers import layout
+from pipelines.engine.ingest.readers import layout
 from tests.cclf_builders import SHARED, write_fixed
 
 CMS_LAYOUTS = SHARED / "reference" / "cclf"

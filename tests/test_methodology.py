@@ -1,4 +1,4 @@
-"""The typed methodology configuration (pipelines/methodology.py): every parameter typed, ranged and
+"""The typed methodology configuration (pipelines/engine/methodology.py): every parameter typed, ranged and
 documented once; a user's --config is validated the same way, and every problem is one line naming the
 file and the dotted key."""
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from pipelines import methodology as mod
-from pipelines.methodology import (BASE_FILE, PERFORMANCE_YEARS, SECTIONS, Methodology, MethodologyError,
+from pipelines.engine import methodology as mod
+from pipelines.engine.methodology import (BASE_FILE, PERFORMANCE_YEARS, SECTIONS, Methodology, MethodologyError,
                                    MethodologyParams, _deep_merge, load_methodology, render_markdown)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -199,7 +199,7 @@ def test_missing_config_file_is_refused_in_one_line(tmp_path):
 
 def test_module_cli_reports_a_binary_config_on_one_line_without_traceback(tmp_path):
     cfg = _cfg(tmp_path, bytes(range(256)))
-    proc = subprocess.run([sys.executable, "-m", "pipelines.methodology", "--config", str(cfg)],
+    proc = subprocess.run([sys.executable, "-m", "pipelines.engine.methodology", "--config", str(cfg)],
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
@@ -356,14 +356,14 @@ def test_docs_file_is_in_sync_with_the_model_and_the_toml():
     expected = render_markdown()
     assert DOCS.read_text() == expected, (
         "docs/methodology-parameters.md is stale: run "
-        "`.venv/bin/python -m pipelines.methodology --markdown > docs/methodology-parameters.md`")
+        "`.venv/bin/python -m pipelines.engine.methodology --markdown > docs/methodology-parameters.md`")
 
 
 def test_markdown_cli_prints_the_same_reference(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "pipelines.methodology", "--markdown"],
+    proc = subprocess.run([sys.executable, "-m", "pipelines.engine.methodology", "--markdown"],
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == render_markdown()
-    one = subprocess.run([sys.executable, "-m", "pipelines.methodology", "--markdown", "--performance-year", "2029"],
+    one = subprocess.run([sys.executable, "-m", "pipelines.engine.methodology", "--markdown", "--performance-year", "2029"],
                          cwd=REPO, capture_output=True, text=True, timeout=120).stdout
     assert "| `payment.risk_level` | float in [0, 1] | `0.1` |" in one

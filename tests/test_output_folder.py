@@ -16,15 +16,15 @@ import pytest
 from dagster import DagsterInstance, DagsterRun, DagsterRunStatus
 
 from pipelines.cli import main
-from pipelines.errors import explain
-from pipelines.outfolder import OutputInUse, OutputLock, clean_leftovers
-from pipelines.warehouse import Warehouse
+from pipelines.engine.errors import explain
+from pipelines.engine.outfolder import OutputInUse, OutputLock, clean_leftovers
+from pipelines.engine.warehouse import Warehouse
 from tests.cclf_builders import partb_line, write_fixed
 
 REPO = Path(__file__).resolve().parents[1]
 ASM = str(Path(sys.executable).parent / "asm")
 ZC5 = "P.A1234.ACO.ZC5Y26.D260410.T1200000"
-HOLD_LOCK = ("import sys, time; from pipelines.outfolder import OutputLock; "
+HOLD_LOCK = ("import sys, time; from pipelines.engine.outfolder import OutputLock; "
              "OutputLock(sys.argv[1], 'run-A').__enter__(); print('locked', flush=True); time.sleep(120)")
 
 
@@ -37,7 +37,7 @@ def tiny_input(tmp_path) -> Path:
 
 
 def _home(out: Path) -> Path:
-    from pipelines.runrecord import open_instance
+    from assets.runtime.runrecord import open_instance
 
     open_instance(out).dispose()  # creates OUT/.dagster with the project's dagster.yaml
     return out / ".dagster"
@@ -93,11 +93,11 @@ def test_lock_is_exclusive_across_processes_and_reentrant_within_one(tmp_path):
     with OutputLock(out, "a"):
         with OutputLock(out, "a"):  # the runner holds it, the job's resource takes it again
             pass
-        child = subprocess.run([sys.executable, "-c", "import sys; from pipelines.outfolder import OutputLock; "
+        child = subprocess.run([sys.executable, "-c", "import sys; from pipelines.engine.outfolder import OutputLock; "
                                 "OutputLock(sys.argv[1], 'b').__enter__()", str(out)], cwd=REPO,
                                capture_output=True, text=True)
         assert child.returncode != 0 and "OutputInUse" in child.stderr
-    child = subprocess.run([sys.executable, "-c", "import sys; from pipelines.outfolder import OutputLock; "
+    child = subprocess.run([sys.executable, "-c", "import sys; from pipelines.engine.outfolder import OutputLock; "
                             "OutputLock(sys.argv[1], 'b').__enter__()", str(out)], cwd=REPO)
     assert child.returncode == 0
     assert issubclass(OutputInUse, Exception)
@@ -232,20 +232,20 @@ def test_raw_library_errors_are_translated_without_repeating_values(raw, expecte
 
 def test_unknown_errors_are_left_to_the_caller_unless_the_disk_is_full(tmp_path, monkeypatch):
     assert explain("KeyError: 'x'", str(tmp_path)) is None
-    import pipelines.errors
+    import pipelines.engine.errors
 
-    monkeypatch.setattr(pipelines.errors, "FULL_DISK_BYTES", 1 << 62)  # every disk looks full
+    monkeypatch.setattr(pipelines.engine.errors, "FULL_DISK_BYTES", 1 << 62)  # every disk looks full
     assert explain("(sqlite3.OperationalError) disk I/O error", str(tmp_path)).startswith(
         f"the disk holding {tmp_path} is full")
 
 
 def test_an_unexpected_error_is_still_one_line(monkeypatch, tmp_path, tiny_input, capsys):
-    import pipelines.runner
+    import assets.runner
 
     def boom(settings):
         raise RuntimeError("something broke\nsecond line")
 
-    monkeypatch.setattr(pipelines.runner, "run_pipeline", boom)
+    monkeypatch.setattr(assets.runner, "run_pipeline", boom)
     monkeypatch.delenv("ASM_DEBUG", raising=False)
     assert main(["run", "--input", str(tiny_input), "--out", str(tmp_path / "o"), "--quiet"]) == 1
     assert _one_line(capsys.readouterr().err) == ("asm: error: internal error: RuntimeError: something broke (please "

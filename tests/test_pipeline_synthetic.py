@@ -6,10 +6,10 @@ import json
 import duckdb
 import pytest
 
-from pipelines.ingest import run_ingest
-from pipelines.generate import generate
-from pipelines.methodology import load_methodology
-from pipelines.settings import RunSettings
+from pipelines.engine.ingest import run_ingest
+from pipelines.synthetic import generate
+from pipelines.engine.methodology import load_methodology
+from pipelines.engine.settings import RunSettings
 
 REASON_OF_KIND = {  # generator's planted malformed kinds -> ingest quarantine reasons
     "wrong_length": "wrong_record_length",

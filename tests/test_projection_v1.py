@@ -6,11 +6,11 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from pipelines.methodology import load_methodology
-from pipelines.paths import REPO_ROOT
-from pipelines.projection import quality as vq
-from pipelines.projection.reference import ReferenceFileError, load_cost_averages, load_quality_benchmarks
-from pipelines.scoring.params import quality_params
+from pipelines.engine.methodology import load_methodology
+from pipelines.engine.paths import REPO_ROOT
+from pipelines.engine.projection import quality as vq
+from pipelines.engine.projection.reference import ReferenceFileError, load_cost_averages, load_quality_benchmarks
+from pipelines.engine.scoring.params import quality_params
 
 M = load_methodology(2027)
 QP = quality_params(M, part_a_supplied=True)

@@ -15,9 +15,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from pipelines import warehouse as wh_module
-from pipelines.outfolder import clean_leftovers
-from pipelines.warehouse import Warehouse, ensure_layout, publish_run
+from pipelines.engine import warehouse as wh_module
+from pipelines.engine.outfolder import clean_leftovers
+from pipelines.engine.warehouse import Warehouse, ensure_layout, publish_run
 
 REPO = Path(__file__).resolve().parents[1]
 PUBLISH_STEPS = ("built", "sealed", "switched", "linked")
@@ -91,7 +91,7 @@ def test_publish_across_file_systems_copies_before_the_switch(tmp_path, monkeypa
 DRIVER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from pipelines import warehouse
+    from pipelines.engine import warehouse
     out, stop_at, mode = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
 
     def pause(step):
@@ -133,7 +133,7 @@ def test_kill_9_inside_publish_leaves_the_old_set_or_the_new_one(tmp_path, step)
     seen = _published(out)
     expected = old if step in ("built", "sealed") else new_staged
     assert seen == expected, f"killed at {step}: a mixed or missing set"
-    # the next run repairs and cleans (rule in pipelines.outfolder): still the same whole set
+    # the next run repairs and cleans (rule in pipelines.engine.outfolder): still the same whole set
     clean_leftovers(Warehouse(out, "run-next"))
     assert _published(out) == expected
     assert not [p for p in (out / "snapshots").iterdir() if p.name.endswith(".partial")]

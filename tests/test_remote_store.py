@@ -1,4 +1,4 @@
-"""The output folder in object storage (issue 12 item 4, pipelines/remote.py), against a local S3-compatible
+"""The output folder in object storage (issue 12 item 4, assets/runtime/remote.py), against a local S3-compatible
 server this module starts (moto's, from PyPI `moto[server]`, on 127.0.0.1):
 
 - push/pull move only changed files (size + S3 ETag; same size and new bytes still move), skip temporary
@@ -25,8 +25,8 @@ pytest.importorskip("s3fs", reason="s3fs is not installed (pip install -e '.[tes
 
 import boto3  # noqa: E402  (installed with s3fs)
 
-from pipelines.remote import RemoteError, RemoteStore, StepSync, local_etag  # noqa: E402
-from pipelines.warehouse import Warehouse, publish_run  # noqa: E402
+from assets.runtime.remote import RemoteError, RemoteStore, StepSync, local_etag  # noqa: E402
+from pipelines.engine.warehouse import Warehouse, publish_run  # noqa: E402
 from tests.report_run import small_run  # noqa: E402
 from tests.test_deploy import _free_port  # noqa: E402
 
@@ -243,9 +243,9 @@ def test_asm_run_refuses_an_unusable_store_in_one_line(s3, tmp_path, capsys):
 def test_remote_module_has_no_dagster_import():
     import ast
 
-    import pipelines.remote
+    import assets.runtime.remote
 
-    tree = ast.parse(Path(pipelines.remote.__file__).read_text())
+    tree = ast.parse(Path(assets.runtime.remote.__file__).read_text())
     modules = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     modules |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
     assert modules and not {m for m in modules if m.split(".")[0] == "dagster"}
@@ -273,7 +273,7 @@ def _toy_asset(fail: bool):
 def _toy_job(tmp_path: Path, remote_url: str, fail: bool):
     from dagster import Definitions, define_asset_job, in_process_executor
 
-    from pipelines.resources import AsmResource
+    from assets.runtime.resources import AsmResource
 
     (tmp_path / "in").mkdir(exist_ok=True)
     resource = AsmResource(input_dir=str(tmp_path / "in"), out_dir=str(tmp_path / "out"), remote_url=remote_url)
@@ -300,8 +300,8 @@ def test_a_failed_push_is_recorded_and_later_steps_refuse(s3, tmp_path, monkeypa
     next step of the run (its resource pulling) and `asm run` find it and refuse to read older tables."""
     from dagster import DagsterInstance, build_init_resource_context
 
-    from pipelines.resources import _remote_pull, push_failure
-    from pipelines.settings import RunSettings
+    from assets.runtime.resources import _remote_pull, push_failure
+    from pipelines.engine.settings import RunSettings
 
     def no_store(self):
         raise RemoteError("cannot reach the object store s3://x (endpoint y): check AWS_ENDPOINT_URL")
@@ -324,14 +324,14 @@ def test_ingest_on_one_machine_rest_on_another_equals_the_local_run(s3, tmp_path
     """Machine A runs ingest (N1-N6) with the store on; machine B, an empty output folder, runs every other
     step of the same run from the tables it pulls (the input folder is still read by scoring for its side
     files, Q/S: a read-only mount on every pod); B's published tables equal a plain local run's
-    (pipelines.compare), and a third machine reads the published warehouse from the store."""
+    (pipelines.engine.compare), and a third machine reads the published warehouse from the store."""
     from dagster import AssetKey
 
-    from pipelines.compare import compare_warehouses
-    from pipelines.definitions import ALL_JOB, build_definitions
-    from pipelines.ingest import INGEST_TABLES
-    from pipelines.runrecord import open_instance
-    from pipelines.settings import RunSettings
+    from pipelines.engine.compare import compare_warehouses
+    from assets.definitions import ALL_JOB, build_definitions
+    from pipelines.engine.ingest import INGEST_TABLES
+    from assets.runtime.runrecord import open_instance
+    from pipelines.engine.settings import RunSettings
 
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     local, _ = small_run()

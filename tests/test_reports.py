@@ -9,9 +9,9 @@ import shutil
 import polars as pl
 import pytest
 
-from pipelines import reports as rep
-from pipelines.methodology import load_methodology
-from pipelines.settings import RunSettings
+from pipelines.engine import reports as rep
+from pipelines.engine.methodology import load_methodology
+from pipelines.engine.settings import RunSettings
 from tests.report_run import demo_run
 
 TOKEN = re.compile(r"[A-Za-z0-9]+")
@@ -122,8 +122,8 @@ def test_tin_option_rebuilds_that_tins_folder_and_keeps_the_others(run, tmp_path
 def test_without_part_a_the_report_says_q492_is_not_scored(run, tmp_path):
     """Q6: with an empty parta_claims, scoring marks Q492 not scored (participant_measure_points,
     cohort_summary) and the scorecard, which only renders those tables, says so."""
-    from pipelines.projection import compute_projection
-    from pipelines.scoring.stage import compute_scores
+    from pipelines.engine.projection import compute_projection
+    from pipelines.engine.scoring.stage import compute_scores
 
     settings, _ = run
     no_part_a = RunSettings(input_dir=settings.input_dir, out_dir=tmp_path / "out", quiet=True)
@@ -152,7 +152,7 @@ def test_without_part_a_the_report_says_q492_is_not_scored(run, tmp_path):
 def test_B1_small_pool_warning_below_the_limit(run, tmp_path):
     """B1: with a small-pool limit above the demo's pool sizes, every scorecard warns (recomputed
     from the run's warehouse, as the Q6 test above)."""
-    from pipelines.scoring.stage import compute_scores
+    from pipelines.engine.scoring.stage import compute_scores
     from tests.episode_support import methodology_with
 
     settings, _ = run

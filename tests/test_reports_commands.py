@@ -8,10 +8,10 @@ import polars as pl
 import pytest
 
 from pipelines.cli import main
-from pipelines.projection.history import append_history, delivery_months, month_subset, read_history
-from pipelines.scoring.inputs import SideInputError, check_tins, keep_other_tins
-from pipelines.settings import RunSettings
-from pipelines.warehouse import write_frame
+from pipelines.engine.projection.history import append_history, delivery_months, month_subset, read_history
+from pipelines.engine.scoring.inputs import SideInputError, check_tins, keep_other_tins
+from pipelines.engine.settings import RunSettings
+from pipelines.engine.warehouse import write_frame
 from tests.report_run import demo_run
 
 
@@ -58,7 +58,7 @@ def test_keep_other_tins_leaves_published_rows_of_other_tins(tmp_path):
 
 
 def _projected(tin: str, as_of: date, score: float) -> pl.DataFrame:
-    from pipelines.projection.history import HISTORY_COLUMNS
+    from pipelines.engine.projection.history import HISTORY_COLUMNS
 
     row = {c: None for c in HISTORY_COLUMNS if c != "as_of"}
     row.update(performance_year=2027, cohort="HF", tin=tin, npi="1000000004", projected_final_score=score)
@@ -125,13 +125,13 @@ def test_asm_run_tin_replaces_that_tins_rows_and_folder_and_keeps_the_others(tmp
 
 
 def test_scorecards_drawn_in_a_process_pool_equal_those_drawn_in_process(tmp_path, monkeypatch):
-    """Many scorecards are drawn by --threads processes (pipelines.reports.build): each worker reads the
+    """Many scorecards are drawn by --threads processes (pipelines.engine.reports.build): each worker reads the
     tables itself, the page header comes from the caller, so every HTML and CSV file is the same either way
     (the workbooks carry their own creation time)."""
     from dataclasses import replace
 
-    import pipelines.reports.build as build
-    from pipelines.methodology import load_methodology
+    import pipelines.engine.reports.build as build
+    from pipelines.engine.methodology import load_methodology
 
     settings, _ = demo_run()
     m = load_methodology(settings.performance_year)

@@ -23,11 +23,11 @@ import pytest
 from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRunStatus
 from dagster._core.execution.api import create_execution_plan
 
-from pipelines.definitions import ALL_JOB, build_definitions
-from pipelines.provenance import manifest_digest
-from pipelines.settings import RunSettings
-from pipelines.tables import TABLE_KEYS
-from pipelines.warehouse import read_frame
+from assets.definitions import ALL_JOB, build_definitions
+from pipelines.engine.provenance import manifest_digest
+from pipelines.engine.settings import RunSettings
+from pipelines.engine.tables import TABLE_KEYS
+from pipelines.engine.warehouse import read_frame
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -207,7 +207,7 @@ def test_the_ui_shows_the_cli_run_and_launches_the_same_job(two_runs, tmp_path):
     port = _free_port()
     env = {**os.environ, "DAGSTER_HOME": str(a / ".dagster"), "ASM_INPUT_DIR": str(inp), "ASM_OUT_DIR": str(a)}
     log = open(tmp_path / "dagster_dev.log", "w")
-    ui = subprocess.Popen([str(BIN / "dagster"), "dev", "-m", "pipelines.definitions", "-p", str(port)], cwd=REPO,
+    ui = subprocess.Popen([str(BIN / "dagster"), "dev", "-m", "assets.definitions", "-p", str(port)], cwd=REPO,
                           env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         client = DagsterGraphQLClient("127.0.0.1", port_number=port)

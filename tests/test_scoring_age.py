@@ -7,8 +7,8 @@ from datetime import date, timedelta
 
 import polars as pl
 
-from pipelines.methodology import load_methodology
-from pipelines.scoring import risk
+from pipelines.engine.methodology import load_methodology
+from pipelines.engine.scoring import risk
 from tests.episode_support import bene, line, run_engine
 
 P = load_methodology(2027).risk

@@ -8,8 +8,8 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from pipelines.methodology import load_methodology
-from pipelines.scoring import cost
+from pipelines.engine.methodology import load_methodology
+from pipelines.engine.scoring import cost
 
 P = load_methodology(2027).benchmarks
 

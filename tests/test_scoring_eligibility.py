@@ -4,9 +4,9 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from pipelines.methodology import load_methodology
-from pipelines.scoring import eligibility as g
-from pipelines.scoring.inputs import SideInputError
+from pipelines.engine.methodology import load_methodology
+from pipelines.engine.scoring import eligibility as g
+from pipelines.engine.scoring.inputs import SideInputError
 
 P = load_methodology(2027).eligibility
 

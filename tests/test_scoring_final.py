@@ -6,8 +6,8 @@ from datetime import date
 import polars as pl
 import pytest
 
-from pipelines.methodology import load_methodology
-from pipelines.scoring import final
+from pipelines.engine.methodology import load_methodology
+from pipelines.engine.scoring import final
 
 P = load_methodology(2027).scoring
 

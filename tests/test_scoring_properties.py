@@ -5,8 +5,8 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipelines.methodology import load_methodology
-from pipelines.scoring import cost, payment
+from pipelines.engine.methodology import load_methodology
+from pipelines.engine.scoring import cost, payment
 
 CP = load_methodology(2027).benchmarks
 money = st.floats(min_value=1.0, max_value=1e6, allow_nan=False, allow_infinity=False)

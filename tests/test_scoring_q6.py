@@ -7,10 +7,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from pipelines.methodology import load_methodology
-from pipelines.scoring import admissions as adm
-from pipelines.scoring import quality, risk
-from pipelines.scoring.params import quality_params
+from pipelines.engine.methodology import load_methodology
+from pipelines.engine.scoring import admissions as adm
+from pipelines.engine.scoring import quality, risk
+from pipelines.engine.scoring.params import quality_params
 
 M = load_methodology(2027)
 P = M.admissions

@@ -4,10 +4,10 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from pipelines.methodology import load_methodology
-from pipelines.reference import resolve_dir
-from pipelines.scoring import quality, side_inputs
-from pipelines.scoring.params import quality_params
+from pipelines.engine.methodology import load_methodology
+from pipelines.engine.reference import resolve_dir
+from pipelines.engine.scoring import quality, side_inputs
+from pipelines.engine.scoring.params import quality_params
 
 M = load_methodology(2027)
 P = quality_params(M)

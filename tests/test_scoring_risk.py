@@ -7,8 +7,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from pipelines.methodology import load_methodology
-from pipelines.scoring import risk
+from pipelines.engine.methodology import load_methodology
+from pipelines.engine.scoring import risk
 
 P = load_methodology(2027).risk
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from pipelines.cli import main
-from pipelines.methodology import load_methodology
-from pipelines.scoring import side_inputs
-from pipelines.scoring.inputs import SideInputError
-from pipelines.settings import RunSettings
+from pipelines.engine.methodology import load_methodology
+from pipelines.engine.scoring import side_inputs
+from pipelines.engine.scoring.inputs import SideInputError
+from pipelines.engine.settings import RunSettings
 from tests.cclf_builders import partb_line, write_fixed
 
 SP = load_methodology(2027).scoring

@@ -6,8 +6,8 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from pipelines.methodology import load_methodology
-from pipelines.sensitivity import (DEFAULT_ALTERNATIVES, Alternative, SensitivityError, changes, load_alternatives,
+from pipelines.engine.methodology import load_methodology
+from pipelines.cli.sensitivity import (DEFAULT_ALTERNATIVES, Alternative, SensitivityError, changes, load_alternatives,
                                    render, summarize)
 
 M = load_methodology(2027)
@@ -104,7 +104,7 @@ def test_the_run_is_found_from_the_provenance_run_summary_json_records(tmp_path)
     takes them from there; a summary naming no input folder is a one-line error asking for --input."""
     import json
 
-    from pipelines.sensitivity import load_run
+    from pipelines.cli.sensitivity import load_run
 
     out, inp = tmp_path / "out", tmp_path / "in"
     (out / "warehouse").mkdir(parents=True)

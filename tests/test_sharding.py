@@ -1,4 +1,4 @@
-"""Sharded execution (issue 12 item 3; pipelines/shards.py): a generated input split into 8 beneficiary shards
+"""Sharded execution (issue 12 item 3; pipelines/engine/shards.py): a generated input split into 8 beneficiary shards
 gives every table of the unsharded run, row for row; shard files hold disjoint beneficiaries; the
 multiprocess executor runs the shard steps in parallel; bad shard settings are refused in one line."""
 from __future__ import annotations
@@ -12,18 +12,18 @@ import duckdb
 import pytest
 from dagster import AssetKey, DagsterEventType, execute_job, reconstructable
 
-from pipelines.compare import compare_warehouses
-from pipelines.definitions import asm_job_from_env
-from pipelines.duck import sql_literal
-from pipelines.episodes import EPISODE_TABLES, EpisodeConfigError, run_episode_shard
-from pipelines.methodology import load_methodology
-from pipelines.outfolder import OutputInUse, OutputLock
-from pipelines.runner import run_pipeline
-from pipelines.runrecord import open_instance
-from pipelines.settings import RunSettings, settings_to_env
-from pipelines.shards import SHARDED_TABLES, Shard, ShardError, shard_file
-from pipelines.tables import TABLE_KEYS
-from pipelines.warehouse import parquet_files, write_query
+from pipelines.engine.compare import compare_warehouses
+from assets.definitions import asm_job_from_env
+from pipelines.engine.duck import sql_literal
+from pipelines.engine.episodes import EPISODE_TABLES, EpisodeConfigError, run_episode_shard
+from pipelines.engine.methodology import load_methodology
+from pipelines.engine.outfolder import OutputInUse, OutputLock
+from assets.runner import run_pipeline
+from assets.runtime.runrecord import open_instance
+from pipelines.engine.settings import RunSettings, settings_to_env
+from pipelines.engine.shards import SHARDED_TABLES, Shard, ShardError, shard_file
+from pipelines.engine.tables import TABLE_KEYS
+from pipelines.engine.warehouse import parquet_files, write_query
 from tests.report_run import small_run
 
 REPO = Path(__file__).resolve().parents[1]
@@ -121,7 +121,7 @@ def test_cli_refuses_zero_shards_in_one_line(tmp_path):
 def test_steps_of_one_run_share_the_output_lock_other_runs_are_refused(tmp_path):
     """A step of a multiprocess run (another process, same run id) shares the lock; a different run
     is refused."""
-    code = ("import sys; from pathlib import Path; from pipelines.outfolder import OutputLock, OutputInUse\n"
+    code = ("import sys; from pathlib import Path; from pipelines.engine.outfolder import OutputLock, OutputInUse\n"
             "try:\n    l = OutputLock(Path(sys.argv[1]), sys.argv[2]).__enter__(); print('shared' if l.shared else 'own')\n"
             "except OutputInUse as e:\n    print('refused')")
     with OutputLock(tmp_path, "run-1"):

@@ -1,12 +1,12 @@
 """The Dagster code location for Kubernetes (docs/scale-out.md): the assets, checks, job, schedule and sensor
-of `pipelines.definitions`, with
+of `assets.definitions`, with
   - every step in its own pod: dagster-k8s `k8s_job_executor`, configured by executor.yaml beside this file;
-  - the tables a step writes moving through the object store ASM_REMOTE_URL (pipelines.remote), required here;
+  - the tables a step writes moving through the object store ASM_REMOTE_URL (assets.runtime.remote), required here;
   - the small values steps hand each other (op outputs) in the same store: dagster-aws S3PickleIOManager
     under <ASM_REMOTE_URL>/dagster-io (the default file-system IO manager would write them to the step pod's
     own disk, where the next pod cannot read them).
 Served by `dagster api grpc --python-file deploy/k8s/asm_k8s.py` (the Helm chart's user deployment,
-deploy/k8s/values.yaml). Settings from the ASM_* variables (pipelines.settings.settings_from_env).
+deploy/k8s/values.yaml). Settings from the ASM_* variables (pipelines.engine.settings.settings_from_env).
 """
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from dagster import Definitions, ScheduleDefinition
 from dagster_aws.s3 import S3PickleIOManager, S3Resource
 from dagster_k8s import k8s_job_executor
 
-from pipelines.definitions import ALL_JOB, build_definitions
-from pipelines.settings import RunSettings, settings_from_env
+from assets.definitions import ALL_JOB, build_definitions
+from pipelines.engine.settings import RunSettings, settings_from_env
 
 EXECUTOR_CONFIG = Path(__file__).with_name("executor.yaml")
 IO_PREFIX = "dagster-io"

@@ -11,7 +11,7 @@
 -- X1/R1 one home of age: `age_at_trigger` = completed years on the trigger date (= the episode start,
 --    E3): year difference, minus 1 while the birthday's month/day is not reached. A 29 February
 --    birthday is reached on 1 March in non-leap years [DEFAULT]. X1 uses it here; R1's age bands read
---    this column (pipelines/scoring/risk.py), never recompute it.
+--    this column (pipelines/engine/scoring/risk.py), never recompute it.
 -- X2 [DEFAULT]: beneficiary absent from the demographics -> kept, demographics_missing = true.
 --    Without demographics the X columns are NULL.
 WITH aged AS (

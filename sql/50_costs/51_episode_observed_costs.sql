@@ -2,13 +2,13 @@
 -- C2 observed_cost = Part B cost (N5 cost_amount) + Part A cost (CLM_PMT_AMT), both also reported
 --    separately. Open episodes (E5) carry their cost to date.
 -- C3 cost by service category (one cost_<category> column per entry of
---    pipelines.reference.SERVICE_CATEGORIES, rendered into the category_cost_* placeholders) and
+--    pipelines.engine.reference.SERVICE_CATEGORIES, rendered into the category_cost_* placeholders) and
 --    driver flags: hospitalizations (assigned inpatient stays); post-acute claims after a
 --    hospitalization; echocardiograms beyond the first (HF; distinct echo service dates - 1);
 --    advanced imaging (CT/MRI) in the first costs.early_imaging_days days (LBP); injections or
 --    procedures (assigned lines in category 'procedures' or service group 'injection'); spine surgery
 --    (LBP: decompression/fusion lines, or a spine-surgery DRG stay).
--- Per beneficiary shard (pipelines/shards.py): nothing here looks beyond one episode's lines. The
+-- Per beneficiary shard (pipelines/engine/shards.py): nothing here looks beyond one episode's lines. The
 -- winsorizing cap (C4) is a percentile over the whole cohort: sql/55_winsorizing, once over every shard.
 WITH agg AS (
     SELECT l.episode_id,

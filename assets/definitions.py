@@ -1,0 +1,91 @@
+"""The Dagster code location: assets, checks, jobs, schedules, sensors and resources of asm-pipeline.
+
+`dagster dev` / `dagster definitions validate` load `defs` (settings from ASM_* environment
+variables); `asm run` builds its own with `build_definitions(settings)` and runs the same job in
+process, recording it in the same instance (assets.runtime.runrecord.open_instance).
+"""
+from __future__ import annotations
+
+from dagster import (AssetSelection, Backoff, DefaultScheduleStatus, Definitions, ExecutorDefinition, RetryPolicy,
+                     ScheduleDefinition, colored_console_logger, define_asset_job, in_process_executor,
+                     multiprocess_executor)
+
+from assets.alerts import asm_failure_alert
+from assets.checks import asset_key_names, suite_checks
+from assets.episodes import episodes_asset
+from assets.ingest import ingest_asset
+from assets.projection import projection_asset
+from assets.provenance import run_summary_asset, summary_on_failure
+from assets.publish import publish_asset
+from assets.reports import reports_asset
+from assets.scoring import eligibility_asset, episode_risk_asset, scoring_asset
+from pipelines.engine.methodology import Methodology, load_methodology
+from pipelines.engine.provenance import run_identity
+from assets.runtime.resources import AsmResource
+from assets.runtime.runrecord import TAG_PREFIX, progress_logger
+from pipelines.engine.settings import RunSettings, settings_from_env
+
+ALL_JOB = "asm_all"
+RETRY_DELAY_SECONDS = 30  # first retry after 30 s, then 60 s, ... (transient I/O or memory pressure)
+
+
+def retry_policy(retries: int) -> RetryPolicy | None:
+    """Retries for transient failures. A user error (assets' `failure()`, a failed blocking check) is
+    never retried: it would fail the same way."""
+    return RetryPolicy(max_retries=retries, delay=RETRY_DELAY_SECONDS, backoff=Backoff.EXPONENTIAL) if retries else None
+
+
+def run_tags(settings: RunSettings, methodology: Methodology) -> dict[str, str]:
+    """Run-level provenance known before the run starts, as run tags (`asm/<key>`)."""
+    identity = run_identity(settings.input_dir, settings.out_dir, settings.performance_year, settings.config_file,
+                            methodology)
+    return {f"{TAG_PREFIX}{k}": v for k, v in identity.items()}
+
+
+def executor_for(settings: RunSettings) -> ExecutorDefinition:
+    """One process, steps in order (as fast as it gets on a small machine: issue 11 item 2), or with
+    `workers` > 1 the multiprocess executor running that many steps at once (the episode stage's
+    shard steps in parallel: issue 12 item 3)."""
+    if settings.workers <= 1:
+        return in_process_executor
+    return multiprocess_executor.configured({"max_concurrent": settings.workers}, name="multiprocess")
+
+
+def build_definitions(settings: RunSettings) -> Definitions:
+    methodology = load_methodology(settings.performance_year, settings.config_file)
+    assets = [ingest_asset(methodology), episodes_asset(methodology, settings.shards), eligibility_asset(methodology),
+              episode_risk_asset(methodology), scoring_asset(methodology), projection_asset(methodology),
+              reports_asset(methodology.fingerprint)]  # OUT/reports, staged like the tables, published by `publish`
+    keys = asset_key_names(assets)  # issue 6: every asset with expectations/<asset>.json gets its checks,
+    code_versions = {k.to_user_string(): v for a in assets for k, v in a.code_versions_by_key.items() if v}
+    assets.append(publish_asset(keys, code_versions))  # and `publish` (staging -> snapshot) runs after all of them
+    assets.append(run_summary_asset(code_versions))  # then OUT/run_summary.json
+    asm_all = define_asset_job(
+        ALL_JOB, selection=AssetSelection.all(), description="Every asset, end to end.",
+        executor_def=executor_for(settings),
+        hooks={summary_on_failure(code_versions)}, op_retry_policy=retry_policy(settings.step_retries),
+        run_tags=run_tags(settings, methodology),
+    )
+    nightly = ScheduleDefinition(
+        name="asm_nightly", job=asm_all, cron_schedule="0 2 * * *", default_status=DefaultScheduleStatus.STOPPED,
+        description="Nightly full run (turn on in the UI or with `dagster schedule start asm_nightly`).",
+    )
+    return Definitions(
+        assets=assets,
+        asset_checks=suite_checks(keys),
+        jobs=[asm_all],
+        schedules=[nightly],
+        sensors=[asm_failure_alert],
+        resources={"asm": AsmResource.from_settings(settings)},
+        executor=executor_for(settings),  # also for runs launched from the asset graph ("Materialize")
+        loggers={"console": colored_console_logger, "asm_progress": progress_logger},
+    )
+
+
+def asm_job_from_env():
+    """The `asm_all` job built from ASM_* variables: what the step processes of a multiprocess run load
+    (`asm run --workers N` sets the variables from its settings: pipelines.engine.settings.settings_to_env)."""
+    return build_definitions(settings_from_env()).resolve_job_def(ALL_JOB)
+
+
+defs = build_definitions(settings_from_env())

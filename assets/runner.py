@@ -1,0 +1,100 @@
+"""Run the whole asset graph in process (what `asm run` does), recorded in the project's Dagster
+instance like a UI or scheduled run, and summarise the outcome from OUT/run_summary.json, which the
+job itself writes (assets/provenance.py)."""
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from assets.definitions import ALL_JOB, build_definitions
+from pipelines.engine.errors import explain
+from pipelines.engine.outfolder import OutputFolderError, OutputInUse, OutputLock, prepare_output
+from assets.runtime.runrecord import build_summary, instance_home, open_instance, read_summary, write_summary
+from pipelines.engine.settings import RunSettings, settings_to_env
+
+
+@dataclass
+class RunOutcome:
+    success: bool
+    seconds: float
+    run_id: str = ""
+    reason: str = ""  # one line, for the user, when not successful
+    materialized: dict[str, dict] = field(default_factory=dict)  # asset -> metadata (plain values)
+    checks: list[dict] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    stale_lock: str = ""  # a lock left by a killed run, taken over
+
+
+def _where_outputs_are(settings: RunSettings, run_id: str) -> str:
+    """For a failed run: the previous outputs are untouched; where this run's staged tables are."""
+    kept = (f"previous outputs in {settings.warehouse_dir} left unchanged" if settings.warehouse_dir.exists()
+            else "nothing published")
+    staged = settings.out_dir / ".staging" / run_id
+    return f" ({kept}; this run's tables: {staged})" if staged.exists() else f" ({kept})"
+
+
+def _execute_in_processes(settings: RunSettings, run_id: str, instance, run_config: dict) -> bool:
+    """The multiprocess executor (`workers` > 1): each step in its own process, which loads the job
+    from ASM_* variables (assets.definitions.asm_job_from_env)."""
+    from dagster import reconstructable
+    from dagster._core.execution.api import execute_run
+
+    from assets.definitions import asm_job_from_env
+
+    saved = {k: os.environ.get(k) for k in settings_to_env(settings)}
+    os.environ.update(settings_to_env(settings))
+    try:
+        recon = reconstructable(asm_job_from_env)
+        job = recon.get_definition()
+        run = instance.create_run_for_job(job_def=job, run_id=run_id, run_config=run_config,
+                                          tags=job.run_tags, job_code_origin=recon.get_python_origin())
+        return execute_run(recon, run, instance).success
+    finally:
+        for k, v in saved.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+
+
+def _execute(settings: RunSettings, run_id: str) -> dict:
+    """Run the job in the project's instance; the run summary the job wrote (or, when it failed before
+    any step, one written here)."""
+    run_config = {"loggers": {"asm_progress": {"config": {"quiet": settings.quiet}}}}
+    with open_instance(settings.out_dir) as instance:
+        if settings.workers > 1:
+            success = _execute_in_processes(settings, run_id, instance, run_config)
+        else:
+            job = build_definitions(settings).resolve_job_def(ALL_JOB)
+            success = job.execute_in_process(instance=instance, raise_on_error=False, run_id=run_id,
+                                             run_config=run_config).success
+        summary = read_summary(settings.out_dir, run_id)
+        if summary is None or summary["success"] != success:  # failed before any step (e.g. resources)
+            summary = build_summary(instance, run_id, settings.out_dir, success=success)
+            write_summary(settings.out_dir, summary)
+    return summary
+
+
+def run_pipeline(settings: RunSettings) -> RunOutcome:
+    """Raises OutputFolderError / OutputInUse (one line) when OUT cannot be used or fails under the run
+    (full disk, read-only, permissions: also while recording the run in the instance)."""
+    started = time.perf_counter()
+    prepare_output(settings.out_dir)
+    run_id = str(uuid.uuid4())
+    try:
+        with OutputLock(settings.out_dir, run_id) as lock:  # held for the whole run; the job's resource re-enters it
+            summary = _execute(settings, run_id)
+    except OutputInUse:
+        raise
+    except Exception as exc:  # storage and OS errors (SQLite, full disk) surface here, not as step failures
+        why = explain(f"{type(exc).__name__}: {exc}", str(settings.out_dir))
+        if why is None:
+            raise
+        raise OutputFolderError(f"{why} (while recording run {run_id} in {instance_home(settings.out_dir)})") from None
+    outcome = RunOutcome(success=bool(summary["success"]), seconds=time.perf_counter() - started,
+                         run_id=run_id, reason=summary.get("reason", ""),
+                         materialized=summary.get("tables", {}), checks=summary.get("checks", []),
+                         warnings=summary.get("warnings", []), stale_lock=lock.stale_message())
+    if not outcome.success:
+        outcome.reason = (outcome.reason or "run failed (see `dagster dev` for the event log)") + \
+            _where_outputs_are(settings, run_id)
+    return outcome

@@ -1,0 +1,247 @@
+"""A run as the Dagster instance records it (Dagster side; the engine never imports this module).
+
+- `open_instance`: the project's instance ($DAGSTER_HOME, else OUT/.dagster) that `asm run`, the UI
+  and the schedule all record into;
+- `build_summary` / `write_summary`: OUT/run_summary.json from the run's events in the instance,
+  written by the job itself (the `run_summary` asset after publish, the failure hook on a failure);
+- `failure_reason`: the one line a person reads (raw library text translated by pipelines.engine.errors);
+- `progress_logger`: one line per step as it starts and ends, with its elapsed time.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from dagster import DagsterEventType, DagsterInstance, Field, logger
+
+from pipelines.engine.errors import explain
+from pipelines.engine.paths import REPO_ROOT
+from pipelines.engine.warehouse import write_text
+
+INSTANCE_FOLDER = ".dagster"  # OUT/.dagster when DAGSTER_HOME is not set
+INSTANCE_TEMPLATE = REPO_ROOT / "dagster.yaml"  # the one-machine settings
+SUMMARY_FILE = "run_summary.json"
+TAG_PREFIX = "asm/"
+
+_EVENTS = {DagsterEventType.ASSET_MATERIALIZATION, DagsterEventType.ASSET_CHECK_EVALUATION,
+           DagsterEventType.STEP_FAILURE, DagsterEventType.RUN_FAILURE, DagsterEventType.STEP_SUCCESS,
+           DagsterEventType.RUN_START}
+
+
+# --------------------------------------------------------------------------------------------
+# The instance
+
+
+def instance_home(out_dir: Path) -> Path:
+    """$DAGSTER_HOME when set (a team's or the daemon's instance), else OUT/.dagster."""
+    home = os.environ.get("DAGSTER_HOME")
+    return Path(home) if home else Path(out_dir) / INSTANCE_FOLDER
+
+
+def open_instance(out_dir: Path) -> DagsterInstance:
+    """The persistent instance runs are recorded in; a new home gets the project's dagster.yaml."""
+    home = instance_home(out_dir).resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():
+        shutil.copyfile(INSTANCE_TEMPLATE, home / "dagster.yaml")
+    return DagsterInstance.from_config(str(home))
+
+
+def settle_dead_run(instance: DagsterInstance, run_id: str, why: str) -> bool:
+    """A run whose process died (its OUT lock was found stale) still shows as started: mark it failed
+    and free any concurrency slots it held, so the UI is right and no pool stays blocked."""
+    run = instance.get_run_by_id(run_id) if run_id else None
+    if run is None or run.is_finished:
+        return False
+    instance.report_run_failed(run, message=why)
+    if instance.event_log_storage.supports_global_concurrency_limits:
+        instance.event_log_storage.free_concurrency_slots_for_run(run_id)
+    return True
+
+
+# --------------------------------------------------------------------------------------------
+# Reading a run's events
+
+
+def plain(value):
+    """A metadata value as plain JSON-able data."""
+    for attr in ("value", "text", "path", "data", "md_str"):
+        if hasattr(value, attr):
+            return getattr(value, attr)
+    return value
+
+
+def _events(instance: DagsterInstance, run_id: str) -> list:
+    return [e.dagster_event for e in instance.all_logs(run_id, of_type=_EVENTS) if e.dagster_event]
+
+
+_WRAPPERS = ("Failure", "RetryRequested", "RetryRequestedFromPolicy")
+
+
+def _error_line(err, out_dir: str) -> str:
+    """The innermost non-Dagster error of a chain, translated, in one line."""
+    texts = []
+    while err is not None:
+        texts.append(f"{err.cls_name}: {err.message}")
+        wrapper = "dagster" in (err.cls_name or "").lower() or err.cls_name in _WRAPPERS
+        if not wrapper or err.cause is None:
+            break
+        err = err.cause
+    raw = "\n".join(texts)
+    first = (err.message if err else texts[-1]).strip().splitlines()
+    return explain(raw, out_dir) or (first[0] if first else "failed")
+
+
+def failure_reason(events: list, out_dir: str, checks: list[dict]) -> str:
+    """The first failure as one line: a failed blocking check's summary, a step's user failure
+    (asset `failure()`), or its innermost error translated (pipelines.engine.errors)."""
+    blocking = [c for c in checks if not c["passed"] and c["severity"] == "ERROR"]
+    if blocking:
+        return blocking[0]["summary"] or f"check {blocking[0]['asset']}/{blocking[0]['check']} failed"
+    for ev in events:
+        if ev.event_type == DagsterEventType.STEP_FAILURE:
+            data = ev.event_specific_data
+            if data.user_failure_data and data.user_failure_data.description:
+                return data.user_failure_data.description
+            return f"{ev.step_key}: {_error_line(data.error, out_dir)}"
+    for ev in events:
+        if ev.event_type == DagsterEventType.RUN_FAILURE:
+            data = ev.event_specific_data
+            if data is not None and getattr(data, "error", None) is not None:
+                return _error_line(data.error, out_dir)
+            return ev.message or "run failed"
+    return ""
+
+
+def collect(instance: DagsterInstance, run_id: str, out_dir: str) -> dict:
+    """Materializations (asset -> plain metadata), check results and the failure reason of a run."""
+    events = _events(instance, run_id)
+    materialized: dict[str, dict] = {}
+    checks: list[dict] = []
+    for ev in events:
+        if ev.event_type == DagsterEventType.ASSET_MATERIALIZATION:
+            mat = ev.event_specific_data.materialization
+            materialized[mat.asset_key.to_user_string()] = {
+                k: plain(v) for k, v in mat.metadata.items() if not k.startswith("dagster/co")}
+        elif ev.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
+            e = ev.event_specific_data
+            checks.append({"asset": e.asset_key.to_user_string(), "check": e.check_name, "passed": e.passed,
+                           "severity": str(e.severity.value) if e.severity else "",
+                           "summary": plain(e.metadata.get("summary", "")) if e.metadata else ""})
+    failed = any(ev.event_type in (DagsterEventType.STEP_FAILURE, DagsterEventType.RUN_FAILURE) for ev in events)
+    reason = failure_reason(events, out_dir, checks)
+    return {"materialized": materialized, "checks": checks, "failed": failed or bool(reason), "reason": reason}
+
+
+# --------------------------------------------------------------------------------------------
+# OUT/run_summary.json
+
+
+def run_tags(instance: DagsterInstance, run_id: str) -> dict[str, str]:
+    run = instance.get_run_by_id(run_id)
+    tags = run.tags if run else {}
+    return {k.removeprefix(TAG_PREFIX): v for k, v in tags.items() if k.startswith(TAG_PREFIX)}
+
+
+def build_summary(instance: DagsterInstance, run_id: str, out_dir: Path, *, success: bool | None = None,
+                  provenance: dict | None = None, extra: dict | None = None) -> dict:
+    """The run summary: outcome, one-line reason, provenance (run tags + inputs + code versions),
+    tables with their metadata, checks. `success` None = decided from the events."""
+    record = collect(instance, run_id, str(out_dir))
+    ok = (not record["failed"]) if success is None else success
+    run = instance.get_run_by_id(run_id)
+    stats = instance.get_run_stats(run_id) if run else None
+    started = stats.start_time if stats and stats.start_time else None
+    summary = {
+        "run_id": run_id, "success": ok, "reason": "" if ok else (record["reason"] or "run failed"),
+        "seconds": round(time.time() - started, 2) if started else None,
+        "performance_year": int(run_tags(instance, run_id).get("performance_year") or 0) or None,
+        "provenance": {"run_id": run_id, **run_tags(instance, run_id), **(provenance or {})},
+        "tables": {k: v for k, v in record["materialized"].items() if k not in ("run_provenance", "run_summary")},
+        "checks": record["checks"],
+    }
+    summary.update(extra or {})
+    return summary
+
+
+def write_summary(out_dir: Path, summary: dict) -> Path:
+    path = Path(out_dir) / SUMMARY_FILE
+    write_text(path, json.dumps(summary, indent=2, default=str) + "\n")
+    return path
+
+
+def read_summary(out_dir: Path, run_id: str) -> dict | None:
+    """OUT/run_summary.json if the given run wrote it."""
+    try:
+        summary = json.loads((Path(out_dir) / SUMMARY_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return summary if summary.get("run_id") == run_id else None
+
+
+# --------------------------------------------------------------------------------------------
+# Progress for people: one line per step as it starts and ends
+
+
+class _ProgressHandler(logging.Handler):
+    def __init__(self, stream=None):
+        super().__init__(logging.DEBUG)
+        self.stream = stream or sys.stderr
+        self.started: dict[str, float] = {}
+
+    def _say(self, text: str) -> None:
+        print(f"  {text}", file=self.stream, flush=True)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        ev = getattr(record, "dagster_event", None)
+        if ev is None or not ev.step_key:
+            return
+        key, now = ev.step_key, time.perf_counter()
+        elapsed = now - self.started.get(key, now)
+        if ev.event_type == DagsterEventType.STEP_START:
+            self.started[key] = now
+            self._say(f"[{key}] started")
+        elif ev.event_type == DagsterEventType.STEP_SUCCESS:
+            self._say(f"[{key}] done in {elapsed:.1f}s")
+        elif ev.event_type == DagsterEventType.STEP_FAILURE:
+            self._say(f"[{key}] failed after {elapsed:.1f}s")
+        elif ev.event_type == DagsterEventType.STEP_UP_FOR_RETRY:
+            self._say(f"[{key}] failed after {elapsed:.1f}s; retrying (transient failure?)")
+        elif ev.event_type == DagsterEventType.STEP_SKIPPED:
+            self._say(f"[{key}] skipped: an upstream step failed")
+
+
+@logger(config_schema={"quiet": Field(bool, default_value=False, description="print nothing")},
+        description="asm progress: one line per step as it starts and ends, with its elapsed time (stderr).")
+def progress_logger(init_context):
+    log = logging.Logger("asm_progress", level=logging.DEBUG)
+    # a logger without handlers would print its warnings through logging.lastResort
+    log.addHandler(logging.NullHandler() if init_context.logger_config["quiet"] else _ProgressHandler())
+    return log
+
+
+# --------------------------------------------------------------------------------------------
+# Warnings about the run as a whole
+
+
+def performance_year_warnings(settings) -> list[str]:
+    """The PY has no scorable episode (none ends in it): every score table is empty. One warning
+    naming the years the episodes do end in."""
+    if not settings.warehouse.exists("episodes"):
+        return []
+    import polars as pl
+
+    eps = settings.warehouse.read("episodes", ["performance_year", "counts_for_scoring"])
+    py = settings.performance_year
+    if eps.filter((pl.col("performance_year") == py) & pl.col("counts_for_scoring")).height:
+        return []
+    years = sorted(y for y in eps.filter(pl.col("counts_for_scoring"))["performance_year"].unique().to_list() if y)
+    ends = f"scorable episodes end in {', '.join(map(str, years))}" if years else "no episode counts for scoring"
+    hint = f"; pass --performance-year {years[-1]}" if years else ""
+    return [f"performance year {py}: no scorable episode ends in it ({ends}), so scores, benchmarks and payment "
+            f"adjustments are empty{hint}"]

@@ -1,0 +1,65 @@
+"""`asm report`: regenerate the reports (index, scorecards, cohort summary) from the published tables of an
+output folder, without recomputing anything. `--tin` rebuilds only those TINs' folders and keeps the others."""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+from pipelines.cli.commands import CommandError, non_negative
+from pipelines.engine.methodology import MethodologyError, load_methodology
+
+NAME = "report"
+HELP = "regenerate the reports from the published tables (no recomputation)"
+
+
+def parse_tins(text: str) -> tuple[str, ...]:
+    """'T1, T2' -> ('T1', 'T2'); a value that is not 9 digits is a one-line error."""
+    tins = tuple(t.strip() for t in text.split(",") if t.strip())
+    bad = [t for t in tins if not re.fullmatch(r"[0-9]{9}", t)]
+    if bad:
+        raise CommandError(f"--tin {bad[0]}: not a 9-digit TIN")
+    return tins
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", required=True, type=Path, help="output folder of an earlier `asm run`")
+    p.add_argument("--tin", default="", help="only these TINs' folders (comma-separated); other folders stay")
+    p.add_argument("--performance-year", default=2027, type=int, help="the PY the run scored")
+    p.add_argument("--config", type=Path, default=None, help="methodology overrides the run used (TOML)")
+    p.add_argument("--threads", type=non_negative, default=0,
+                   help="processes drawing scorecards (default 0 = every core; 1 = in this process)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def run(args) -> int:
+    from pipelines.engine.reports import PrivacyError, write_reports
+    from pipelines.engine.settings import RunSettings
+    from pipelines.engine.warehouse import TableMissing, Warehouse
+
+    tins = parse_tins(args.tin)
+    if not Warehouse(args.out).warehouse_dir.is_dir():
+        raise CommandError(f"no published tables in {args.out / 'warehouse'}; run `asm run --out {args.out}` first")
+    try:
+        m = load_methodology(args.performance_year, args.config)
+    except MethodologyError as exc:
+        raise CommandError(str(exc)) from None
+    settings = RunSettings(input_dir=args.out, out_dir=args.out.resolve(), performance_year=args.performance_year,
+                           config_file=args.config, quiet=args.quiet, tins=tins, threads=args.threads)
+    if tins:
+        known = set(settings.warehouse.read("eligibility", ["tin"])["tin"].drop_nulls())
+        from difflib import get_close_matches
+        missing = [t for t in tins if t not in known]
+        if missing:
+            near = get_close_matches(missing[0], sorted(known), n=3, cutoff=0)
+            raise CommandError(f"--tin {missing[0]}: not a TIN of this run (nearest: {', '.join(near)})")
+    try:
+        info = write_reports(settings, m, list(tins) or None)
+    except (TableMissing, PrivacyError) as exc:
+        raise CommandError(f"report: {exc}") from None
+    if not args.quiet:
+        print(f"asm report: {len(info['tins'])} scorecard(s) rebuilt, {info['carried_tins']} kept, index of "
+              f"{info['index_tins']} TIN(s)", file=sys.stderr)
+    print(settings.reports_dir / "index.html")
+    return 0

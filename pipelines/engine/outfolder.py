@@ -1,0 +1,190 @@
+"""The output folder OUT before and around a run: one run at a time (a lock that dies with its
+process), a folder that can be written (one-line reasons), and the cleaning rule for what failed or
+killed runs leave behind. Nothing here imports Dagster.
+
+Cleaning rule (README "Operations"), applied when a run takes the lock:
+  - staging folders OUT/.staging/<run id>/ of earlier runs are deleted, except the newest one, which
+    stays for inspection of the last failed run until the next run starts (a successful publish
+    deletes them all), so at most one failed run's tables are kept;
+  - half-built snapshots (OUT/snapshots/.<name>.partial), DuckDB's spill folder OUT/.tmp and temporary
+    files of interrupted writes (OUT/dq_results/.*.tmp) are deleted;
+  - published snapshots beyond the newest `keep_snapshots` are deleted after each publish.
+"""
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import shutil
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipelines.engine.warehouse import LayoutError, Warehouse, check_layout, ensure_layout, prune_snapshots
+
+LOCK_NAME = ".asm.lock"
+
+
+class OutputFolderError(Exception):
+    """OUT cannot be used. str() is the one-line user message."""
+
+
+def _why(exc: OSError) -> str:
+    reasons = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
+               errno.EROFS: "it is on a read-only file system", errno.EACCES: "permission denied",
+               errno.EPERM: "permission denied", errno.ENOTDIR: "a parent of it is a file",
+               errno.EEXIST: "a file of that name exists"}
+    return reasons.get(exc.errno, exc.strerror or str(exc))
+
+
+def prepare_output(out_dir: Path) -> None:
+    """Create OUT if needed and prove it can be written (a small file is written, synced and removed).
+    Raises OutputFolderError with one line: a file, cannot be created, read-only, full."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise OutputFolderError(f"output folder {out} is an existing file; choose a folder for --out")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputFolderError(f"cannot create output folder {out}: {_why(exc)}") from None
+    probe = out / f".asm-write-test-{os.getpid()}"
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, b"x" * 65536)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise OutputFolderError(f"cannot write to output folder {out}: {_why(exc)}") from None
+    finally:
+        try:
+            probe.unlink()
+        except OSError:
+            pass
+    try:
+        check_layout(out)
+    except LayoutError as exc:
+        raise OutputFolderError(str(exc)) from None
+
+
+# --------------------------------------------------------------------------------------------
+# One run per output folder
+
+
+class OutputInUse(Exception):
+    """Another live run holds OUT. str() is the one-line user message."""
+
+
+@dataclass
+class _Held:
+    fd: int
+    count: int
+    previous: dict | None  # the stale lock taken over, for every holder in this process
+
+
+_HELD: dict[str, _Held] = {}  # this process's locks, by folder: taking one again is a no-op
+
+
+def _holder(text: str) -> dict:
+    try:
+        info = json.loads(text)
+        return info if isinstance(info, dict) else {}
+    except ValueError:
+        return {}
+
+
+def _describe(info: dict) -> str:
+    started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(info["started"])) if info.get("started") else "?"
+    return f"run {info.get('run_id') or '?'} (pid {info.get('pid', '?')} on {info.get('host', '?')}, started {started})"
+
+
+class OutputLock:
+    """An exclusive lock on OUT for one run: `flock` on OUT/.asm.lock, which the kernel releases when
+    the holding process ends, even by kill -9, so a lock is never left behind by a dead run. The file
+    names the holder (run id, pid, host, start) for the refusal message; a lock file whose holder is
+    gone is a stale lock: reported in `previous` and taken over.
+
+    The steps of one run may run in several processes (multiprocess executor): a step whose run
+    already holds the lock (another process names the same run id) shares it (`shared`) instead of
+    being refused. Under `asm run` the launching process holds the lock from the first step to the last."""
+
+    def __init__(self, out_dir: Path, run_id: str = ""):
+        self.out_dir = Path(out_dir)
+        self.path = self.out_dir / LOCK_NAME
+        self.run_id = run_id
+        self.previous: dict | None = None  # holder of a stale lock taken over
+        self.shared = False  # held by another process of the same run
+
+    def __enter__(self) -> "OutputLock":
+        key = str(self.out_dir.resolve())
+        held = _HELD.get(key)
+        if held is not None:
+            held.count += 1
+            self.previous = held.previous
+            return self
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            info = _holder(os.pread(fd, 4096, 0).decode("utf-8", "replace"))
+            os.close(fd)
+            if self.run_id and info.get("run_id") == self.run_id:
+                self.shared = True
+                return self
+            raise OutputInUse(f"output folder {self.out_dir} is in use by {_describe(info)}; wait for it to "
+                              "finish or choose another --out") from None
+        previous = _holder(os.pread(fd, 4096, 0).decode("utf-8", "replace"))
+        self.previous = previous or None
+        me = {"run_id": self.run_id, "pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(me).encode(), 0)
+        _HELD[key] = _Held(fd, 1, self.previous)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.shared:
+            return
+        key = str(self.out_dir.resolve())
+        held = _HELD.get(key)
+        if held is None:
+            return
+        held.count -= 1
+        if held.count == 0:
+            os.ftruncate(held.fd, 0)  # an empty lock file: released cleanly (no stale-lock report)
+            fcntl.flock(held.fd, fcntl.LOCK_UN)
+            os.close(held.fd)
+            del _HELD[key]
+
+    def stale_message(self) -> str:
+        """One line about a stale lock taken over, or ''."""
+        return (f"{_describe(self.previous)} ended without releasing {self.out_dir} (killed?); its leftovers "
+                "are cleaned by the rule in the README" if self.previous else "")
+
+
+# --------------------------------------------------------------------------------------------
+# Cleaning what failed and killed runs leave
+
+
+def clean_leftovers(wh: Warehouse, keep_snapshots: int = 2) -> list[str]:
+    """Apply the cleaning rule (module docstring) for a run that holds the lock: returns what was
+    removed (folder names, for the run's log). The running run's own staging folder is kept."""
+    removed: list[str] = []
+    ensure_layout(wh.out_dir)  # a link left half-switched by a killed publish is repaired first
+    if wh.staging_root.is_dir():
+        others = sorted((p for p in wh.staging_root.iterdir() if p.name != wh.run_tag),
+                        key=lambda p: p.stat().st_mtime, reverse=True)
+        for p in others[1:]:
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+            removed.append(f".staging/{p.name}")
+    for p in (wh.out_dir / ".tmp",):
+        if p.exists():
+            shutil.rmtree(p, ignore_errors=True)
+            removed.append(p.name)
+    for p in (wh.out_dir / "dq_results").glob(".*.tmp"):
+        p.unlink(missing_ok=True)
+        removed.append(f"dq_results/{p.name}")
+    removed += [f"snapshots/{n}" for n in prune_snapshots(wh, keep_snapshots)]
+    return removed

@@ -1,0 +1,49 @@
+"""V2: the reference distribution a participant's cost measure score (R4) is placed on before the national
+pool exists: centred on CMS's latest national average cost of the cohort's MIPS cost measure, with the
+run's peer-pool SD when the pool has at least benchmarks.small_pool_participants members (B1), else the
+configured DEFAULT coefficient of variation x the national average. Thresholds T1..T10 = centre +
+multiple_k x spread (B3's multiples) and points by B3 (`pipelines.engine.scoring.cost.cost_points_expr`)."""
+from __future__ import annotations
+
+import polars as pl
+
+from pipelines.engine.methodology import Methodology
+from pipelines.engine.scoring.cost import KEYS, THRESHOLDS
+
+SPREAD_POOL, SPREAD_CV = "run pool", "DEFAULT coefficient of variation"
+
+
+def thresholds(median: pl.Expr, sd: pl.Expr, m: Methodology) -> list[pl.Expr]:
+    """B3: T_k = median + multiple_k x sd."""
+    return [(median + mult * sd.fill_null(0.0)).alias(t)
+            for t, mult in zip(THRESHOLDS, m.benchmarks.threshold_sd_multiples)]
+
+
+def reference_distribution(pool_benchmarks: pl.DataFrame, averages: pl.DataFrame, cohorts: list[str],
+                           m: Methodology, py: int) -> pl.DataFrame:
+    """Per cohort: centre (national average) and spread with their sources, thresholds t1..t10.
+
+    `pool_benchmarks`: cost_benchmarks (participants, sd); `averages`: load_cost_averages rows."""
+    p = m.projection
+    frame = pl.DataFrame({"performance_year": [py] * len(cohorts), "cohort": cohorts},
+                         schema={"performance_year": pl.Int64, "cohort": pl.Utf8})
+    frame = frame.with_columns(pl.col("cohort").replace_strict(p.cost_measures, default=None).alias("cost_measure"))
+    pool = pool_benchmarks.select(pl.col("performance_year").cast(pl.Int64), "cohort",
+                                  pl.col("participants").cast(pl.Int64).alias("pool_participants"),
+                                  pl.col("sd").alias("pool_sd"))
+    big = (pl.col("pool_participants").fill_null(0) >= m.benchmarks.small_pool_participants) & pl.col("pool_sd").is_not_null()
+    out = (frame.join(averages, on="cost_measure", how="left").join(pool, on=KEYS, how="left")
+           .with_columns(pl.col("pool_participants").fill_null(0),
+                         pl.col("national_average").alias("median"),
+                         pl.when(big).then(pl.lit(SPREAD_POOL)).otherwise(pl.lit(SPREAD_CV)).alias("spread_source"),
+                         pl.when(big).then(pl.col("pool_sd")).otherwise(p.default_cost_cv * pl.col("national_average"))
+                         .alias("sd")))
+    return out.with_columns(*thresholds(pl.col("median"), pl.col("sd"), m)).sort(KEYS)
+
+
+def spread_label(row: dict, m: Methodology) -> str:
+    """Words for the spread's source (reports and metadata)."""
+    if row["spread_source"] == SPREAD_POOL:
+        return f"run pool SD ({row['pool_participants']} participants)"
+    return (f"DEFAULT coefficient of variation {m.projection.default_cost_cv:g} x national average (pool of "
+            f"{row['pool_participants']} < {m.benchmarks.small_pool_participants})")

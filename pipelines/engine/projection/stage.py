@@ -1,0 +1,283 @@
+"""Projection stage (V1-V4): reads the scoring tables and CMS's published benchmarks, writes
+
+  projected_scores               participant x cohort x PY: pool-based and projected cost points, final
+                                 score, payment factor and dollars, each with its V3 interval and source
+  projected_measure_points       participant x required measure: pool points next to V1 projected points
+  projected_quality_benchmarks   cohort x measure x collection type: CMS's boundaries used (V1)
+  projected_cost_benchmarks      cohort x PY: national average, spread and thresholds used (V2)
+  score_waterfall                participant x figure x step: how the final score is built (S1) and pays
+  projection_tin_summary         TIN x cohort x PY: participants by status, Part B paid, dollars by figure
+
+Nothing here writes beneficiary ids (participant-level tables only).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from pipelines.engine.methodology import Methodology
+from pipelines.engine.projection import cost as vcost, interval, quality as vquality
+from pipelines.engine.projection.reference import load_cost_averages, load_quality_benchmarks
+from pipelines.engine.scoring import cost, final
+from pipelines.engine.scoring.params import quality_params
+from pipelines.engine.settings import RunSettings
+from pipelines.engine.warehouse import scan_frame
+from pipelines.engine.tables import PARTICIPANT
+
+FIGURES = ("pool", "projected")
+
+
+@dataclass
+class Inputs:
+    """Everything the projection reads (already the run's or the warehouse's tables)."""
+
+    scores: pl.DataFrame  # participant_scores
+    pay: pl.DataFrame  # payment_adjustments
+    cms: pl.DataFrame  # cost_measure_scores
+    cost_benchmarks: pl.DataFrame
+    quality_points: pl.DataFrame  # quality_measure_points (participant and TIN-level rows)
+    measure_points: pl.DataFrame  # participant_measure_points (pool Q7)
+    cohort_summary: pl.DataFrame
+    episodes: pl.DataFrame  # own attributed scored episodes (PARTICIPANT, observed_cost, expected_cost)
+    last_service_date: object
+
+    @classmethod
+    def read(cls, settings: RunSettings) -> "Inputs":
+        wh = settings.warehouse
+        return cls(wh.read("participant_scores"), wh.read("payment_adjustments"), wh.read("cost_measure_scores"),
+                   wh.read("cost_benchmarks"), wh.read("quality_measure_points"), wh.read("participant_measure_points"),
+                   wh.read("cohort_summary"), own_episodes(settings, settings.performance_year),
+                   data_last_service_date(settings))
+
+
+def data_last_service_date(settings: RunSettings):
+    """E5: the data's last service date (the latest service date in partb_lines)."""
+    return scan_frame(settings.read_path("partb_lines")).select(pl.col("service_date").max()).collect().item()
+
+
+def own_episodes(settings: RunSettings, py: int) -> pl.DataFrame:
+    """Attributed scored episodes of the PY per participant (R4's inputs: winsorized observed, expected),
+    in episode id order: V3 resamples them by position, so their order must not depend on how the
+    tables were read (one file or one per shard)."""
+    wh = settings.warehouse
+    er = wh.read("episode_risk", ["episode_id", "cohort", "performance_year", "fit", "observed_cost_winsorized",
+                                  "expected_cost"]).filter(pl.col("fit") & (pl.col("performance_year") == py))
+    att = wh.read("episode_attribution", ["episode_id", "tin", "npi", "attributed"]).filter(pl.col("attributed"))
+    return att.join(er, on="episode_id").select(
+        pl.col("performance_year").cast(pl.Int64), "cohort", "tin", "npi",
+        pl.col("observed_cost_winsorized").cast(pl.Float64).alias("observed_cost"), pl.col("expected_cost"),
+        "episode_id").sort([*PARTICIPANT, "episode_id"])
+
+
+def _with_final(frame: pl.DataFrame, figure: str, m: Methodology) -> pl.DataFrame:
+    """S1 (with S6's 0) on a figure's quality score and cost points: adds <figure>_final_score."""
+    status = pl.col("status")
+    return frame.with_columns(pl.col(f"{figure}_quality_score").alias("quality_score"),
+                              (pl.col(f"{figure}_cost_points") / 10.0).alias("cost_score")).with_columns(
+        pl.when(status == "scored").then(final.final_score_expr(m.scoring))
+        .when(status == "failed_minimum_submission").then(0.0).otherwise(None).cast(pl.Float64)
+        .alias(f"{figure}_final_score")).drop("quality_score", "cost_score")
+
+
+def point_figures(inp: Inputs, qscore: pl.DataFrame, reference: pl.DataFrame, m: Methodology) -> pl.DataFrame:
+    """Per participant: the run's pool-based figures and the V1-V3 point projections."""
+    pay = inp.pay.select(*PARTICIPANT, pl.col("adjustment_factor").alias("pool_factor"), "scaling_factor", "partb_paid")
+    frame = (inp.scores.rename({"quality_score": "pool_quality_score", "cost_points": "pool_cost_points",
+                                "final_score": "run_final_score"})
+             .join(pay, on=PARTICIPANT, how="left")
+             .join(inp.cms.select(*PARTICIPANT, "cohort_mean_cost"), on=PARTICIPANT, how="left")
+             .join(qscore, on=PARTICIPANT, how="left")
+             .join(reference.select("performance_year", "cohort", "median", "sd", *cost.THRESHOLDS),
+                   on=["performance_year", "cohort"], how="left"))
+    frame = frame.with_columns(cost.cost_points_expr(m.benchmarks).alias("projected_cost_points")).drop(
+        "median", "sd", *cost.THRESHOLDS, "scaling_factor")
+    frame = _with_final(frame, "projected", m).with_columns(pl.col("run_final_score").alias("pool_final_score"))
+    scaling = cohort_scaling(inp.pay)
+    frame = frame.join(scaling, on="cohort", how="left").with_columns(
+        interval.factor_expr("projected_final_score", m.payment.risk_level, m.payment).alias("projected_factor"))
+    return frame.with_columns(
+        (pl.col(f"{f}_factor") * pl.col("partb_paid")).alias(f"{f}_dollar_impact") for f in FIGURES)
+
+
+def cohort_scaling(pay: pl.DataFrame) -> pl.DataFrame:
+    """P3: the run's scaling factor S per cohort (one value per cohort in payment_adjustments)."""
+    return pay.group_by("cohort").agg(pl.col("scaling_factor").drop_nulls().first())
+
+
+def intervals(inp: Inputs, points: pl.DataFrame, reference: pl.DataFrame, m: Methodology) -> pl.DataFrame:
+    """V3 for the scored participants (failed minimum submission: 0 and -r, no spread)."""
+    scored = points.filter(pl.col("status") == "scored")
+    pool = inp.scores.filter(pl.col("cost_points").is_not_null()).select("cohort", "measure_score")
+    draws = interval.draw_frame(scored.select(*PARTICIPANT, "cohort_mean_cost"), inp.episodes.join(
+        scored.select(PARTICIPANT), on=PARTICIPANT, how="semi"), pool, reference, m)
+    carried = scored.select(*PARTICIPANT, "pool_quality_score", "projected_quality_score", "ia_adjustment", "pi_adjustment",
+                            "complex_bonus", "small_practice_bonus")
+    scored_draws = interval.score_draws(draws.join(carried.select(PARTICIPANT), on=PARTICIPANT, how="semi"), carried, reference,
+                                        cohort_scaling(inp.pay), m)
+    return interval.summarise(scored_draws, m.projection.interval_level)
+
+
+def lead(points: pl.DataFrame, m: Methodology) -> pl.DataFrame:
+    """V4: which figure a report leads with, and why."""
+    limit = m.benchmarks.small_pool_participants
+    choice = m.projection.lead
+    big = pl.col("peer_pool_size") >= limit
+    if choice == "auto":
+        figure = pl.when(big).then(pl.lit("pool")).otherwise(pl.lit("projected"))
+        reason = (pl.when(big).then(pl.format("peer pool of {} >= {} participants", pl.col("peer_pool_size"),
+                                               pl.lit(limit)))
+                  .otherwise(pl.format("peer pool of {} < {} participants: projection against CMS benchmarks",
+                                       pl.col("peer_pool_size"), pl.lit(limit))))
+    else:
+        figure = pl.lit("pool" if choice == "pool" else "projected")
+        reason = pl.lit(f"projection.lead = {choice}")
+    return points.with_columns(figure.alias("lead"), reason.alias("lead_reason"))
+
+
+def quality_source(per_measure: pl.DataFrame) -> pl.DataFrame:
+    """Per participant: words for where its projected quality points come from (V1 source and year)."""
+    cms = pl.col("source") == vquality.SOURCE_CMS
+    return per_measure.filter(pl.col("source").is_not_null()).group_by(PARTICIPANT).agg(
+        cms.sum().alias("measures_cms"), (~cms).sum().alias("measures_pool"),
+        pl.col("cms_performance_year").filter(cms).max().alias("quality_benchmark_py"),
+        pl.col("benchmark_year").filter(cms).max().alias("quality_benchmark_year"),
+    ).with_columns(pl.format("CMS MIPS benchmarks (latest MIPS PY {}, benchmark year {}) for {} measure(s); run pool "
+                             "deciles for {}", pl.col("quality_benchmark_py"), pl.col("quality_benchmark_year"),
+                             pl.col("measures_cms"), pl.col("measures_pool")).alias("quality_source"))
+
+
+WATERFALL_STEPS = (("quality", "Quality (50% of the quality category)"), ("cost", "Cost (50% of the cost category)"),
+                   ("ia", "Improvement activities (IA)"), ("pi", "Promoting interoperability (PI)"),
+                   ("complex", "Complex-patient bonus"), ("small", "Small-practice bonus"),
+                   ("clamp", "Clamped to 0-100"), ("final", "Final score"))
+
+
+def waterfall(frame: pl.DataFrame, m: Methodology) -> pl.DataFrame:
+    """S1 as steps per participant and figure: contributions of quality and cost, IA, PI, bonuses, the clamp
+    (or S6's zero), the final score; with the payment factor and dollars the final score pays (P3/P4)."""
+    sp = m.scoring
+    parts = []
+    for f in FIGURES:
+        q = 100.0 * sp.quality_weight * pl.col(f"{f}_quality_score")
+        c = 100.0 * sp.cost_weight * pl.col(f"{f}_cost_points") / 10.0
+        raw = q + c + pl.col("ia_adjustment") + pl.col("pi_adjustment") + pl.col("complex_bonus") + pl.col(
+            "small_practice_bonus")
+        values = {"quality": q, "cost": c, "ia": pl.col("ia_adjustment"), "pi": pl.col("pi_adjustment"),
+                  "complex": pl.col("complex_bonus"), "small": pl.col("small_practice_bonus"),
+                  "clamp": (pl.col(f"{f}_final_score") - raw).round(9), "final": pl.col(f"{f}_final_score")}
+        base = frame.filter(pl.col(f"{f}_final_score").is_not_null())
+        for order, (step, label) in enumerate(WATERFALL_STEPS):
+            parts.append(base.select(*PARTICIPANT, pl.lit(f).alias("figure"), pl.lit(order).alias("step_order"),
+                                     pl.lit(step).alias("step"), pl.lit(label).alias("label"),
+                                     values[step].cast(pl.Float64).alias("value"),
+                                     pl.col(f"{f}_factor").alias("adjustment_factor"),
+                                     pl.col(f"{f}_dollar_impact").alias("dollar_impact")))
+    out = pl.concat(parts) if parts else pl.DataFrame()
+    running = pl.when(pl.col("step") == "final").then(pl.col("value")).otherwise(
+        pl.col("value").cum_sum().over([*PARTICIPANT, "figure"], order_by="step_order"))
+    return out.with_columns(running.alias("running_total")).sort(*PARTICIPANT, "figure", "step_order")
+
+
+def tin_summary(projected: pl.DataFrame) -> pl.DataFrame:
+    """Per TIN, cohort and PY: participants by status, the led figure, and total dollars by figure (P4)."""
+    keys = ["performance_year", "tin", "cohort"]
+    return projected.group_by(keys).agg(
+        pl.len().alias("participants"),
+        *[(pl.col("status") == s).sum().alias(s) for s in ("scored", "failed_minimum_submission",
+                                                           "below_case_minimum", "not_eligible")],
+        pl.col("lead").drop_nulls().first().alias("lead"),
+        pl.col("partb_paid").sum().alias("partb_paid"),
+        *[pl.col(f"{f}_dollar_impact").sum().alias(f"{f}_dollar_impact") for f in FIGURES],
+        pl.when(pl.col("lead") == "pool").then(pl.col("pool_dollar_impact")).otherwise(
+            pl.col("projected_dollar_impact")).alias("_lead").sum().alias("lead_dollar_impact"),
+        pl.when(pl.col("lead") == "pool").then(pl.col("pool_dollar_impact")).otherwise(
+            pl.col("projected_dollar_impact")).count().alias("_with_dollars"),
+    ).with_columns(*[pl.when(pl.col("_with_dollars") > 0).then(pl.col(c)).alias(c)
+                     for c in ("partb_paid", "pool_dollar_impact", "projected_dollar_impact", "lead_dollar_impact")]
+                   ).drop("_with_dollars").sort(keys)
+
+
+PROJECTED_COLUMNS = [
+    *PARTICIPANT, "status", "status_reason", "episodes", "peer_pool_size", "lead", "lead_reason",
+    "measure_score", "measure_score_low", "measure_score_high",
+    "pool_quality_score", "pool_cost_points", "pool_cost_points_low", "pool_cost_points_high",
+    "pool_final_score", "pool_final_score_low", "pool_final_score_high",
+    "pool_factor", "pool_factor_low", "pool_factor_high", "pool_dollar_impact", "pool_source",
+    "projected_quality_points", "projected_quality_score", "quality_source", "quality_benchmark_py",
+    "quality_benchmark_year", "national_average_cost", "cost_measure", "cost_average_py", "cost_average_source",
+    "cost_spread", "cost_spread_source",
+    "projected_cost_points", "projected_cost_points_low", "projected_cost_points_high",
+    "projected_final_score", "projected_final_score_low", "projected_final_score_high",
+    "projected_factor", "projected_factor_low", "projected_factor_high", "projected_dollar_impact",
+    "projected_dollar_impact_low", "projected_dollar_impact_high", "scaling_factor", "partb_paid",
+    "draws", "interval_level", "seed", "data_last_service_date",
+]
+
+
+def _sources(frame: pl.DataFrame, reference: pl.DataFrame, m: Methodology) -> pl.DataFrame:
+    """Provenance columns of each figure (benchmark source and year)."""
+    ref = reference.with_columns(
+        pl.Series("cost_spread_source", [vcost.spread_label(r, m) for r in reference.iter_rows(named=True)],
+                  dtype=pl.Utf8),
+        pl.format("CMS MIPS national average cost {} (MIPS PY {}), {}", pl.col("cost_measure"),
+                  pl.col("cms_performance_year"), pl.col("source_file")).alias("cost_average_source"),
+    ).select("performance_year", "cohort", "cost_measure", pl.col("median").alias("national_average_cost"),
+             pl.col("cms_performance_year").alias("cost_average_py"), "cost_average_source",
+             pl.col("sd").alias("cost_spread"), "cost_spread_source")
+    return frame.join(ref, on=["performance_year", "cohort"], how="left").with_columns(
+        pl.format("run peer pool of {} participant(s)", pl.col("peer_pool_size")).alias("pool_source"))
+
+
+def compute_projection(settings: RunSettings, m: Methodology) -> tuple[dict[str, pl.DataFrame], dict]:
+    py = settings.performance_year
+    inp = Inputs.read(settings)
+    part_a = bool(inp.cohort_summary["part_a_supplied"].any()) if inp.cohort_summary.height else False
+    qp = quality_params(m, part_a_supplied=part_a)
+    p = m.projection
+    cms_q = load_quality_benchmarks(p.quality_benchmarks_file, py)
+    combos = inp.quality_points.select("cohort", "measure_id", "collection_type").drop_nulls()
+    qbench = vquality.cms_deciles(cms_q, combos, m, py)
+    per_measure, qscore = vquality.projected_quality(
+        inp.scores.select(PARTICIPANT), inp.quality_points, qbench, qp, tuple(m.quality.part_a_measures), part_a)
+    cohorts = sorted(qp.required_measures)
+    reference = vcost.reference_distribution(
+        inp.cost_benchmarks, load_cost_averages(p.cost_averages_file, py, p.cost_average_column), cohorts, m, py)
+    pool_size = inp.cost_benchmarks.select(pl.col("performance_year").cast(pl.Int64), "cohort",
+                                           pl.col("participants").cast(pl.Int64).alias("peer_pool_size"))
+    points = point_figures(inp, qscore, reference, m).join(pool_size, on=["performance_year", "cohort"], how="left")
+    points = lead(points.with_columns(pl.col("peer_pool_size").fill_null(0)), m)
+    ranges = intervals(inp, points, reference, m)
+    projected = (points.join(ranges, on=PARTICIPANT, how="left")
+                 .join(quality_source(per_measure), on=PARTICIPANT, how="left")
+                 .pipe(_sources, reference, m)
+                 .with_columns(*[(pl.col(f"projected_factor_{e}") * pl.col("partb_paid")).alias(f"projected_dollar_impact_{e}")
+                                 for e in ("low", "high")],
+                               pl.lit(p.interval_level).alias("interval_level"), pl.lit(p.seed).alias("seed"),
+                               pl.lit(inp.last_service_date).alias("data_last_service_date")))
+    projected = projected.select(PROJECTED_COLUMNS).sort(PARTICIPANT)
+    tables = {
+        "projected_scores": projected,
+        "projected_measure_points": measure_table(per_measure, inp.measure_points),
+        "projected_quality_benchmarks": qbench.drop("usable").rename({"reason": "no_benchmark_reason"}),
+        "projected_cost_benchmarks": reference,
+        "score_waterfall": waterfall(points, m),
+        "projection_tin_summary": tin_summary(projected),
+    }
+    info = {"last_service_date": inp.last_service_date, "participants": projected.height,
+            "with_interval": int(projected["draws"].is_not_null().sum()),
+            "lead": dict(projected.group_by("lead").len().drop_nulls().iter_rows()),
+            "cost_reference": reference.select("cohort", "cost_measure", "national_average", "spread_source").to_dicts(),
+            "no_cms_benchmark": qbench.filter(~pl.col("usable")).select("measure_id", "collection_type", "reason").to_dicts()}
+    return tables, info
+
+
+def measure_table(per_measure: pl.DataFrame, pool: pl.DataFrame) -> pl.DataFrame:
+    """Per participant and required measure: the pool's Q7 points next to V1's, with V1's provenance."""
+    pool = pool.select(*PARTICIPANT, "measure_id", pl.col("points").alias("pool_points"),
+                       pl.col("collection_type").alias("pool_collection_type"), pl.col("decile").alias("pool_decile"),
+                       pl.col("status").alias("pool_status"))
+    return per_measure.rename({"points": "projected_points", "decile": "projected_decile",
+                               "status": "projected_status", "performance_rate": "rate_cms_units",
+                               "reason": "no_cms_benchmark_reason"}).join(
+        pool, on=[*PARTICIPANT, "measure_id"], how="left").drop("usable").sort(*PARTICIPANT, "measure_id")

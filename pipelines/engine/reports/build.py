@@ -1,0 +1,219 @@
+"""Reports (data-contracts "Reports"), rendered from the final tables only (templates in `templates/`,
+charts in `charts.py`). The renderer computes no rule: every figure is a column of participant_scores,
+payment_adjustments, participant_measure_points, admission_rates, tin_summary, tin_cost_drivers,
+cohort_summary, cohort_cost_drivers, cost/quality benchmarks, score_distribution, eligibility, the
+projection tables (projected_scores, projected_measure_points, projected_*_benchmarks, score_waterfall,
+projection_tin_summary), the episode tables and the projection history.
+
+  OUT/reports/index.html                          every TIN of the run: statuses, link or why none
+  OUT/reports/cohort_summary.html                 benchmarks and distributions only
+  OUT/reports/<tin>/scorecard.html, .csv, .xlsx   only that TIN's clinicians
+  OUT/reports/<tin>/lines/<npi>-<cohort>.html     each listed episode's lines (anchors per episode)
+"""
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import jinja2
+import polars as pl
+
+from pipelines.engine.methodology import Methodology
+from pipelines.engine.reports import words
+from pipelines.engine.reports.inputs import ReportTables, tin_folder
+from pipelines.engine.settings import RunSettings
+
+TEMPLATES = Path(__file__).parent / "templates"
+NOT_STANDARDIZED = "allowed, not standardized"
+DISTRIBUTION_DIGITS = {"measure_score": 2, "cost_points": 2, "final_score": 2, "dollar_impact": 2}
+
+
+# ------------------------------------------------------------------------------------------ formatting
+
+def _missing(v) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def _num(v, digits=2):
+    return "" if _missing(v) else f"{v:,.{digits}f}"
+
+
+def _money(v):
+    return "" if _missing(v) else (f"-${abs(v):,.2f}" if v < 0 else f"${v:,.2f}")
+
+
+def _money0(v):
+    return "" if _missing(v) else (f"-${abs(v):,.0f}" if v < 0 else f"${v:,.0f}")
+
+
+def _pct(v, digits=1):
+    return "" if _missing(v) else f"{100 * v:.{digits}f}%"
+
+
+def _spct(v, digits=1):
+    return "" if _missing(v) else f"{100 * v:+.{digits}f}%"
+
+
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+                             undefined=jinja2.StrictUndefined)
+    env.filters.update(num=_num, money=_money, money0=_money0, pct=_pct, spct=_spct)
+    return env
+
+
+# ------------------------------------------------------------------------------------------ data
+
+def cohort_warnings(cohort_summary: pl.DataFrame) -> tuple[list[str], list[str]]:
+    """B1 small-pool warnings, N5 and Q6 notes, from cohort_summary."""
+    warnings, notes = [], []
+    rows = cohort_summary.to_dicts()
+    tins = rows[0]["tins_in_run"] if rows else 0
+    for r in rows:
+        if r["small_pool"]:
+            warnings.append(
+                f"B1: small peer pool for {r['cohort']}: {r['peer_pool_size']} participant(s) meet the case minimum in "
+                f"this run. Benchmarks from a small pool are unstable"
+                + ("; this run covers a single practice, so its clinicians are compared with each other only."
+                   if tins == 1 else "."))
+    if rows and rows[0]["cost_basis"] == NOT_STANDARDIZED:
+        notes.append("N5: costs are allowed, not standardized (no standardization_factors.csv was supplied).")
+    if rows and not rows[0]["part_a_supplied"]:
+        notes.append("Q6: no Part A claims were supplied, so Q492 (HF admissions) is not scored.")
+    return warnings, notes
+
+
+# ------------------------------------------------------------------------------------------ cohort summary
+
+def cohort_sections(t: ReportTables, py: int) -> list[dict]:
+    out = []
+    for c in t.cohort_summary.filter(pl.col("performance_year") == py).iter_rows(named=True):
+        cohort = c["cohort"]
+        of = (pl.col("cohort") == cohort) & (pl.col("performance_year") == py)
+        d = t.distribution.filter(of)
+        cost_row = t.cost_benchmarks.filter(of).to_dicts()
+        projected = t.projected_cost.filter(of).to_dicts()
+        out.append({
+            "cohort": cohort, "episodes": c["scored_episodes"], "mean_cost": c["mean_observed_cost"],
+            "cost": cost_row[0] if cost_row else None, "projected_cost": projected[0] if projected else None,
+            "quality": t.quality_benchmarks.filter(of).sort("measure_id", "collection_type").to_dicts(),
+            "distribution": [dict(x, digits=DISTRIBUTION_DIGITS.get(x["metric"], 4))
+                             for x in d.filter(~pl.col("metric").str.starts_with("status:")).to_dicts()],
+            "statuses": [{"status": x["metric"].removeprefix("status:"), "n": x["n"]}
+                         for x in d.filter(pl.col("metric").str.starts_with("status:")).to_dicts()],
+            "categories": t.cohort_drivers.filter(of & (pl.col("kind") == "service_category")).to_dicts()
+            if c["scored_episodes"] else [],
+        })
+    return out
+
+
+# ------------------------------------------------------------------------------------------ index
+
+def index_rows(t: ReportTables, out_dir: Path, m: Methodology) -> list[dict]:
+    """Every TIN of the run (eligibility): its cohorts' statuses in words and dollars (projection_tin_summary),
+    a link to its scorecard, or why it has none."""
+    summary = {}
+    for r in t.projection_tins.iter_rows(named=True):
+        summary.setdefault(r["tin"], []).append(r)
+    rows = []
+    for tin in sorted(t.eligibility["tin"].drop_nulls().unique().to_list()):
+        cohorts = summary.get(tin, [])
+        folder = out_dir / tin_folder(tin)
+        has_card = (folder / "scorecard.html").is_file()
+        if has_card:
+            why = ""
+        elif cohorts:
+            why = "not rebuilt by this --tin run and no earlier scorecard exists"
+        else:
+            why = "no ASM participant: none of its clinicians has an ASM cohort specialty (G2) with episodes"
+        rows.append({"tin": tin, "link": f"{tin_folder(tin)}/scorecard.html" if has_card else "", "reason": why,
+                     "cohorts": [dict(c, statuses=words.status_counts(c, m)) for c in cohorts],
+                     "dollars": sum(c["lead_dollar_impact"] or 0.0 for c in cohorts) if cohorts else None})
+    return rows
+
+
+# ------------------------------------------------------------------------------------------ all reports
+
+# Scorecards are drawn in a pool of processes when there is much to draw: vl-convert draws one chart at a time
+# per process (40-60 ms each, three or four per scored clinician), and a large TIN's lines pages and workbook
+# take minutes at 100M lines; at thousands of TINs drawing is the run. The work is counted in clinicians.
+MIN_CLINICIANS_FOR_POOL = 40  # below this, starting the processes (a few seconds each) costs more than it saves
+TASKS_PER_WORKER = 8  # about this many tasks per process (progress, balance); a task reads the tables once
+
+
+def scorecard_workers(settings: RunSettings, scorecards: int, clinicians: int) -> int:
+    """Processes drawing `scorecards` TIN scorecards of `clinicians` participants in all: the run's --threads
+    (0 = every core), never more than the scorecards, 1 when there is little to draw."""
+    if scorecards < 2 or clinicians < MIN_CLINICIANS_FOR_POOL:
+        return 1
+    return max(1, min(settings.threads or os.cpu_count() or 1, scorecards))
+
+
+@dataclass
+class ScorecardJob:
+    """Writes the scorecards of some TINs: in the calling process, or pickled to a worker process, where it
+    reads the tables itself. The page header (`common`, with its generation time) comes from the caller, so
+    a scorecard is the same whichever process wrote it."""
+
+    settings: RunSettings
+    m: Methodology
+    out_dir: Path
+    common: dict
+    warnings: list[str]
+    notes: list[str]
+    part_a: bool
+
+    def write(self, tins: list[str], t: "ReportTables | None" = None, env: jinja2.Environment | None = None) -> int:
+        from pipelines.engine.reports.scorecard import ScorecardContext, write_scorecard
+
+        t = t or ReportTables.read(self.settings)
+        ctx = ScorecardContext.build(self.settings, self.m, t, env or environment(), self.common, self.warnings,
+                                     self.notes, self.part_a, tins)
+        for tin in tins:
+            write_scorecard(ctx, tin, self.out_dir / tin_folder(tin))
+        return len(tins)
+
+
+def build_reports(settings: RunSettings, m: Methodology, out_dir: Path, tins: list[str] | None = None) -> dict:
+    """Write the reports into `out_dir`: scorecards of `tins` (default: every TIN with participants, or the
+    run's --tin), then the cohort summary and the index over whatever scorecards `out_dir` holds."""
+    py = settings.performance_year
+    t = ReportTables.read(settings)
+    summary_rows = t.cohort_summary.filter(pl.col("performance_year") == py).to_dicts()
+    basis = summary_rows[0]["cost_basis"] if summary_rows else NOT_STANDARDIZED
+    part_a = bool(summary_rows and summary_rows[0]["part_a_supplied"])
+    warnings, notes = cohort_warnings(t.cohort_summary.filter(pl.col("performance_year") == py))
+    env = environment()
+    common = dict(css=(TEMPLATES / "style.css").read_text(), py=py, methodology_version=m.version, basis=basis,
+                  generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+    wanted = tins if tins is not None else (list(settings.tins) or None)
+    all_tins = sorted(t.scores["tin"].unique().to_list())
+    scope = [x for x in all_tins if wanted is None or x in wanted]
+    card = ScorecardJob(settings, m, out_dir, common, warnings, notes, part_a)
+    workers = scorecard_workers(settings, len(scope), t.scores.filter(pl.col("tin").is_in(scope)).height)
+    if workers == 1:
+        card.write(scope, t, env)
+    else:
+        settings.progress(f"reports: {len(scope):,} scorecards in {workers} processes")
+        size = math.ceil(len(scope) / (workers * TASKS_PER_WORKER))
+        chunks = [scope[i:i + size] for i in range(0, len(scope), size)]
+        done = 0
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            for n in pool.map(card.write, chunks):  # in order; an error in a worker is raised here
+                done += n
+                settings.progress(f"reports: {done:,} of {len(scope):,} scorecards")
+    html = env.get_template("cohort_summary.html.j2").render(
+        title=f"ASM cohort summary PY {py}", cohorts=cohort_sections(t, py),
+        tin_count=summary_rows[0]["tins_in_run"] if summary_rows else 0, warnings=warnings, notes=notes, **common)
+    (out_dir / "cohort_summary.html").write_text(html, encoding="utf-8")
+    index = index_rows(t, out_dir, m)
+    (out_dir / "index.html").write_text(env.get_template("index.html.j2").render(
+        title=f"ASM reports PY {py}", tins=index, warnings=warnings, notes=notes,
+        with_card=sum(1 for r in index if r["link"]), **common), encoding="utf-8")
+    pools = {r["cohort"]: r["peer_pool_size"] for r in summary_rows if r["peer_pool_size"]}
+    return {"tins": scope, "part_a": part_a, "cost_basis": basis, "pools": pools,
+            "small_pool": m.benchmarks.small_pool_participants, "index_tins": len(index)}

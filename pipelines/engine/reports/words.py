@@ -1,0 +1,82 @@
+"""Words for codes in reports: statuses, reasons, zero reasons, specialty names (CMS's code set in
+data/reference/cms_codes/, README there). Presentation only: no rule is decided here."""
+from __future__ import annotations
+
+import functools
+import re
+
+import polars as pl
+
+from pipelines.engine.methodology import Methodology
+from pipelines.engine.paths import REFERENCE_DIR
+
+SPECIALTY_FILE = REFERENCE_DIR / "cms_codes" / "clm_prvdr_spclty_cd.csv"
+RULE_TOPICS = {"G1": "Specialty", "G2": "Cohort", "G3": "Location", "G4": "Volume", "S6": "Minimum submission",
+               "S7/R5": "Case minimum", "R5": "Case minimum", "Q6": "Part A", "Q1": "Measure set"}
+_SMALL = {"and", "or", "of", "the", "with", "in", "for"}
+_RULE = re.compile(r"^(?P<rule>[A-Z][0-9](?:/[A-Z][0-9])?):\s*(?P<text>.*)$")
+
+
+@functools.lru_cache(maxsize=1)
+def _specialties() -> dict[str, str]:
+    table = pl.read_csv(SPECIALTY_FILE, infer_schema=False)
+    return {r["code"]: r["description"] for r in table.iter_rows(named=True)}
+
+
+def _title(text: str) -> str:
+    words = text.lower().split()
+    return " ".join(w if (i and w in _SMALL) else w[:1].upper() + w[1:] for i, w in enumerate(words))
+
+
+def specialty(code: str | None) -> str:
+    """'06' -> 'Cardiology'; an unknown code -> 'specialty <code>'; none -> 'specialty unknown'."""
+    if not code:
+        return "specialty unknown"
+    name = _specialties().get(code)
+    return _title(name) if name else f"specialty {code}"
+
+
+def reason(text: str | None) -> str:
+    """'G3: CBSA 90080 is not selected' -> 'Location: CBSA 90080 is not selected (rule G3)'."""
+    if not text:
+        return ""
+    m = _RULE.match(text.strip())
+    if not m:
+        return text
+    topic = RULE_TOPICS.get(m["rule"], "Rule")
+    return f"{topic}: {m['text'].strip()} (rule {m['rule']})"
+
+
+def status(code: str | None, m: Methodology) -> str:
+    return {
+        "scored": "Scored",
+        "failed_minimum_submission": "Scored 0: minimum submission not met",
+        "below_case_minimum": f"Not scored: fewer than {m.benchmarks.case_minimum} attributed episodes "
+                              "(reports through MIPS)",
+        "not_eligible": "Not in ASM",
+        "not_in_asm": "Not in ASM",
+    }.get(code or "", code or "")
+
+
+def measure_status(code: str | None, m: Methodology, reason: str | None = None) -> str:
+    q = m.quality
+    if code == "not_scored" and (reason or "").startswith("Q6"):
+        return "not scored (no Part A)"
+    return {
+        "scored": "scored",
+        "not_submitted": "not submitted (0 points)",
+        "not_scored": "not scored this run",
+        "no_attributed_episodes": "no attributed episodes",
+        "Q3_completeness_below_minimum": f"data completeness below {q.min_data_completeness:.0%} (Q3): 0 points",
+        "Q4_below_case_minimum": f"fewer than {q.min_cases} cases (Q4): 0 points",
+        "measure_not_scored": "measure not scored",
+        "no_benchmark": "no benchmark: 0 points",
+    }.get(code or "", code or "")
+
+
+def status_counts(row: dict, m: Methodology) -> str:
+    """'2 scored, 14 not scored (too few episodes)' from a summary row's status counts."""
+    parts = [(row.get("scored"), "scored"), (row.get("failed_minimum_submission"), "scored 0 (minimum submission)"),
+             (row.get("below_case_minimum"), f"not scored (fewer than {m.benchmarks.case_minimum} episodes)"),
+             (row.get("not_eligible"), "not in ASM")]
+    return ", ".join(f"{n} {w}" for n, w in parts if n) or "no participants"
