@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dagster import ConfigurableResource, DagsterEventType, InitResourceContext
 from pydantic import PrivateAttr
 
-from pipelines.engine.methodology import Methodology, load_methodology
+from pipelines.engine.methodology import DEFAULT_PERFORMANCE_YEAR, Methodology, load_methodology
 from pipelines.engine.outfolder import OutputLock, clean_leftovers, prepare_output
 from pipelines.engine.provenance import input_manifest_written, manifest_digest, staged_input_manifest
 from assets.runtime.remote import RemoteError, StepSync, open_sync
@@ -23,7 +23,7 @@ class AsmResource(ConfigurableResource):
 
     input_dir: str
     out_dir: str
-    performance_year: int = 2027
+    performance_year: int = DEFAULT_PERFORMANCE_YEAR
     config_file: str = ""
     threads: int = 0
     memory_limit: str = ""

@@ -29,7 +29,7 @@ from typing import Any, Callable
 
 import polars as pl
 
-from pipelines.engine.methodology import SECTIONS, Methodology, MethodologyError, load_methodology
+from pipelines.engine.methodology import DEFAULT_PERFORMANCE_YEAR, SECTIONS, Methodology, MethodologyError, load_methodology
 from pipelines.engine.paths import METHODOLOGY_DIR
 from pipelines.engine.settings import RunSettings
 from pipelines.engine.warehouse import Warehouse, parquet_files
@@ -267,7 +267,7 @@ def load_run(out_dir: Path, input_dir: Path | None = None, performance_year: int
     if not Path(input_dir).is_dir():
         raise SensitivityError(f"input folder not found: {input_dir}")
     config = config_file or (Path(recorded["config_file"]) if recorded.get("config_file") else None)
-    py = performance_year or int(summary.get("performance_year") or 2027)
+    py = performance_year or int(summary.get("performance_year") or DEFAULT_PERFORMANCE_YEAR)
     try:
         m = load_methodology(py, config)
     except MethodologyError as exc:

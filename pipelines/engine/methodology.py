@@ -40,6 +40,7 @@ from pipelines.engine.reference import SERVICE_CATEGORIES
 
 BASE_FILE = METHODOLOGY_DIR / "methodology.toml"
 PERFORMANCE_YEARS = (2027, 2028, 2029, 2030, 2031)
+DEFAULT_PERFORMANCE_YEAR = PERFORMANCE_YEARS[0]  # the PY a run scores unless told otherwise
 FILE_KEYS = ("version", "defaults", "performance_year")
 
 
@@ -900,7 +901,7 @@ def _default_fingerprint_cached(performance_year: int, path: str, mtime_ns: int,
     return load_methodology(performance_year).fingerprint
 
 
-def load_methodology(performance_year: int = 2027, override_file: str | Path | None = None) -> Methodology:
+def load_methodology(performance_year: int = DEFAULT_PERFORMANCE_YEAR, override_file: str | Path | None = None) -> Methodology:
     """The validated parameters of one PY: the base file, its [performance_year.<PY>], then the override
     file (same structure). Raises MethodologyError (one line naming the file and the key)."""
     base = _base()

@@ -6,6 +6,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipelines.engine.methodology import DEFAULT_PERFORMANCE_YEAR
 from pipelines.engine.warehouse import Warehouse
 
 
@@ -13,7 +14,7 @@ from pipelines.engine.warehouse import Warehouse
 class RunSettings:
     input_dir: Path
     out_dir: Path
-    performance_year: int = 2027
+    performance_year: int = DEFAULT_PERFORMANCE_YEAR
     config_file: Path | None = None
     threads: int = 0  # 0 = all cores
     memory_limit: str = ""  # the run's budget, e.g. "16GB" (DuckDB gets 80%: pipelines.engine.duck); "" = DuckDB's default
@@ -83,7 +84,7 @@ def settings_from_env() -> RunSettings:
     return RunSettings(
         input_dir=Path(env("ASM_INPUT_DIR", "data/sample/input")),
         out_dir=Path(env("ASM_OUT_DIR", "out")),
-        performance_year=int(env("ASM_PERFORMANCE_YEAR", "2027")),
+        performance_year=int(env("ASM_PERFORMANCE_YEAR", str(DEFAULT_PERFORMANCE_YEAR))),
         config_file=env("ASM_CONFIG") or None,
         threads=int(env("ASM_THREADS", "0")),
         memory_limit=env("ASM_MEMORY_LIMIT", ""),

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from pipelines.cli.commands import CommandError
-from pipelines.engine.methodology import MethodologyError, load_methodology
+from pipelines.engine.methodology import DEFAULT_PERFORMANCE_YEAR, MethodologyError, load_methodology
 
 NAME = "backfill"
 HELP = "fill the projection history by replaying the deliveries month by month"
@@ -27,7 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--monthly", action="store_true", required=True, help="replay one delivery month at a time")
     p.add_argument("--input", required=True, type=Path, help="folder of claims and side files")
     p.add_argument("--out", required=True, type=Path, help="output folder whose history/ is filled")
-    p.add_argument("--performance-year", default=2027, type=int, help="the PY to score (2027-2031)")
+    p.add_argument("--performance-year", default=DEFAULT_PERFORMANCE_YEAR, type=int, help="the PY to score (2027-2031)")
     p.add_argument("--from", dest="first", type=_month, default=None,
                    help="first delivery month to replay (default: January of the PY)")
     p.add_argument("--to", dest="last", type=_month, default=None, help="last delivery month (default: the latest)")

@@ -11,6 +11,7 @@ from pathlib import Path
 import polars as pl
 
 from pipelines.cli.commands import CommandError
+from pipelines.engine.methodology import DEFAULT_PERFORMANCE_YEAR
 from pipelines.engine.tables import PARTICIPANT
 
 NAME = "explain"
@@ -23,7 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--npi", required=True, help="the participant's NPI")
     p.add_argument("--cohort", required=True, choices=["HF", "LBP"], help="the cohort")
     p.add_argument("--episode", default=None, help="also list this episode's lines")
-    p.add_argument("--performance-year", default=2027, type=int, help="the PY the run scored")
+    p.add_argument("--performance-year", default=DEFAULT_PERFORMANCE_YEAR, type=int, help="the PY the run scored")
     p.add_argument("--show-ids", action="store_true", help="also print beneficiary ids (PHI: keep the output safe)")
 
 

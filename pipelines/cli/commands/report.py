@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from pipelines.cli.commands import CommandError, non_negative
-from pipelines.engine.methodology import MethodologyError, load_methodology
+from pipelines.engine.methodology import DEFAULT_PERFORMANCE_YEAR, MethodologyError, load_methodology
 
 NAME = "report"
 HELP = "regenerate the reports from the published tables (no recomputation)"
@@ -26,7 +26,7 @@ def parse_tins(text: str) -> tuple[str, ...]:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, type=Path, help="output folder of an earlier `asm run`")
     p.add_argument("--tin", default="", help="only these TINs' folders (comma-separated); other folders stay")
-    p.add_argument("--performance-year", default=2027, type=int, help="the PY the run scored")
+    p.add_argument("--performance-year", default=DEFAULT_PERFORMANCE_YEAR, type=int, help="the PY the run scored")
     p.add_argument("--config", type=Path, default=None, help="methodology overrides the run used (TOML)")
     p.add_argument("--threads", type=non_negative, default=0,
                    help="processes drawing scorecards (default 0 = every core; 1 = in this process)")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pipelines.cli.commands import CommandError, non_negative
 from pipelines.cli.commands.report import parse_tins
-from pipelines.engine.methodology import MethodologyError, load_methodology
+from pipelines.engine.methodology import DEFAULT_PERFORMANCE_YEAR, MethodologyError, load_methodology
 
 NAME = "run"
 HELP = "materialize every asset of the pipeline on an input folder"
@@ -35,7 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, type=Path,
                    help="output folder: warehouse/ and reports/ (links to the current snapshot), snapshots/, "
                         "run_summary.json; one run at a time")
-    p.add_argument("--performance-year", default=2027, type=int, metavar="YEAR",
+    p.add_argument("--performance-year", default=DEFAULT_PERFORMANCE_YEAR, type=int, metavar="YEAR",
                    help="the PY to score: one configured in data/methodology/methodology.toml (2027-2031)")
     p.add_argument("--config", type=Path, default=None, help="methodology overrides (TOML, same structure as "
                    "data/methodology/methodology.toml)")
