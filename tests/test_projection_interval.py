@@ -31,7 +31,7 @@ def test_V2_spread_from_the_pool_when_large_enough_else_the_default_cv():
     assert big["spread_source"] == vcost.SPREAD_POOL and big["t1"] == pytest.approx(17000.0)
 
 
-def _setup(pool_size: int, seed: int = 7):
+def _setup(pool_size: int, seed: int = 7, partb_paid: float | None = 250_000.0):
     """One scored HF participant with 40 own episodes; a peer pool of `pool_size` measure scores drawn from
     N(4,000, 600) (the same generator, so a larger pool extends a smaller one)."""
     rng = np.random.default_rng(seed)
@@ -44,7 +44,8 @@ def _setup(pool_size: int, seed: int = 7):
     sd = float(np.std(pool_scores, ddof=1))
     reference = vcost.reference_distribution(_pool_benchmarks(pool_size, sd), AVERAGES, ["HF"], M, 2027)
     carried = pl.DataFrame([{**key, "pool_quality_score": 0.6, "projected_quality_score": 0.6, "ia_adjustment": 0.0,
-                             "pi_adjustment": -2.0, "complex_bonus": 0.0, "small_practice_bonus": 0.0}])
+                             "pi_adjustment": -2.0, "complex_bonus": 0.0, "small_practice_bonus": 0.0,
+                             "partb_paid": partb_paid}])
     scaling = pl.DataFrame({"cohort": ["HF"], "scaling_factor": [1.2]})
     draws = interval.draw_frame(participants, episodes, pool, reference, M)
     return interval.summarise(interval.score_draws(draws, carried, reference, scaling, M),
@@ -81,3 +82,16 @@ def test_V4_lead_is_the_pool_when_it_meets_the_small_pool_limit():
     out = lead(frame, M)
     assert out["lead"].to_list() == ["projected", "pool"]
     assert "29 < 30" in out["lead_reason"][0]
+
+
+def test_P3_projection_prices_with_scorings_factor_no_factor_without_part_b_paid():
+    """P3 (one home: scoring.payment.adjustment_factor_expr): a participant with a final score > 0 but no
+    Part B paid in the PY (B <= 0 or none) gets no adjustment factor, in every bootstrap draw too; with
+    B > 0 the projected factor stays inside [-r, +r]."""
+    r = M.payment.risk_level
+    paid = _setup(30)
+    assert paid["pool_factor_low"] is not None and -r <= paid["pool_factor_low"] <= paid["pool_factor_high"] <= r
+    for no_paid in (0.0, -50.0, None):
+        unpaid = _setup(30, partb_paid=no_paid)
+        assert unpaid["pool_final_score_low"] == paid["pool_final_score_low"]  # the score itself is unchanged
+        assert unpaid["pool_factor_low"] is None and unpaid["projected_factor_high"] is None

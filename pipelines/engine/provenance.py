@@ -54,12 +54,15 @@ def stage_code_version(sources: tuple[str, ...] | list[str], methodology_fingerp
 HASH_CHUNK = 8 * 1024 * 1024
 
 
-def _sha256(path: Path, advance) -> str:
+def file_sha256(path: Path, advance=None) -> str:
+    """SHA-256 of a file's bytes (the one hashing of input files: provenance and the staging cache's key);
+    `advance(n)` is told of every chunk read (a progress bar)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(HASH_CHUNK):
             h.update(chunk)
-            advance(len(chunk))
+            if advance is not None:
+                advance(len(chunk))
     return h.hexdigest()
 
 
@@ -85,7 +88,7 @@ def input_manifest(input_dir: str | Path, show_progress: bool = False) -> list[d
     sizes = [f.stat().st_size for f in files]
     with tqdm(total=sum(sizes), unit="B", unit_scale=True, desc="  hashing input files", leave=False,
               disable=not show_progress or None, file=sys.stderr) as bar, ThreadPoolExecutor(2) as pool:
-        hashes = list(pool.map(lambda f: _sha256(f, bar.update), files))
+        hashes = list(pool.map(lambda f: file_sha256(f, bar.update), files))
     return [{"file": f.relative_to(folder).as_posix(), "bytes": size, "sha256": digest}
             for f, size, digest in zip(files, sizes, hashes)]
 
@@ -133,6 +136,16 @@ INPUTS_FILE = ".inputs.json"  # in a run's staging folder: the input manifest ta
 def input_manifest_written(staging_dir: Path | None) -> bool:
     """Whether a run's first step already hashed its input (staged_input_manifest)."""
     return staging_dir is not None and (Path(staging_dir) / INPUTS_FILE).is_file()
+
+
+def run_input_hashes(input_dir: Path, staging_dir: Path | None) -> dict[Path, str]:
+    """SHA-256 of each input file as the run hashed it when it started (its staged manifest), by resolved path;
+    empty outside a staged run (then a reader hashes what it reads itself)."""
+    path = Path(staging_dir) / INPUTS_FILE if staging_dir is not None else None
+    if path is None or not path.is_file():
+        return {}
+    folder = Path(input_dir).resolve()
+    return {folder / m["file"]: m["sha256"] for m in json.loads(path.read_text())}
 
 
 def staged_input_manifest(input_dir: Path, staging_dir: Path, show_progress: bool = False) -> list[dict]:

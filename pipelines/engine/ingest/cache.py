@@ -25,15 +25,6 @@ STAGE_SOURCES = ("pipelines/engine/ingest/readers.py", "pipelines/engine/ingest/
                  "sql/10_ingest/14_stage_cclf8.sql", "sql/10_ingest/15_stage_cclf9.sql",
                  "sql/10_ingest/16_delivery_profile.sql", "data/reference/layouts")
 MANIFEST = "manifest.json"
-HASH_CHUNK = 1 << 22
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(HASH_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @dataclass(frozen=True)

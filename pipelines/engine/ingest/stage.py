@@ -16,11 +16,12 @@ import pyarrow as pa
 
 from pipelines.engine.duck import connect, fetch_dicts
 from pipelines.engine.ingest import crosswalk
-from pipelines.engine.ingest.cache import StagedFile, StagingCache, file_sha256
+from pipelines.engine.ingest.cache import StagedFile, StagingCache
 from pipelines.engine.ingest.files import InputFile, InputFileError, discover
 from pipelines.engine.ingest.staging import (CLAIM_KINDS, create_input_files, create_stage_views,
                                       publish_staged_versions, stage_file)
 from pipelines.engine.methodology import Methodology
+from pipelines.engine.provenance import file_sha256, run_input_hashes
 from pipelines.engine.settings import RunSettings
 from pipelines.engine.shards import INGEST_SHARDED
 from pipelines.engine.sqlstage import load_manifest, run_manifest
@@ -68,9 +69,10 @@ def stage_files(con: duckdb.DuckDBPyConnection, files: list[InputFile], cache: S
     total_bytes = sum(f.path.stat().st_size for f in claims)
     settings.progress(f"ingest: {len(claims)} claims files, {total_bytes / 1e6:,.1f} MB")
     staged: dict[int, StagedFile] = {}
+    hashed = run_input_hashes(settings.input_dir, settings.staging_dir)  # hashed once, when the run started
     for i, f in enumerate(claims, start=1):
         t0 = time.perf_counter()
-        sha = file_sha256(f.path)
+        sha = hashed.get(f.path.resolve()) or file_sha256(f.path)
         entry = cache.lookup(f, sha)
         how = "cached"
         if entry is None:

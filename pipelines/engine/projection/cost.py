@@ -8,15 +8,9 @@ from __future__ import annotations
 import polars as pl
 
 from pipelines.engine.methodology import Methodology
-from pipelines.engine.scoring.cost import KEYS, THRESHOLDS
+from pipelines.engine.scoring.cost import KEYS, small_pool_expr, threshold_exprs
 
 SPREAD_POOL, SPREAD_CV = "run pool", "DEFAULT coefficient of variation"
-
-
-def thresholds(median: pl.Expr, sd: pl.Expr, m: Methodology) -> list[pl.Expr]:
-    """B3: T_k = median + multiple_k x sd."""
-    return [(median + mult * sd.fill_null(0.0)).alias(t)
-            for t, mult in zip(THRESHOLDS, m.benchmarks.threshold_sd_multiples)]
 
 
 def reference_distribution(pool_benchmarks: pl.DataFrame, averages: pl.DataFrame, cohorts: list[str],
@@ -31,14 +25,14 @@ def reference_distribution(pool_benchmarks: pl.DataFrame, averages: pl.DataFrame
     pool = pool_benchmarks.select(pl.col("performance_year").cast(pl.Int64), "cohort",
                                   pl.col("participants").cast(pl.Int64).alias("pool_participants"),
                                   pl.col("sd").alias("pool_sd"))
-    big = (pl.col("pool_participants").fill_null(0) >= m.benchmarks.small_pool_participants) & pl.col("pool_sd").is_not_null()
+    big = ~small_pool_expr(pl.col("pool_participants"), m.benchmarks) & pl.col("pool_sd").is_not_null()
     out = (frame.join(averages, on="cost_measure", how="left").join(pool, on=KEYS, how="left")
            .with_columns(pl.col("pool_participants").fill_null(0),
                          pl.col("national_average").alias("median"),
                          pl.when(big).then(pl.lit(SPREAD_POOL)).otherwise(pl.lit(SPREAD_CV)).alias("spread_source"),
                          pl.when(big).then(pl.col("pool_sd")).otherwise(p.default_cost_cv * pl.col("national_average"))
                          .alias("sd")))
-    return out.with_columns(*thresholds(pl.col("median"), pl.col("sd"), m)).sort(KEYS)
+    return out.with_columns(*threshold_exprs(pl.col("median"), pl.col("sd"), m.benchmarks)).sort(KEYS)
 
 
 def spread_label(row: dict, m: Methodology) -> str:

@@ -20,7 +20,7 @@ import numpy as np
 import polars as pl
 
 from pipelines.engine.methodology import Methodology
-from pipelines.engine.projection.cost import SPREAD_POOL, thresholds
+from pipelines.engine.projection.cost import SPREAD_POOL
 from pipelines.engine.scoring import cost, final, payment
 from pipelines.engine.tables import PARTICIPANT
 
@@ -93,23 +93,21 @@ def score_draws(draws: pl.DataFrame, participants: pl.DataFrame, reference: pl.D
     out = base
     for prefix, median, sd in (("pool", "pool_median", "pool_sd"), ("projected", "national_average", "projected_sd")):
         out = out.with_columns(pl.col(median).alias("median"), pl.col(sd).alias("sd")).with_columns(
-            *thresholds(pl.col("median"), pl.col("sd"), m)).with_columns(
+            *cost.threshold_exprs(pl.col("median"), pl.col("sd"), m.benchmarks)).with_columns(
             cost.cost_points_expr(m.benchmarks).alias(f"{prefix}_cost_points"))
         out = out.with_columns(
             (pl.col(f"{prefix}_cost_points") / 10.0).alias("cost_score"),
             pl.col(f"{prefix}_quality_score").alias("quality_score")).with_columns(
             final.final_score_expr(sp).alias(f"{prefix}_final_score"))
-        out = out.with_columns(factor_expr(f"{prefix}_final_score", pp.risk_level, pp).alias(f"{prefix}_factor"))
+        out = out.with_columns(factor_expr(f"{prefix}_final_score", pp).alias(f"{prefix}_factor"))
     return out.select(*PARTICIPANT, "draw", "measure_score", "pool_cost_points", "pool_final_score", "pool_factor",
                       "projected_cost_points", "projected_final_score", "projected_factor")
 
 
-def factor_expr(fs: str, r: float, pp) -> pl.Expr:
-    """V3 with P2/P3: clip(r x T(FS) x S - r, -r, +r) with the run's scaling factor S (column
-    `scaling_factor`); FS = 0 -> -r (P3); no S in the run -> null."""
-    t = payment.transformed_score_expr(pp, fs)
-    raw = pl.when(pl.col(fs) <= 0).then(-r).otherwise(r * t * pl.col("scaling_factor") - r)
-    return pl.when(pl.col(fs).is_null()).then(None).otherwise(raw.clip(-r, r))
+def factor_expr(fs: str, pp) -> pl.Expr:
+    """V3: P3's adjustment factor of final score `fs` with the run's scaling factor S (column `scaling_factor`)
+    and the participant's Part B paid (`partb_paid`); no S in the run, or no final score -> null."""
+    return payment.adjustment_factor_expr(pp, fs)
 
 
 def summarise(scored: pl.DataFrame, level: float) -> pl.DataFrame:

@@ -71,13 +71,10 @@ def own_episodes(settings: RunSettings, py: int) -> pl.DataFrame:
 
 
 def _with_final(frame: pl.DataFrame, figure: str, m: Methodology) -> pl.DataFrame:
-    """S1 (with S6's 0) on a figure's quality score and cost points: adds <figure>_final_score."""
-    status = pl.col("status")
+    """S1 (with S6's 0, by status) on a figure's quality score and cost points: adds <figure>_final_score."""
     return frame.with_columns(pl.col(f"{figure}_quality_score").alias("quality_score"),
                               (pl.col(f"{figure}_cost_points") / 10.0).alias("cost_score")).with_columns(
-        pl.when(status == "scored").then(final.final_score_expr(m.scoring))
-        .when(status == "failed_minimum_submission").then(0.0).otherwise(None).cast(pl.Float64)
-        .alias(f"{figure}_final_score")).drop("quality_score", "cost_score")
+        final.score_by_status_expr(m.scoring).alias(f"{figure}_final_score")).drop("quality_score", "cost_score")
 
 
 def point_figures(inp: Inputs, qscore: pl.DataFrame, reference: pl.DataFrame, m: Methodology) -> pl.DataFrame:
@@ -95,7 +92,7 @@ def point_figures(inp: Inputs, qscore: pl.DataFrame, reference: pl.DataFrame, m:
     frame = _with_final(frame, "projected", m).with_columns(pl.col("run_final_score").alias("pool_final_score"))
     scaling = cohort_scaling(inp.pay)
     frame = frame.join(scaling, on="cohort", how="left").with_columns(
-        interval.factor_expr("projected_final_score", m.payment.risk_level, m.payment).alias("projected_factor"))
+        interval.factor_expr("projected_final_score", m.payment).alias("projected_factor"))
     return frame.with_columns(
         (pl.col(f"{f}_factor") * pl.col("partb_paid")).alias(f"{f}_dollar_impact") for f in FIGURES)
 
@@ -112,7 +109,7 @@ def intervals(inp: Inputs, points: pl.DataFrame, reference: pl.DataFrame, m: Met
     draws = interval.draw_frame(scored.select(*PARTICIPANT, "cohort_mean_cost"), inp.episodes.join(
         scored.select(PARTICIPANT), on=PARTICIPANT, how="semi"), pool, reference, m)
     carried = scored.select(*PARTICIPANT, "pool_quality_score", "projected_quality_score", "ia_adjustment", "pi_adjustment",
-                            "complex_bonus", "small_practice_bonus")
+                            "complex_bonus", "small_practice_bonus", "partb_paid")
     scored_draws = interval.score_draws(draws.join(carried.select(PARTICIPANT), on=PARTICIPANT, how="semi"), carried, reference,
                                         cohort_scaling(inp.pay), m)
     return interval.summarise(scored_draws, m.projection.interval_level)
@@ -122,7 +119,7 @@ def lead(points: pl.DataFrame, m: Methodology) -> pl.DataFrame:
     """V4: which figure a report leads with, and why."""
     limit = m.benchmarks.small_pool_participants
     choice = m.projection.lead
-    big = pl.col("peer_pool_size") >= limit
+    big = ~cost.small_pool_expr(pl.col("peer_pool_size"), m.benchmarks)
     if choice == "auto":
         figure = pl.when(big).then(pl.lit("pool")).otherwise(pl.lit("projected"))
         reason = (pl.when(big).then(pl.format("peer pool of {} >= {} participants", pl.col("peer_pool_size"),
@@ -147,10 +144,14 @@ def quality_source(per_measure: pl.DataFrame) -> pl.DataFrame:
                              pl.col("measures_cms"), pl.col("measures_pool")).alias("quality_source"))
 
 
-WATERFALL_STEPS = (("quality", "Quality (50% of the quality category)"), ("cost", "Cost (50% of the cost category)"),
-                   ("ia", "Improvement activities (IA)"), ("pi", "Promoting interoperability (PI)"),
-                   ("complex", "Complex-patient bonus"), ("small", "Small-practice bonus"),
-                   ("clamp", "Clamped to 0-100"), ("final", "Final score"))
+def waterfall_steps(m: Methodology) -> tuple[tuple[str, str], ...]:
+    """S1's terms in order, labelled with the configured category weights."""
+    sp = m.scoring
+    return (("quality", f"Quality ({sp.quality_weight:.0%} of the quality category)"),
+            ("cost", f"Cost ({sp.cost_weight:.0%} of the cost category)"),
+            ("ia", "Improvement activities (IA)"), ("pi", "Promoting interoperability (PI)"),
+            ("complex", "Complex-patient bonus"), ("small", "Small-practice bonus"),
+            ("clamp", f"Clamped to {sp.final_score_min:g}-{sp.final_score_max:g}"), ("final", "Final score"))
 
 
 def waterfall(frame: pl.DataFrame, m: Methodology) -> pl.DataFrame:
@@ -167,7 +168,7 @@ def waterfall(frame: pl.DataFrame, m: Methodology) -> pl.DataFrame:
                   "complex": pl.col("complex_bonus"), "small": pl.col("small_practice_bonus"),
                   "clamp": (pl.col(f"{f}_final_score") - raw).round(9), "final": pl.col(f"{f}_final_score")}
         base = frame.filter(pl.col(f"{f}_final_score").is_not_null())
-        for order, (step, label) in enumerate(WATERFALL_STEPS):
+        for order, (step, label) in enumerate(waterfall_steps(m)):
             parts.append(base.select(*PARTICIPANT, pl.lit(f).alias("figure"), pl.lit(order).alias("step_order"),
                                      pl.lit(step).alias("step"), pl.lit(label).alias("label"),
                                      values[step].cast(pl.Float64).alias("value"),

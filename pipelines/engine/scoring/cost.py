@@ -58,10 +58,19 @@ def cost_benchmarks(pool: pl.DataFrame, p: BenchmarkParams) -> pl.DataFrame:
         pl.col("measure_score").median().alias("median"),
         pl.col("measure_score").sort().std(ddof=1).alias("sd"),  # B2: sample SD; null for a pool of 1
     )
-    sd = pl.col("sd").fill_null(0.0)
-    return agg.with_columns(
-        [(pl.col("median") + mult * sd).alias(name) for name, mult in zip(THRESHOLDS, p.threshold_sd_multiples)]
-    ).sort(KEYS)
+    return agg.with_columns(threshold_exprs(pl.col("median"), pl.col("sd"), p)).sort(KEYS)
+
+
+def threshold_exprs(median: pl.Expr, sd: pl.Expr, p: BenchmarkParams) -> list[pl.Expr]:
+    """B3: T1..T10 = median + multiple_k x sd (an undefined sd counts as 0), as columns t1..t10. The pool's
+    benchmarks (B2) and the projection's reference distribution (V2) both place thresholds with this."""
+    return [(median + mult * sd.fill_null(0.0)).alias(name) for name, mult in zip(THRESHOLDS, p.threshold_sd_multiples)]
+
+
+def small_pool_expr(pool_size: pl.Expr, p: BenchmarkParams) -> pl.Expr:
+    """B1: a peer pool with fewer than `small_pool_participants` members is small: its benchmarks are
+    unstable (reports say so; V2 takes its spread from the configured CV; V4 leads with the projection)."""
+    return pool_size.fill_null(0) < p.small_pool_participants
 
 
 def cost_points_expr(p: BenchmarkParams, score: str = "measure_score") -> pl.Expr:

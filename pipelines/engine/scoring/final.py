@@ -71,6 +71,15 @@ def final_score_expr(p: ScoringParams) -> pl.Expr:
     return raw.clip(p.final_score_min, p.final_score_max)
 
 
+def score_by_status_expr(p: ScoringParams) -> pl.Expr:
+    """The final score a status gets: S1 when scored, S6's 0 for a failed minimum submission, none below
+    the case minimum (S7) or when not eligible (G). Reads `status` and S1's columns."""
+    status = pl.col("status")
+    return (pl.when(status == "scored").then(final_score_expr(p))
+            .when(status == "failed_minimum_submission").then(0.0)
+            .otherwise(None).cast(pl.Float64))
+
+
 def final_scores(frame: pl.DataFrame, p: ScoringParams) -> pl.DataFrame:
     """S1, S6, S7 and the status of each participant row.
 
@@ -86,11 +95,9 @@ def final_scores(frame: pl.DataFrame, p: ScoringParams) -> pl.DataFrame:
         .when(~(pl.col("has_non_claims_submission") & pl.col("ia_attested"))).then(pl.lit("failed_minimum_submission"))
         .otherwise(pl.lit("scored"))
     )
-    out = frame.with_columns(status.alias("status"), final_score_expr(p).alias("_fs"))
+    out = frame.with_columns(status.alias("status"))
     return out.with_columns(
-        pl.when(pl.col("status") == "scored").then(pl.col("_fs"))
-        .when(pl.col("status") == "failed_minimum_submission").then(0.0)
-        .otherwise(None).cast(pl.Float64).alias("final_score"),
+        score_by_status_expr(p).alias("final_score"),
         pl.when(pl.col("status") == "failed_minimum_submission").then(pl.concat_str([
             pl.lit("S6: "),
             pl.concat_str([pl.when(~pl.col("ia_attested")).then(pl.coalesce("ia_issue", pl.lit("no IA attestation"))),
@@ -99,7 +106,7 @@ def final_scores(frame: pl.DataFrame, p: ScoringParams) -> pl.DataFrame:
         .when(pl.col("status") == "below_case_minimum").then(pl.lit("S7/R5: fewer attributed episodes than the case minimum"))
         .when(pl.col("status") == "not_eligible").then(pl.col("eligibility_reason"))
         .otherwise(None).alias("status_reason"),
-    ).drop("_fs")
+    )
 
 
 def practice_adjustments(attestations: pl.DataFrame, p: ScoringParams) -> pl.DataFrame:

@@ -17,6 +17,31 @@ def transformed_score_expr(p: PaymentParams, fs: str = "final_score") -> pl.Expr
     return 1.0 / (1.0 + (-p.logistic_k * (pl.col(fs) - p.logistic_c)).exp())
 
 
+def payment_status_expr(fs: str = "final_score", paid: str = "partb_paid") -> pl.Expr:
+    """P3: 'zero_score' (FS = 0: factor -r), 'no_factor' (FS > 0 and Part B paid B <= 0 or none: no factor),
+    else 'in_pool' (the participants S is solved over)."""
+    return (pl.when(pl.col(fs) <= 0).then(pl.lit(ZERO_SCORE))
+            .when(pl.col(paid).fill_null(0.0) <= 0).then(pl.lit(NO_FACTOR))
+            .otherwise(pl.lit(IN_POOL)))
+
+
+def unclipped_factor_expr(p: PaymentParams, status: pl.Expr, fs: str = "final_score",
+                          scaling: str = "scaling_factor") -> pl.Expr:
+    """P3 before clipping: -r for a zero score, r x T(FS) x S - r in the pool, none without a factor."""
+    r = p.risk_level
+    return (pl.when(status == ZERO_SCORE).then(-r)
+            .when(status == IN_POOL).then(r * transformed_score_expr(p, fs) * pl.col(scaling) - r))
+
+
+def adjustment_factor_expr(p: PaymentParams, fs: str = "final_score", paid: str = "partb_paid",
+                           scaling: str = "scaling_factor") -> pl.Expr:
+    """P3: the adjustment factor of a final score `fs` (none when `fs` is none) with Part B paid `paid`
+    and scaling factor `scaling`: the unclipped factor clipped to [-r, +r]. Projections (V3) price
+    their figures with this, on the run's S."""
+    r = p.risk_level
+    return unclipped_factor_expr(p, payment_status_expr(fs, paid), fs, scaling).clip(-r, r)
+
+
 def solve_scaling(t: np.ndarray, b: np.ndarray, r: float, payback_share: float) -> float | None:
     """P3: the S >= 0 with sum_i clip(r T_i S - r, -r, r) B_i = -(1 - payback_share) r sum B (closed form).
 
@@ -72,19 +97,14 @@ def payment_adjustments(scores: pl.DataFrame, p: PaymentParams) -> pl.DataFrame:
         pl.lit(r).alias("risk_level"),
         pl.lit(p.payback_share).alias("payback_share"),
     ).with_columns(
-        pl.when(pl.col("final_score") <= 0).then(pl.lit(ZERO_SCORE))
-        .when(pl.col("partb_paid") <= 0).then(pl.lit(NO_FACTOR))
-        .otherwise(pl.lit(IN_POOL)).alias("payment_status"),
+        payment_status_expr().alias("payment_status"),
     ).with_columns(
         (pl.col("payment_status") == IN_POOL).alias("in_payment_pool"),
         pl.when(pl.col("payment_status") == NO_FACTOR).then(pl.lit(NO_FACTOR_REASON)).alias("payment_reason"),
     )
     df = df.join(_scaling_per_cohort(df, p), on=KEYS, how="left").with_columns(
         pl.col("partb_paid").filter(pl.col("in_payment_pool")).sort().sum().over(KEYS).alias("pool_paid"))
-    status = pl.col("payment_status")
-    unclipped = (pl.when(status == ZERO_SCORE).then(-r)
-                 .when(status == IN_POOL).then(r * pl.col("transformed_score") * pl.col("scaling_factor") - r))
-    return df.with_columns(unclipped.alias("unclipped_factor")).with_columns(
+    return df.with_columns(unclipped_factor_expr(p, pl.col("payment_status")).alias("unclipped_factor")).with_columns(
         pl.col("unclipped_factor").clip(-r, r).alias("adjustment_factor")
     ).with_columns((pl.col("adjustment_factor") * pl.col("partb_paid")).alias("dollar_impact"))
 

@@ -231,7 +231,7 @@ def _tables(settings: RunSettings, m: Methodology, cms, bench, q, scores, pay, e
             has_part_a: bool) -> dict[str, pl.DataFrame]:
     py = settings.performance_year
     facts = summaries.RunFacts(
-        performance_year=py, part_a=has_part_a, small_pool=m.benchmarks.small_pool_participants,
+        performance_year=py, part_a=has_part_a, benchmarks=m.benchmarks,
         not_scored_measures=q["qp"].not_scored_measures, part_a_measures=tuple(q["part_a_measures"]),
         cost_basis=summaries.cost_basis(settings), required_measures=q["qp"].required_measures)
     drivers = summaries.cost_drivers(settings, er.select("episode_id"))

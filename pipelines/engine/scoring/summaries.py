@@ -15,7 +15,9 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from pipelines.engine.methodology import BenchmarkParams
 from pipelines.engine.reference import COST_DRIVERS, SERVICE_CATEGORIES
+from pipelines.engine.scoring.cost import small_pool_expr
 from pipelines.engine.scoring.inputs import read_table
 from pipelines.engine.settings import RunSettings
 from pipelines.engine.warehouse import scan_frame
@@ -28,7 +30,7 @@ STATUSES = ("scored", "failed_minimum_submission", "below_case_minimum", "not_el
 class RunFacts:
     performance_year: int
     part_a: bool  # Q6: Part A supplied, Q492 computed
-    small_pool: int  # B1 limit
+    benchmarks: BenchmarkParams  # B1: the small-pool limit
     not_scored_measures: tuple[str, ...]
     part_a_measures: tuple[str, ...]
     cost_basis: str  # N5
@@ -63,7 +65,7 @@ def score_distribution(scores: pl.DataFrame, pay: pl.DataFrame) -> pl.DataFrame:
 
 def _pool_sizes(bench: pl.DataFrame, facts: RunFacts) -> pl.DataFrame:
     return bench.select("performance_year", "cohort", pl.col("participants").alias("peer_pool_size")).with_columns(
-        (pl.col("peer_pool_size") < facts.small_pool).alias("small_pool"))
+        small_pool_expr(pl.col("peer_pool_size"), facts.benchmarks).alias("small_pool"))
 
 
 def _q492_status(facts: RunFacts) -> str:
