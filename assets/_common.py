@@ -7,10 +7,11 @@ import warnings
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from dagster import (AssetSpec, CodeReferencesMetadataValue, Failure, LocalFileCodeReference, MetadataValue,
+from dagster import (AssetDep, AssetSpec, CodeReferencesMetadataValue, Failure, LocalFileCodeReference, MetadataValue,
                      TableColumn, TableSchema)
 
 import pipelines
+from pipelines.engine import registry
 from pipelines.engine.paths import REPO_ROOT
 from pipelines.engine.provenance import SHARED_SOURCES, source_files, stage_code_version
 from pipelines.engine.warehouse import published_location
@@ -21,10 +22,14 @@ DUCKDB_POOL = "duckdb"
 
 
 def table_metadata(path: Path, rows: int) -> dict:
+    """Row count, the column schema with each column's description (pipelines.engine.registry) and where
+    the table is published."""
     schema = pq.read_schema(sorted(Path(path).glob("*.parquet"))[0] if Path(path).is_dir() else path)
+    described = registry.table(Path(path).name.removesuffix(".parquet")).columns
     return {
         "dagster/row_count": rows,
-        "dagster/column_schema": TableSchema(columns=[TableColumn(f.name, str(f.type)) for f in schema]),
+        "dagster/column_schema": TableSchema(columns=[TableColumn(f.name, str(f.type), described.get(f.name))
+                                                      for f in schema]),
         "path": MetadataValue.path(str(published_location(path))),
         "asm_pipeline_version": pipelines.__version__,
     }
@@ -38,13 +43,16 @@ def code_references(asset_module: str, sources: tuple[str, ...]) -> dict:
     return {"dagster/code_references": CodeReferencesMetadataValue(code_references=refs)}
 
 
-def stage_specs(tables: tuple[str, ...], descriptions: dict[str, str], *, group: str, sources: tuple[str, ...],
-                methodology_fingerprint: str, asset_module: str, kinds: set[str], deps=()) -> list[AssetSpec]:
-    """One AssetSpec per table of a stage, all with the stage's code version and code references."""
+def stage_specs(stage: str, *, sources: tuple[str, ...], methodology_fingerprint: str, asset_module: str,
+                kinds: set[str], with_deps: bool = True) -> list[AssetSpec]:
+    """One AssetSpec per table the registry says `stage` writes: its description, the stage as its group,
+    the tables and side inputs it is computed from as its dependencies (`with_deps`; a graph-backed
+    stage declares them as its graph's inputs instead), the stage's code version and code references."""
     version = stage_code_version(sources, methodology_fingerprint)
     refs = code_references(asset_module, (*SHARED_SOURCES, *sources))
-    return [AssetSpec(t, description=descriptions[t], group_name=group, code_version=version, kinds=kinds,
-                      deps=list(deps), metadata=refs) for t in tables]
+    return [AssetSpec(t.name, description=t.description, group_name=stage, code_version=version, kinds=kinds,
+                      deps=[AssetDep(d) for d in t.reads] if with_deps else [], metadata=refs)
+            for t in registry.tables().values() if t.stage == stage]
 
 
 def failure(stage: str, exc: Exception) -> Failure:

@@ -7,6 +7,7 @@ from typing import Iterable
 
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, MetadataValue, multi_asset_check
 
+from pipelines.engine import registry
 from pipelines.engine.quality_gates import Evaluation, available_suites, evaluate, load_suite
 from assets.runtime.resources import AsmResource
 
@@ -34,7 +35,7 @@ def _suite_check(asset: str, description: str):
                               description=f"For a human to look at (WARN): {description}")],
     )
     def _check(context, asm: AsmResource):
-        yield from check_results(evaluate(asset, asm.settings(), context.run.run_id))
+        yield from check_results(evaluate(asset, asm.settings(), context.run.run_id, registry.stage_of(asset).name))
 
     return _check
 
@@ -42,8 +43,8 @@ def _suite_check(asset: str, description: str):
 def suite_checks(asset_keys: Iterable[str]) -> list:
     """One check step per asset that has a suite; suites load (and fail) at definition time, not at 2 a.m."""
     have = set(available_suites())
-    return [_suite_check(a, load_suite(a).get("meta", {}).get("description", f"expectations/{a}.json"))
-            for a in asset_keys if a in have]
+    return [_suite_check(a, f"{registry.table(a).description} (contract: expectations/{a}.json)")
+            for a in asset_keys if a in have and load_suite(a)]
 
 
 def asset_key_names(assets: Iterable) -> list[str]:

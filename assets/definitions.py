@@ -19,6 +19,7 @@ from assets.provenance import run_summary_asset, summary_on_failure
 from assets.publish import publish_asset
 from assets.reports import reports_asset
 from assets.scoring import eligibility_asset, episode_risk_asset, scoring_asset
+from assets.side_inputs import side_input_assets
 from pipelines.engine.methodology import Methodology, load_methodology
 from pipelines.engine.provenance import run_identity
 from assets.runtime.resources import AsmResource
@@ -60,8 +61,10 @@ def build_definitions(settings: RunSettings) -> Definitions:
     code_versions = {k.to_user_string(): v for a in assets for k, v in a.code_versions_by_key.items() if v}
     assets.append(publish_asset(keys, code_versions))  # and `publish` (staging -> snapshot) runs after all of them
     assets.append(run_summary_asset(code_versions))  # then OUT/run_summary.json
+    assets.append(side_input_assets)  # the input folder's files and CMS's reference files, observed
     asm_all = define_asset_job(
-        ALL_JOB, selection=AssetSelection.all(), description="Every asset, end to end.",
+        ALL_JOB, selection=AssetSelection.all(include_sources=True),
+        description="Every asset, end to end (the side inputs observed first).",
         executor_def=executor_for(settings),
         hooks={summary_on_failure(code_versions)}, op_retry_policy=retry_policy(settings.step_retries),
         run_tags=run_tags(settings, methodology),

@@ -15,17 +15,6 @@ from pipelines.engine.methodology import Methodology
 from assets.runtime.resources import AsmResource
 from pipelines.engine.shards import Shard
 
-DESCRIPTIONS = {
-    "episodes": "HF and LBP episodes (E1-E6, X1-X2): trigger/confirming line keys, window, PY, open/closed.",
-    "episode_lines": "Every service assigned to an episode (C1) with its service category (C3) and cost (C2).",
-    "episode_attribution": "Episode x participant (TIN/NPI) shares and the 30% rule (A1-A2).",
-    "episode_attribution_tin": "Episode x TIN shares and the 30% rule at TIN level (A3).",
-    "episode_observed_costs": "Per episode: observed cost (C2), cost by category and driver counts (C3), before "
-                              "the cohort's winsorizing cap (C4).",
-    "episode_costs": "Per episode: observed and winsorized cost (C2, C4), cost by category and driver flags (C3).",
-}
-
-
 def _shard_step(shard: Shard):
     @op(name=f"episodes_shard_{shard.index}", pool=DUCKDB_POOL, ins={d: In(Nothing) for d in INPUTS},
         out=Out(dict), description=f"E, X, C1-C3, A for the beneficiaries of shard {shard.label} (pipelines.engine.shards).")
@@ -69,9 +58,8 @@ def episodes_cohort(context, asm: AsmResource, shards: list):
 
 
 def episodes_asset(methodology: Methodology, shards: int = 1):
-    specs = stage_specs(EPISODE_TABLES, DESCRIPTIONS, group="episodes", sources=SOURCES,
-                        methodology_fingerprint=methodology.fingerprint, asset_module="assets/episodes.py",
-                        kinds={"duckdb", "parquet"})
+    specs = stage_specs("episodes", sources=SOURCES, methodology_fingerprint=methodology.fingerprint,
+                        asset_module="assets/episodes.py", kinds={"duckdb", "parquet"}, with_deps=False)
     steps = [_shard_step(Shard(k, shards)) for k in range(shards)]
 
     @graph_multi_asset(name="episodes_stage", can_subset=False,

@@ -9,20 +9,6 @@ from pipelines.engine.ingest import INGEST_TABLES, SOURCES, InputFileError, Quar
 from pipelines.engine.methodology import Methodology
 from assets.runtime.resources import AsmResource
 
-DESCRIPTIONS = {
-    "partb_lines": "Netted Part B claim lines (N1-N6): one row per surviving (control number, beneficiary, line).",
-    "parta_claims": "Netted Part A institutional claim headers (CCLF1), for C1 and Q6.",
-    "parta_diagnoses": "Part A claim diagnoses (CCLF4).",
-    "beneficiaries": "Beneficiary demographics (CCLF8) under current ids; no names or addresses.",
-    "bene_xref": "Resolved beneficiary id cross-walk (N1): previous id -> most recent id.",
-    "ingest_audit": "Every input row excluded by a rule (N1-N4), with the rule id and why.",
-    "quarantine": "Every input row that could not be read, with a machine-readable reason.",
-    "ingest_files": "Per input file: rows read = loaded + excluded + quarantined.",
-    "line_versions": "Netting history: every readable Part B version with the key of its netted line, its "
-                     "version type (original, adjustment, cancel) and the rule that excluded it, if any.",
-}
-
-
 def _files_table(files: list[dict]) -> str:
     head = "| file | kind | read | loaded | excluded | quarantined | reconciled |\n|---|---|---|---|---|---|---|\n"
     return head + "\n".join(
@@ -32,7 +18,7 @@ def _files_table(files: list[dict]) -> str:
 
 def ingest_asset(methodology: Methodology):
     @multi_asset(pool=DUCKDB_POOL, name="ingest", can_subset=False,
-                 specs=stage_specs(INGEST_TABLES, DESCRIPTIONS, group="ingest", sources=SOURCES,
+                 specs=stage_specs("ingest", sources=SOURCES,
                                    methodology_fingerprint=methodology.fingerprint, asset_module="assets/ingest.py",
                                    kinds={"duckdb", "parquet"}))
     def ingest(context, asm: AsmResource):

@@ -5,73 +5,37 @@ from __future__ import annotations
 import time
 
 import polars as pl
-from dagster import AssetDep, MaterializeResult, MetadataValue, multi_asset
+from dagster import MaterializeResult, MetadataValue, multi_asset
 
 from assets._common import DUCKDB_POOL, failure, stage_specs, table_metadata
 from pipelines.engine.methodology import Methodology
 from assets.runtime.resources import AsmResource
 from pipelines.engine.scoring import SOURCES, risk
 from pipelines.engine.scoring.inputs import SideInputError, TableMissing, side_inputs_status
-from pipelines.engine.scoring.stage import SCORING_TABLES, compute_eligibility, compute_episode_risk, compute_scores
+from pipelines.engine.scoring.stage import SCORING_TABLES, run_eligibility, run_episode_risk, run_scoring
 
-DESCRIPTIONS = {
-    "eligibility": "G1-G4 per TIN/NPI: specialty by plurality, cohort, location (selected CBSA), volume, reason.",
-    "episode_risk": "R1-R3 per episode: covariates, CMS-HCC V28 flags and risk score (hccinfhir), expected cost.",
-    "risk_models": "R2 per cohort, PY and covariate: the fitted coefficient, fitted episodes, floor and rescale "
-                   "factor, so an episode's predicted cost can be re-derived from its episode_risk covariates.",
-    "cost_measure_scores": "R4-R5 per participant, cohort and PY: O/E x cohort mean; scored when >= 20 episodes.",
-    "cost_benchmarks": "B1-B3 per cohort and PY: pool median, sample SD and thresholds t1..t10.",
-    "quality_benchmarks": "Q5 per cohort, measure and collection type: decile boundaries d1..d9.",
-    "quality_measure_points": "Q2-Q5 per submitted row (TIN or TIN/NPI, measure, collection type): rate, completeness, points.",
-    "quality_submission_issues": "Q1/Q2 per refused row of quality_submissions.csv (tin, npi, measure, collection type, "
-                                 "source row): the reason it is not used (not an ASM measure, a collection type the "
-                                 "measure does not have, negative counts, more cases than the eligible population, "
-                                 "a TIN-level row of a practice of more than 15 clinicians).",
-    "participant_measure_points": "Q7 per participant and measure: the best points over own and TIN-level rows and "
-                                  "collection types, with the row that gave them.",
-    "participant_scores": "S1-S7 per participant: quality, cost, IA, PI, bonuses, final score and status.",
-    "payment_adjustments": "P1-P4 per participant: transformed score, scaling factor (solved so the withhold holds "
-                           "after clipping), adjustment factor, dollar impact; no factor when FS > 0 and Part B "
-                           "paid <= 0 (payment_status, payment_reason).",
-    "episode_admissions": "Q6 per scored HF episode of the PY: person-years, unplanned cardiovascular admissions "
-                          "(Part A), expected admissions from R1 covariates. Empty without Part A.",
-    "admission_rates": "Q6 per HF participant: observed, expected and risk-standardized Q492 rate per 100 "
-                       "person-years. Empty without Part A.",
-    "score_distribution": "Cohort distributions (no participant ids): quantiles of cost measure scores, points, "
-                          "quality and final scores, adjustment factors, over every participant of the run.",
-    "tin_summary": "Per TIN, cohort and PY: participants by status, Part B paid, dollar impact, peer pool (B1).",
-    "tin_cost_drivers": "Per TIN, cohort and PY: C3 cost by service category and driver counts of the TIN's "
-                        "attributed scored episodes, next to the cohort's.",
-    "cohort_summary": "Per cohort and PY: pool size (B1), scored episodes and mean cost, cost basis (N5), Q492 "
-                      "status (Q6), measures not scored.",
-    "cohort_cost_drivers": "Per cohort and PY: C3 cost by service category and driver counts over scored episodes.",
-}
-SCORING_INPUTS = ("episode_risk", "eligibility", "episode_attribution", "partb_lines", "episodes", "parta_claims",
-                  "episode_costs")
+def _specs(stage: str, methodology: Methodology, extra_version: str = ""):
+    return stage_specs(stage, sources=SOURCES, methodology_fingerprint=f"{methodology.fingerprint}{extra_version}",
+                       asset_module="assets/scoring.py", kinds={"polars", "parquet"})
 
 
-def _specs(tables, methodology: Methodology, deps, extra_version: str = ""):
-    return stage_specs(tables, DESCRIPTIONS, group="scoring", sources=SOURCES,
-                       methodology_fingerprint=f"{methodology.fingerprint}{extra_version}",
-                       asset_module="assets/scoring.py", kinds={"polars", "parquet"}, deps=[AssetDep(d) for d in deps])
-
-
-def _write(settings, name: str, df: pl.DataFrame) -> dict:
-    n = settings.warehouse.write(name, df)
-    return table_metadata(settings.table_path(name), n)
+def _metadata(settings, name: str, df: pl.DataFrame) -> dict:
+    """Metadata of a table the engine stage wrote (`df`: the frame it wrote)."""
+    return table_metadata(settings.table_path(name), df.height)
 
 
 def eligibility_asset(methodology: Methodology):
     @multi_asset(pool=DUCKDB_POOL, name="eligibility_stage",
-                 specs=_specs(("eligibility",), methodology, ("partb_lines", "episodes", "episode_attribution")))
+                 specs=_specs("eligibility", methodology))
     def _eligibility(context, asm: AsmResource):
         settings, m = asm.settings(), asm.methodology()
         t0 = time.perf_counter()
         try:
-            table, info = compute_eligibility(settings, m)
+            tables, info = run_eligibility(settings, m)
         except (TableMissing, SideInputError) as exc:
             raise failure("eligibility", exc) from None
-        md = _write(settings, "eligibility", table)  # whole run: benchmarks need it (B1)
+        table = tables["eligibility"]
+        md = _metadata(settings, "eligibility", table)
         md.update({
             "side_inputs": MetadataValue.json(side_inputs_status(settings)),
             "eligible": int(table["eligible"].sum()),
@@ -92,19 +56,18 @@ def eligibility_asset(methodology: Methodology):
 
 
 def episode_risk_asset(methodology: Methodology):
-    deps = ("episodes", "episode_costs", "partb_lines", "parta_diagnoses", "beneficiaries", "eligibility")
-
     @multi_asset(pool=DUCKDB_POOL, name="episode_risk_stage",
-                 specs=_specs(("episode_risk", "risk_models"), methodology, deps, f"-{risk.hcc_library_version()}"))
+                 specs=_specs("episode_risk", methodology, f"-{risk.hcc_library_version()}"))
     def _episode_risk(context, asm: AsmResource):
         settings, m = asm.settings(), asm.methodology()
         t0 = time.perf_counter()
         try:
-            table, models_table = compute_episode_risk(settings, m, settings.warehouse.read("eligibility"))
+            tables, _ = run_episode_risk(settings, m)
         except TableMissing as exc:
             raise failure("episode_risk", exc) from None
-        md = _write(settings, "episode_risk", table)
-        yield MaterializeResult(asset_key="risk_models", metadata=_write(settings, "risk_models", models_table))
+        table = tables["episode_risk"]
+        md = _metadata(settings, "episode_risk", table)
+        yield MaterializeResult(asset_key="risk_models", metadata=_metadata(settings, "risk_models", tables["risk_models"]))
         models = table.group_by("performance_year", "cohort", "model").agg(
             pl.col("model_episodes").first(), pl.col("model_covariates").first()).sort("performance_year", "cohort")
         md.update({
@@ -158,16 +121,16 @@ def _scoring_metadata(name: str, df: pl.DataFrame, info: dict, m: Methodology) -
 
 
 def scoring_asset(methodology: Methodology):
-    @multi_asset(pool=DUCKDB_POOL, name="scoring", can_subset=False, specs=_specs(SCORING_TABLES, methodology, SCORING_INPUTS))
+    @multi_asset(pool=DUCKDB_POOL, name="scoring", can_subset=False, specs=_specs("scoring", methodology))
     def _scoring(context, asm: AsmResource):
         settings, m = asm.settings(), asm.methodology()
         t0 = time.perf_counter()
         try:
-            tables, info = compute_scores(settings, m)
+            tables, info = run_scoring(settings, m)
         except (TableMissing, SideInputError) as exc:
             raise failure("scoring", exc) from None
         for name in SCORING_TABLES:
-            md = _write(settings, name, tables[name])
+            md = _metadata(settings, name, tables[name])
             md.update(_scoring_metadata(name, tables[name], info, m))
             md["methodology_version"] = m.version
             if settings.tins:

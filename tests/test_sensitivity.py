@@ -24,7 +24,7 @@ def test_the_shipped_alternatives_file_is_valid_and_lists_defaults():
     params = {a.parameter for a in alts}
     assert {"episodes.pair_scope", "attribution.basis", "costs.winsor_percentile", "payment.logistic_k",
             "payment.logistic_c"} <= params
-    assert {a.stage for a in alts} == {"episodes", "eligibility", "risk", "scores"}
+    assert {a.stage for a in alts} == {"episodes", "eligibility", "episode_risk", "scoring"}
     assert all(a.value != M.get(a.parameter) for a in alts)  # an alternative differs from the value in force
 
 
@@ -84,7 +84,7 @@ def test_changes_and_their_spread_golden():
     # dollars over A, B, C, E: +150, -60, -30, -90 -> min -90, median (-60 - 30) / 2 = -45, max +150, total -30
     assert (row["dollar_n"], row["dollar_min"], row["dollar_median"], row["dollar_max"]) == (4, -90.0, -45.0, 150.0)
     assert row["dollar_total"] == pytest.approx(-30.0)
-    assert (row["tag"], row["stage"]) == ("DEFAULT", "scores")
+    assert (row["tag"], row["stage"]) == ("DEFAULT", "scoring")
     text = render(pl.DataFrame([row]))
     assert "payment.logistic_k = 0.2" in text and "2 of 5" in text and "-3.00 / -0.50 / +2.00 (2)" in text
     assert "-90 / -45 / +150 (4)" in text

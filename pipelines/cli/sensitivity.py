@@ -30,21 +30,19 @@ from typing import Any, Callable
 import polars as pl
 
 from pipelines.engine.methodology import DEFAULT_PERFORMANCE_YEAR, SECTIONS, Methodology, MethodologyError, load_methodology
+from pipelines.engine import registry
 from pipelines.engine.paths import METHODOLOGY_DIR
 from pipelines.engine.settings import RunSettings
 from pipelines.engine.warehouse import Warehouse, parquet_files
 from pipelines.engine.tables import PARTICIPANT
 
 DEFAULT_ALTERNATIVES = METHODOLOGY_DIR / "sensitivity.toml"
-STAGES = ("episodes", "eligibility", "risk", "scores")  # execution order
-STAGE_OF_SECTION = {"episodes": "episodes", "attribution": "episodes", "costs": "episodes",
-                    "eligibility": "eligibility", "benchmarks": "eligibility", "risk": "risk",
-                    "quality": "scores", "admissions": "scores", "scoring": "scores", "payment": "scores"}
-STAGE_LABEL = {"episodes": "episodes (re-run from partb_lines)", "eligibility": "eligibility",
-               "risk": "episode_risk", "scores": "scores"}
-LINKED_TABLES = ("partb_lines", "parta_claims", "parta_diagnoses", "beneficiaries", "episodes", "episode_lines",
-                 "episode_attribution", "episode_attribution_tin", "episode_observed_costs", "episode_costs",
-                 "eligibility", "episode_risk", "risk_models")
+# The stages `asm sensitivity` re-runs (pipelines.engine.registry: after ingest, up to the scores); an
+# alternative re-runs the first of them that reads its methodology section and every one downstream.
+RESCORED = tuple(s for s in registry.STAGES[1:] if s.name != "projection")
+STAGE_OF_SECTION = {sec: next(s.name for s in RESCORED if sec in s.sections)
+                    for sec in dict.fromkeys(sec for s in RESCORED for sec in s.sections)}
+STAGE_LABEL = {s.name: s.name for s in RESCORED} | {"episodes": "episodes (re-run from partb_lines)"}
 SUMMARY_SCHEMA = {"parameter": pl.Utf8, "value": pl.Utf8, "tag": pl.Utf8, "stage": pl.Utf8, "participants": pl.Int64,
                   "status_changed": pl.Int64, "score_n": pl.Int64, "score_min": pl.Float64, "score_median": pl.Float64,
                   "score_max": pl.Float64, "dollar_n": pl.Int64, "dollar_min": pl.Float64,
@@ -142,46 +140,37 @@ class Run:
     threads: int = 0
 
 
-def _scratch(run: Run, first_stage: str) -> RunSettings:
-    """A scratch output folder under OUT/.sensitivity whose warehouse links every published table the
-    stages from `first_stage` on do not write."""
-    from pipelines.engine.episodes import EPISODE_TABLES
+def rerun_stages(first_stage: str) -> tuple[registry.Stage, ...]:
+    """`first_stage` and the re-scored stages downstream of it, in execution order."""
+    return tuple(s for s in registry.downstream_stages(first_stage) if s in RESCORED)
 
-    risk = {"episode_risk", "risk_models"}
-    writes = {"episodes": set(EPISODE_TABLES) | {"eligibility"} | risk, "eligibility": {"eligibility"} | risk,
-              "risk": risk, "scores": set()}[first_stage]
+
+def _scratch(run: Run, stages: tuple[registry.Stage, ...]) -> RunSettings:
+    """A scratch output folder under OUT/.sensitivity whose warehouse links every published table the
+    `stages` read and do not write."""
+    writes = {t for s in stages for t in s.writes}
     scratch = run.out_dir / ".sensitivity" / uuid.uuid4().hex[:12]
     partb = Warehouse(run.out_dir).published_path("partb_lines")  # the run's shard count (pipelines.engine.shards)
     settings = RunSettings(input_dir=run.input_dir, out_dir=scratch, performance_year=run.methodology.performance_year,
                            threads=run.threads, quiet=True, shards=len(parquet_files(partb)) if partb.is_dir() else 1)
     settings.warehouse_dir.mkdir(parents=True)
     published = Warehouse(run.out_dir)
-    for table in LINKED_TABLES:
+    for table in sorted(registry.inputs_of(writes)):
         src = published.published_path(table)
-        if table not in writes and src.exists():
+        if src.exists():
             settings.warehouse.published_path(table).symlink_to(src.resolve())
     return settings
 
 
 def rescore(run: Run, m: Methodology, first_stage: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(participant_scores, payment_adjustments) of the run under `m`, re-running the stages from
-    `first_stage` on (STAGES order) in a scratch folder that is removed afterwards."""
-    from pipelines.engine.episodes import run_episodes
-    from pipelines.engine.scoring.stage import compute_eligibility, compute_episode_risk, compute_scores
-
-    settings = _scratch(run, first_stage)
+    `first_stage` on (the registry's order) in a scratch folder that is removed afterwards."""
+    stages = rerun_stages(first_stage)
+    settings = _scratch(run, stages)
     try:
-        todo = STAGES[STAGES.index(first_stage):]
-        if "episodes" in todo:
-            run_episodes(settings, m)
-        if "eligibility" in todo:
-            settings.warehouse.write("eligibility", compute_eligibility(settings, m)[0])
-        if "risk" in todo:
-            risk_table, models = compute_episode_risk(settings, m, settings.warehouse.read("eligibility"))
-            settings.warehouse.write("episode_risk", risk_table)
-            settings.warehouse.write("risk_models", models)
-        tables, _ = compute_scores(settings, m)
-        return tables["participant_scores"], tables["payment_adjustments"]
+        for s in stages:  # each engine stage writes its own tables
+            registry.run(s, settings, m)
+        return settings.warehouse.read("participant_scores"), settings.warehouse.read("payment_adjustments")
     finally:
         shutil.rmtree(settings.out_dir, ignore_errors=True)
         try:
@@ -234,7 +223,7 @@ def run_sensitivity(run: Run, alternatives: list[Alternative],
     """(summary: one row per alternative, SUMMARY_SCHEMA; changes: per participant and alternative)."""
     shutil.rmtree(run.out_dir / ".sensitivity", ignore_errors=True)  # scratch left by an interrupted run
     t0 = time.perf_counter()
-    base = outcomes(*rescore(run, run.methodology, "scores"))
+    base = outcomes(*rescore(run, run.methodology, "scoring"))
     if progress:
         progress(f"baseline re-scored in {time.perf_counter() - t0:.1f}s")
     rows, parts = [], []

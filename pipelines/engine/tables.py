@@ -1,4 +1,4 @@
-"""The key of every warehouse table, in one place.
+"""The key of every warehouse table (from tables.toml beside this file, the catalogue) and the participant grain.
 
 The warehouse writers (`pipelines.engine.warehouse.write_frame` / `write_query`) sort every table they write
 by its key, then by every other column as a tie-break, so the same input and configuration give
@@ -8,61 +8,25 @@ Nothing here imports Dagster.
 """
 from __future__ import annotations
 
+import tomllib
+from pathlib import Path
+
 PARTICIPANT = ("performance_year", "cohort", "tin", "npi")
 
-TABLE_KEYS: dict[str, tuple[str, ...]] = {
-    # ingest (N1-N6)
-    "partb_lines": ("claim_control_number", "line_number", "bene_id"),
-    "parta_claims": ("claim_control_number", "bene_id"),
-    "parta_diagnoses": ("claim_id", "dx_sequence"),
-    "beneficiaries": ("bene_id",),
-    "bene_xref": ("previous_bene_id",),
-    "ingest_audit": ("source_file", "source_row", "rule"),
-    "quarantine": ("source_file", "source_row"),
-    "ingest_files": ("source_file",),
-    "line_versions": ("delivery_file", "source_row"),
-    # episodes (E, X, C, A)
-    "episodes": ("episode_id",),
-    "episode_lines": ("episode_id", "source", "claim_control_number", "line_number"),
-    "episode_attribution": ("episode_id", "tin", "npi"),
-    "episode_attribution_tin": ("episode_id", "tin"),
-    "episode_observed_costs": ("episode_id",),
-    "episode_costs": ("episode_id",),
-    # eligibility and risk (G, R1-R3)
-    "eligibility": ("tin", "npi"),
-    "episode_risk": ("episode_id",),
-    "risk_models": ("performance_year", "cohort", "covariate"),
-    # scoring (R4-R5, B, Q, S, P) and the summary tables reports render
-    "cost_measure_scores": PARTICIPANT,
-    "cost_benchmarks": ("performance_year", "cohort"),
-    "quality_benchmarks": ("performance_year", "cohort", "measure_id", "collection_type"),
-    "quality_measure_points": (*PARTICIPANT, "measure_id", "collection_type"),
-    "participant_measure_points": (*PARTICIPANT, "measure_id"),
-    "quality_submission_issues": ("source_file", "source_row", "rule"),
-    "participant_scores": PARTICIPANT,
-    "payment_adjustments": PARTICIPANT,
-    "episode_admissions": ("episode_id",),
-    "admission_rates": PARTICIPANT,
-    "score_distribution": ("performance_year", "cohort", "metric"),
-    "tin_summary": ("performance_year", "tin", "cohort"),
-    "tin_cost_drivers": ("performance_year", "cohort", "tin", "kind", "item"),
-    "cohort_summary": ("performance_year", "cohort"),
-    "cohort_cost_drivers": ("performance_year", "cohort", "kind", "item"),
-    "score_waterfall": (*PARTICIPANT, "figure", "step_order"),
-    # projection against CMS's published benchmarks (V1-V5)
-    "projected_cost_benchmarks": ("performance_year", "cohort"),
-    "projected_quality_benchmarks": ("performance_year", "cohort", "measure_id", "collection_type"),
-    "projected_measure_points": (*PARTICIPANT, "measure_id"),
-    "projected_scores": PARTICIPANT,
-    "projection_tin_summary": ("performance_year", "tin", "cohort"),
-}
+CATALOG_FILE = Path(__file__).with_name("tables.toml")
+
+
+def catalog() -> dict[str, dict]:
+    """tables.toml: per published table its key, description and column descriptions."""
+    return tomllib.loads(CATALOG_FILE.read_text(encoding="utf-8"))
+
+
+TABLE_KEYS: dict[str, tuple[str, ...]] = {name: tuple(entry["key"]) for name, entry in catalog().items()}
 
 
 def table_name(path) -> str:
     """The table a warehouse path holds: `<table>.parquet` (a file or a folder of shards), or one shard
     file `<table>.parquet/shard-<k>-of-<n>.parquet` of it (pipelines.engine.shards)."""
-    from pathlib import Path
-
     path = Path(path)
     if path.name.startswith("shard-") and path.parent.name.endswith(".parquet"):
         path = path.parent

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pipelines.engine.projection.history import append_history, read_history
 from pipelines.engine.projection.reference import ReferenceFileError
-from pipelines.engine.projection.stage import compute_projection
+from pipelines.engine.projection.stage import compute_projection, run_projection
 
 SOURCES = ("pipelines/engine/projection", "data/reference/qpp")
 PROJECTION_TABLES = ("projected_scores", "projected_measure_points", "projected_quality_benchmarks",
@@ -15,4 +15,4 @@ PROJECTION_INPUTS = ("participant_scores", "payment_adjustments", "cost_measure_
                      "quality_measure_points", "participant_measure_points", "cohort_summary", "episode_risk",
                      "episode_attribution", "partb_lines")
 __all__ = ["PROJECTION_INPUTS", "PROJECTION_TABLES", "SOURCES", "ReferenceFileError", "append_history",
-           "compute_projection", "read_history"]
+           "compute_projection", "read_history", "run_projection"]

@@ -18,6 +18,7 @@ import polars as pl
 
 from pipelines.engine.methodology import Methodology
 from pipelines.engine.projection import cost as vcost, interval, quality as vquality
+from pipelines.engine.projection.history import append_history
 from pipelines.engine.projection.reference import load_cost_averages, load_quality_benchmarks
 from pipelines.engine.scoring import cost, final
 from pipelines.engine.scoring.params import quality_params
@@ -282,3 +283,12 @@ def measure_table(per_measure: pl.DataFrame, pool: pl.DataFrame) -> pl.DataFrame
                                "status": "projected_status", "performance_rate": "rate_cms_units",
                                "reason": "no_cms_benchmark_reason"}).join(
         pool, on=[*PARTICIPANT, "measure_id"], how="left").drop("usable").sort(*PARTICIPANT, "measure_id")
+
+
+def run_projection(settings: RunSettings, m: Methodology) -> tuple[dict[str, pl.DataFrame], dict]:
+    """The stage: computes, appends the run to OUT/history (V, the trend) and writes its tables."""
+    tables, info = compute_projection(settings, m)
+    info["history"] = append_history(settings.out_dir, tables["projected_scores"], settings.tins)
+    for name, frame in tables.items():
+        settings.warehouse.write(name, frame)
+    return tables, info

@@ -254,3 +254,28 @@ def _tables(settings: RunSettings, m: Methodology, cms, bench, q, scores, pay, e
         "cohort_summary": summaries.cohort_summary(bench, drivers.by_cohort, eligibility_table, facts),
         "cohort_cost_drivers": drivers.by_cohort,
     }
+
+
+# ------------------------------------------------------------------------------------------ the stages
+# Each stage writes its own tables (pipelines.engine.registry names them) and returns what it wrote, for
+# the asset's metadata: (tables, info).
+
+def run_eligibility(settings: RunSettings, m: Methodology) -> tuple[dict[str, pl.DataFrame], dict]:
+    table, info = compute_eligibility(settings, m)
+    settings.warehouse.write("eligibility", table)  # whole run: benchmarks need it (B1)
+    return {"eligibility": table}, info
+
+
+def run_episode_risk(settings: RunSettings, m: Methodology) -> tuple[dict[str, pl.DataFrame], dict]:
+    table, models = compute_episode_risk(settings, m, read_table(settings, "eligibility"))
+    tables = {"episode_risk": table, "risk_models": models}
+    for name, frame in tables.items():
+        settings.warehouse.write(name, frame)
+    return tables, {}
+
+
+def run_scoring(settings: RunSettings, m: Methodology) -> tuple[dict[str, pl.DataFrame], dict]:
+    tables, info = compute_scores(settings, m)
+    for name in SCORING_TABLES:
+        settings.warehouse.write(name, tables[name])
+    return tables, info
