@@ -10,6 +10,7 @@ from pathlib import Path
 
 from dagster import AssetSpec, DataVersion, ObserveResult, multi_observable_source_asset
 
+from assets._common import code_references
 from assets.runtime.resources import AsmResource
 from pipelines.engine.ingest.files import SIDE_FILES, discover
 from pipelines.engine.reference import resolve_dir
@@ -46,7 +47,11 @@ def data_version(source: str, asm: AsmResource) -> str:
     return file_sha256(path) if path.is_file() else ABSENT
 
 
-@multi_observable_source_asset(specs=[AssetSpec(s, group_name=GROUP, description=DESCRIPTIONS[s]) for s in SIDE_INPUTS],
+REFERENCES = code_references("assets/side_inputs.py", ("pipelines/engine/ingest/files.py",))
+
+
+@multi_observable_source_asset(specs=[AssetSpec(s, group_name=GROUP, description=DESCRIPTIONS[s], metadata=REFERENCES)
+                                      for s in SIDE_INPUTS],
                                name="observe_side_inputs", can_subset=True)
 def side_input_assets(context, asm: AsmResource):
     for key in context.selected_asset_keys:

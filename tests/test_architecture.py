@@ -143,4 +143,5 @@ def test_every_asset_carries_code_references_to_its_declaration_and_engine(tmp_p
         labels = {r.label for r in refs}
         assert any(label.startswith("assets/") for label in labels), spec.key
         assert any(label.startswith("pipelines/") and label != "pipelines/engine/duck.py" for label in labels), spec.key
-        assert spec.code_version and "-" in spec.code_version
+        if spec.group_name != "side_inputs":  # observed, not computed: no code version
+            assert spec.code_version and "-" in spec.code_version
