@@ -1,10 +1,17 @@
 """The Dagster code location: assets, checks, jobs, schedules, sensors and resources of asm-pipeline.
 
-`dagster dev` / `dagster definitions validate` load `defs` (settings from ASM_* environment
-variables); `asm run` builds its own with `build_definitions(settings)` and runs the same job in
-process, recording it in the same instance (assets.runtime.runrecord.open_instance).
+One static code location configured from the environment, as Dagster's reference projects do:
+`dagster dev -m assets.definitions` / `dagster definitions validate` load `defs`, built from the ASM_*
+variables (pipelines.engine.settings.settings_from_env). `asm run` does not build a code location of its
+own: it sets the ASM_* variables from its settings and takes the job from `asm_job_from_env`, the same
+cached `definitions_for_env` (in process, and in every step process of a multiprocess run), recording
+the run in the same instance (assets.runtime.runrecord.open_instance). The graph depends on the
+settings (one episode step per shard; the methodology in the code versions), so the Definitions are a
+function of the environment, built once per distinct environment.
 """
 from __future__ import annotations
+
+from typing import Mapping
 
 from dagster import (AssetSelection, Backoff, DefaultScheduleStatus, Definitions, ExecutorDefinition, RetryPolicy,
                      ScheduleDefinition, colored_console_logger, define_asset_job, in_process_executor,
@@ -21,10 +28,10 @@ from assets.reports import reports_asset
 from assets.scoring import eligibility_asset, episode_risk_asset, scoring_asset
 from assets.side_inputs import side_input_assets
 from pipelines.engine.methodology import Methodology, load_methodology
-from pipelines.engine.provenance import run_identity
+from pipelines.engine.provenance import git_commit, run_identity
 from assets.runtime.resources import AsmResource
 from assets.runtime.runrecord import TAG_PREFIX, progress_logger
-from pipelines.engine.settings import RunSettings, settings_from_env
+from pipelines.engine.settings import RunSettings, settings_from_env, settings_to_env
 
 ALL_JOB = "asm_all"
 RETRY_DELAY_SECONDS = 30  # first retry after 30 s, then 60 s, ... (transient I/O or memory pressure)
@@ -52,8 +59,9 @@ def executor_for(settings: RunSettings) -> ExecutorDefinition:
     return multiprocess_executor.configured({"max_concurrent": settings.workers}, name="multiprocess")
 
 
-def build_definitions(settings: RunSettings) -> Definitions:
-    methodology = load_methodology(settings.performance_year, settings.config_file)
+def build_definitions(settings: RunSettings, methodology: Methodology | None = None) -> Definitions:
+    if methodology is None:
+        methodology = load_methodology(settings.performance_year, settings.config_file)
     assets = [ingest_asset(methodology), episodes_asset(methodology, settings.shards), eligibility_asset(methodology),
               episode_risk_asset(methodology), scoring_asset(methodology), projection_asset(methodology),
               reports_asset(methodology.fingerprint)]  # OUT/reports, staged like the tables, published by `publish`
@@ -85,10 +93,29 @@ def build_definitions(settings: RunSettings) -> Definitions:
     )
 
 
+_CACHED = 4  # Definitions kept (one per distinct environment; a test session runs many)
+_definitions: dict[tuple, Definitions] = {}
+
+
+def definitions_for_env(environ: Mapping[str, str] | None = None) -> Definitions:
+    """The Definitions of the ASM_* variables of `environ` (default: this process's environment), built
+    once per distinct value of what they depend on: the settings, the methodology's values (a config
+    file edited between two runs changes the code versions) and the commit (a run tag)."""
+    settings = settings_from_env(environ)
+    methodology = load_methodology(settings.performance_year, settings.config_file)
+    key = (tuple(sorted(settings_to_env(settings).items())), methodology.fingerprint, git_commit() or "")
+    if key not in _definitions:
+        while len(_definitions) >= _CACHED:
+            _definitions.pop(next(iter(_definitions)))
+        _definitions[key] = build_definitions(settings, methodology)
+    return _definitions[key]
+
+
 def asm_job_from_env():
-    """The `asm_all` job built from ASM_* variables: what the step processes of a multiprocess run load
-    (`asm run --workers N` sets the variables from its settings: pipelines.engine.settings.settings_to_env)."""
-    return build_definitions(settings_from_env()).resolve_job_def(ALL_JOB)
+    """The `asm_all` job of the ASM_* variables: what `asm run` executes, in process or, with
+    `--workers N`, as a reconstructable job every step process loads again (the runner sets the
+    variables from its settings: pipelines.engine.settings.settings_to_env)."""
+    return definitions_for_env().resolve_job_def(ALL_JOB)
 
 
-defs = build_definitions(settings_from_env())
+defs = definitions_for_env()

@@ -1,4 +1,5 @@
-"""Run the whole asset graph in process (what `asm run` does), recorded in the project's Dagster
+"""Run the whole asset graph (what `asm run` does): the job of the code location configured from the
+run's settings through the ASM_* variables (assets.definitions), recorded in the project's Dagster
 instance like a UI or scheduled run, and summarise the outcome from OUT/run_summary.json, which the
 job itself writes (assets/provenance.py)."""
 from __future__ import annotations
@@ -6,9 +7,10 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from assets.definitions import ALL_JOB, build_definitions
+from assets.definitions import asm_job_from_env
 from pipelines.engine.errors import explain
 from pipelines.engine.outfolder import OutputFolderError, OutputInUse, OutputLock, prepare_output
 from assets.runtime.runrecord import build_summary, instance_home, open_instance, read_summary, write_summary
@@ -35,25 +37,37 @@ def _where_outputs_are(settings: RunSettings, run_id: str) -> str:
     return f" ({kept}; this run's tables: {staged})" if staged.exists() else f" ({kept})"
 
 
-def _execute_in_processes(settings: RunSettings, run_id: str, instance, run_config: dict) -> bool:
-    """The multiprocess executor (`workers` > 1): each step in its own process, which loads the job
-    from ASM_* variables (assets.definitions.asm_job_from_env)."""
-    from dagster import reconstructable
-    from dagster._core.execution.api import execute_run
-
-    from assets.definitions import asm_job_from_env
-
-    saved = {k: os.environ.get(k) for k in settings_to_env(settings)}
-    os.environ.update(settings_to_env(settings))
+@contextmanager
+def run_environment(settings: RunSettings):
+    """The ASM_* variables of `settings` for the length of the block (the job is the environment's:
+    assets.definitions.asm_job_from_env), then the caller's environment as it was."""
+    variables = settings_to_env(settings)
+    saved = {k: os.environ.get(k) for k in variables}
+    os.environ.update(variables)
     try:
-        recon = reconstructable(asm_job_from_env)
-        job = recon.get_definition()
-        run = instance.create_run_for_job(job_def=job, run_id=run_id, run_config=run_config,
-                                          tags=job.run_tags, job_code_origin=recon.get_python_origin())
-        return execute_run(recon, run, instance).success
+        yield
     finally:
         for k, v in saved.items():
             os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+
+
+def _execute_job(settings: RunSettings, run_id: str, instance, run_config: dict) -> bool:
+    """The job of the code location configured from `settings` (assets.definitions.asm_job_from_env, the
+    same Definitions `dagster dev` loads for the same ASM_* variables), run in one process, or with
+    `workers` > 1 by the multiprocess executor: each step in its own process, which loads the job again
+    from the ASM_* variables it inherits."""
+    from dagster import reconstructable
+    from dagster._core.execution.api import execute_run
+
+    with run_environment(settings):
+        recon = reconstructable(asm_job_from_env)
+        job = recon.get_definition()
+        if settings.workers <= 1:
+            return job.execute_in_process(instance=instance, raise_on_error=False, run_id=run_id,
+                                          run_config=run_config).success
+        run = instance.create_run_for_job(job_def=job, run_id=run_id, run_config=run_config,
+                                          tags=job.run_tags, job_code_origin=recon.get_python_origin())
+        return execute_run(recon, run, instance).success
 
 
 def _execute(settings: RunSettings, run_id: str) -> dict:
@@ -61,12 +75,7 @@ def _execute(settings: RunSettings, run_id: str) -> dict:
     any step, one written here)."""
     run_config = {"loggers": {"asm_progress": {"config": {"quiet": settings.quiet}}}}
     with open_instance(settings.out_dir) as instance:
-        if settings.workers > 1:
-            success = _execute_in_processes(settings, run_id, instance, run_config)
-        else:
-            job = build_definitions(settings).resolve_job_def(ALL_JOB)
-            success = job.execute_in_process(instance=instance, raise_on_error=False, run_id=run_id,
-                                             run_config=run_config).success
+        success = _execute_job(settings, run_id, instance, run_config)
         summary = read_summary(settings.out_dir, run_id)
         if summary is None or summary["success"] != success:  # failed before any step (e.g. resources)
             summary = build_summary(instance, run_id, settings.out_dir, success=success)

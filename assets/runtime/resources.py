@@ -6,33 +6,37 @@ the cleaning rule of `pipelines.engine.outfolder`, and it hashes the input files
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import MISSING
 
 from dagster import ConfigurableResource, DagsterEventType, InitResourceContext
-from pydantic import PrivateAttr
+from pydantic import Field, PrivateAttr, create_model
 
-from pipelines.engine.methodology import DEFAULT_PERFORMANCE_YEAR, Methodology, load_methodology
+from pipelines.engine.methodology import Methodology, load_methodology
 from pipelines.engine.outfolder import OutputLock, clean_leftovers, prepare_output
 from pipelines.engine.provenance import input_manifest_written, manifest_digest, staged_input_manifest
 from assets.runtime.remote import RemoteError, StepSync, open_sync
 from assets.runtime.runrecord import TAG_PREFIX, settle_dead_run
-from pipelines.engine.settings import RunSettings
+from pipelines.engine.settings import RunSettings, Setting, run_settings
 
 
-class AsmResource(ConfigurableResource):
-    """Run configuration (set by `asm run`, or ASM_* environment variables under `dagster dev`)."""
+def _config_field(s: Setting):
+    """A setting as a config field of the resource: its plain type, its default when unset (the
+    environment's: what `dagster dev` and scheduled runs use), and its help text."""
+    if s.env_default is MISSING:
+        return s.plain_type, Field(description=s.help)
+    return s.plain_type, Field(default=s.to_plain(s.env_default), description=s.help)
 
-    input_dir: str
-    out_dir: str
-    performance_year: int = DEFAULT_PERFORMANCE_YEAR
-    config_file: str = ""
-    threads: int = 0
-    memory_limit: str = ""
-    quiet: bool = True
-    tins: list[str] = []
-    keep_snapshots: int = 2
-    shards: int = 1
-    workers: int = 1
-    remote_url: str = ""  # object store steps on other machines exchange tables through (assets.runtime.remote)
+
+# One config field per run setting, generated from RunSettings (pipelines.engine.settings): nothing to add here
+# when a setting is added there.
+_AsmSettingsConfig = create_model("AsmSettingsConfig", __base__=ConfigurableResource,
+                                  **{s.name: _config_field(s) for s in run_settings()})
+
+
+class AsmResource(_AsmSettingsConfig):
+    """Run configuration (set by `asm run`, or ASM_* environment variables under `dagster dev`): one
+    config field per run setting (pipelines.engine.settings.run_settings)."""
+
     _run_id: str = PrivateAttr(default="")
     _inputs: list = PrivateAttr(default_factory=list)
 
@@ -66,12 +70,8 @@ class AsmResource(ConfigurableResource):
             _remote_push(context, sync)
 
     def settings(self) -> RunSettings:
-        return RunSettings(
-            input_dir=self.input_dir, out_dir=self.out_dir, performance_year=self.performance_year,
-            config_file=self.config_file or None, threads=self.threads, memory_limit=self.memory_limit,
-            quiet=self.quiet, tins=tuple(self.tins), run_tag=self._run_id, keep_snapshots=self.keep_snapshots,
-            shards=self.shards, workers=self.workers, remote_url=self.remote_url,
-        )
+        values = {s.name: s.from_plain(getattr(self, s.name)) for s in run_settings()}
+        return RunSettings(**values, run_tag=self._run_id)
 
     def methodology(self) -> Methodology:
         return load_methodology(self.performance_year, self.config_file or None)
@@ -81,13 +81,8 @@ class AsmResource(ConfigurableResource):
         return self._inputs
 
     @classmethod
-    def from_settings(cls, s: RunSettings) -> "AsmResource":
-        return cls(
-            input_dir=str(s.input_dir), out_dir=str(s.out_dir), performance_year=s.performance_year,
-            config_file=str(s.config_file or ""), threads=s.threads, memory_limit=s.memory_limit,
-            quiet=s.quiet, tins=list(s.tins), keep_snapshots=s.keep_snapshots, shards=s.shards, workers=s.workers,
-            remote_url=s.remote_url,
-        )
+    def from_settings(cls, settings: RunSettings) -> "AsmResource":
+        return cls(**{s.name: s.to_plain(getattr(settings, s.name)) for s in run_settings()})
 
 
 # --------------------------------------------------------------------------------------------

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from pipelines.cli.commands import CommandError, non_negative
 from pipelines.cli.commands.report import parse_tins
-from pipelines.engine.methodology import DEFAULT_PERFORMANCE_YEAR, MethodologyError, load_methodology
+from pipelines.engine.methodology import MethodologyError, load_methodology
+from pipelines.engine.settings import RunSettings, Setting, run_settings
 
 NAME = "run"
 HELP = "materialize every asset of the pipeline on an input folder"
@@ -30,41 +31,54 @@ def _positive(value: str) -> int:
     return n
 
 
+def _arg_type(s: Setting):
+    """How `asm run` reads a setting's value (argparse type): from its kind, minimum and check."""
+    if s.check == "memory_size":
+        return _memory_size
+    if s.minimum is not None:
+        return {0: non_negative, 1: _positive}[s.minimum]
+    return {"path": Path, "optional_path": Path, "int": int}.get(s.kind)  # "str", "strings": as typed
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--input", required=True, type=Path, help="folder of claims and side files")
-    p.add_argument("--out", required=True, type=Path,
-                   help="output folder: warehouse/ and reports/ (links to the current snapshot), snapshots/, "
-                        "run_summary.json; one run at a time")
-    p.add_argument("--performance-year", default=DEFAULT_PERFORMANCE_YEAR, type=int, metavar="YEAR",
-                   help="the PY to score: one configured in data/methodology/methodology.toml (2027-2031)")
-    p.add_argument("--config", type=Path, default=None, help="methodology overrides (TOML, same structure as "
-                   "data/methodology/methodology.toml)")
-    p.add_argument("--tin", default="", help="restrict reports (not benchmarks) to these TINs, comma-separated")
-    p.add_argument("--threads", default=0, type=non_negative,
-                   help="DuckDB threads, and processes drawing scorecards (default 0: all cores)")
-    p.add_argument("--memory-limit", default="", type=_memory_size,
-                   help="memory budget of the run, e.g. 16GB: DuckDB gets 80%% of it and spills to OUT/.tmp beyond "
-                        "that; the rest is room for Python (default: DuckDB's own, 80%% of RAM)")
-    p.add_argument("--keep-snapshots", default=2, type=non_negative, metavar="N",
-                   help="published snapshots kept in OUT/snapshots, the current one included (default 2)")
-    p.add_argument("--retries", default=0, type=non_negative, metavar="N",
-                   help="retry a step that failed for a transient reason (I/O, memory) N times (default 0)")
-    p.add_argument("--shards", default=1, type=_positive, metavar="N",
-                   help="split the beneficiaries into N hash shards: the episode stage runs one step per shard "
-                        "(results do not depend on N; default 1)")
-    p.add_argument("--workers", default=1, type=_positive, metavar="N",
-                   help="run up to N steps at once, each in its own process (Dagster's multiprocess executor; "
-                        "shard steps in parallel); default 1: every step in this process")
-    p.add_argument("--remote-url", default="", metavar="URL",
-                   help="object store the steps exchange tables through, e.g. s3://bucket/prefix (credentials and "
-                        "endpoint from the AWS_* variables; docs/scale-out.md); default: local only")
-    p.add_argument("--quiet", action="store_true", help="no progress output (for schedulers)")
+    """One option per run setting (pipelines.engine.settings.run_settings): flag, placeholder, help and
+    default from the setting's declaration."""
+    for s in run_settings():
+        help_text = s.help.replace("%", "%%")
+        if s.kind == "bool":
+            p.add_argument(s.cli, action="store_true", help=help_text)
+            continue
+        kwargs = {"help": help_text, "metavar": s.metavar}
+        if s.required:
+            kwargs["required"] = True
+        else:
+            kwargs["default"] = s.to_text(s.default) if s.kind == "strings" else s.default
+        arg_type = _arg_type(s)
+        if arg_type is not None:
+            kwargs["type"] = arg_type
+        p.add_argument(s.cli, **kwargs)
+
+
+def _dest(s: Setting) -> str:
+    return s.cli.removeprefix("--").replace("-", "_")
+
+
+def settings_from_args(args) -> RunSettings:
+    """The settings of `asm run`'s options (paths made absolute; --tin checked: a CommandError)."""
+    values = {}
+    for s in run_settings():
+        value = getattr(args, _dest(s))
+        if s.kind in ("path", "optional_path"):
+            value = value.resolve() if value else None
+        elif s.kind == "strings":
+            value = parse_tins(value) if s.check == "tin" else s.from_text(value)
+        values[s.name] = value
+    return RunSettings(**values)
 
 
 def run(args) -> int:
     from pipelines.engine.outfolder import OutputFolderError, OutputInUse
     from assets.runner import run_pipeline
-    from pipelines.engine.settings import RunSettings
 
     if not args.input.is_dir():
         raise CommandError(f"input folder not found: {args.input}")
@@ -72,13 +86,7 @@ def run(args) -> int:
         m = load_methodology(args.performance_year, args.config)
     except MethodologyError as exc:
         raise CommandError(str(exc)) from None
-    settings = RunSettings(
-        input_dir=args.input.resolve(), out_dir=args.out.resolve(), performance_year=args.performance_year,
-        config_file=args.config.resolve() if args.config else None, threads=args.threads,
-        memory_limit=args.memory_limit, quiet=args.quiet, keep_snapshots=args.keep_snapshots,
-        step_retries=args.retries, tins=parse_tins(args.tin), shards=args.shards, workers=args.workers,
-        remote_url=args.remote_url,
-    )
+    settings = settings_from_args(args)
     if args.remote_url:  # a wrong URL, endpoint or credentials: one line before the run starts
         from assets.runtime.remote import RemoteError, RemoteStore
         try:
