@@ -1,4 +1,4 @@
-"""The typed methodology configuration (pipelines/engine/methodology.py): every parameter typed, ranged and
+"""The typed methodology configuration (pipelines/engine/methodology/): every parameter typed, ranged and
 documented once; a user's --config is validated the same way, and every problem is one line naming the
 file and the dotted key."""
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from pipelines.engine import methodology as mod
+from pipelines.engine.methodology import loading as mod
 from pipelines.engine.methodology import (BASE_FILE, PERFORMANCE_YEARS, SECTIONS, Methodology, MethodologyError,
                                    MethodologyParams, _deep_merge, load_methodology, render_markdown)
 
