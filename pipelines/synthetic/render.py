@@ -152,16 +152,6 @@ def amount_mat(cents: np.ndarray, int_digits: int) -> np.ndarray:
     return _groups_to_mat(buf, width)
 
 
-def units_mat(units: np.ndarray) -> np.ndarray:
-    """'000000000000000001.0000' (18 digits, 4 decimals)."""
-    units = np.asarray(units, np.int64)
-    out = np.empty((units.shape[0], 23), np.uint8)
-    out[:, :18] = digits(units, 18)
-    out[:, 18] = ord(".")
-    out[:, 19:] = ord("0")
-    return out
-
-
 _INT_VOCABS: dict = {}
 
 

@@ -56,9 +56,6 @@ class Methodology:
     params: dict[str, Any] = field(repr=False)
     sources: tuple[str, ...] = ()
 
-    def section(self, name: str) -> dict[str, Any]:
-        return self.params.get(name, {})
-
     def get(self, dotted: str) -> Any:
         node: Any = self.params
         for part in dotted.split("."):
