@@ -20,10 +20,11 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from pipelines.engine.ingest.readers import layout_rows
+from pipelines.engine.paths import LAYOUT_DIR
 from pipelines.engine.warehouse import atomic_path
 
 REPO = Path(__file__).resolve().parents[2]
-LAYOUT_DIR = REPO / "data" / "reference" / "layouts"
 
 SPACE = 0x20
 
@@ -46,10 +47,10 @@ class Layout:
 
 
 def load_layout(name: str) -> Layout:
-    with open(LAYOUT_DIR / f"{name}.csv", newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    return Layout(name, tuple(r["field"] for r in rows), tuple(int(r["start"]) - 1 for r in rows),
-                  tuple(int(r["length"]) for r in rows))
+    """Every field of a CCLF layout (read by ingest or not), from the engine's layout reader."""
+    rows = layout_rows(name)
+    return Layout(name, tuple(f for f, _, _, _ in rows), tuple(s - 1 for _, s, _, _ in rows),
+                  tuple(w for _, _, w, _ in rows))
 
 
 def load_rif_columns() -> list[str]:
