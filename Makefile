@@ -41,6 +41,7 @@ bench: $(STAMP)
 # run in (OUT/.dagster): its materializations, metadata and checks; runs launched here or by the schedule
 # write to the same OUT and the same instance.
 ui: $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[ui]"
 	mkdir -p $(DEMO_HOME) && test -f $(DEMO_HOME)/dagster.yaml || cp dagster.yaml $(DEMO_HOME)/dagster.yaml
 	DAGSTER_HOME=$(DEMO_HOME) ASM_INPUT_DIR=$(CURDIR)/$(DEMO_INPUT) ASM_OUT_DIR=$(CURDIR)/$(DEMO_OUT) \
 		$(BIN)/dagster dev -m assets.definitions

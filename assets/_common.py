@@ -14,7 +14,7 @@ import pipelines
 from pipelines.engine import registry
 from pipelines.engine.paths import REPO_ROOT
 from pipelines.engine.provenance import SHARED_SOURCES, source_files, stage_code_version
-from pipelines.engine.warehouse import published_location
+from pipelines.engine.snapshots import published_location
 
 # Steps that run DuckDB over the claims share the machine's cores and memory: dagster.yaml limits how
 # many run at once across runs (concurrency pool; README "Operations").

@@ -17,10 +17,10 @@ from assets._common import code_references
 from assets.provenance import provenance_metadata, run_provenance
 from pipelines.engine.provenance import stage_code_version
 from assets.runtime.resources import AsmResource
-from pipelines.engine.warehouse import publish_run
+from pipelines.engine.snapshots import publish_run
 
 PUBLISH_ASSET = "publish"
-SOURCES = ("pipelines/engine/warehouse.py", "pipelines/engine/outfolder.py", "pipelines/engine/provenance.py")
+SOURCES = ("pipelines/engine/warehouse.py", "pipelines/engine/snapshots.py", "pipelines/engine/outfolder.py", "pipelines/engine/provenance.py")
 
 
 def publish_asset(upstream: list[str], code_versions: dict[str, str] | None = None):

@@ -51,7 +51,7 @@ def run_ingest_on(tmp_path):
     """Run the ingest stage on a folder; return (result, query function over the warehouse)."""
     from pipelines.engine.ingest import run_ingest
 
-    def _run(input_dir: Path, **methodology_overrides):
+    def _run(input_dir: Path):
         out = tmp_path / "out"
         settings = RunSettings(input_dir=input_dir, out_dir=out, quiet=True)
         result = run_ingest(settings, load_methodology(2027))

@@ -1,4 +1,4 @@
-"""The typed methodology configuration (pipelines/engine/methodology.py): every parameter typed, ranged and
+"""The typed methodology configuration (pipelines/engine/methodology/): every parameter typed, ranged and
 documented once; a user's --config is validated the same way, and every problem is one line naming the
 file and the dotted key."""
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from pipelines.engine import methodology as mod
+from pipelines.engine.methodology import loading as mod
 from pipelines.engine.methodology import (BASE_FILE, PERFORMANCE_YEARS, SECTIONS, Methodology, MethodologyError,
                                    MethodologyParams, _deep_merge, load_methodology, render_markdown)
 
@@ -282,16 +282,15 @@ def test_every_performance_year_2027_to_2031_loads():
 
 
 @pytest.mark.parametrize("py", PERFORMANCE_YEARS)
-def test_get_and_section_return_the_same_plain_values_as_the_old_merge(py):
+def test_params_and_get_return_the_same_plain_values_as_the_old_merge(py):
     m, old = load_methodology(py), _old_way(py)
     assert set(m.params) == set(old) == set(SECTIONS)
     for section, values in old.items():
-        assert m.section(section) == values
+        assert m.params[section] == values
         for key, value in values.items():
             got = m.get(f"{section}.{key}")
             assert got == value and type(got) is type(value), f"{section}.{key}"
             assert json.dumps(got) == json.dumps(value)  # same nested types (int vs float, list, dict)
-    assert m.section("nope") == {}
     with pytest.raises(MethodologyError, match="'risk.nope' is not set"):
         m.get("risk.nope")
 
@@ -301,7 +300,7 @@ def test_typed_sections_match_the_plain_values():
     for section in SECTIONS:
         typed = getattr(m, section)
         assert isinstance(typed, BaseModel) and typed is getattr(m.model, section)
-        assert typed.model_dump() == m.section(section)
+        assert typed.model_dump() == m.params[section]
     assert m.risk.dual_status_codes == [f"{i:02d}" for i in range(1, 11)]
     assert m.episodes.pair_scope == "npi" and m.attribution.basis == "qualifying_lines"
 

@@ -10,7 +10,6 @@ from pipelines.engine.projection import cost as vcost, interval
 from pipelines.engine.projection.stage import lead
 
 M = load_methodology(2027)
-from pipelines.engine.tables import PARTICIPANT as KEYS  # noqa: E402
 AVERAGES = pl.DataFrame({"cost_measure": ["COST_HF_1"], "cms_performance_year": [2025], "benchmark_year": [2025],
                          "national_average": [15000.0], "source_file": ["x.csv"]})
 

@@ -15,9 +15,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from pipelines.engine import snapshots as snap_module
 from pipelines.engine import warehouse as wh_module
 from pipelines.engine.outfolder import clean_leftovers
-from pipelines.engine.warehouse import Warehouse, ensure_layout, publish_run
+from pipelines.engine.snapshots import ensure_layout, publish_run
+from pipelines.engine.warehouse import Warehouse
 
 REPO = Path(__file__).resolve().parents[1]
 PUBLISH_STEPS = ("built", "sealed", "switched", "linked")
@@ -91,7 +93,7 @@ def test_publish_across_file_systems_copies_before_the_switch(tmp_path, monkeypa
 DRIVER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from pipelines.engine import warehouse
+    from pipelines.engine import snapshots, warehouse
     out, stop_at, mode = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
 
     def pause(step):
@@ -99,11 +101,11 @@ DRIVER = textwrap.dedent("""
             (out.parent / "paused").write_text(step)
             time.sleep(120)
 
-    warehouse._checkpoint = pause
+    snapshots._checkpoint = pause
     if mode == "publish":
-        warehouse.publish_run(warehouse.Warehouse(out, "run-new"))
+        snapshots.publish_run(warehouse.Warehouse(out, "run-new"))
     else:
-        warehouse.ensure_layout(out)
+        snapshots.ensure_layout(out)
 """)
 
 
@@ -160,6 +162,6 @@ def test_an_output_folder_link_made_outside_asm_is_refused_not_replaced(tmp_path
     elsewhere.mkdir()
     out.mkdir()
     (out / "warehouse").symlink_to(elsewhere)
-    with pytest.raises(wh_module.LayoutError, match="made outside asm"):
+    with pytest.raises(snap_module.LayoutError, match="made outside asm"):
         ensure_layout(out)
     assert os.readlink(out / "warehouse") == str(elsewhere)

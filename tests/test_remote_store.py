@@ -26,7 +26,8 @@ pytest.importorskip("s3fs", reason="s3fs is not installed (pip install -e '.[tes
 import boto3  # noqa: E402  (installed with s3fs)
 
 from assets.runtime.remote import RemoteError, RemoteStore, StepSync, local_etag  # noqa: E402
-from pipelines.engine.warehouse import Warehouse, publish_run  # noqa: E402
+from pipelines.engine.snapshots import publish_run  # noqa: E402
+from pipelines.engine.warehouse import Warehouse  # noqa: E402
 from tests.report_run import small_run  # noqa: E402
 from tests.test_deploy import _free_port  # noqa: E402
 

@@ -9,7 +9,7 @@ import pytest
 
 from pipelines.engine.methodology import load_methodology
 from pipelines.engine.scoring import admissions as adm
-from pipelines.engine.scoring import quality, risk
+from pipelines.engine.scoring import quality
 from pipelines.engine.scoring.params import quality_params
 
 M = load_methodology(2027)

@@ -17,7 +17,7 @@ from assets.definitions import asm_job_from_env
 from pipelines.engine.duck import sql_literal
 from pipelines.engine.episodes import EPISODE_TABLES, EpisodeConfigError, run_episode_shard
 from pipelines.engine.methodology import load_methodology
-from pipelines.engine.outfolder import OutputInUse, OutputLock
+from pipelines.engine.outfolder import OutputLock
 from assets.runner import run_pipeline
 from assets.runtime.runrecord import open_instance
 from pipelines.engine.settings import RunSettings, settings_to_env

@@ -1,6 +1,6 @@
 """The output folder in object storage (issue 12 item 4): how steps on different machines exchange tables.
 
-Every step works on its machine's local OUT (pipelines.engine.warehouse layout). The store holds the same layout
+Every step works on its machine's local OUT (pipelines.engine.snapshots layout). The store holds the same layout
 under one URL, the run setting `remote_url` (e.g. s3://bucket/prefix):
 
   <url>/.staging/<run id>/...        a run's staged tables, reports and input manifest, as in OUT
@@ -45,7 +45,8 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import urlsplit
 
-from pipelines.engine.warehouse import CURRENT, SNAPSHOTS, Warehouse, _symlink_replace, atomic_path, ensure_layout
+from pipelines.engine.snapshots import ensure_layout
+from pipelines.engine.warehouse import CURRENT, SNAPSHOTS, Warehouse, _symlink_replace, atomic_path
 
 STAGING = ".staging"
 HISTORY = "history"

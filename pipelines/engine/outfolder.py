@@ -22,7 +22,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.engine.warehouse import LayoutError, Warehouse, check_layout, ensure_layout, prune_snapshots
+from pipelines.engine.snapshots import LayoutError, check_layout, ensure_layout, prune_snapshots
+from pipelines.engine.warehouse import Warehouse
 
 LOCK_NAME = ".asm.lock"
 

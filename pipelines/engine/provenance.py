@@ -16,7 +16,7 @@ from pipelines.engine.paths import REPO_ROOT
 # Files every stage runs through.
 SHARED_SOURCES = ("pipelines/engine/duck.py", "pipelines/engine/sqlstage.py", "pipelines/engine/warehouse.py", "pipelines/engine/settings.py",
                   "pipelines/engine/tables.py", "pipelines/engine/tables.toml",
-                  "pipelines/engine/methodology.py", "sql/00_macros.sql")
+                  "pipelines/engine/methodology", "sql/00_macros.sql")
 _SKIP_SUFFIXES = (".pyc",)
 
 

@@ -3,7 +3,6 @@ and cost drivers, and how the engine reads them. SQL and Python read the same fi
 """
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import polars as pl
@@ -55,16 +54,6 @@ def resolve_dir(path: str | Path) -> Path:
 
 def code_list_files(code_list_dir: Path) -> list[Path]:
     return [code_list_dir / name for name in CODE_LIST_FILES]
-
-
-def code_lists_fingerprint(code_list_dir: Path) -> str:
-    h = hashlib.sha256()
-    for name in sorted([*CODE_LIST_FILES, SERVICE_CATEGORY_FILE]):
-        f = code_list_dir / name
-        h.update(name.encode())
-        if f.is_file():
-            h.update(f.read_bytes())
-    return h.hexdigest()[:12]
 
 
 def read_code_lists(code_list_dir: Path, list_name: str | None = None, cohort: str | None = None) -> pl.DataFrame:

@@ -20,10 +20,11 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from pipelines.engine.ingest.readers import layout_rows
+from pipelines.engine.paths import LAYOUT_DIR
 from pipelines.engine.warehouse import atomic_path
 
 REPO = Path(__file__).resolve().parents[2]
-LAYOUT_DIR = REPO / "data" / "reference" / "layouts"
 
 SPACE = 0x20
 
@@ -46,10 +47,10 @@ class Layout:
 
 
 def load_layout(name: str) -> Layout:
-    with open(LAYOUT_DIR / f"{name}.csv", newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    return Layout(name, tuple(r["field"] for r in rows), tuple(int(r["start"]) - 1 for r in rows),
-                  tuple(int(r["length"]) for r in rows))
+    """Every field of a CCLF layout (read by ingest or not), from the engine's layout reader."""
+    rows = layout_rows(name)
+    return Layout(name, tuple(f for f, _, _, _ in rows), tuple(s - 1 for _, s, _, _ in rows),
+                  tuple(w for _, _, w, _ in rows))
 
 
 def load_rif_columns() -> list[str]:
@@ -150,16 +151,6 @@ def amount_mat(cents: np.ndarray, int_digits: int) -> np.ndarray:
         buf[:, g - 1] = _DC3U32[lo * 100 + c]
         _fill_digit_groups(buf, hi, g - 2)
     return _groups_to_mat(buf, width)
-
-
-def units_mat(units: np.ndarray) -> np.ndarray:
-    """'000000000000000001.0000' (18 digits, 4 decimals)."""
-    units = np.asarray(units, np.int64)
-    out = np.empty((units.shape[0], 23), np.uint8)
-    out[:, :18] = digits(units, 18)
-    out[:, 18] = ord(".")
-    out[:, 19:] = ord("0")
-    return out
 
 
 _INT_VOCABS: dict = {}

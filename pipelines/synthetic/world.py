@@ -184,11 +184,6 @@ class MbiCoder:
         buf[:, 0] = _MBI_G0[q]
         return np.ascontiguousarray(buf.view(np.uint8).reshape(n, 12)[:, 1:])
 
-    @staticmethod
-    def strings(codes: np.ndarray) -> list[str]:
-        m = MbiCoder.matrix(codes)
-        return [s.decode() for s in m.view("S11").ravel()]
-
 
 # ---------------------------------------------------------------------------------------------
 # practices and clinicians

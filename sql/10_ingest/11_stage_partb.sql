@@ -3,8 +3,8 @@
 -- N6: '~'/blank = null, sentinel dates = null, diagnoses without dot and upper case, service date =
 -- CLM_LINE_FROM_DT. Quarantine reasons (data-contracts "Bad input"; the readers add wrong_record_length,
 -- invalid_encoding, invalid_characters and wrong_field_count for rows they cannot split):
--- wrong_record_length, missing_key:<field>, unparseable_date:<field>, non_numeric_amount:<field>,
--- impossible_date_order, unknown_code_system.
+-- missing_key:<field>, unparseable_date:<field>, non_numeric_amount:<field>, impossible_date_order,
+-- unknown_code_system.
 WITH typed AS (
     SELECT
         source_row::BIGINT AS source_row,
@@ -46,7 +46,6 @@ WITH typed AS (
         upper(cclf_text(FINAL_ACTION)) AS final_action,
         left(regexp_replace(cclf_text(PRVDR_ZIP), '[^0-9]', '', 'g'), 5) AS provider_zip,
         CASE
-            WHEN {{record_length}} IS NOT NULL AND record_length <> {{record_length}} THEN 'wrong_record_length'
             WHEN cclf_text(CUR_CLM_UNIQ_ID) IS NULL THEN 'missing_key:claim_id'
             WHEN TRY_CAST(cclf_text(CLM_LINE_NUM) AS INTEGER) IS NULL THEN 'missing_key:line_number'
             WHEN cclf_text(BENE_MBI_ID) IS NULL THEN 'missing_key:bene_id'

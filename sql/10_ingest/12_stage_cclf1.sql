@@ -25,7 +25,6 @@ SELECT source_row::BIGINT AS source_row,
        cclf_text(CLM_ADMSN_TYPE_CD) AS admission_type,
        cclf_text(CLM_CNTL_NUM) AS claim_control_number,
        CASE
-           WHEN {{record_length}} IS NOT NULL AND record_length <> {{record_length}} THEN 'wrong_record_length'
            WHEN cclf_text(CUR_CLM_UNIQ_ID) IS NULL THEN 'missing_key:claim_id'
            WHEN cclf_text(BENE_MBI_ID) IS NULL THEN 'missing_key:bene_id'
            WHEN cclf_date_is_bad(CLM_FROM_DT) THEN 'unparseable_date:from_date'

@@ -11,7 +11,6 @@ SELECT source_row::BIGINT AS source_row,
        cclf_date(CLM_THRU_DT) AS thru_date,
        cclf_text(CLM_POA_IND) AS present_on_admission,
        CASE
-           WHEN {{record_length}} IS NOT NULL AND record_length <> {{record_length}} THEN 'wrong_record_length'
            WHEN cclf_text(CUR_CLM_UNIQ_ID) IS NULL THEN 'missing_key:claim_id'
            WHEN cclf_text(BENE_MBI_ID) IS NULL THEN 'missing_key:bene_id'
            WHEN dx_code(CLM_DGNS_CD) IS NULL THEN 'missing_key:dx'

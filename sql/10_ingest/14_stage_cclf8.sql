@@ -13,7 +13,6 @@ SELECT source_row::BIGINT AS source_row,
        cclf_date(BENE_DEATH_DT) AS death_date,
        cclf_text(BENE_ORGNL_ENTLMT_RSN_CD) AS original_entitlement_reason,
        CASE
-           WHEN {{record_length}} IS NOT NULL AND record_length <> {{record_length}} THEN 'wrong_record_length'
            -- only the fields read are checked (a CSV CCLF8 is decoded as Latin-1; names may hold any byte)
            WHEN regexp_matches(concat_ws('', BENE_MBI_ID, BENE_FIPS_STATE_CD, BENE_FIPS_CNTY_CD, BENE_DOB, BENE_SEX_CD,
                                          BENE_MDCR_STUS_CD, BENE_DUAL_STUS_CD, BENE_DEATH_DT,

@@ -8,7 +8,6 @@ SELECT source_row::BIGINT AS source_row,
        cclf_date(PRVS_ID_EFCTV_DT) AS previous_effective_date,
        cclf_date(PRVS_ID_OBSLT_DT) AS previous_obsolete_date,
        CASE
-           WHEN {{record_length}} IS NOT NULL AND record_length <> {{record_length}} THEN 'wrong_record_length'
            WHEN cclf_text(CRNT_NUM) IS NULL THEN 'missing_key:current_bene_id'
            WHEN cclf_text(PRVS_NUM) IS NULL THEN 'missing_key:previous_bene_id'
            WHEN cclf_date_is_bad(PRVS_ID_EFCTV_DT) THEN 'unparseable_date:previous_effective_date'

@@ -37,12 +37,21 @@ class Layout:
 
 
 @lru_cache
+def layout_rows(name: str) -> tuple[tuple[str, int, int, bool], ...]:
+    """Every field of the CMS record layout data/reference/layouts/<name>.csv, read or not, in file order:
+    (field, 1-based start, length, read by ingest). The one reader of the layout files (the synthetic-data
+    tool writes its records from the same rows)."""
+    with (LAYOUT_DIR / f"{name}.csv").open(newline="") as fh:
+        return tuple((r["field"], int(r["start"]), int(r["length"]), r["ingest"] == "yes") for r in csv.DictReader(fh))
+
+
+@lru_cache
 def layout(name: str) -> Layout:
-    """Fixed-width layout from data/reference/layouts/<name>.csv (CMS record layouts; names and
-    addresses are marked ingest=no there and are never read)."""
-    rows = list(csv.DictReader((LAYOUT_DIR / f"{name}.csv").open()))
-    length = max(int(r["start"]) + int(r["length"]) - 1 for r in rows)
-    fields = tuple((r["field"], int(r["start"]), int(r["length"])) for r in rows if r["ingest"] == "yes")
+    """The fixed-width layout ingest reads (names and addresses are marked ingest=no in the layout file
+    and are never read)."""
+    rows = layout_rows(name)
+    length = max(start + width - 1 for _, start, width, _ in rows)
+    fields = tuple((field, start, width) for field, start, width, read in rows if read)
     return Layout(name, fields, length)
 
 
@@ -292,10 +301,9 @@ class RawRead:
                 for line, types, raw in rows]
 
 
-@lru_cache
 def _layout_field_count(name: str) -> int:
     """Every field of the CMS layout, read or not (a layout with unread fields: CCLF8 names/addresses)."""
-    return sum(1 for _ in csv.DictReader((LAYOUT_DIR / f"{name}.csv").open()))
+    return len(layout_rows(name))
 
 
 def raw_select(con: duckdb.DuckDBPyConnection, f: InputFile, lay: Layout) -> RawRead:

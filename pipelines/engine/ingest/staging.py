@@ -46,14 +46,14 @@ def layout_for(kind: str) -> Layout:
     return layout("cclf5" if kind == "rif_carrier" else kind)
 
 
-def stage_select(f: InputFile, raw: str, record_length: int | None) -> str:
+def stage_select(f: InputFile, raw: str) -> str:
     """The typed stage statement of a file over its raw relation."""
     if f.kind == "cclf5":
         raw = f"SELECT *, NULL::VARCHAR AS FINAL_ACTION, NULL::VARCHAR AS PRVDR_ZIP FROM ({raw})"
     return render(
         sql_text(f"{SQL_FOLDER}/{STAGE_SQL[f.kind]}"), raw=Raw(raw), source_file=f.name,
         delivery_date=f.delivery_date, layout="rif" if f.kind == "rif_carrier" else f.kind,
-        record_length=record_length, raw_delimiter=RAW_DELIMITER.get(f.fmt, ""),
+        raw_delimiter=RAW_DELIMITER.get(f.fmt, ""),
     )
 
 
@@ -63,7 +63,7 @@ def stage_file(con: duckdb.DuckDBPyConnection, f: InputFile, sha256: str, target
     split), atomically. A file that cannot be read as its kind raises InputFileError (one line)."""
     lay = layout_for(f.kind)
     raw = raw_select(con, f, lay)
-    select = stage_select(f, raw.select, lay.record_length if f.fmt == "fixed" else None)
+    select = stage_select(f, raw.select)
     with atomic_path(target) as tmp:
         try:
             con.execute(f"COPY ({select}) TO {sql_literal(tmp)} ({PARQUET})").fetchall()
@@ -148,7 +148,7 @@ def create_stage_views(con: duckdb.DuckDBPyConnection, staged: dict[int, StagedF
             kind = next(k for k, r in STAGE_RELATION.items() if r == relation and k != "rif_carrier")
             f = InputFile(0, Path("none"), kind, "fixed", None)
             con.execute(f"""CREATE OR REPLACE TEMP TABLE {relation} AS
-                SELECT 0::INTEGER AS source_file_id, * FROM ({stage_select(f, _empty_raw(kind), None)})""")
+                SELECT 0::INTEGER AS source_file_id, * FROM ({stage_select(f, _empty_raw(kind))})""")
     rejects = [(fid, s.rejects_path) for fid, s in sorted(staged.items()) if s.rejects_path]
     if rejects:
         con.execute(f"""CREATE OR REPLACE TEMP VIEW reader_rejects AS
