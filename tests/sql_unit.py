@@ -21,7 +21,6 @@ methodology's `cohort_params`, `institutional_types`, `betos_categories`; a test
 from __future__ import annotations
 
 import tempfile
-from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -126,9 +125,3 @@ def run_step(folder: str, file: str, given: dict[str, Rows], *, values: dict[str
 def column_names(folder: str, file: str) -> list[str]:
     """The columns of the relation a step creates, as the stage gives them."""
     return [c for c, _ in relation_types()[load_manifest(folder).step(file).creates[0]]]
-
-
-def days(start: date, n: int) -> date:
-    from datetime import timedelta
-
-    return start + timedelta(days=n)

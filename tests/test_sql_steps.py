@@ -21,6 +21,27 @@ def day(n: int) -> date:
 
 
 # ----------------------------------------------------------------------------------------------------
+# 20_code_lists.sql (L, N6): the code-list CSVs -> code_lists
+
+def test_L_code_lists_dotless_upper_case_blank_validity_open(tmp_path):
+    # L/N6: codes compared dotless and upper case ("i50.9 " -> I509), cohort upper, list name lower;
+    # blank valid_from / valid_to are open (1900-01-01 / 9999-12-31); a blank service group is NULL; a row
+    # without a code is dropped.
+    csv = tmp_path / "diagnoses.csv"
+    csv.write_text("code,description,cohort,list_name,valid_from,valid_to,service_group\n"
+                   " i50.9 ,HF,hf , Diagnosis ,,,\n"
+                   "M51.36,LBP,LBP,diagnosis,2015-10-01,2024-09-30,disc\n"
+                   " ,nothing,HF,diagnosis,,,\n")
+    rows = run_step("20_episodes", "20_code_lists.sql", {}, values={"files": [str(csv)]},
+                    columns=["code", "cohort", "list_name", "valid_from", "valid_to", "service_group"])
+    assert rows == [
+        {"code": "I509", "cohort": "HF", "list_name": "diagnosis", "valid_from": date(1900, 1, 1),
+         "valid_to": date(9999, 12, 31), "service_group": None},
+        {"code": "M5136", "cohort": "LBP", "list_name": "diagnosis", "valid_from": date(2015, 10, 1),
+         "valid_to": date(2024, 9, 30), "service_group": "disc"}]
+
+
+# ----------------------------------------------------------------------------------------------------
 # 21_cohort_lines.sql (E1, C1, L): partb_src + code_lists -> cohort_lines
 
 COHORT_LINE_FLAGS = ["line_rowid", "cohort", "has_cohort_dx", "is_condition_service", "service_group",
@@ -143,7 +164,8 @@ def candidates(*lines: dict, **values) -> list[dict]:
 def pair(trigger: int, confirming: int, t_ccn: str, c_ccn: str, bene="B1", cohort="HF", tin="T1", npi="N1",
          c_npi=None, t_line=1) -> dict:
     return {"bene_id": bene, "cohort": cohort, "trigger_date": day(trigger), "confirming_date": day(confirming),
-            "trigger_tin": tin, "trigger_npi": npi, "trigger_claim_control_number": t_ccn, "trigger_line_number": t_line,
+            "trigger_tin": tin, "trigger_npi": npi, "trigger_claim_control_number": t_ccn,
+            "trigger_line_number": t_line,
             "confirming_npi": c_npi or npi, "confirming_claim_control_number": c_ccn}
 
 
@@ -238,7 +260,8 @@ def links(cands: list[dict], benes: list[dict] | None = None) -> list[dict]:
 
 
 def link_row(on, end=None, nxt=None, first=True, death=None, bene="B1", cohort="HF") -> dict:
-    return {"bene_id": bene, "cohort": cohort, "trigger_date": day(on), "death_date": None if death is None else day(death),
+    return {"bene_id": bene, "cohort": cohort, "trigger_date": day(on),
+            "death_date": None if death is None else day(death),
             "full_end_date": day(on + 364), "end_date": day(on + 364 if end is None else end),
             "next_trigger_date": None if nxt is None else day(nxt), "is_first": first}
 
@@ -346,7 +369,8 @@ def ep(bene="B1", trigger=T, end=END, py=2027, status="closed", age=None, missin
             "age_at_trigger": age, "demographics_missing": missing, "excluded": excluded,
             "exclusion_reason": "X1: age under 18 on the trigger date" if excluded else None,
             "quarantined": quarantined,
-            "quarantine_reason": "X1: death before trigger date (inconsistent beneficiary data)" if quarantined else None,
+            "quarantine_reason": ("X1: death before trigger date (inconsistent beneficiary data)"
+                                  if quarantined else None),
             "counts_for_scoring": counts, "scorable": scorable}
 
 
@@ -558,7 +582,8 @@ def test_C1_post_acute_within_30_days_after_discharge():
               pa("P3", "30", 20, dx="Z0000"), pa("O1", "40", 100), pa("P4", "20", 105, dx="Z0000"),
               pa("S2", "60", 360, 363), pa("P5", "20", 370, dx="Z0000")]
     assert parta_lines(claims) == [
-        pl_row("O1", 100, "other"), pl_row("P1", 50, "post_acute", after="S1"), pl_row("P3", 20, "post_acute", after="S1"),
+        pl_row("O1", 100, "other"), pl_row("P1", 50, "post_acute", after="S1"),
+        pl_row("P3", 20, "post_acute", after="S1"),
         pl_row("P5", 370, "post_acute", after="S2"), pl_row("S1", 10, "inpatient"), pl_row("S2", 360, "inpatient")]
 
 
@@ -612,7 +637,8 @@ def attribution(lines: list[dict], assigned: list[dict] | None = None, **values)
 def share(npi, lines, total, attributed, tin="T1", value=None) -> dict:
     return {"tin": tin, "npi": npi, "qualifying_lines": lines,
             "basis_value": Decimal(lines if value is None else value).quantize(Decimal("0.01")),
-            "basis_total": Decimal(total).quantize(Decimal("0.01")), "share": (lines if value is None else value) / total,
+            "basis_total": Decimal(total).quantize(Decimal("0.01")),
+            "share": (lines if value is None else value) / total,
             "attributed": attributed}
 
 
