@@ -100,6 +100,13 @@ class Manifest:
     def sql_files(self) -> list[str]:
         return [s.file for s in self.steps if s.file] + [t.file for t in self.templates]
 
+    def step(self, file: str) -> Step:
+        """The SQL step of this manifest that runs `file` (e.g. "22_trigger_candidates.sql")."""
+        for s in self.steps:
+            if s.file == file:
+                return s
+        raise ManifestError(f"{self.folder}: no step runs {file}")
+
 
 def _tuple(v: Any) -> tuple[str, ...]:
     if v is None:
@@ -165,25 +172,35 @@ def run_manifest(con: duckdb.DuckDBPyConnection, manifest: Manifest, values: dic
             if step.writes:  # a hook that writes a table returns its row count
                 run.rows[step.writes] = rows
         else:
-            rel = manifest.path(step.file)
-            wanted = placeholders(rel)
-            missing = wanted - set(values)
-            if missing:
-                raise ManifestError(f"{rel}: no value for placeholder(s) {sorted(missing)}")
-            sql = query_sql_file(con, rel, **{k: values[k] for k in wanted})
+            rows = run_sql_step(con, manifest, step, values, write_path=write_path, shards=shards)
             if step.writes:
-                if write_path is None:
-                    raise ManifestError(f"{rel}: writes {step.writes} but the stage gave no write_path")
-                run.rows[step.writes] = write_query(con, sql, write_path(step.writes),
-                                                     shards(step.writes) if shards else 1)
-            else:
-                kind = "VIEW" if step.view else "TABLE"
-                con.execute(f"CREATE OR REPLACE TEMP {kind} {step.creates[0]} AS {sql}")
+                run.rows[step.writes] = rows
         for table in step.drops:
             con.execute(f"DROP TABLE IF EXISTS {table}")
         run.seconds[step.name] = round(time.perf_counter() - t0, 3)
         say(f"{manifest.stage}: {step.name} {run.seconds[step.name]:.1f}s")
     return run
+
+
+def run_sql_step(con: duckdb.DuckDBPyConnection, manifest: Manifest, step: Step, values: dict[str, Any], *,
+                 write_path: Callable[[str], Path] | None = None,
+                 shards: Callable[[str], int] | None = None) -> int | None:
+    """Run one SQL step of `manifest` on `con` (its reads must already exist there): render its
+    {{placeholders}} from `values`, then CREATE its temp table / view, or write its table (returns the
+    row count). `run_manifest` runs every step through this; per-step SQL tests run one step alone."""
+    rel = manifest.path(step.file)
+    wanted = placeholders(rel)
+    missing = wanted - set(values)
+    if missing:
+        raise ManifestError(f"{rel}: no value for placeholder(s) {sorted(missing)}")
+    sql = query_sql_file(con, rel, **{k: values[k] for k in wanted})
+    if step.writes:
+        if write_path is None:
+            raise ManifestError(f"{rel}: writes {step.writes} but the stage gave no write_path")
+        return write_query(con, sql, write_path(step.writes), shards(step.writes) if shards else 1)
+    kind = "VIEW" if step.view else "TABLE"
+    con.execute(f"CREATE OR REPLACE TEMP {kind} {step.creates[0]} AS {sql}")
+    return None
 
 
 # --------------------------------------------------------------------------------------------
