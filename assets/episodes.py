@@ -62,7 +62,7 @@ def episodes_asset(methodology: Methodology, shards: int = 1):
                         asset_module="assets/episodes.py", kinds={"duckdb", "parquet"}, with_deps=False)
     steps = [_shard_step(Shard(k, shards)) for k in range(shards)]
 
-    @graph_multi_asset(name="episodes_stage", can_subset=False,
+    @graph_multi_asset(name="episodes_stage", can_subset=False, group_name="episodes",
                        ins={d: AssetIn(key=d, dagster_type=Nothing) for d in INPUTS},
                        outs={s.key.to_user_string(): AssetOut.from_spec(s, dagster_type=Nothing) for s in specs})
     def episodes_stage(**upstream):

@@ -147,3 +147,15 @@ def test_Q2_demo_quality_rates_follow_cms_percentiles(demo):
     with open(in_dir / "quality_submissions.csv") as fh:
         rows = list(csv.DictReader(fh))
     assert _assert_rates_follow_cms(rows, min_rows=40) >= 12
+
+
+def test_catalogue_describes_exactly_the_columns_every_published_table_has(demo):
+    """tables.toml (the registry) names every column of every table the demo run publishes, and no other."""
+    from pipelines.engine import registry
+    from pipelines.engine.warehouse import parquet_files
+
+    _, settings, _ = demo
+    for t in registry.tables().values():
+        files = parquet_files(settings.read_path(t.name))
+        assert files, t.name
+        assert set(pq.read_schema(files[0]).names) == set(t.columns), t.name

@@ -1,0 +1,94 @@
+"""The registry (pipelines/engine/registry.py + tables.toml) is the home of the pipeline's shape: every
+table is written by one stage and described column by column; Dagster's lineage, groups and descriptions,
+the sensitivity re-run and the README's table list derive from it."""
+from __future__ import annotations
+
+import pytest
+from dagster import AssetKey
+
+from assets.definitions import build_definitions
+from pipelines.cli import sensitivity
+from pipelines.engine import registry
+from pipelines.engine.paths import REPO_ROOT
+from pipelines.engine.settings import RunSettings
+from pipelines.engine.tables import TABLE_KEYS
+
+
+@pytest.fixture(scope="module")
+def graph(tmp_path_factory):
+    d = tmp_path_factory.mktemp("defs")
+    return build_definitions(RunSettings(input_dir=d, out_dir=d)).resolve_asset_graph()
+
+
+def _parents(graph, key: str) -> set[str]:
+    return {k.to_user_string() for k in graph.get(AssetKey(key)).parent_keys}
+
+
+def _descendants(graph, key: str) -> set[str]:
+    seen, todo = set(), [AssetKey(key)]
+    while todo:
+        for child in graph.get(todo.pop()).child_keys:
+            if child.to_user_string() not in seen:
+                seen.add(child.to_user_string())
+                todo.append(child)
+    return seen
+
+
+def test_every_table_is_written_by_exactly_one_stage_and_catalogued():
+    written = [t for s in registry.STAGES for t in s.writes]
+    assert len(written) == len(set(written))
+    assert set(written) == set(TABLE_KEYS) == set(registry.tables())
+    for t in registry.tables().values():
+        assert t.description and t.columns, t.name
+        assert set(t.key) <= set(t.columns), t.name  # the key's columns are described too
+        assert all(r in registry.tables() or r in registry.SIDE_INPUTS for r in t.reads), t.name
+
+
+def test_lineage_participant_scores_reads_cost_and_quality(graph):
+    """An auditor follows participant_scores up to the cost measure scores and the quality points."""
+    parents = _parents(graph, "participant_scores")
+    assert {"cost_measure_scores", "quality_measure_points", "participant_measure_points", "cost_benchmarks",
+            "practice_attestations"} <= parents
+    assert _parents(graph, "payment_adjustments") == {"participant_scores", "partb_lines"}
+
+
+def test_side_inputs_are_source_assets_and_stale_exactly_downstream(graph):
+    """A changed attestation file reaches exactly what is computed from it: the scores, quality and payment
+    tables and what is built on them, never ingest, episodes, eligibility or risk."""
+    for side in registry.SIDE_INPUTS:
+        assert graph.get(AssetKey(side)).is_observable, side
+    downstream = _descendants(graph, "practice_attestations")
+    assert {"participant_scores", "payment_adjustments", "quality_measure_points", "projected_scores",
+            "tin_summary", "reports", "publish"} <= downstream
+    assert not downstream & {"partb_lines", "episodes", "episode_costs", "eligibility", "episode_risk",
+                             "cost_measure_scores", "cost_benchmarks"}
+    assert {"partb_lines", "episodes", "participant_scores"} <= _descendants(graph, registry.CLAIMS)
+    assert registry.CLAIMS in _parents(graph, "partb_lines")
+
+
+def test_groups_name_the_stages_and_descriptions_come_from_the_catalogue(graph):
+    for t in registry.tables().values():
+        node = graph.get(AssetKey(t.name))
+        assert node.group_name == t.stage
+        assert node.description == t.description
+
+
+def test_sensitivity_reruns_derive_from_the_registry():
+    assert sensitivity.STAGE_OF_SECTION["costs"] == "episodes"
+    assert sensitivity.STAGE_OF_SECTION["benchmarks"] == "eligibility"
+    assert sensitivity.STAGE_OF_SECTION["payment"] == "scoring"
+    assert [s.name for s in sensitivity.rerun_stages("eligibility")] == ["eligibility", "episode_risk", "scoring"]
+    assert [s.name for s in sensitivity.rerun_stages("scoring")] == ["scoring"]
+    assert "projection" not in sensitivity.STAGE_OF_SECTION  # a re-score never runs the projection
+
+
+def test_inputs_of_a_partial_run_are_the_tables_it_reads_and_does_not_write():
+    reads = registry.inputs_of(set(registry.stage("scoring").writes))
+    assert reads == {"episode_risk", "eligibility", "episode_attribution", "partb_lines", "episodes", "parta_claims",
+                     "episode_costs"}
+
+
+def test_readme_table_list_is_generated_from_the_registry():
+    readme = (REPO_ROOT / "README.md").read_text()
+    block = readme.split("<!-- tables:begin -->")[1].split("<!-- tables:end -->")[0]
+    assert block.strip() == registry.markdown().strip(), "regenerate with: python -m pipelines.engine.registry --markdown"
