@@ -10,6 +10,7 @@ from dagster import MaterializeResult, MetadataValue, multi_asset
 from assets._common import DUCKDB_POOL, failure, stage_specs, table_metadata
 from pipelines.engine.methodology import Methodology
 from assets.runtime.resources import AsmResource
+from pipelines.engine import registry
 from pipelines.engine.scoring import SOURCES, risk
 from pipelines.engine.scoring.inputs import SideInputError, TableMissing, side_inputs_status
 from pipelines.engine.scoring.stage import SCORING_TABLES, run_eligibility, run_episode_risk, run_scoring
@@ -129,7 +130,7 @@ def scoring_asset(methodology: Methodology):
             tables, info = run_scoring(settings, m)
         except (TableMissing, SideInputError) as exc:
             raise failure("scoring", exc) from None
-        for name in SCORING_TABLES:
+        for name in registry.in_lineage_order(SCORING_TABLES):
             md = _metadata(settings, name, tables[name])
             md.update(_scoring_metadata(name, tables[name], info, m))
             md["methodology_version"] = m.version

@@ -92,3 +92,10 @@ def test_readme_table_list_is_generated_from_the_registry():
     readme = (REPO_ROOT / "README.md").read_text()
     block = readme.split("<!-- tables:begin -->")[1].split("<!-- tables:end -->")[0]
     assert block.strip() == registry.markdown().strip(), "regenerate with: python -m pipelines.engine.registry --markdown"
+
+
+def test_a_stage_yields_its_tables_after_what_they_are_computed_from():
+    order = registry.in_lineage_order(registry.stage("scoring").writes)
+    assert sorted(order) == sorted(registry.stage("scoring").writes)
+    for i, name in enumerate(order):
+        assert not set(registry.table(name).reads) & set(order[i + 1:]), name

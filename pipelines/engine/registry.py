@@ -141,6 +141,17 @@ def table(name: str) -> Table:
     return tables()[name]
 
 
+def in_lineage_order(names: tuple[str, ...]) -> tuple[str, ...]:
+    """`names` (tables of one stage) ordered so each comes after the tables it is computed from, otherwise in
+    the given order (Dagster wants a multi-asset's outputs yielded in that order)."""
+    todo, done = list(names), []
+    while todo:
+        ready = next(n for n in todo if not set(TABLE_READS.get(n, ())) & (set(todo) - {n}))
+        todo.remove(ready)
+        done.append(ready)
+    return tuple(done)
+
+
 def downstream_stages(first: str) -> tuple[Stage, ...]:
     """`first` and every stage after it that reads, directly or not, what it writes (execution order)."""
     names = [s.name for s in STAGES]
