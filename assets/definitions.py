@@ -27,6 +27,7 @@ from assets.publish import publish_asset
 from assets.reports import reports_asset
 from assets.scoring import eligibility_asset, episode_risk_asset, scoring_asset
 from assets.side_inputs import side_input_assets
+from pipelines.engine.registry import SIDE_INPUTS
 from pipelines.engine.methodology import Methodology, load_methodology
 from pipelines.engine.provenance import git_commit, run_identity
 from assets.runtime.resources import AsmResource
@@ -34,6 +35,7 @@ from assets.runtime.runrecord import TAG_PREFIX, progress_logger
 from pipelines.engine.settings import RunSettings, settings_from_env, settings_to_env
 
 ALL_JOB = "asm_all"
+OBSERVE_JOB = "asm_observe_inputs"
 RETRY_DELAY_SECONDS = 30  # first retry after 30 s, then 60 s, ... (transient I/O or memory pressure)
 
 
@@ -70,6 +72,10 @@ def build_definitions(settings: RunSettings, methodology: Methodology | None = N
     assets.append(publish_asset(keys, code_versions))  # and `publish` (staging -> snapshot) runs after all of them
     assets.append(run_summary_asset(code_versions))  # then OUT/run_summary.json
     assets.append(side_input_assets)  # the input folder's files and CMS's reference files, observed
+    observe_inputs = define_asset_job(
+        OBSERVE_JOB, selection=AssetSelection.keys(*SIDE_INPUTS),
+        description="Observe the input folder's files and CMS's reference files: a changed file marks what is "
+                    "computed from it stale in the UI.")
     asm_all = define_asset_job(
         ALL_JOB, selection=AssetSelection.all(include_sources=True),
         description="Every asset, end to end (the side inputs observed first).",
@@ -84,7 +90,7 @@ def build_definitions(settings: RunSettings, methodology: Methodology | None = N
     return Definitions(
         assets=assets,
         asset_checks=suite_checks(keys),
-        jobs=[asm_all],
+        jobs=[asm_all, observe_inputs],
         schedules=[nightly],
         sensors=[asm_failure_alert],
         resources={"asm": AsmResource.from_settings(settings)},

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import functools
+import inspect
+import re
 from pathlib import Path
 
 import duckdb
@@ -73,3 +75,38 @@ def input_dir(tmp_path) -> Path:
     d = tmp_path / "input"
     d.mkdir()
     return d
+
+
+# --------------------------------------------------------------------------------------------
+# Two tiers: `make test` runs everything; `make test-fast` (`-m "not pipeline"`) leaves out every test that
+# runs the whole pipeline (a Dagster job, `asm run` in a subprocess, a shared demo/60k run), found here by
+# reading the test, the fixtures it uses and the module's helpers they call.
+
+WHOLE_RUN = re.compile(r'demo_run\(\)|small_run\(\)|run_pipeline\(|execute_in_process\(|\.materialize\(|'
+                       r'"run", "--input"|\(ASM, "run"|\["run", |execute_run\(')
+
+
+@functools.lru_cache(maxsize=None)
+def _source(func) -> str:
+    try:
+        return inspect.getsource(func)
+    except (OSError, TypeError):
+        return ""
+
+
+def _runs_pipeline(func, module, depth: int = 2) -> bool:
+    text = _source(func)
+    if WHOLE_RUN.search(text):
+        return True
+    if depth == 0:
+        return False
+    called = {n for n in re.findall(r"\b([A-Za-z_]\w*)\(", text) if inspect.isfunction(getattr(module, n, None))}
+    return any(_runs_pipeline(getattr(module, n), module, depth - 1) for n in called if getattr(module, n) is not func)
+
+
+def pytest_itemcollected(item):
+    module = getattr(item, "module", None)
+    funcs = [getattr(item, "function", None)]
+    funcs += [defs[-1].func for defs in getattr(item, "_fixtureinfo").name2fixturedefs.values()]
+    if module is not None and any(f is not None and _runs_pipeline(f, module) for f in funcs):
+        item.add_marker(pytest.mark.pipeline)

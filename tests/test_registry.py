@@ -99,3 +99,31 @@ def test_a_stage_yields_its_tables_after_what_they_are_computed_from():
     assert sorted(order) == sorted(registry.stage("scoring").writes)
     for i, name in enumerate(order):
         assert not set(registry.table(name).reads) & set(order[i + 1:]), name
+
+
+def test_a_changed_attestation_file_marks_what_reads_it_stale(tmp_path):
+    """After a run, the side inputs' observations are the data versions the run used; editing
+    practice_attestations.csv and observing again (the `asm_observe_inputs` job, or the UI's "Observe
+    sources") marks stale exactly the tables computed from it, and nothing upstream of them."""
+    from dagster._core.definitions.data_version import CachingStaleStatusResolver
+    from dagster._core.loader import LoadingContextForTest
+
+    from assets.definitions import OBSERVE_JOB
+    from assets.runner import run_pipeline
+    from assets.runtime.runrecord import open_instance
+    from pipelines.synthetic import generate
+
+    generate(tmp_path / "in", scale=4000, seed=5)
+    settings = RunSettings(input_dir=tmp_path / "in", out_dir=tmp_path / "out", threads=2, quiet=True)
+    assert run_pipeline(settings).success
+    attestations = settings.input_dir / "practice_attestations.csv"
+    attestations.write_text(attestations.read_text() + attestations.read_text().splitlines()[1] + "\n")
+    defs = build_definitions(settings)
+    graph = defs.resolve_asset_graph()
+    with open_instance(settings.out_dir) as instance:
+        assert defs.resolve_job_def(OBSERVE_JOB).execute_in_process(instance=instance).success
+        resolver = CachingStaleStatusResolver(instance, graph, LoadingContextForTest(instance))
+        stale = {k.to_user_string() for k in graph.materializable_asset_keys
+                 if resolver.get_status(k).value == "STALE"}
+    assert stale == {t for t in registry.tables() if "practice_attestations" in registry.table(t).reads}
+    assert stale == {"participant_scores", "quality_benchmarks", "quality_measure_points", "quality_submission_issues"}
