@@ -1,6 +1,6 @@
 # Two commands on a fresh machine (Python 3.11+ and make):
 #   make demo   create the environment if needed, generate the bundled synthetic data, run the pipeline
-#   make test   run the tests
+#   make test   run the tests (make test-fast: all but the whole-pipeline runs, the developer's loop)
 #   make bench SCALE=10000000 [THREADS=2] [MEMORY_LIMIT=20GB] [REPEATS=1]
 #               the benchmark suite (benchmarks/suite.py --help): prints one table, updates benchmarks/RESULTS.md
 PYTHON ?= python3
@@ -11,7 +11,7 @@ DEMO_INPUT := data/sample/input
 DEMO_OUT   := out/demo
 DEMO_HOME  := $(CURDIR)/$(DEMO_OUT)/.dagster
 
-.PHONY: demo test env ui bench bench-ui clean
+.PHONY: demo test test-fast env ui bench bench-ui clean
 
 env: $(STAMP)
 
@@ -28,6 +28,10 @@ demo: $(STAMP)
 TEST_WORKERS ?= 3
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
+
+# The developer's loop: every test but those that run the whole pipeline (tests/conftest.py marks them)
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup -m "not pipeline"
 
 SCALE        ?= 1000000
 THREADS      ?= 2
