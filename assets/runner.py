@@ -15,6 +15,7 @@ from pipelines.engine.errors import explain
 from pipelines.engine.outfolder import OutputFolderError, OutputInUse, OutputLock, prepare_output
 from assets.runtime.runrecord import build_summary, instance_home, open_instance, read_summary, write_summary
 from pipelines.engine.settings import RunSettings, settings_to_env
+from pipelines.engine.warehouse import OutFolder
 
 
 @dataclass
@@ -33,7 +34,7 @@ def _where_outputs_are(settings: RunSettings, run_id: str) -> str:
     """For a failed run: the previous outputs are untouched; where this run's staged tables are."""
     kept = (f"previous outputs in {settings.warehouse_dir} left unchanged" if settings.warehouse_dir.exists()
             else "nothing published")
-    staged = settings.out_dir / ".staging" / run_id
+    staged = OutFolder(settings.out_dir, run_id).staging_dir
     return f" ({kept}; this run's tables: {staged})" if staged.exists() else f" ({kept})"
 
 

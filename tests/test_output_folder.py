@@ -18,7 +18,7 @@ from dagster import DagsterInstance, DagsterRun, DagsterRunStatus
 from pipelines.cli import main
 from pipelines.engine.errors import explain
 from pipelines.engine.outfolder import OutputInUse, OutputLock, clean_leftovers
-from pipelines.engine.warehouse import Warehouse
+from pipelines.engine.warehouse import OutFolder
 from tests.cclf_builders import partb_line, write_fixed
 
 REPO = Path(__file__).resolve().parents[1]
@@ -105,7 +105,7 @@ def test_lock_is_exclusive_across_processes_and_reentrant_within_one(tmp_path):
 
 def test_cleaning_rule_keeps_only_the_newest_failed_staging_and_drops_half_built_snapshots(tmp_path):
     out = tmp_path / "out"
-    wh = Warehouse(out, "run-now")
+    wh = OutFolder(out, "run-now")
     for i, run in enumerate(("run-1", "run-2", "run-3")):
         (wh.staging_root / run).mkdir(parents=True)
         (wh.staging_root / run / "t.parquet").write_bytes(b"x")

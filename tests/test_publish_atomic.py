@@ -19,7 +19,7 @@ from pipelines.engine import snapshots as snap_module
 from pipelines.engine import warehouse as wh_module
 from pipelines.engine.outfolder import clean_leftovers
 from pipelines.engine.snapshots import ensure_layout, publish_run
-from pipelines.engine.warehouse import Warehouse
+from pipelines.engine.warehouse import OutFolder
 
 REPO = Path(__file__).resolve().parents[1]
 PUBLISH_STEPS = ("built", "sealed", "switched", "linked")
@@ -47,7 +47,7 @@ def _published(out: Path) -> dict[str, bytes]:
 
 def _old_set(out: Path) -> dict[str, bytes]:
     _stage(out, "run-old", {"a": 1, "b": 1}, "old report")
-    publish_run(Warehouse(out, "run-old"))
+    publish_run(OutFolder(out, "run-old"))
     return _published(out)
 
 
@@ -57,7 +57,7 @@ def test_publish_makes_a_whole_snapshot_keeps_the_previous_and_links_through_cur
     assert set(old) == {"warehouse/a.parquet", "warehouse/b.parquet", "reports/summary.html"}
     # a run of part of the graph writes only `a`: `b` is carried over into the new snapshot (hard link)
     _stage(out, "run-new", {"a": 2}, "new report")
-    done = publish_run(Warehouse(out, "run-new"))
+    done = publish_run(OutFolder(out, "run-new"))
     assert done.tables == ["a"] and done.kept == ["b"] and done.reports
     assert os.readlink(out / "current") == "snapshots/run-new"
     assert os.readlink(out / "warehouse") == "current/warehouse" and os.readlink(out / "reports") == "current/reports"
@@ -67,7 +67,7 @@ def test_publish_makes_a_whole_snapshot_keeps_the_previous_and_links_through_cur
     assert not (out / ".staging").exists()
     # keep_snapshots=2: a third publish removes the oldest, never the current one
     _stage(out, "run-third", {"a": 3}, "third")
-    publish_run(Warehouse(out, "run-third"), keep_snapshots=2)
+    publish_run(OutFolder(out, "run-third"), keep_snapshots=2)
     assert sorted(p.name for p in (out / "snapshots").iterdir()) == ["run-new", "run-third"]
 
 
@@ -85,7 +85,7 @@ def test_publish_across_file_systems_copies_before_the_switch(tmp_path, monkeypa
         return rename(src, dst)
 
     monkeypatch.setattr(wh_module.os, "rename", cross_device)
-    publish_run(Warehouse(out, "run-new"))
+    publish_run(OutFolder(out, "run-new"))
     assert pl.read_parquet(out / "warehouse" / "b.parquet")["value"].to_list() == [2]
     assert (out / "reports" / "summary.html").read_text() == "new"
 
@@ -103,7 +103,7 @@ DRIVER = textwrap.dedent("""
 
     snapshots._checkpoint = pause
     if mode == "publish":
-        snapshots.publish_run(warehouse.Warehouse(out, "run-new"))
+        snapshots.publish_run(warehouse.OutFolder(out, "run-new"))
     else:
         snapshots.ensure_layout(out)
 """)
@@ -136,7 +136,7 @@ def test_kill_9_inside_publish_leaves_the_old_set_or_the_new_one(tmp_path, step)
     expected = old if step in ("built", "sealed") else new_staged
     assert seen == expected, f"killed at {step}: a mixed or missing set"
     # the next run repairs and cleans (rule in pipelines.engine.outfolder): still the same whole set
-    clean_leftovers(Warehouse(out, "run-next"))
+    clean_leftovers(OutFolder(out, "run-next"))
     assert _published(out) == expected
     assert not [p for p in (out / "snapshots").iterdir() if p.name.endswith(".partial")]
 

@@ -27,7 +27,7 @@ import boto3  # noqa: E402  (installed with s3fs)
 
 from assets.runtime.remote import RemoteError, RemoteStore, StepSync, local_etag  # noqa: E402
 from pipelines.engine.snapshots import publish_run  # noqa: E402
-from pipelines.engine.warehouse import Warehouse  # noqa: E402
+from pipelines.engine.warehouse import OutFolder  # noqa: E402
 from tests.report_run import small_run  # noqa: E402
 from tests.test_deploy import _free_port  # noqa: E402
 
@@ -128,7 +128,7 @@ def test_publish_copies_in_the_store_switches_current_and_another_machine_reads_
     sync.pull()
     sync.push()
     assert store.current() is None  # nothing published yet
-    publish_run(Warehouse(a, "r1"), extra_files={"provenance.json": "{}\n"})  # staging -> snapshots/r1
+    publish_run(OutFolder(a, "r1"), extra_files={"provenance.json": "{}\n"})  # staging -> snapshots/r1
     done = sync.push()
     assert done.copied == 3  # the staged tables: already in the store, copied there, not uploaded again
     assert done.files == 1 and done.bytes == 3  # provenance.json only
@@ -150,7 +150,7 @@ def test_old_snapshots_beyond_keep_are_removed_from_the_store(s3, tmp_path):
         sync = StepSync(store, out, run, keep_snapshots=2)
         sync.pull()
         _write(out / ".staging" / run / "t.parquet", f"run {n}".encode())
-        publish_run(Warehouse(out, run), keep_snapshots=2)
+        publish_run(OutFolder(out, run), keep_snapshots=2)
         sync.push()
     names = {rel.split("/")[1] for rel in store.listing("snapshots")}
     assert store.current() == "r3" and names == {"r2", "r3"}
@@ -165,7 +165,7 @@ def test_nothing_half_written_when_a_transfer_fails(s3, tmp_path, monkeypatch):
     store = RemoteStore(s3)
     sync = StepSync(store, a, "r1")
     sync.pull()
-    publish_run(Warehouse(a, "r1"), extra_files={"provenance.json": "{}\n"})
+    publish_run(OutFolder(a, "r1"), extra_files={"provenance.json": "{}\n"})
 
     def fail(files):
         raise RemoteError("cannot reach the object store (test)")

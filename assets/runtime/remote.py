@@ -46,12 +46,9 @@ from typing import Callable
 from urllib.parse import urlsplit
 
 from pipelines.engine.snapshots import ensure_layout
-from pipelines.engine.warehouse import CURRENT, SNAPSHOTS, Warehouse, _symlink_replace, atomic_path
+from pipelines.engine.warehouse import (CURRENT, DQ_RESULTS, HISTORY, SNAPSHOTS, STAGING, SUMMARY_FILE, WAREHOUSE, OutFolder,
+                                        _symlink_replace, atomic_path)
 
-STAGING = ".staging"
-HISTORY = "history"
-DQ_RESULTS = "dq_results"
-SUMMARY_FILE = "run_summary.json"
 PROTOCOLS = ("s3", "s3a")
 # s3fs uploads a file in one PUT below 2 parts, else in parts of 50 MiB (more when 10,000 parts would not
 # hold the file): s3fs.core.calculate_chunksize; the local ETag must follow the same split.
@@ -235,7 +232,7 @@ def _published_part(rel: str) -> str:
     """The asset a snapshot file belongs to: snapshots/<run>/warehouse/<table>.parquet[/...] -> the table,
     snapshots/<run>/reports/... -> reports, provenance.json -> publish, run_summary.json -> run_summary."""
     parts = rel.split("/")
-    if parts[2] == "warehouse":
+    if parts[2] == WAREHOUSE:
         return parts[3].removesuffix(".parquet")
     return {"provenance.json": "publish", SUMMARY_FILE: "run_summary"}.get(parts[2], parts[2])
 
@@ -280,7 +277,7 @@ class StepSync:
         done.files, done.unchanged = len(wanted), len(remote) - len(wanted)
         done.bytes = sum(remote[r]["size"] for r in wanted)
         if name and (self.out_dir / SNAPSHOTS / name).is_dir():
-            wh = Warehouse(self.out_dir)
+            wh = OutFolder(self.out_dir)
             if wh.current_snapshot() != (wh.snapshots_dir / name).resolve():
                 _symlink_replace(f"{SNAPSHOTS}/{name}", wh.current_link)
             ensure_layout(self.out_dir)
@@ -293,7 +290,7 @@ class StepSync:
         removals (staged files the step moved away, earlier runs' staging once published, old snapshots)."""
         started = time.perf_counter()
         done = Transfer()
-        snapshot = Warehouse(self.out_dir).current_snapshot()
+        snapshot = OutFolder(self.out_dir).current_snapshot()
         published = snapshot is not None and snapshot.name == self.run_id  # this run's staging is superseded
         stored = self.store.current()
         parts = [HISTORY, SUMMARY_FILE] + ([] if published else [self.staging])

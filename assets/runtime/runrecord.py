@@ -21,11 +21,9 @@ from dagster import DagsterEventType, DagsterInstance, Field, logger
 
 from pipelines.engine.errors import explain
 from pipelines.engine.paths import REPO_ROOT
-from pipelines.engine.warehouse import write_text
+from pipelines.engine.warehouse import INSTANCE_FOLDER, SUMMARY_FILE, write_text
 
-INSTANCE_FOLDER = ".dagster"  # OUT/.dagster when DAGSTER_HOME is not set
 INSTANCE_TEMPLATE = REPO_ROOT / "dagster.yaml"  # the one-machine settings
-SUMMARY_FILE = "run_summary.json"
 TAG_PREFIX = "asm/"
 
 _EVENTS = {DagsterEventType.ASSET_MATERIALIZATION, DagsterEventType.ASSET_CHECK_EVALUATION,

@@ -33,7 +33,7 @@ from pipelines.engine.methodology import DEFAULT_PERFORMANCE_YEAR, SECTIONS, Met
 from pipelines.engine import registry
 from pipelines.engine.paths import METHODOLOGY_DIR
 from pipelines.engine.settings import RunSettings
-from pipelines.engine.warehouse import Warehouse, parquet_files
+from pipelines.engine.warehouse import OutFolder, parquet_files
 from pipelines.engine.tables import PARTICIPANT
 
 DEFAULT_ALTERNATIVES = METHODOLOGY_DIR / "sensitivity.toml"
@@ -149,12 +149,12 @@ def _scratch(run: Run, stages: tuple[registry.Stage, ...]) -> RunSettings:
     """A scratch output folder under OUT/.sensitivity whose warehouse links every published table the
     `stages` read and do not write."""
     writes = {t for s in stages for t in s.writes}
-    scratch = run.out_dir / ".sensitivity" / uuid.uuid4().hex[:12]
-    partb = Warehouse(run.out_dir).published_path("partb_lines")  # the run's shard count (pipelines.engine.shards)
+    scratch = OutFolder(run.out_dir).sensitivity_dir / uuid.uuid4().hex[:12]
+    partb = OutFolder(run.out_dir).published_path("partb_lines")  # the run's shard count (pipelines.engine.shards)
     settings = RunSettings(input_dir=run.input_dir, out_dir=scratch, performance_year=run.methodology.performance_year,
                            threads=run.threads, quiet=True, shards=len(parquet_files(partb)) if partb.is_dir() else 1)
     settings.warehouse_dir.mkdir(parents=True)
-    published = Warehouse(run.out_dir)
+    published = OutFolder(run.out_dir)
     for table in sorted(registry.inputs_of(writes)):
         src = published.published_path(table)
         if src.exists():
@@ -221,7 +221,7 @@ def summarize(alt: Alternative, diff: pl.DataFrame, seconds: float) -> dict:
 def run_sensitivity(run: Run, alternatives: list[Alternative],
                     progress: Callable[[str], None] | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(summary: one row per alternative, SUMMARY_SCHEMA; changes: per participant and alternative)."""
-    shutil.rmtree(run.out_dir / ".sensitivity", ignore_errors=True)  # scratch left by an interrupted run
+    shutil.rmtree(OutFolder(run.out_dir).sensitivity_dir, ignore_errors=True)  # scratch left by an interrupted run
     t0 = time.perf_counter()
     base = outcomes(*rescore(run, run.methodology, "scoring"))
     if progress:
@@ -244,9 +244,9 @@ def run_sensitivity(run: Run, alternatives: list[Alternative],
 def load_run(out_dir: Path, input_dir: Path | None = None, performance_year: int | None = None,
              config_file: Path | None = None, threads: int = 0) -> Run:
     """The run of OUT: its PY, input folder and methodology config from OUT/run_summary.json unless given."""
-    summary_file = out_dir / "run_summary.json"
+    summary_file = OutFolder(out_dir).summary_file
     summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
-    if not Warehouse(out_dir).published_path("participant_scores").exists():
+    if not OutFolder(out_dir).published_path("participant_scores").exists():
         raise SensitivityError(f"{out_dir}: no published run (warehouse/participant_scores.parquet); run asm run first")
     recorded = {**summary, **summary.get("provenance", {})}  # the run's provenance (pipelines.engine.provenance)
     input_dir = input_dir or (Path(recorded["input_dir"]) if recorded.get("input_dir") else None)

@@ -23,9 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.engine.snapshots import LayoutError, check_layout, ensure_layout, prune_snapshots
-from pipelines.engine.warehouse import Warehouse
-
-LOCK_NAME = ".asm.lock"
+from pipelines.engine.warehouse import DQ_RESULTS, SNAPSHOTS, STAGING, OutFolder
 
 
 class OutputFolderError(Exception):
@@ -114,7 +112,7 @@ class OutputLock:
 
     def __init__(self, out_dir: Path, run_id: str = ""):
         self.out_dir = Path(out_dir)
-        self.path = self.out_dir / LOCK_NAME
+        self.path = OutFolder(self.out_dir).lock_file
         self.run_id = run_id
         self.previous: dict | None = None  # holder of a stale lock taken over
         self.shared = False  # held by another process of the same run
@@ -169,7 +167,7 @@ class OutputLock:
 # Cleaning what failed and killed runs leave
 
 
-def clean_leftovers(wh: Warehouse, keep_snapshots: int = 2) -> list[str]:
+def clean_leftovers(wh: OutFolder, keep_snapshots: int = 2) -> list[str]:
     """Apply the cleaning rule (module docstring) for a run that holds the lock: returns what was
     removed (folder names, for the run's log). The running run's own staging folder is kept."""
     removed: list[str] = []
@@ -179,13 +177,13 @@ def clean_leftovers(wh: Warehouse, keep_snapshots: int = 2) -> list[str]:
                         key=lambda p: p.stat().st_mtime, reverse=True)
         for p in others[1:]:
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
-            removed.append(f".staging/{p.name}")
-    for p in (wh.out_dir / ".tmp",):
+            removed.append(f"{STAGING}/{p.name}")
+    for p in (wh.tmp_dir,):
         if p.exists():
             shutil.rmtree(p, ignore_errors=True)
             removed.append(p.name)
-    for p in (wh.out_dir / "dq_results").glob(".*.tmp"):
+    for p in wh.dq_results_dir.glob(".*.tmp"):
         p.unlink(missing_ok=True)
-        removed.append(f"dq_results/{p.name}")
-    removed += [f"snapshots/{n}" for n in prune_snapshots(wh, keep_snapshots)]
+        removed.append(f"{DQ_RESULTS}/{p.name}")
+    removed += [f"{SNAPSHOTS}/{n}" for n in prune_snapshots(wh, keep_snapshots)]
     return removed

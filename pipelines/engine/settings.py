@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from pipelines.engine.methodology import DEFAULT_PERFORMANCE_YEAR
-from pipelines.engine.warehouse import Warehouse
+from pipelines.engine.warehouse import OutFolder
 
 DEFAULT_SCHEDULED_RETRIES = 2  # UI and scheduled runs retry a transient step failure twice
 
@@ -177,13 +177,13 @@ class RunSettings:
             self.config_file = Path(self.config_file)
 
     @property
-    def warehouse(self) -> Warehouse:
+    def warehouse(self) -> OutFolder:
         """Where this run reads and writes its tables (pipelines.engine.warehouse)."""
-        return Warehouse(self.out_dir, self.run_tag)
+        return OutFolder(self.out_dir, self.run_tag)
 
     @property
     def temp_dir(self) -> Path:
-        return self.out_dir / ".tmp"
+        return self.warehouse.tmp_dir
 
     # The warehouse's paths, for convenience.
     @property

@@ -20,10 +20,10 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipelines.engine.warehouse import (CURRENT, SNAPSHOTS, Warehouse, _dir_to_symlink, _move, _rename,
-                                        _symlink_replace)
+from pipelines.engine.warehouse import (CURRENT, REPORTS, SNAPSHOTS, STAGING, WAREHOUSE, OutFolder, _dir_to_symlink, _move,
+                                        _rename, _symlink_replace)
 
-PUBLISHED_PARTS = ("warehouse", "reports")  # OUT/<part> -> current/<part>
+PUBLISHED_PARTS = (WAREHOUSE, REPORTS)  # OUT/<part> -> current/<part>
 
 
 # --------------------------------------------------------------------------------------------
@@ -67,8 +67,8 @@ def published_location(path: Path) -> Path:
     """Where a table staged at OUT/.staging/<run id>/<table>.parquet will be once the run is
     published (OUT/snapshots/<run id>/warehouse/<table>.parquet); other paths unchanged."""
     path = Path(path)
-    if path.parent.parent.name == ".staging":
-        return path.parent.parent.parent / SNAPSHOTS / path.parent.name / "warehouse" / path.name
+    if path.parent.parent.name == STAGING:
+        return path.parent.parent.parent / SNAPSHOTS / path.parent.name / WAREHOUSE / path.name
     return path
 
 
@@ -105,7 +105,7 @@ def ensure_layout(out_dir: Path) -> None:
     """Bring OUT to the snapshot layout and repair its links. Real folders at OUT/warehouse,
     OUT/reports or OUT/current (an older version's layout, library writes, a copied folder) are
     adopted into a new snapshot first, so every link switch shows the same content as before."""
-    wh = Warehouse(Path(out_dir))
+    wh = OutFolder(Path(out_dir))
     out = wh.out_dir
     check_layout(out)
     real = {part: out / part for part in (*PUBLISHED_PARTS, CURRENT)
@@ -146,32 +146,32 @@ class Published:
     snapshot: Path | None = None
 
 
-def _build_snapshot(wh: Warehouse, staging: Path, partial: Path, extra_files: dict[str, str]) -> Published:
+def _build_snapshot(wh: OutFolder, staging: Path, partial: Path, extra_files: dict[str, str]) -> Published:
     """Fill `partial` with the run's staged tables and reports, plus every table (and the reports)
     of the current snapshot that this run did not write, so the new snapshot is whole."""
     current = wh.current_snapshot()
     result = Published()
-    (partial / "warehouse").mkdir(parents=True)
+    (partial / WAREHOUSE).mkdir(parents=True)
     for src in sorted(staging.glob("*.parquet")):
         if not src.name.startswith("."):
-            _move(src, partial / "warehouse" / src.name)
+            _move(src, partial / WAREHOUSE / src.name)
             result.tables.append(src.name.removesuffix(".parquet"))
-    if current is not None and (current / "warehouse").is_dir():
-        for src in sorted((current / "warehouse").glob("*.parquet")):
-            if not (partial / "warehouse" / src.name).exists():
-                _link_copy(src, partial / "warehouse" / src.name)
+    if current is not None and (current / WAREHOUSE).is_dir():
+        for src in sorted((current / WAREHOUSE).glob("*.parquet")):
+            if not (partial / WAREHOUSE / src.name).exists():
+                _link_copy(src, partial / WAREHOUSE / src.name)
                 result.kept.append(src.name.removesuffix(".parquet"))
-    if (staging / "reports").is_dir():
-        _move(staging / "reports", partial / "reports")
+    if (staging / REPORTS).is_dir():
+        _move(staging / REPORTS, partial / REPORTS)
         result.reports = True
-    elif current is not None and (current / "reports").is_dir():
-        _link_copy(current / "reports", partial / "reports")
+    elif current is not None and (current / REPORTS).is_dir():
+        _link_copy(current / REPORTS, partial / REPORTS)
     for name, text in extra_files.items():
         (partial / name).write_text(text, encoding="utf-8")
     return result
 
 
-def publish_run(wh: Warehouse, keep_snapshots: int = 2, extra_files: dict[str, str] | None = None) -> Published:
+def publish_run(wh: OutFolder, keep_snapshots: int = 2, extra_files: dict[str, str] | None = None) -> Published:
     """Publish the run's staged outputs as a new snapshot and switch OUT/current to it in one rename.
     Steps (each a `_checkpoint`): the snapshot is built under a hidden name, renamed into place,
     OUT/current is switched, then old snapshots beyond `keep_snapshots` and the staging are removed.
@@ -201,7 +201,7 @@ def publish_run(wh: Warehouse, keep_snapshots: int = 2, extra_files: dict[str, s
     return result
 
 
-def prune_snapshots(wh: Warehouse, keep: int) -> list[str]:
+def prune_snapshots(wh: OutFolder, keep: int) -> list[str]:
     """Remove snapshots beyond the newest `keep` (never the current one) and half-built ones."""
     if not wh.snapshots_dir.is_dir():
         return []

@@ -1,6 +1,6 @@
 """Reading and writing warehouse tables: the one home of the atomic write (temporary name in the
 target's folder, then rename) and of the renames publishing is built from, of the sorted table write
-(pipelines.engine.tables) and of where a run reads and writes its tables (`Warehouse`: staging,
+(pipelines.engine.tables) and of where a run reads and writes its tables (`OutFolder`: staging,
 published, snapshots). Publishing a run as one atomic switch is pipelines.engine.snapshots, which
 also describes the layout of an output folder. Nothing here imports Dagster.
 """
@@ -153,29 +153,71 @@ class TableMissing(Exception):
 # --------------------------------------------------------------------------------------------
 # Where a run reads and writes
 
-SNAPSHOTS = "snapshots"
-CURRENT = "current"
+# The output folder's layout: the one home of every name in OUT (readers and writers use OutFolder).
+WAREHOUSE, REPORTS = "warehouse", "reports"  # links through CURRENT into the published snapshot
+SNAPSHOTS, CURRENT = "snapshots", "current"  # published snapshots; the link to the current one
+STAGING = ".staging"  # a run's tables, reports and input manifest until publish (.staging/<run id>/)
+TMP = ".tmp"  # DuckDB's spill folder
+DQ_RESULTS = "dq_results"  # every check outcome of every run
+HISTORY = "history"  # the projection's history during the PY (outside the snapshots)
+SUMMARY_FILE = "run_summary.json"  # the last run's summary
+INSTANCE_FOLDER = ".dagster"  # the Dagster instance when DAGSTER_HOME is not set
+LOCK_FILE = ".asm.lock"  # one run per OUT
+STAGING_CACHE = ".ingest"  # typed input files by name and SHA-256 (the nightly run's cache)
+SENSITIVITY = ".sensitivity"  # asm sensitivity's scratch folders
 
 
 @dataclass(frozen=True)
-class Warehouse:
-    """Paths of one output folder, for one run (`run_tag` = the Dagster run id; empty for library
-    use, where tables are written straight to OUT/warehouse)."""
+class OutFolder:
+    """Paths of one output folder (the layout above), for one run (`run_tag` = the Dagster run id; empty
+    for library use, where tables are written straight to OUT/warehouse)."""
 
     out_dir: Path
     run_tag: str = ""
 
     @property
     def warehouse_dir(self) -> Path:
-        return self.out_dir / "warehouse"
+        return self.out_dir / WAREHOUSE
 
     @property
     def reports_dir(self) -> Path:
-        return self.out_dir / "reports"
+        return self.out_dir / REPORTS
 
     @property
     def staging_root(self) -> Path:
-        return self.out_dir / ".staging"
+        return self.out_dir / STAGING
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.out_dir / TMP
+
+    @property
+    def dq_results_dir(self) -> Path:
+        return self.out_dir / DQ_RESULTS
+
+    @property
+    def history_dir(self) -> Path:
+        return self.out_dir / HISTORY
+
+    @property
+    def summary_file(self) -> Path:
+        return self.out_dir / SUMMARY_FILE
+
+    @property
+    def instance_dir(self) -> Path:
+        return self.out_dir / INSTANCE_FOLDER
+
+    @property
+    def lock_file(self) -> Path:
+        return self.out_dir / LOCK_FILE
+
+    @property
+    def staging_cache_dir(self) -> Path:
+        return self.out_dir / STAGING_CACHE
+
+    @property
+    def sensitivity_dir(self) -> Path:
+        return self.out_dir / SENSITIVITY
 
     @property
     def staging_dir(self) -> Path | None:
@@ -209,7 +251,7 @@ class Warehouse:
 
     @property
     def reports_write_dir(self) -> Path:
-        return (self.staging_dir / "reports") if self.staging_dir else self.reports_dir
+        return (self.staging_dir / REPORTS) if self.staging_dir else self.reports_dir
 
     def exists(self, table: str) -> bool:
         return self.read_path(table).exists()

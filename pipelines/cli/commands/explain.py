@@ -43,9 +43,9 @@ def _nearest(value: str, known: list[str], what: str, where: str) -> CommandErro
 
 class Explainer:
     def __init__(self, out: Path, py: int):
-        from pipelines.engine.warehouse import Warehouse
+        from pipelines.engine.warehouse import OutFolder
 
-        self.wh = Warehouse(out)
+        self.wh = OutFolder(out)
         if not self.wh.warehouse_dir.is_dir():
             raise CommandError(f"no published tables in {self.wh.warehouse_dir}; run `asm run --out {out}` first")
         self.py = py

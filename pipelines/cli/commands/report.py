@@ -36,10 +36,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args) -> int:
     from pipelines.engine.reports import PrivacyError, write_reports
     from pipelines.engine.settings import RunSettings
-    from pipelines.engine.warehouse import TableMissing, Warehouse
+    from pipelines.engine.warehouse import TableMissing, OutFolder
 
     tins = parse_tins(args.tin)
-    if not Warehouse(args.out).warehouse_dir.is_dir():
+    if not OutFolder(args.out).warehouse_dir.is_dir():
         raise CommandError(f"no published tables in {args.out / 'warehouse'}; run `asm run --out {args.out}` first")
     try:
         m = load_methodology(args.performance_year, args.config)

@@ -158,7 +158,7 @@ def run_ingest(settings: RunSettings, methodology: Methodology) -> IngestResult:
     if not any(f.kind in PART_B_KINDS for f in files):
         raise InputFileError(settings.input_dir,
                              "no Part B claims files found (expected …ZC5… CCLF5 or carrier*.csv/txt RIF files)")
-    cache = StagingCache(settings.out_dir / ".ingest")
+    cache = StagingCache(settings.warehouse.staging_cache_dir)
     con = connect(settings.threads, settings.memory_limit, settings.temp_dir)
     staged_by_id: dict[int, StagedFile] = {}
     try:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import polars as pl
 
-from pipelines.engine.warehouse import read_frame, write_frame
+from pipelines.engine.warehouse import OutFolder, read_frame, write_frame
 
 HISTORY_COLUMNS = [
     "as_of", "performance_year", "cohort", "tin", "npi", "status", "lead", "episodes", "peer_pool_size",
@@ -23,7 +23,7 @@ HISTORY_COLUMNS = [
 
 
 def history_dir(out_dir: Path) -> Path:
-    return Path(out_dir) / "history" / "projected_scores"
+    return OutFolder(Path(out_dir)).history_dir / "projected_scores"
 
 
 def append_history(out_dir: Path, projected: pl.DataFrame, tins: tuple[str, ...] = ()) -> Path | None:

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines.engine.quality_gates.suites import Outcome
-from pipelines.engine.warehouse import atomic_path
+from pipelines.engine.warehouse import OutFolder, atomic_path
 
 DQ_SCHEMA = pa.schema([("run_id", pa.string()), ("asset", pa.string()), ("check_name", pa.string()),
                        ("expectation", pa.string()), ("type", pa.string()), ("engine", pa.string()),
@@ -21,7 +21,7 @@ DQ_COLUMNS = tuple(DQ_SCHEMA.names)
 
 
 def dq_results_dir(out_dir: Path) -> Path:
-    return Path(out_dir) / "dq_results"
+    return OutFolder(Path(out_dir)).dq_results_dir
 
 
 def append_dq_results(out_dir: Path, run_id: str, asset: str, rows: list[tuple[str, Outcome]]) -> Path:
