@@ -32,6 +32,7 @@ import polars as pl
 from pipelines.engine.methodology import DEFAULT_PERFORMANCE_YEAR, SECTIONS, Methodology, MethodologyError, load_methodology
 from pipelines.engine import registry
 from pipelines.engine.paths import METHODOLOGY_DIR
+from pipelines.engine.provenance import recorded_provenance
 from pipelines.engine.settings import RunSettings
 from pipelines.engine.warehouse import OutFolder, parquet_files
 from pipelines.engine.tables import PARTICIPANT
@@ -245,10 +246,9 @@ def load_run(out_dir: Path, input_dir: Path | None = None, performance_year: int
              config_file: Path | None = None, threads: int = 0) -> Run:
     """The run of OUT: its PY, input folder and methodology config from OUT/run_summary.json unless given."""
     summary_file = OutFolder(out_dir).summary_file
-    summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
     if not OutFolder(out_dir).published_path("participant_scores").exists():
         raise SensitivityError(f"{out_dir}: no published run (warehouse/participant_scores.parquet); run asm run first")
-    recorded = {**summary, **summary.get("provenance", {})}  # the run's provenance (pipelines.engine.provenance)
+    recorded = recorded_provenance(out_dir)
     input_dir = input_dir or (Path(recorded["input_dir"]) if recorded.get("input_dir") else None)
     if input_dir is None:
         raise SensitivityError(f"{summary_file}: does not name the run's input folder; pass --input (the side files "
@@ -256,7 +256,7 @@ def load_run(out_dir: Path, input_dir: Path | None = None, performance_year: int
     if not Path(input_dir).is_dir():
         raise SensitivityError(f"input folder not found: {input_dir}")
     config = config_file or (Path(recorded["config_file"]) if recorded.get("config_file") else None)
-    py = performance_year or int(summary.get("performance_year") or DEFAULT_PERFORMANCE_YEAR)
+    py = performance_year or int(recorded.get("performance_year") or DEFAULT_PERFORMANCE_YEAR)
     try:
         m = load_methodology(py, config)
     except MethodologyError as exc:

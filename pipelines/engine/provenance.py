@@ -162,3 +162,16 @@ def staged_input_manifest(input_dir: Path, staging_dir: Path, show_progress: boo
 
     write_text(path, json.dumps(manifest))
     return manifest
+
+
+def recorded_provenance(out_dir: Path) -> dict:
+    """What OUT/run_summary.json recorded of the last run (its provenance merged over the summary's own
+    keys: input folder, PY, methodology config file, ...); {} before the first run."""
+    from pipelines.engine.warehouse import OutFolder
+
+    path = OutFolder(Path(out_dir)).summary_file
+    try:
+        summary = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {**summary, **summary.get("provenance", {})}

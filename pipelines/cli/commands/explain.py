@@ -81,13 +81,28 @@ class Explainer:
         return df.row(0, named=True) if df.height else {}
 
 
-def _final(p: dict, pay: dict) -> list[str]:
+def _run_scoring_params(out: Path, py: int):
+    """S1's weights and clamp as the run was scored: the methodology config OUT/run_summary.json names
+    (the default one when it names none or cannot be read)."""
+    from pipelines.engine.methodology import MethodologyError, load_methodology
+    from pipelines.engine.provenance import recorded_provenance
+
+    config = recorded_provenance(out).get("config_file") or None
+    try:
+        return load_methodology(py, config).scoring
+    except MethodologyError:
+        return load_methodology(py).scoring
+
+
+def _final(p: dict, pay: dict, sp) -> list[str]:
     lines = [f"Status: {p['status']}" + (f" ({p['status_reason']})" if p["status_reason"] else "")]
     if p["final_score"] is None:
         return lines + ["No final score (S7: below the case minimum, or not eligible)."]
-    lines.append(f"Final score (S1) = 100 x (0.5 x quality {_n(p['quality_score'], 4)} + 0.5 x cost {_n(p['cost_score'], 4)})"
+    lines.append(f"Final score (S1) = 100 x ({sp.quality_weight:g} x quality {_n(p['quality_score'], 4)} + "
+                 f"{sp.cost_weight:g} x cost {_n(p['cost_score'], 4)})"
                  f" + IA {_n(p['ia_adjustment'], 1)} + PI {_n(p['pi_adjustment'], 1)} + complex {_n(p['complex_bonus'], 2)}"
-                 f" + small practice {_n(p['small_practice_bonus'], 1)}, clamped to [0, 100] = {_n(p['final_score'])}")
+                 f" + small practice {_n(p['small_practice_bonus'], 1)}, clamped to [{sp.final_score_min:g}, "
+                 f"{sp.final_score_max:g}] = {_n(p['final_score'])}")
     if pay:
         lines.append(f"Payment (P2-P4): transformed score {_n(pay['transformed_score'], 4)}, scaling S "
                      f"{_n(pay['scaling_factor'], 4)}, factor {100 * pay['adjustment_factor']:+.2f}% x Part B paid "
@@ -195,7 +210,7 @@ def run(args) -> int:
     key = {k: p[k] for k in PARTICIPANT}
     out = [f"asm explain: TIN {p['tin']}, NPI {p['npi']}, cohort {p['cohort']}, PY {p['performance_year']} "
            f"({e.wh.warehouse_dir})"]
-    out += _final(p, e.one("payment_adjustments", key))
+    out += _final(p, e.one("payment_adjustments", key), _run_scoring_params(args.out, e.py))
     out += _projection(e.one("projected_scores", key))
     out += _quality(e, p)
     out += _cost(e, p)
