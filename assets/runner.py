@@ -61,11 +61,14 @@ def _execute_job(settings: RunSettings, run_id: str, instance, run_config: dict)
     from dagster._core.execution.api import execute_run
 
     with run_environment(settings):
-        recon = reconstructable(asm_job_from_env)
-        job = recon.get_definition()
+        job = asm_job_from_env()
         if settings.workers <= 1:
             return job.execute_in_process(instance=instance, raise_on_error=False, run_id=run_id,
                                           run_config=run_config).success
+        recon = reconstructable(asm_job_from_env)
+        # Dagster memoizes a reconstructable job's definition per code pointer (one per process): without
+        # this, a second run in the same process would plan with the first run's settings.
+        type(recon).get_definition.cache_clear()
         run = instance.create_run_for_job(job_def=job, run_id=run_id, run_config=run_config,
                                           tags=job.run_tags, job_code_origin=recon.get_python_origin())
         return execute_run(recon, run, instance).success
