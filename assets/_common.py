@@ -35,6 +35,11 @@ def table_metadata(path: Path, rows: int) -> dict:
     }
 
 
+def written_metadata(settings, table: str, frame) -> dict:
+    """`table_metadata` of a table the engine stage just wrote (`frame`: what it wrote)."""
+    return table_metadata(settings.table_path(table), frame.height)
+
+
 def code_references(asset_module: str, sources: tuple[str, ...]) -> dict:
     """`dagster/code_references`: the asset's declaration and every file of its engine stage."""
     files = [REPO_ROOT / asset_module, *[f for f in source_files(sources) if f.suffix in (".py", ".sql", ".toml")]]

@@ -6,7 +6,7 @@ import time
 
 from dagster import MaterializeResult, MetadataValue, multi_asset
 
-from assets._common import failure, stage_specs, table_metadata
+from assets._common import failure, stage_specs, written_metadata
 from pipelines.engine.methodology import Methodology
 from pipelines.engine.projection import PROJECTION_TABLES, SOURCES, ReferenceFileError, run_projection
 from assets.runtime.resources import AsmResource
@@ -25,7 +25,7 @@ def projection_asset(methodology: Methodology):
             raise failure("projection", exc) from None
         history = info["history"]
         for name in PROJECTION_TABLES:
-            md = table_metadata(settings.table_path(name), tables[name].height)
+            md = written_metadata(settings, name, tables[name])
             if name == "projected_scores":
                 md.update({"lead": MetadataValue.json(info["lead"]), "with_interval": info["with_interval"],
                            "draws": m.projection.bootstrap_draws, "interval_level": m.projection.interval_level,

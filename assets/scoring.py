@@ -7,7 +7,7 @@ import time
 import polars as pl
 from dagster import MaterializeResult, MetadataValue, multi_asset
 
-from assets._common import DUCKDB_POOL, failure, stage_specs, table_metadata
+from assets._common import DUCKDB_POOL, failure, stage_specs, written_metadata
 from pipelines.engine.methodology import Methodology
 from assets.runtime.resources import AsmResource
 from pipelines.engine import registry
@@ -18,11 +18,6 @@ from pipelines.engine.scoring.stage import SCORING_TABLES, run_eligibility, run_
 def _specs(stage: str, methodology: Methodology, extra_version: str = ""):
     return stage_specs(stage, sources=SOURCES, methodology_fingerprint=f"{methodology.fingerprint}{extra_version}",
                        asset_module="assets/scoring.py", kinds={"polars", "parquet"})
-
-
-def _metadata(settings, name: str, df: pl.DataFrame) -> dict:
-    """Metadata of a table the engine stage wrote (`df`: the frame it wrote)."""
-    return table_metadata(settings.table_path(name), df.height)
 
 
 def eligibility_asset(methodology: Methodology):
@@ -36,7 +31,7 @@ def eligibility_asset(methodology: Methodology):
         except (TableMissing, SideInputError) as exc:
             raise failure("eligibility", exc) from None
         table = tables["eligibility"]
-        md = _metadata(settings, "eligibility", table)
+        md = written_metadata(settings, "eligibility", table)
         md.update({
             "side_inputs": MetadataValue.json(side_inputs_status(settings)),
             "eligible": int(table["eligible"].sum()),
@@ -67,8 +62,8 @@ def episode_risk_asset(methodology: Methodology):
         except TableMissing as exc:
             raise failure("episode_risk", exc) from None
         table = tables["episode_risk"]
-        md = _metadata(settings, "episode_risk", table)
-        yield MaterializeResult(asset_key="risk_models", metadata=_metadata(settings, "risk_models", tables["risk_models"]))
+        md = written_metadata(settings, "episode_risk", table)
+        yield MaterializeResult(asset_key="risk_models", metadata=written_metadata(settings, "risk_models", tables["risk_models"]))
         models = table.group_by("performance_year", "cohort", "model").agg(
             pl.col("model_episodes").first(), pl.col("model_covariates").first()).sort("performance_year", "cohort")
         md.update({
@@ -131,7 +126,7 @@ def scoring_asset(methodology: Methodology):
         except (TableMissing, SideInputError) as exc:
             raise failure("scoring", exc) from None
         for name in registry.in_lineage_order(SCORING_TABLES):
-            md = _metadata(settings, name, tables[name])
+            md = written_metadata(settings, name, tables[name])
             md.update(_scoring_metadata(name, tables[name], info, m))
             md["methodology_version"] = m.version
             if settings.tins:
