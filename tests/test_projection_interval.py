@@ -14,20 +14,32 @@ AVERAGES = pl.DataFrame({"cost_measure": ["COST_HF_1"], "cms_performance_year": 
                          "national_average": [15000.0], "source_file": ["x.csv"]})
 
 
-def _pool_benchmarks(n: int, sd: float) -> pl.DataFrame:
-    return pl.DataFrame({"performance_year": [2027], "cohort": ["HF"], "participants": [n], "sd": [sd]})
+def _pool_benchmarks(n: int, sd: float, median: float = 4000.0) -> pl.DataFrame:
+    return pl.DataFrame({"performance_year": [2027], "cohort": ["HF"], "participants": [n], "median": [median],
+                         "sd": [sd]})
+
+
+POOL_MEAN = pl.DataFrame({"performance_year": [2027], "cohort": ["HF"], "pool_mean": [4400.0]})
 
 
 def test_V2_spread_from_the_pool_when_large_enough_else_the_default_cv():
-    # small pool (5 < 30): SD = 0.20 x 15,000 = 3,000; T6 = centre 15,000; T1 = 15,000 + 2.5 x 3,000 = 22,500;
-    # T10 = 15,000 - 1.5 x 3,000 = 10,500
-    small = vcost.reference_distribution(_pool_benchmarks(5, 800.0), AVERAGES, ["HF"], M, 2027).row(0, named=True)
+    # small pool (5 < 30): SD = 0.20 x 15,000 = 3,000; centre m = 15,000 x DEFAULT median/mean ratio 0.95 = 14,250;
+    # T6 = m; T1 = 14,250 + 2.5 x 3,000 = 21,750; T10 = 14,250 - 1.5 x 3,000 = 9,750
+    small = vcost.reference_distribution(_pool_benchmarks(5, 800.0), AVERAGES, ["HF"], M, 2027,
+                                         POOL_MEAN).row(0, named=True)
     assert small["spread_source"] == vcost.SPREAD_CV and small["sd"] == pytest.approx(3000.0)
-    assert (small["t6"], small["t1"], small["t10"]) == pytest.approx((15000.0, 22500.0, 10500.0))
+    assert small["median_mean_ratio_source"] == vcost.RATIO_DEFAULT and small["median_mean_ratio"] == 0.95
+    assert (small["t6"], small["t1"], small["t10"]) == pytest.approx((14250.0, 21750.0, 9750.0))
     assert "DEFAULT coefficient of variation 0.2" in vcost.spread_label(small, M)
-    # pool of 30 (= benchmarks.small_pool_participants): its SD 800 -> T1 = 15,000 + 2.5 x 800 = 17,000
-    big = vcost.reference_distribution(_pool_benchmarks(30, 800.0), AVERAGES, ["HF"], M, 2027).row(0, named=True)
-    assert big["spread_source"] == vcost.SPREAD_POOL and big["t1"] == pytest.approx(17000.0)
+    # pool of 30 (= benchmarks.small_pool_participants): its SD 800 and its median / mean 4,000 / 4,400 -> centre
+    # 15,000 x 0.909090... = 13,636.36; T1 = 13,636.36 + 2.5 x 800 = 15,636.36
+    big = vcost.reference_distribution(_pool_benchmarks(30, 800.0), AVERAGES, ["HF"], M, 2027,
+                                       POOL_MEAN).row(0, named=True)
+    assert big["spread_source"] == vcost.SPREAD_POOL and big["median_mean_ratio_source"] == vcost.RATIO_POOL
+    assert big["t6"] == pytest.approx(15000.0 * 4000 / 4400) and big["t1"] == pytest.approx(15000.0 * 4000 / 4400 + 2000)
+    # without the pool's mean (no pool table), the DEFAULT ratio
+    assert vcost.reference_distribution(_pool_benchmarks(30, 800.0), AVERAGES, ["HF"], M, 2027).row(
+        0, named=True)["t6"] == pytest.approx(14250.0)
 
 
 def _setup(pool_size: int, seed: int = 7, partb_paid: float | None = 250_000.0):

@@ -120,7 +120,9 @@ def _projection(v: dict) -> list[str]:
                        f"{_n(v[f'{f}_final_score_high'])}), cost points {_n(v[f'{f}_cost_points'])}, factor "
                        + ("-" if v[f"{f}_factor"] is None else f"{100 * v[f'{f}_factor']:+.2f}%"))
     out.append(f"  quality: {v['quality_source']}")
-    out.append(f"  cost: {v['cost_average_source']} = {_money(v['national_average_cost'])}; spread {v['cost_spread_source']}")
+    out.append(f"  cost: {v['cost_average_source']} = {_money(v['national_average_cost'])} (a mean); median "
+               f"{_money(v['cost_reference_median'])} (x median/mean {_n(v['median_mean_ratio'])}); spread "
+               f"{v['cost_spread_source']}")
     return out
 
 

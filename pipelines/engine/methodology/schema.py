@@ -526,6 +526,21 @@ class ProjectionParams(_Section):
         "V2", "DEFAULT",
         "Coefficient of variation of cost measure scores (SD / national average) used for the spread when the "
         "run's peer pool is smaller than benchmarks.small_pool_participants.", gt=0, le=5)
+    default_median_mean_ratio: float = P(
+        "V2", "DEFAULT",
+        "Ratio median / mean of cost measure scores that turns CMS's national average (a mean) into the reference "
+        "distribution's median when the run's peer pool is smaller than benchmarks.small_pool_participants (a pool "
+        "at the limit uses its own median / mean).", gt=0, le=2)
+    open_episode_min_share: float = P(
+        "V5", "DEFAULT",
+        "Smallest share of a full window's cost (the cohort's cost-by-episode-day curve of closed episodes) by "
+        "which an open episode's cost to date is divided to project its full cost; an episode younger than that "
+        "point is projected at the cohort's mean cost of closed episodes instead.", gt=0, lt=1)
+    annualize_partb_paid: bool = P(
+        "V5", "DEFAULT",
+        "In-year runs: the projected figure's dollars use the participant's Part B paid to date scaled to the "
+        "whole PY (x days in the PY / days of the PY covered by the data); the pool-based figure keeps the paid "
+        "amount to date.")
     bootstrap_draws: int = P(
         "V3", "DEFAULT", "Bootstrap draws over the peer pool and the participant's own episodes.", ge=20, le=100000)
     interval_level: float = P(

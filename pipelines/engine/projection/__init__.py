@@ -10,9 +10,10 @@ from pipelines.engine.projection.stage import compute_projection, run_projection
 
 SOURCES = ("pipelines/engine/projection", "data/reference/qpp")
 PROJECTION_TABLES = ("projected_scores", "projected_measure_points", "projected_quality_benchmarks",
-                     "projected_cost_benchmarks", "score_waterfall", "projection_tin_summary")
+                     "projected_cost_benchmarks", "score_waterfall", "projection_tin_summary",
+                     "inyear_cost_curve", "open_episode_projections")
 PROJECTION_INPUTS = ("participant_scores", "payment_adjustments", "cost_measure_scores", "cost_benchmarks",
                      "quality_measure_points", "participant_measure_points", "cohort_summary", "episode_risk",
-                     "episode_attribution", "partb_lines")
+                     "episode_attribution", "partb_lines", "episodes", "episode_costs", "episode_lines")
 __all__ = ["PROJECTION_INPUTS", "PROJECTION_TABLES", "SOURCES", "ReferenceFileError", "append_history",
            "compute_projection", "read_history", "run_projection"]

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import polars as pl
 
 from pipelines.engine.methodology import Methodology
-from pipelines.engine.projection import cost as vcost, interval, quality as vquality
+from pipelines.engine.projection import cost as vcost, inyear, interval, quality as vquality
 from pipelines.engine.projection.history import append_history
 from pipelines.engine.projection.reference import load_cost_averages, load_quality_benchmarks
-from pipelines.engine.scoring import cost, final
+from pipelines.engine.scoring import cost, final, payment
 from pipelines.engine.scoring.params import quality_params
 from pipelines.engine.settings import RunSettings
 from pipelines.engine.warehouse import scan_frame
@@ -72,30 +72,75 @@ def own_episodes(settings: RunSettings, py: int) -> pl.DataFrame:
 
 
 def _with_final(frame: pl.DataFrame, figure: str, m: Methodology) -> pl.DataFrame:
-    """S1 (with S6's 0, by status) on a figure's quality score and cost points: adds <figure>_final_score."""
-    return frame.with_columns(pl.col(f"{figure}_quality_score").alias("quality_score"),
-                              (pl.col(f"{figure}_cost_points") / 10.0).alias("cost_score")).with_columns(
-        final.score_by_status_expr(m.scoring).alias(f"{figure}_final_score")).drop("quality_score", "cost_score")
+    """S1 (with S6's 0, by status) on a figure's quality score and cost points: adds <figure>_final_score. The
+    projected figure scores by its V5 status and complex-patient bonus."""
+    run = frame.select("status", "complex_bonus")
+    out = frame.with_columns(pl.col(f"{figure}_quality_score").alias("quality_score"),
+                             (pl.col(f"{figure}_cost_points") / 10.0).alias("cost_score"))
+    if figure == "projected":
+        out = out.with_columns(pl.col("projected_status").alias("status"),
+                               pl.col("projected_complex_bonus").alias("complex_bonus"))
+    return out.with_columns(final.score_by_status_expr(m.scoring).alias(f"{figure}_final_score")).drop(
+        "quality_score", "cost_score").with_columns(run)
 
 
-def point_figures(inp: Inputs, qscore: pl.DataFrame, reference: pl.DataFrame, m: Methodology) -> pl.DataFrame:
-    """Per participant: the run's pool-based figures and the V1-V3 point projections."""
-    pay = inp.pay.select(*PARTICIPANT, pl.col("adjustment_factor").alias("pool_factor"), "scaling_factor", "partb_paid")
+def projected_status_expr() -> pl.Expr:
+    """V5: the status the projected figure scores by. A participant below the case minimum on closed episodes
+    but on track with the open ones expected to close is projected as scored, or at S6's 0 when it misses the
+    minimum submission; every other status is the run's."""
+    on_track = (pl.col("status") == "below_case_minimum") & (pl.col("case_status") == inyear.ON_TRACK)
+    return (pl.when(on_track & pl.col("minimum_submission_met")).then(pl.lit("scored"))
+            .when(on_track).then(pl.lit("failed_minimum_submission")).otherwise(pl.col("status")))
+
+
+def point_figures(inp: Inputs, qscore: pl.DataFrame, reference: pl.DataFrame, m: Methodology,
+                  year: dict[str, pl.DataFrame], paid_scale: float) -> pl.DataFrame:
+    """Per participant: the run's pool-based figures and the V1-V3 point projections; in an in-year run (V5) the
+    projected figure counts the open episodes expected to close (their projected cost in the cost measure
+    score, on-track participants projected as scored) and the Part B paid to date scaled to the whole PY."""
+    pay = inp.pay.select(*PARTICIPANT, pl.col("adjustment_factor").alias("pool_factor"))
     frame = (inp.scores.rename({"quality_score": "pool_quality_score", "cost_points": "pool_cost_points",
                                 "final_score": "run_final_score"})
              .join(pay, on=PARTICIPANT, how="left")
              .join(inp.cms.select(*PARTICIPANT, "cohort_mean_cost"), on=PARTICIPANT, how="left")
              .join(qscore, on=PARTICIPANT, how="left")
+             .join(year["counts"], on=PARTICIPANT, how="left")
+             .join(year["scores"], on=PARTICIPANT, how="left")
+             .with_columns(projected_status_expr().alias("projected_status"),
+                           pl.when(pl.col("expected_episodes") > 0).then(pl.col("inyear_measure_score"))
+                           .otherwise(pl.col("measure_score")).alias("projected_measure_score"),
+                           (pl.col("partb_paid") * paid_scale).alias("projected_partb_paid"))
+             .pipe(_with_outside_complex_bonus, m)
              .join(reference.select("performance_year", "cohort", "median", "sd", *cost.THRESHOLDS),
                    on=["performance_year", "cohort"], how="left"))
-    frame = frame.with_columns(cost.cost_points_expr(m.benchmarks).alias("projected_cost_points")).drop(
-        "median", "sd", *cost.THRESHOLDS, "scaling_factor")
+    frame = frame.with_columns(cost.cost_points_expr(m.benchmarks, "projected_measure_score")
+                               .alias("projected_cost_points")).drop("median", "sd", *cost.THRESHOLDS)
     frame = _with_final(frame, "projected", m).with_columns(pl.col("run_final_score").alias("pool_final_score"))
     scaling = cohort_scaling(inp.pay)
     frame = frame.join(scaling, on="cohort", how="left").with_columns(
-        interval.factor_expr("projected_final_score", m.payment).alias("projected_factor"))
-    return frame.with_columns(
-        (pl.col(f"{f}_factor") * pl.col("partb_paid")).alias(f"{f}_dollar_impact") for f in FIGURES)
+        payment.adjustment_factor_expr(m.payment, "projected_final_score", "projected_partb_paid").alias("projected_factor"))
+    return frame.with_columns((pl.col("pool_factor") * pl.col("partb_paid")).alias("pool_dollar_impact"),
+                              (pl.col("projected_factor") * pl.col("projected_partb_paid"))
+                              .alias("projected_dollar_impact"))
+
+
+def _with_outside_complex_bonus(frame: pl.DataFrame, m: Methodology) -> pl.DataFrame:
+    """V5/S4: a participant projected as scored that is not in the pool yet gets its complex-patient bonus
+    against the pool (the run's bonus, 0 outside the pool, stays for the pool-based figure)."""
+    outside = (pl.col("status") == "below_case_minimum") & (pl.col("projected_status") != "below_case_minimum")
+    pool = frame.filter(pl.col("pool_cost_points").is_not_null())
+    rows = frame.filter(outside)
+    if rows.height == 0:
+        return frame.with_columns(pl.col("complex_bonus").alias("projected_complex_bonus"))
+    bonus = final.complex_bonus_against_pool(rows, pool, m.scoring).rename({"complex_bonus": "_outside_bonus"})
+    return frame.join(bonus, on=PARTICIPANT, how="left").with_columns(
+        pl.coalesce("_outside_bonus", "complex_bonus").alias("projected_complex_bonus")).drop("_outside_bonus")
+
+
+def cohort_mean_costs(cms: pl.DataFrame) -> pl.DataFrame:
+    """R4's cohort mean cost per PY and cohort (one value per cohort in cost_measure_scores)."""
+    return cms.group_by(pl.col("performance_year").cast(pl.Int64), "cohort").agg(
+        pl.col("cohort_mean_cost").drop_nulls().first())
 
 
 def cohort_scaling(pay: pl.DataFrame) -> pl.DataFrame:
@@ -188,6 +233,9 @@ def tin_summary(projected: pl.DataFrame) -> pl.DataFrame:
         pl.len().alias("participants"),
         *[(pl.col("status") == s).sum().alias(s) for s in ("scored", "failed_minimum_submission",
                                                            "below_case_minimum", "not_eligible")],
+        (pl.col("case_status") == inyear.ON_TRACK).sum().alias("on_track"),  # V5
+        pl.col("closed_episodes").sum().alias("closed_episodes"),
+        pl.col("expected_episodes").sum().alias("expected_episodes"),
         pl.col("lead").drop_nulls().first().alias("lead"),
         pl.col("partb_paid").sum().alias("partb_paid"),
         *[pl.col(f"{f}_dollar_impact").sum().alias(f"{f}_dollar_impact") for f in FIGURES],
@@ -202,17 +250,20 @@ def tin_summary(projected: pl.DataFrame) -> pl.DataFrame:
 
 PROJECTED_COLUMNS = [
     *PARTICIPANT, "status", "status_reason", "episodes", "peer_pool_size", "lead", "lead_reason",
-    "measure_score", "measure_score_low", "measure_score_high",
+    "in_year", "closed_episodes", "expected_episodes", "projected_episodes", "case_status", "case_status_words",
+    "projected_status", "minimum_submission_met", "minimum_submission_issue",
+    "measure_score", "measure_score_low", "measure_score_high", "projected_measure_score",
     "pool_quality_score", "pool_cost_points", "pool_cost_points_low", "pool_cost_points_high",
     "pool_final_score", "pool_final_score_low", "pool_final_score_high",
     "pool_factor", "pool_factor_low", "pool_factor_high", "pool_dollar_impact", "pool_source",
     "projected_quality_points", "projected_quality_score", "quality_source", "quality_benchmark_py",
-    "quality_benchmark_year", "national_average_cost", "cost_measure", "cost_average_py", "cost_average_source",
+    "quality_benchmark_year", "national_average_cost", "median_mean_ratio", "cost_reference_median", "cost_measure", "cost_average_py", "cost_average_source",
     "cost_spread", "cost_spread_source",
     "projected_cost_points", "projected_cost_points_low", "projected_cost_points_high",
     "projected_final_score", "projected_final_score_low", "projected_final_score_high",
     "projected_factor", "projected_factor_low", "projected_factor_high", "projected_dollar_impact",
     "projected_dollar_impact_low", "projected_dollar_impact_high", "scaling_factor", "partb_paid",
+    "partb_paid_scale", "projected_partb_paid", "complex_bonus", "projected_complex_bonus",
     "draws", "interval_level", "seed", "data_last_service_date",
 ]
 
@@ -224,7 +275,8 @@ def _sources(frame: pl.DataFrame, reference: pl.DataFrame, m: Methodology) -> pl
                   dtype=pl.Utf8),
         pl.format("CMS MIPS national average cost {} (MIPS PY {}), {}", pl.col("cost_measure"),
                   pl.col("cms_performance_year"), pl.col("source_file")).alias("cost_average_source"),
-    ).select("performance_year", "cohort", "cost_measure", pl.col("median").alias("national_average_cost"),
+    ).select("performance_year", "cohort", "cost_measure", pl.col("national_average").alias("national_average_cost"),
+             "median_mean_ratio", pl.col("median").alias("cost_reference_median"),
              pl.col("cms_performance_year").alias("cost_average_py"), "cost_average_source",
              pl.col("sd").alias("cost_spread"), "cost_spread_source")
     return frame.join(ref, on=["performance_year", "cohort"], how="left").with_columns(
@@ -244,19 +296,26 @@ def compute_projection(settings: RunSettings, m: Methodology) -> tuple[dict[str,
         inp.scores.select(PARTICIPANT), inp.quality_points, qbench, qp, tuple(m.quality.part_a_measures), part_a)
     cohorts = sorted(qp.required_measures)
     reference = vcost.reference_distribution(
-        inp.cost_benchmarks, load_cost_averages(p.cost_averages_file, py, p.cost_average_column), cohorts, m, py)
+        inp.cost_benchmarks, load_cost_averages(p.cost_averages_file, py, p.cost_average_column), cohorts, m, py,
+        vcost.pool_median_mean(inp.scores))
     pool_size = inp.cost_benchmarks.select(pl.col("performance_year").cast(pl.Int64), "cohort",
                                            pl.col("participants").cast(pl.Int64).alias("peer_pool_size"))
-    points = point_figures(inp, qscore, reference, m).join(pool_size, on=["performance_year", "cohort"], how="left")
+    year = inyear.read_inyear(settings, m, inp.last_service_date, inp.scores.select(PARTICIPANT), inp.episodes,
+                              cohort_mean_costs(inp.cms))
+    paid_scale = inyear.partb_paid_scale(inp.last_service_date, py, m)
+    points = point_figures(inp, qscore, reference, m, year, paid_scale).join(
+        pool_size, on=["performance_year", "cohort"], how="left")
     points = lead(points.with_columns(pl.col("peer_pool_size").fill_null(0)), m)
     ranges = intervals(inp, points, reference, m)
     projected = (points.join(ranges, on=PARTICIPANT, how="left")
                  .join(quality_source(per_measure), on=PARTICIPANT, how="left")
                  .pipe(_sources, reference, m)
-                 .with_columns(*[(pl.col(f"projected_factor_{e}") * pl.col("partb_paid")).alias(f"projected_dollar_impact_{e}")
-                                 for e in ("low", "high")],
+                 .with_columns(*[(pl.col(f"projected_factor_{e}") * pl.col("projected_partb_paid"))
+                                 .alias(f"projected_dollar_impact_{e}") for e in ("low", "high")],
                                pl.lit(p.interval_level).alias("interval_level"), pl.lit(p.seed).alias("seed"),
-                               pl.lit(inp.last_service_date).alias("data_last_service_date")))
+                               pl.lit(inp.last_service_date).alias("data_last_service_date"),
+                               pl.lit(inyear.in_year(inp.last_service_date, py)).alias("in_year"),
+                               pl.lit(paid_scale).alias("partb_paid_scale")))
     projected = projected.select(PROJECTED_COLUMNS).sort(PARTICIPANT)
     tables = {
         "projected_scores": projected,
@@ -265,10 +324,16 @@ def compute_projection(settings: RunSettings, m: Methodology) -> tuple[dict[str,
         "projected_cost_benchmarks": reference,
         "score_waterfall": waterfall(points, m),
         "projection_tin_summary": tin_summary(projected),
+        "inyear_cost_curve": year["curve"].with_columns(pl.lit(py).cast(pl.Int64).alias("performance_year"))
+        .select("performance_year", "cohort", "episode_day", "closed_episodes", "cumulative_share"),
+        "open_episode_projections": year["open_costs"],
     }
     info = {"last_service_date": inp.last_service_date, "participants": projected.height,
             "with_interval": int(projected["draws"].is_not_null().sum()),
             "lead": dict(projected.group_by("lead").len().drop_nulls().iter_rows()),
+            "in_year": inyear.in_year(inp.last_service_date, py),
+            "case_status": dict(projected.group_by("case_status").len().drop_nulls().iter_rows()),
+            "open_episodes_projected": year["open_costs"].height,
             "cost_reference": reference.select("cohort", "cost_measure", "national_average", "spread_source").to_dicts(),
             "no_cms_benchmark": qbench.filter(~pl.col("usable")).select("measure_id", "collection_type", "reason").to_dicts()}
     return tables, info

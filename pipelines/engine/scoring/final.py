@@ -61,6 +61,30 @@ def complex_patient_bonus(pool: pl.DataFrame, p: ScoringParams,
     )
 
 
+def complex_bonus_against_pool(rows: pl.DataFrame, pool: pl.DataFrame, p: ScoringParams,
+                               indicators: tuple[str, ...] = ("mean_risk_score", "dual_share")) -> pl.DataFrame:
+    """S4 for participants outside the cohort's peer pool (V5: on track, not yet at the case minimum): the same
+    qualification and bonus as `complex_patient_bonus`, with the median and the percentile rank (share of the
+    pool's non-null values at or below its own) taken over the pool. `rows`, `pool`: KEYS + PARTICIPANT +
+    indicators. Returns PARTICIPANT + complex_bonus."""
+    keys = PARTICIPANT
+    out = rows.select(*keys, *indicators)
+    for ind in indicators:
+        ref = pool.filter(pl.col(ind).is_not_null()).select(*KEYS, pl.col(ind).alias("_v"))
+        stats = ref.group_by(KEYS).agg(pl.col("_v").median().alias(f"{ind}_median"), pl.len().alias("_n"))
+        ranks = (out.select(*keys, ind).filter(pl.col(ind).is_not_null()).join(ref, on=KEYS)
+                 .group_by(keys).agg((pl.col("_v") <= pl.col(ind)).sum().alias("_at_or_below")))
+        out = (out.join(stats, on=KEYS, how="left").join(ranks, on=keys, how="left")
+               .with_columns((pl.col("_at_or_below").fill_null(0) / pl.col("_n")).alias(f"{ind}_pctl"))
+               .drop("_n", "_at_or_below"))
+    qualifying = [pl.when(pl.col(ind) > pl.col(f"{ind}_median")).then(pl.col(f"{ind}_pctl")).otherwise(None)
+                  for ind in indicators]
+    best = pl.max_horizontal(qualifying)
+    return out.select(*keys, pl.when(best.is_null()).then(0.0).otherwise(
+        pl.min_horizontal(pl.lit(p.complex_bonus_cap), p.complex_bonus_slope * (best - 0.5)))
+        .cast(pl.Float64).alias("complex_bonus"))
+
+
 def final_score_expr(p: ScoringParams) -> pl.Expr:
     """S1: 100 x (0.5 quality + 0.5 cost) + IA + PI + complex bonus + small-practice bonus, clamped to [0, 100]."""
     raw = (
@@ -89,20 +113,23 @@ def final_scores(frame: pl.DataFrame, p: ScoringParams) -> pl.DataFrame:
     status: not_eligible (G), below_case_minimum (S7: no score), failed_minimum_submission (S6: 0),
     scored.
     """
+    minimum_met = pl.col("has_non_claims_submission") & pl.col("ia_attested")
     status = (
         pl.when(~pl.col("eligible")).then(pl.lit("not_eligible"))
         .when(~pl.col("meets_case_minimum")).then(pl.lit("below_case_minimum"))
-        .when(~(pl.col("has_non_claims_submission") & pl.col("ia_attested"))).then(pl.lit("failed_minimum_submission"))
+        .when(~pl.col("minimum_submission_met")).then(pl.lit("failed_minimum_submission"))
         .otherwise(pl.lit("scored"))
     )
-    out = frame.with_columns(status.alias("status"))
+    # S6 is evaluated for every participant (V5 projects a participant that is not yet at the case minimum)
+    out = frame.with_columns(minimum_met.alias("minimum_submission_met"), pl.when(~minimum_met).then(pl.concat_str([
+        pl.lit("S6: "),
+        pl.concat_str([pl.when(~pl.col("ia_attested")).then(pl.coalesce("ia_issue", pl.lit("no IA attestation"))),
+                       pl.when(~pl.col("has_non_claims_submission")).then(pl.lit("no non-claims measure meeting Q3"))],
+                      separator="; ", ignore_nulls=True)])).alias("minimum_submission_issue")
+    ).with_columns(status.alias("status"))
     return out.with_columns(
         score_by_status_expr(p).alias("final_score"),
-        pl.when(pl.col("status") == "failed_minimum_submission").then(pl.concat_str([
-            pl.lit("S6: "),
-            pl.concat_str([pl.when(~pl.col("ia_attested")).then(pl.coalesce("ia_issue", pl.lit("no IA attestation"))),
-                           pl.when(~pl.col("has_non_claims_submission")).then(pl.lit("no non-claims measure meeting Q3"))],
-                          separator="; ", ignore_nulls=True)]))
+        pl.when(pl.col("status") == "failed_minimum_submission").then(pl.col("minimum_submission_issue"))
         .when(pl.col("status") == "below_case_minimum").then(pl.lit("S7/R5: fewer attributed episodes than the case minimum"))
         .when(pl.col("status") == "not_eligible").then(pl.col("eligibility_reason"))
         .otherwise(None).alias("status_reason"),

@@ -191,7 +191,8 @@ SCORE_COLUMNS = (
     "performance_year", "cohort", "tin", "npi", "quality_score", "quality_points", "measures_scored",
     "cost_points", "cost_score", "ia_adjustment", "pi_adjustment", "pi_score", "complex_bonus",
     "mean_risk_score", "dual_share", "attributed_patients", "small_practice_bonus", "clinician_count",
-    "clinician_count_source", "final_score", "status", "status_reason", "episodes", "measure_score")
+    "clinician_count_source", "final_score", "status", "status_reason", "episodes", "measure_score",
+    "minimum_submission_met", "minimum_submission_issue", "partb_paid")
 PAYMENT_COLUMNS = (
     "performance_year", "cohort", "tin", "npi", "final_score", "transformed_score", "risk_level", "payback_share",
     "scaling_factor",
