@@ -13,12 +13,15 @@ from pipelines.engine.warehouse import OutFolder, read_frame, write_frame
 
 HISTORY_COLUMNS = [
     "as_of", "performance_year", "cohort", "tin", "npi", "status", "lead", "episodes", "peer_pool_size",
+    "in_year", "closed_episodes", "expected_episodes", "case_status", "projected_status",
     "measure_score", "measure_score_low", "measure_score_high",
     "pool_cost_points", "pool_cost_points_low", "pool_cost_points_high",
     "pool_final_score", "pool_final_score_low", "pool_final_score_high",
     "projected_cost_points", "projected_cost_points_low", "projected_cost_points_high",
     "projected_final_score", "projected_final_score_low", "projected_final_score_high",
     "projected_factor", "projected_factor_low", "projected_factor_high",
+    "pool_factor", "pool_dollar_impact", "projected_dollar_impact", "projected_dollar_impact_low",
+    "projected_dollar_impact_high",
 ]
 
 
