@@ -107,7 +107,10 @@ def _participants(ctx: ScorecardContext, tin: str) -> list[dict]:
         key = (r["npi"], r["cohort"])
         p = projected.get(key, {})
         lead = p.get("lead") or "projected"
-        r.update(specialty_name=words.specialty(r["specialty"]), status_words=words.status(r["status"], m),
+        on_track = p.get("case_status") == "on track"  # V5
+        r.update(specialty_name=words.specialty(r["specialty"]),
+                 status_words=(f"On track: fewer than {m.benchmarks.case_minimum} closed episodes so far, enough "
+                               "with the open ones expected to close" if on_track else words.status(r["status"], m)),
                  reason_words=words.reason(r["status_reason"]), projection=p, measure_rows=measures.get(key, []),
                  episode_rows=eps.get(key, []), lines_page=f"lines/{r['npi']}-{r['cohort']}.html",
                  figures=[_figure(p, f) for f in (lead, "pool" if lead == "projected" else "projected")] if p else [],

@@ -79,4 +79,7 @@ def status_counts(row: dict, m: Methodology) -> str:
     parts = [(row.get("scored"), "scored"), (row.get("failed_minimum_submission"), "scored 0 (minimum submission)"),
              (row.get("below_case_minimum"), f"not scored (fewer than {m.benchmarks.case_minimum} episodes)"),
              (row.get("not_eligible"), "not in ASM")]
-    return ", ".join(f"{n} {w}" for n, w in parts if n) or "no participants"
+    text = ", ".join(f"{n} {w}" for n, w in parts if n) or "no participants"
+    if row.get("on_track"):  # V5: of those below the case minimum, on track with the open episodes
+        text += f"; {row['on_track']} of them on track for {m.benchmarks.case_minimum} with the open episodes expected to close"
+    return text
