@@ -49,10 +49,12 @@ def cost_curve(lines: pl.LazyFrame, closed: pl.DataFrame) -> pl.DataFrame:
 
     `lines`: episode_lines (episode_id, episode_day, cost_amount); `closed`: episode_id, cohort of the closed
     episodes that count for scoring."""
-    per_day = (lines.select("episode_id", "episode_day", pl.col("cost_amount").cast(pl.Float64))
+    # summed in whole cents (integers): the same curve whatever the order the lines are read in (shards)
+    per_day = (lines.select("episode_id", "episode_day",
+                            (pl.col("cost_amount").cast(pl.Float64) * 100).round(0).cast(pl.Int64).alias("cents"))
                .join(closed.lazy().select("episode_id", "cohort"), on="episode_id")
                .group_by("cohort", pl.col("episode_day").clip(0, LAST_DAY + 1).alias("day"))
-               .agg(pl.col("cost_amount").sum().alias("cost")).collect())
+               .agg(pl.col("cents").sum().alias("cost")).collect())
     days = pl.DataFrame({"day": range(LAST_DAY + 1)}, schema={"day": pl.Int64})
     cohorts = closed.select("cohort").unique()
     grid = cohorts.join(days, how="cross")
@@ -60,12 +62,12 @@ def cost_curve(lines: pl.LazyFrame, closed: pl.DataFrame) -> pl.DataFrame:
                                             pl.col("cost").filter(pl.col("day") > LAST_DAY).sum().alias("after"))
     episodes = closed.group_by("cohort").agg(pl.len().alias("closed_episodes"))
     curve = (grid.join(per_day.with_columns(pl.col("day").cast(pl.Int64)), on=["cohort", "day"], how="left")
-             .with_columns(pl.col("cost").fill_null(0.0)).sort("cohort", "day")
+             .with_columns(pl.col("cost").fill_null(0)).sort("cohort", "day")
              .with_columns(pl.col("cost").cum_sum().over("cohort").alias("cost_to_day"))
              .join(totals, on="cohort", how="left").join(episodes, on="cohort", how="left"))
     return curve.select(
         "cohort", pl.col("day").alias("episode_day"), "closed_episodes",
-        pl.when(pl.col("total_cost") > 0).then(pl.col("cost_to_day") / pl.col("total_cost"))
+        pl.when(pl.col("total_cost") > 0).then(pl.col("cost_to_day").cast(pl.Float64) / pl.col("total_cost"))
         .alias("cumulative_share")).sort("cohort", "episode_day")
 
 
@@ -125,7 +127,7 @@ def projected_measure_scores(closed_rows: pl.DataFrame, open_rows: pl.DataFrame,
     `cohort_mean`: performance_year, cohort, cohort_mean_cost (R4's, over closed scorable episodes)."""
     rows = pl.concat([closed_rows.select(*PARTICIPANT, "observed_cost", "expected_cost"),
                       open_rows.select(*PARTICIPANT, "observed_cost", "expected_cost")])
-    return (rows.group_by(PARTICIPANT).agg(pl.col("observed_cost").sum(), pl.col("expected_cost").sum())
+    return (rows.group_by(PARTICIPANT).agg(pl.col("observed_cost").sort().sum(), pl.col("expected_cost").sort().sum())
             .join(cohort_mean, on=["performance_year", "cohort"], how="left")
             .select(*PARTICIPANT, (pl.col("observed_cost") / pl.col("expected_cost") * pl.col("cohort_mean_cost"))
                     .alias("inyear_measure_score")))
@@ -153,8 +155,8 @@ def read_inyear(settings, m: Methodology, last_service_date: dt.date | None, par
     closed = eps.filter(pl.col("counts_for_scoring")).select("episode_id", "cohort")
     curve = cost_curve(scan_frame(wh.read_path("episode_lines")), closed)
     costs = wh.read("episode_costs", ["episode_id", "observed_cost", "winsor_cap"])
-    closed_mean = closed.join(costs, on="episode_id").group_by("cohort").agg(
-        pl.col("observed_cost").cast(pl.Float64).mean().alias("closed_mean_cost"))
+    closed_mean = closed.join(costs, on="episode_id").group_by("cohort").agg(  # sorted: the same sum every run
+        pl.col("observed_cost").cast(pl.Float64).sort().mean().alias("closed_mean_cost"))
     open_py = expected_to_close(eps, py)
     if last_service_date is None or open_py.height == 0:
         open_costs = open_episode_costs(_empty_open(), curve, closed_mean, last_service_date or dt.date(py, 12, 31), m)
