@@ -147,9 +147,13 @@ def load_scenario(values: dict, path: Path | None = None) -> Scenario:
 
 
 def _merge_measures(base: list, extra: list) -> list:
-    out = {(m["measure_id"], m["collection_type"]): dict(m) for m in base if isinstance(m, dict)}
+    """The file's [[measure]] tables with the options' changes of the same measure and collection type."""
+    def key(m: dict) -> tuple:
+        mid = str(m.get("measure_id", "")).strip().upper()
+        return (f"Q{int(mid):03d}" if mid.isdigit() else mid, str(m.get("collection_type", "")).strip().lower())
+    out = {key(m): dict(m) for m in base if isinstance(m, dict)}
     for m in extra:
-        out.setdefault((m["measure_id"], m["collection_type"]), {}).update(m)
+        out.setdefault(key(m), {}).update(m)
     return list(out.values())
 
 
