@@ -27,6 +27,7 @@ from assets.publish import publish_asset
 from assets.reports import reports_asset
 from assets.scoring import eligibility_asset, episode_risk_asset, scoring_asset
 from assets.side_inputs import side_input_assets
+from assets.steering import steering_asset
 from pipelines.engine.registry import SIDE_INPUTS
 from pipelines.engine.methodology import Methodology, load_methodology
 from pipelines.engine.provenance import git_commit, run_identity
@@ -66,7 +67,7 @@ def build_definitions(settings: RunSettings, methodology: Methodology | None = N
         methodology = load_methodology(settings.performance_year, settings.config_file)
     assets = [ingest_asset(methodology), episodes_asset(methodology, settings.shards), eligibility_asset(methodology),
               episode_risk_asset(methodology), scoring_asset(methodology), projection_asset(methodology),
-              reports_asset(methodology.fingerprint)]  # OUT/reports, staged like the tables, published by `publish`
+              steering_asset(methodology), reports_asset(methodology.fingerprint)]  # OUT/reports, staged like the tables, published by `publish`
     keys = asset_key_names(assets)  # issue 6: every asset with expectations/<asset>.json gets its checks,
     code_versions = {k.to_user_string(): v for a in assets for k, v in a.code_versions_by_key.items() if v}
     assets.append(publish_asset(keys, code_versions))  # and `publish` (staging -> snapshot) runs after all of them

@@ -126,4 +126,5 @@ def test_a_changed_attestation_file_marks_what_reads_it_stale(tmp_path):
         stale = {k.to_user_string() for k in graph.materializable_asset_keys
                  if resolver.get_status(k).value == "STALE"}
     assert stale == {t for t in registry.tables() if "practice_attestations" in registry.table(t).reads}
-    assert stale == {"participant_scores", "quality_benchmarks", "quality_measure_points", "quality_submission_issues"}
+    assert stale == {"participant_scores", "quality_benchmarks", "quality_measure_points", "quality_submission_issues",
+                     "improvement_levers"}

@@ -22,25 +22,23 @@ import shutil
 import statistics
 import time
 import tomllib
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import polars as pl
 
-from pipelines.engine.methodology import DEFAULT_PERFORMANCE_YEAR, SECTIONS, Methodology, MethodologyError, load_methodology
-from pipelines.engine import registry
+from pipelines.engine.methodology import SECTIONS, Methodology, MethodologyError
+from pipelines.engine import registry, rerun
 from pipelines.engine.paths import METHODOLOGY_DIR
-from pipelines.engine.provenance import recorded_provenance
-from pipelines.engine.settings import RunSettings
-from pipelines.engine.warehouse import OutFolder, parquet_files
+from pipelines.engine.rerun import Run, run_stages, scratch_folder, scratch_settings
+from pipelines.engine.warehouse import OutFolder
 from pipelines.engine.tables import PARTICIPANT
 
 DEFAULT_ALTERNATIVES = METHODOLOGY_DIR / "sensitivity.toml"
 # The stages `asm sensitivity` re-runs (pipelines.engine.registry: after ingest, up to the scores); an
 # alternative re-runs the first of them that reads its methodology section and every one downstream.
-RESCORED = tuple(s for s in registry.STAGES[1:] if s.name != "projection")
+RESCORED = registry.STAGES[1:[s.name for s in registry.STAGES].index("scoring") + 1]
 STAGE_OF_SECTION = {sec: next(s.name for s in RESCORED if sec in s.sections)
                     for sec in dict.fromkeys(sec for s in RESCORED for sec in s.sections)}
 STAGE_LABEL = {s.name: s.name for s in RESCORED} | {"episodes": "episodes (re-run from partb_lines)"}
@@ -132,52 +130,20 @@ def alternative_methodology(base: Methodology, alt: Alternative, path: Path | No
 
 # ------------------------------------------------------------------------------ re-scoring
 
-@dataclass(frozen=True)
-class Run:
-    """A finished run: its output folder, input folder (side files), PY and methodology."""
-    out_dir: Path
-    input_dir: Path
-    methodology: Methodology
-    threads: int = 0
-
-
 def rerun_stages(first_stage: str) -> tuple[registry.Stage, ...]:
     """`first_stage` and the re-scored stages downstream of it, in execution order."""
     return tuple(s for s in registry.downstream_stages(first_stage) if s in RESCORED)
 
 
-def _scratch(run: Run, stages: tuple[registry.Stage, ...]) -> RunSettings:
-    """A scratch output folder under OUT/.sensitivity whose warehouse links every published table the
-    `stages` read and do not write."""
-    writes = {t for s in stages for t in s.writes}
-    scratch = OutFolder(run.out_dir).sensitivity_dir / uuid.uuid4().hex[:12]
-    partb = OutFolder(run.out_dir).published_path("partb_lines")  # the run's shard count (pipelines.engine.shards)
-    settings = RunSettings(input_dir=run.input_dir, out_dir=scratch, performance_year=run.methodology.performance_year,
-                           threads=run.threads, quiet=True, shards=len(parquet_files(partb)) if partb.is_dir() else 1)
-    settings.warehouse_dir.mkdir(parents=True)
-    published = OutFolder(run.out_dir)
-    for table in sorted(registry.inputs_of(writes)):
-        src = published.published_path(table)
-        if src.exists():
-            settings.warehouse.published_path(table).symlink_to(src.resolve())
-    return settings
-
-
 def rescore(run: Run, m: Methodology, first_stage: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(participant_scores, payment_adjustments) of the run under `m`, re-running the stages from
-    `first_stage` on (the registry's order) in a scratch folder that is removed afterwards."""
+    `first_stage` on (the registry's order) in a scratch folder under OUT/.sensitivity, removed afterwards
+    (pipelines.engine.rerun)."""
     stages = rerun_stages(first_stage)
-    settings = _scratch(run, stages)
-    try:
-        for s in stages:  # each engine stage writes its own tables
-            registry.run(s, settings, m)
+    with scratch_folder(OutFolder(run.out_dir).sensitivity_dir) as scratch:
+        settings = scratch_settings(run, stages, scratch)
+        run_stages(settings, stages, m)
         return settings.warehouse.read("participant_scores"), settings.warehouse.read("payment_adjustments")
-    finally:
-        shutil.rmtree(settings.out_dir, ignore_errors=True)
-        try:
-            settings.out_dir.parent.rmdir()
-        except OSError:
-            pass
 
 
 # ------------------------------------------------------------------------------ comparing
@@ -244,24 +210,11 @@ def run_sensitivity(run: Run, alternatives: list[Alternative],
 
 def load_run(out_dir: Path, input_dir: Path | None = None, performance_year: int | None = None,
              config_file: Path | None = None, threads: int = 0) -> Run:
-    """The run of OUT: its PY, input folder and methodology config from OUT/run_summary.json unless given."""
-    summary_file = OutFolder(out_dir).summary_file
-    if not OutFolder(out_dir).published_path("participant_scores").exists():
-        raise SensitivityError(f"{out_dir}: no published run (warehouse/participant_scores.parquet); run asm run first")
-    recorded = recorded_provenance(out_dir)
-    input_dir = input_dir or (Path(recorded["input_dir"]) if recorded.get("input_dir") else None)
-    if input_dir is None:
-        raise SensitivityError(f"{summary_file}: does not name the run's input folder; pass --input (the side files "
-                               "quality_submissions.csv, practice_attestations.csv ... are read from it)")
-    if not Path(input_dir).is_dir():
-        raise SensitivityError(f"input folder not found: {input_dir}")
-    config = config_file or (Path(recorded["config_file"]) if recorded.get("config_file") else None)
-    py = performance_year or int(recorded.get("performance_year") or DEFAULT_PERFORMANCE_YEAR)
+    """The run of OUT (pipelines.engine.rerun.load_run), its errors as SensitivityError."""
     try:
-        m = load_methodology(py, config)
-    except MethodologyError as exc:
+        return rerun.load_run(out_dir, input_dir, performance_year, config_file, threads)
+    except rerun.RerunError as exc:
         raise SensitivityError(str(exc)) from None
-    return Run(out_dir=out_dir, input_dir=Path(input_dir), methodology=m, threads=threads)
 
 
 # ------------------------------------------------------------------------------ the printed table

@@ -54,6 +54,14 @@ STAGES: tuple[Stage, ...] = (
            "episode_costs", "quality_submissions", "practice_attestations", CMS_REFERENCE), SCORING_TABLES),
     Stage("projection", "pipelines.engine.projection:run_projection", ("projection",),
           (*PROJECTION_INPUTS, CMS_REFERENCE), PROJECTION_TABLES),
+    # "What to fix" (issue 18): re-scores each lever with the scoring functions. The steering package sits
+    # above the registry (its what-if re-runs registered stages), so its tables are named here.
+    Stage("steering", "pipelines.engine.steering:run_steering", ("steering",),
+          ("participant_scores", "payment_adjustments", "participant_measure_points", "quality_measure_points",
+           "quality_benchmarks", "cost_measure_scores", "cost_benchmarks", "projected_scores",
+           "projected_measure_points", "projected_quality_benchmarks", "episode_risk", "episode_attribution",
+           "episode_costs", "partb_lines", "quality_submissions", "practice_attestations"),
+          ("improvement_levers", "improvement_levers_tin")),
 )
 
 # Lineage inside a stage that writes several tables: what each table is computed from (the stage's other
@@ -79,6 +87,7 @@ TABLE_READS: dict[str, tuple[str, ...]] = {
     "tin_cost_drivers": ("episode_costs", "episode_risk", "episode_attribution"),
     "cohort_cost_drivers": ("episode_costs", "episode_risk"),
     "cohort_summary": ("cost_benchmarks", "cohort_cost_drivers", "eligibility", "partb_lines"),
+    "improvement_levers_tin": ("improvement_levers",),
 }
 
 

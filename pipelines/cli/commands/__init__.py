@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-COMMANDS = ("generate", "run", "report", "explain", "backfill", "sensitivity")
+COMMANDS = ("generate", "run", "report", "explain", "backfill", "sensitivity", "whatif")
 
 
 class CommandError(Exception):

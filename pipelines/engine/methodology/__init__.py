@@ -12,10 +12,10 @@ from pipelines.engine.methodology.schema import (DEFAULT_PERFORMANCE_YEAR, PERFO
                                                  AdmissionParams, AttributionParams, BenchmarkParams, CostParams,
                                                  EligibilityParams, EpisodeParams, IngestParams, MethodologyParams,
                                                  PaymentParams, ProjectionParams, QualityParams, RiskParams,
-                                                 ScoringParams)
+                                                 ScoringParams, SteeringParams)
 
 __all__ = ["BASE_FILE", "DEFAULT_PERFORMANCE_YEAR", "FILE_KEYS", "PERFORMANCE_YEARS", "SECTIONS", "AdmissionParams",
            "AttributionParams", "BenchmarkParams", "CostParams", "EligibilityParams", "EpisodeParams", "IngestParams",
            "Methodology", "MethodologyError", "MethodologyParams", "PaymentParams", "ProjectionParams", "QualityParams",
-           "RiskParams", "ScoringParams", "_deep_merge", "load_methodology", "parameter_rows", "render_markdown"]
+           "RiskParams", "ScoringParams", "SteeringParams", "_deep_merge", "load_methodology", "parameter_rows", "render_markdown"]
 

@@ -100,6 +100,7 @@ class Methodology:
     attribution = property(lambda self: self.model.attribution)
     costs = property(lambda self: self.model.costs)
     projection = property(lambda self: self.model.projection)
+    steering = property(lambda self: self.model.steering)
 
 
 # ---------------------------------------------------------------------------------- loading

@@ -553,6 +553,19 @@ class ProjectionParams(_Section):
         "benchmarks.small_pool_participants participants, the projection otherwise; both are always shown.")
 
 
+class SteeringParams(_Section):
+    """What to fix (improvement_levers) and `asm whatif` (issue 18). Levers are re-scored with the scoring
+    functions holding the pool's benchmarks (B2, Q5) and the scaling factor S (P3) at the run's values."""
+
+    excess_cost_episodes: int = P(
+        "R4", "DEFAULT", "Attributed scored episodes with the largest excess cost (winsorized observed - expected) "
+        "listed as levers per participant, each priced at its expected cost.", ge=0, le=100)
+    admissions_removed_first: Literal["earliest", "costliest"] = P(
+        "Q6", "DEFAULT", "asm whatif 'N fewer admissions': which qualifying admissions of the clinicians' attributed "
+        "HF episodes are removed (\"earliest\" admission date first, or \"costliest\" inpatient payment first); "
+        "their inpatient and linked post-acute cost leaves the episodes' cost (the C4 cap held).")
+
+
 class MethodologyParams(_Section):
     """Every parameter in force for one performance year ([defaults] merged with [performance_year.<PY>])."""
 
@@ -568,6 +581,7 @@ class MethodologyParams(_Section):
     attribution: AttributionParams = Field(description="A1-A3")
     costs: CostParams = Field(description="C1-C4")
     projection: ProjectionParams = Field(description="V1-V4")
+    steering: SteeringParams = Field(description="what to fix, what-if (S, Q, R levers)")
 
     @model_validator(mode="after")
     def _cohorts_agree(self) -> MethodologyParams:
