@@ -26,7 +26,8 @@ REPORT_INPUTS = ("participant_scores", "payment_adjustments", "participant_measu
                  "tin_summary", "tin_cost_drivers", "cohort_summary", "cohort_cost_drivers", "cost_benchmarks",
                  "quality_benchmarks", "score_distribution", "eligibility", "partb_lines", "episodes",
                  "episode_attribution", "episode_costs", "episode_lines", "parta_claims", "projected_scores",
-                 "projected_measure_points", "projected_cost_benchmarks", "score_waterfall", "projection_tin_summary")
+                 "projected_measure_points", "projected_cost_benchmarks", "score_waterfall", "projection_tin_summary",
+                 "improvement_levers")
 __all__ = ["REPORT_INPUTS", "SOURCES", "PrivacyError", "TableMissing", "build_reports", "privacy_scan", "tin_folder",
            "write_reports"]
 

@@ -36,13 +36,14 @@ class ReportTables:
     waterfall: pl.DataFrame
     projection_tins: pl.DataFrame
     history: pl.DataFrame
+    levers: pl.DataFrame  # improvement_levers (what to fix, ranked per participant)
 
     @classmethod
     def read(cls, settings: RunSettings) -> "ReportTables":
         wh = settings.warehouse
         elig = wh.read("eligibility", ["tin", "npi", "specialty", "cohort", "reason"])
         pay = wh.read("payment_adjustments").select(*PARTICIPANT, "transformed_score", "adjustment_factor",
-                                                     "dollar_impact", "partb_paid")
+                                                     "dollar_impact")  # partb_paid: participant_scores' (P3's B)
         scores = (wh.read("participant_scores").join(pay, on=PARTICIPANT, how="left")
                   .join(elig.select("tin", "npi", "specialty"), on=["tin", "npi"], how="left"))
         return cls(scores, wh.read("participant_measure_points"), wh.read("admission_rates"), wh.read("tin_summary"),
@@ -50,4 +51,4 @@ class ReportTables:
                    wh.read("cost_benchmarks"), wh.read("quality_benchmarks"), wh.read("score_distribution"), elig,
                    wh.read("projected_scores"), wh.read("projected_measure_points"),
                    wh.read("projected_cost_benchmarks"), wh.read("score_waterfall"), wh.read("projection_tin_summary"),
-                   read_history(settings.out_dir))
+                   read_history(settings.out_dir), wh.read("improvement_levers"))

@@ -15,6 +15,7 @@ from pipelines.engine.reports.inputs import ReportTables
 from pipelines.engine.reports.episodes import billed_under, episode_lines, participant_episodes
 from pipelines.engine.reports.excel import write_workbook
 from pipelines.engine.settings import RunSettings
+from pipelines.engine.tables import PARTICIPANT
 
 FIGURE_WORDS = {"pool": "Pool-based", "projected": "Projected (CMS)"}
 CSV_FIXED = ["performance_year", "tin", "npi", "cohort", "specialty", "status", "status_reason", "attributed_episodes",
@@ -87,6 +88,18 @@ def _charts(ctx: ScorecardContext, row: dict, measures: list[dict], steps: list[
     }
 
 
+TOP_LEVERS = 3
+
+
+def top_levers(levers: pl.DataFrame, k: int) -> pl.DataFrame:
+    """What to fix first: a participant's k levers that gain the most points (improvement_levers' rank), those
+    that gain nothing left out."""
+    if levers.height == 0:
+        return levers
+    return (levers.filter(pl.col("points_gained") > 1e-9).sort([*PARTICIPANT, "rank"])
+            .group_by(PARTICIPANT, maintain_order=True).head(k))
+
+
 def _participants(ctx: ScorecardContext, tin: str) -> list[dict]:
     t, m = ctx.t, ctx.m
     projected = {(r["npi"], r["cohort"]): r for r in t.projected.filter(pl.col("tin") == tin).iter_rows(named=True)}
@@ -102,6 +115,9 @@ def _participants(ctx: ScorecardContext, tin: str) -> list[dict]:
     if ctx.episodes.height:
         for x in ctx.episodes.filter(pl.col("tin") == tin).iter_rows(named=True):
             eps.setdefault((x["npi"], x["cohort"]), []).append(x)
+    fixes = {}
+    for x in top_levers(t.levers.filter(pl.col("tin") == tin), TOP_LEVERS).iter_rows(named=True):
+        fixes.setdefault((x["npi"], x["cohort"]), []).append(x)
     rows = []
     for r in t.scores.filter(pl.col("tin") == tin).sort("cohort", "npi").iter_rows(named=True):
         key = (r["npi"], r["cohort"])
@@ -112,6 +128,7 @@ def _participants(ctx: ScorecardContext, tin: str) -> list[dict]:
                  status_words=(f"On track: fewer than {m.benchmarks.case_minimum} closed episodes so far, enough "
                                "with the open ones expected to close" if on_track else words.status(r["status"], m)),
                  reason_words=words.reason(r["status_reason"]), projection=p, measure_rows=measures.get(key, []),
+                 levers=fixes.get(key, []),
                  episode_rows=eps.get(key, []), lines_page=f"lines/{r['npi']}-{r['cohort']}.html",
                  figures=[_figure(p, f) for f in (lead, "pool" if lead == "projected" else "projected")] if p else [],
                  charts=_charts(ctx, p, measures.get(key, []), steps.get(key, []), history.get(key, []))

@@ -69,6 +69,7 @@ class LeverInputs:
     episodes: pl.DataFrame  # PARTICIPANT, episode_id, observed_cost (winsorized), expected_cost, drivers columns
     cms_measure_points: pl.DataFrame | None = None  # projected_measure_points (V1)
     cms_benchmarks: pl.DataFrame | None = None  # projected_quality_benchmarks (V1)
+    case_counts: pl.DataFrame | None = None  # projected_scores: PARTICIPANT, expected_episodes (V5, in-year)
     part_a: bool = False
 
 
@@ -379,12 +380,21 @@ def cost_levers(base: pl.DataFrame, inp: LeverInputs, m: Methodology) -> pl.Data
     out = []
     cmin = m.benchmarks.case_minimum
     short = base.filter((pl.col("status") == "below_case_minimum")).select(*PARTICIPANT, "episodes", "measure_score")
+    if inp.case_counts is not None and inp.case_counts.height:  # V5: open episodes expected to close count
+        short = short.join(inp.case_counts.select(*PARTICIPANT, "expected_episodes"), on=PARTICIPANT, how="left")
+    else:
+        short = short.with_columns(pl.lit(0).alias("expected_episodes"))
     if short.height:
-        need = (cmin - pl.col("episodes").cast(pl.Int64)).clip(0, None)
+        closed, expected = pl.col("episodes").fill_null(0).cast(pl.Int64), pl.col("expected_episodes").fill_null(0)
+        need = (cmin - closed - expected).clip(0, None)
+        now = pl.when(expected > 0).then(pl.format("{} closed, {} open expected to close", closed, expected)).otherwise(
+            pl.format("now {}", closed))
         out.append(_variant(short.with_columns(
-            need.cast(pl.Float64).alias("needed_value"), pl.format("{} more episode(s)", need).alias("needed"),
-            pl.format("Reach {} attributed episodes (now {}; R5): scored at today's cost measure score",
-                      pl.lit(cmin), pl.col("episodes")).alias("description")).drop("episodes", "measure_score"),
+            need.cast(pl.Float64).alias("needed_value"),
+            pl.when(need > 0).then(pl.format("{} more episode(s)", need)).otherwise(pl.lit("none: on track (V5)"))
+            .alias("needed"),
+            pl.format("Reach {} attributed episodes ({}; R5): scored at today's cost measure score",
+                      pl.lit(cmin), now).alias("description")).drop("episodes", "measure_score", "expected_episodes"),
             "case_minimum", pl.lit("case_minimum"), meets_case_minimum_after=pl.lit(True)))
     k = m.steering.excess_cost_episodes
     pool = base.filter(pl.col("cost_score").is_not_null() & pl.col("status").is_in(SCORED)).select(PARTICIPANT)

@@ -42,6 +42,7 @@ def read_inputs(settings: RunSettings, m: Methodology) -> LeverInputs:
         attestations=side_inputs.attestations(settings, py, m.scoring),
         submissions=side_inputs.quality_submissions(settings, py), episodes=scored_episodes(settings, py),
         cms_measure_points=wh.read("projected_measure_points"), cms_benchmarks=wh.read("projected_quality_benchmarks"),
+        case_counts=wh.read("projected_scores", [*PARTICIPANT, "expected_episodes"]),
         part_a=part_a_supplied(settings))
 
 
