@@ -30,7 +30,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import polars as pl
 
 from pipelines.engine.methodology import Methodology
@@ -122,12 +121,13 @@ def _drawn_scaling(b: Bootstrap, m: Methodology, drawn: pl.DataFrame, rows: pl.D
     """P3 on each drawn pool: its members re-scored under the draw's benchmarks (module doc), S solved over
     those with a final score > 0 and Part B paid > 0, each counted as often as it was drawn."""
     who = drawn.select(*PARTICIPANT, DRAW)
-    tins = who.select("performance_year", "cohort", "tin").unique()
-    member_rows = rows.join(tins, on=["performance_year", "cohort", "tin"], how="semi").join(
-        draw_index(m.projection.bootstrap_draws), how="cross")
+    tins = ["performance_year", "cohort", "tin"]
+    member_rows = pl.concat([  # the drawn members' own rows and their practices' rows, in the draws that hold them
+        rows.filter(pl.col("npi").is_not_null()).join(who, on=PARTICIPANT, how="inner"),
+        rows.filter(pl.col("npi").is_null()).join(who.select(*tins, DRAW).unique(), on=tins, how="inner")])
     points = quality.measure_points(member_rows, deciles, b.qp, by=(DRAW,))
-    qscore = quality.participant_quality(who, quality.best_points_per_measure(who, points, b.qp, by=(DRAW,)), b.qp,
-                                         by=(DRAW,)).select(*PARTICIPANT, DRAW, "quality_score")
+    best = quality.best_points_per_measure(who, points, b.qp, by=(DRAW,), provenance=False)
+    qscore = quality.participant_quality(who, best, b.qp, by=(DRAW,)).select(*PARTICIPANT, DRAW, "quality_score")
     scored = (drawn.join(qscore, on=[*PARTICIPANT, DRAW], how="left")
               .join(bench.drop("participants"), on=["performance_year", "cohort", DRAW], how="left")
               .with_columns(cost.cost_points_expr(m.benchmarks).alias("cost_points"))
@@ -156,7 +156,7 @@ def _quality_draws(b: Bootstrap, rates: pl.DataFrame, who: pl.DataFrame, deciles
     projected_points = vquality.projected_rows(pool_points, b.cms_quality, b.qp, by=(DRAW,))
     out = []
     for figure, points in (("pool", pool_points), ("projected", projected_points)):
-        best = quality.best_points_per_measure(who, points, b.qp, by=(DRAW,))
+        best = quality.best_points_per_measure(who, points, b.qp, by=(DRAW,), provenance=False)
         out.append(quality.participant_quality(who, best, b.qp, by=(DRAW,)).select(
             *PARTICIPANT, DRAW, pl.col("quality_score").alias(f"{figure}_quality_score")))
     return out[0].join(out[1], on=[*PARTICIPANT, DRAW], how="full", coalesce=True)
@@ -184,7 +184,8 @@ def bootstrap(b: Bootstrap, m: Methodology) -> pl.DataFrame:
     # quality rates: the participants' own rows and their TINs' rows, one binomial stream per row
     keys = ["performance_year", "cohort", "tin"]
     mine = rows.join(participants.select(keys).unique(), on=keys, how="semi").filter(
-        pl.col("npi").is_null() | pl.col("npi").is_in(participants["npi"].implode()))
+        pl.col("npi").is_null() | pl.col("npi").is_in(participants["npi"].implode())).select(
+        *quality.BENCH_KEYS, "tin", "npi", "cases", "performance_rate", "data_completeness")  # Q2's, re-classified per draw
     computed = pl.col("measure_id").is_in(list(b.part_a_measures))
     submitted = quality_rate_draws(mine.filter(~computed), n, seed, on["quality_rates"])
     q6_rows = mine.filter(computed).join(draw_index(n), how="cross")
@@ -197,7 +198,7 @@ def bootstrap(b: Bootstrap, m: Methodology) -> pl.DataFrame:
         if figure == "projected" and own["pool_q6_rate"].equals(own["projected_q6_rate"], check_names=False):
             scores[figure] = scores["pool"].select(*PARTICIPANT, DRAW, "projected_quality_score")  # no open episodes
             continue
-        scores[figure] = _quality_draws(b, rates.drop("in_benchmark", "in_peer_pool"), who, deciles).select(
+        scores[figure] = _quality_draws(b, rates, who, deciles).select(
             *PARTICIPANT, DRAW, f"{figure}_quality_score", *(["projected_quality_score"] if figure == "pool" else []))
     frame = (who.join(own, on=[*PARTICIPANT, DRAW], how="left")
              .join(scores["pool"].drop("projected_quality_score"), on=[*PARTICIPANT, DRAW], how="left")

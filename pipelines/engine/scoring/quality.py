@@ -214,13 +214,14 @@ def measure_points(rates: pl.DataFrame, benchmarks: pl.DataFrame, p: QualityRule
 
 
 def best_points_per_measure(participants: pl.DataFrame, points: pl.DataFrame, p: QualityRules,
-                            by: tuple[str, ...] = ()) -> pl.DataFrame:
+                            by: tuple[str, ...] = (), provenance: bool = True) -> pl.DataFrame:
     """Q7 one home: a participant's points on a measure = the best over its own (TIN/NPI) rows, its
     TIN-level rows (npi blank, Q2) and collection types [DEFAULT]. One row per (participant, submitted
     measure) with the row that gave the points (collection type, rate, completeness, zero reason; ties:
     own row before TIN-level, then collection type) and `non_claims_ok` (S6: some non-claims row of
     the measure meets Q3). Reports and Q7 read this table; nothing recomputes it. `by`: extra key columns
-    of both frames (V3: the bootstrap draw), one best row per value."""
+    of both frames (V3: the bootstrap draw), one best row per value. `provenance` false: only what Q7 and
+    S6 count (points, measure_scored, non_claims_ok), without which row gave them (V3's many draws)."""
     keys = [*PARTICIPANT, *by]
     base = participants.select(keys).unique()
     own = points.filter(pl.col("npi").is_not_null()).join(base, on=keys, how="inner").with_columns(
@@ -230,6 +231,9 @@ def best_points_per_measure(participants: pl.DataFrame, points: pl.DataFrame, p:
                  .with_columns(pl.lit("tin").alias("submitted_as")))
     rows = pl.concat([own, tin_level.select(own.columns)], how="vertical_relaxed")
     non_claims = (~pl.col("collection_type").is_in(list(p.claims_collection_types))) & pl.col("meets_completeness")
+    if not provenance:  # the best points are the highest: the same value the row order below picks first
+        return rows.group_by([*keys, "measure_id"]).agg(
+            pl.col("points").max(), pl.col("measure_scored").first(), non_claims.any().alias("non_claims_ok"))
     return (rows.with_columns(non_claims.any().over([*keys, "measure_id"]).alias("non_claims_ok"))
             .sort([*keys, "measure_id", "points", "submitted_as", "collection_type"],
                   descending=[False] * (len(keys) + 1) + [True, False, False])
