@@ -118,7 +118,7 @@ def test_Q5_benchmarks_are_per_collection_type():
     assert bench["collection_type"].to_list() == ["ecqm", "mips_cqm"] and bench["participants"].to_list() == [1, 1]
 
 
-def test_Q7_quality_score_with_tin_level_rows_and_best_collection_type():
+def test_Q7_quality_score_with_tin_level_rows_and_best_collection_type_also_per_V3_draw():
     # HF scores 4 measures here (Q492 needs Part A, Q6, not scored): denominator 10 x 4 = 40.
     # N1: Q008 own row 4.45 points, and a TIN-level Q008 row earning 10 -> best 10;
     #     Q005 TIN-level 1.45; Q236 not submitted 0; Q377 submitted at 74.9% completeness 0.
@@ -141,6 +141,17 @@ def test_Q7_quality_score_with_tin_level_rows_and_best_collection_type():
     assert q["quality_points"] == pytest.approx(10 + 1.45)
     assert q["quality_score"] == pytest.approx(11.45 / 40)
     assert q["has_non_claims_submission"]
+    # V3's draws: points only (no provenance) give the same Q7; per draw (by=draw), a draw in which the TIN-level
+    # Q008 row earns 2.0 keeps the own row's 4.45 -> (4.45 + 1.45) / 40
+    lean = quality.best_points_per_measure(parts, pts, P, provenance=False)
+    assert quality.participant_quality(parts, lean, P).row(0, named=True)["quality_score"] == q["quality_score"]
+    tin_q008 = pl.col("npi").is_null() & (pl.col("measure_id") == "Q008")
+    drawn = pl.concat([pts.with_columns(pl.lit(0).alias("draw")), pts.with_columns(
+        pl.lit(1).alias("draw"), pl.when(tin_q008).then(2.0).otherwise(pl.col("points")).alias("points"))])
+    who = parts.join(pl.DataFrame({"draw": [0, 1]}), how="cross")
+    per_draw = quality.participant_quality(who, quality.best_points_per_measure(
+        who, drawn, P, by=("draw",), provenance=False), P, by=("draw",)).sort("draw")
+    assert per_draw["quality_score"].to_list() == pytest.approx([11.45 / 40, (4.45 + 1.45) / 40])
 
 
 def test_Q7_no_submission_scores_zero_and_claims_only_is_not_a_non_claims_submission():

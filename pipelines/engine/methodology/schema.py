@@ -542,7 +542,14 @@ class ProjectionParams(_Section):
         "whole PY (x days in the PY / days of the PY covered by the data); the pool-based figure keeps the paid "
         "amount to date.")
     bootstrap_draws: int = P(
-        "V3", "DEFAULT", "Bootstrap draws over the peer pool and the participant's own episodes.", ge=20, le=100000)
+        "V3", "DEFAULT", "Bootstrap draws over the peer pool, the participant's own episodes and its quality rates.",
+        ge=20, le=100000)
+    bootstrap_sources: Annotated[list[Literal["own_episodes", "quality_rates", "peer_pool"]], Unique] = P(
+        "V3", "DEFAULT",
+        "What each bootstrap draw resamples: \"own_episodes\" (the participant's episodes: its cost measure score "
+        "and, for HF, its Q492 rate from the same resample), \"quality_rates\" (its submitted rates, binomial on "
+        "its case count), \"peer_pool\" (the pool's participants: cost and quality benchmarks, S re-solved by "
+        "P3). A source left out is held at the run's value; none gives intervals of zero width.")
     interval_level: float = P(
         "V3", "DEFAULT", "Central interval level of the projected figures (0.8: the 10th to 90th percentile of "
         "the draws).", gt=0, lt=1)

@@ -1,121 +1,312 @@
-"""V3: intervals from a seeded bootstrap over the peer pool and over the participant's own episodes.
+"""V3: intervals from a seeded bootstrap that resamples every source of a participant's figures.
 
-Each draw b resamples, with replacement,
-  - the cohort's peer pool (the B1 members' cost measure scores) -> pool median_b and SD_b (B2), and
-  - the participant's own attributed scored episodes -> its cost measure score_b (R4: sum observed /
-    sum expected x cohort mean cost);
-then scores the participant as the run does: pool-based cost points by B3 on median_b + multiple x SD_b,
-projected cost points by B3 on the V2 distribution (national average + multiple x SD_b when the pool meets
-the small-pool limit, else the fixed DEFAULT spread), final score by S1 with the participant's own quality
-score, IA, PI and bonuses (held at their values: quality rates come from submitted counts, not episodes),
-and the payment factor by P2/P3 with the run's scaling factor S. The interval is the central
-`interval_level` of the draws. Seeds derive from projection.seed and the participant's key, so a
-participant's interval does not depend on which other participants are in the run's output.
+Each draw b (`draws`: seeds, alignment) resamples, per `projection.bootstrap_sources`,
+  own_episodes   the participant's own attributed episodes -> its cost measure score_b (R4) and, for HF with
+                 Part A, its Q492 risk-standardized rate_b (Q6) from the same resampled episodes. The pool
+                 figure resamples closed episodes only (E5); the projected figure closed and open ones (V5);
+  quality_rates  its submitted rows (own and TIN-level): met_b ~ Binomial(cases, rate) -> rate_b (Q2); cases
+                 and completeness are unchanged, so Q3/Q4 hold as in the run;
+  peer_pool      the cohort's B1 pool, its participants drawn with replacement -> the drawn pool's cost median
+                 and SD (B2/B3) and quality deciles (Q5: each member's pool rows, a TIN-level pool row carried by
+                 one member of its practice, the lowest NPI without its own row), and S re-solved by P3 on the
+                 drawn pool. For that solve the drawn members are RE-SCORED under the drawn benchmarks: their
+                 run measure score on the drawn cost thresholds, their run quality rates on the drawn deciles
+                 (their own episodes and rates are not resampled), their IA, PI, bonuses, status and Part B
+                 paid held at the run's values; a member drawn k times counts k times.
+A source left out is held at the run's value: the run's measure score and Q492 rate, the submitted rates,
+the run's benchmarks and S. With no source every draw repeats the point figures.
+
+Then each draw scores the participant as the run does, through scoring's own functions: pool figure = Q5
+points on the drawn deciles (Q7 best row per measure, Q7 score), B3 cost points on the drawn median/SD;
+projected figure = V1 (CMS deciles; measures without a CMS benchmark on the drawn pool's deciles), V2 (national
+average with the drawn pool's SD when V2 takes its spread from the pool); both: S1 with the participant's IA,
+PI and bonuses held, P3's factor with S_b, dollars = factor x Part B paid (P4). The interval is the central
+`interval_level` of the draws; its sign reads "gains" (low > 0), "loses" (high < 0) or "not yet known".
+
+Which participants are projected is the caller's explicit frame (`Bootstrap.participants`, `pool_figure` says
+whether it has a pool figure), not a status test here.
 """
 from __future__ import annotations
 
-import zlib
+from dataclasses import dataclass
 
-import numpy as np
 import polars as pl
 
 from pipelines.engine.methodology import Methodology
+from pipelines.engine.projection import quality as vquality
 from pipelines.engine.projection.cost import SPREAD_POOL
-from pipelines.engine.scoring import cost, final, payment
+from pipelines.engine.projection.draws import (DRAW, draw_index, own_episode_draws, pool_member_draws,
+                                               quality_rate_draws)
+from pipelines.engine.scoring import cost, final, payment, quality
+from pipelines.engine.scoring.params import QualityRules
 from pipelines.engine.tables import PARTICIPANT
 
+SOURCES = ("own_episodes", "quality_rates", "peer_pool")
+FIGURES = ("pool", "projected")
+GAINS, LOSES, UNKNOWN = "gains", "loses", "not yet known"
+HELD = ("ia_adjustment", "pi_adjustment", "complex_bonus", "small_practice_bonus")
+SUMMARY_FIGURES = ("measure_score", *(f"{f}_{x}" for f in FIGURES for x in ("cost_points", "final_score", "factor",
+                                                                           "dollar_impact")))
 
 
-def _rng(seed: int, *parts: str) -> np.random.Generator:
-    return np.random.default_rng([seed, *(zlib.crc32(p.encode()) for p in parts)])
+@dataclass(frozen=True)
+class Bootstrap:
+    """What V3 reads (the run's tables, shaped by the projection stage)."""
+
+    participants: pl.DataFrame  # PARTICIPANT, pool_figure, measure_score, cohort_mean_cost, HELD..., partb_paid
+    episodes: pl.DataFrame  # PARTICIPANT, episode_id, open, observed_cost, expected_cost, admissions,
+    #                         expected_admissions, cohort_rate (Q6 columns null without Part A / for LBP)
+    members: pl.DataFrame  # B1 pool: PARTICIPANT, status, measure_score, HELD..., partb_paid
+    quality_rows: pl.DataFrame  # quality_measure_points (participant and TIN-level rows, in_peer_pool)
+    cost_benchmarks: pl.DataFrame  # the run's B2/B3: performance_year, cohort, median, sd
+    cms_quality: pl.DataFrame  # V1: vquality.cms_deciles
+    reference: pl.DataFrame  # V2: projection.cost.reference_distribution
+    scaling: pl.DataFrame  # the run's P3 S: cohort, scaling_factor
+    qp: QualityRules
+    part_a_measures: tuple[str, ...]  # Q6 (Q492): rates from the episodes, not binomial
 
 
-def pool_draws(pool_scores: np.ndarray, draws: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """B2 over resampled pools: (median_b, SD_b) per draw; SD is NaN for a pool of one."""
-    n = len(pool_scores)
-    if n == 0:
-        return np.full(draws, np.nan), np.full(draws, np.nan)
-    sample = pool_scores[rng.integers(0, n, size=(draws, n))]
-    sd = sample.std(axis=1, ddof=1) if n > 1 else np.full(draws, np.nan)
-    return np.median(sample, axis=1), sd
+# ---------------------------------------------------------------------------------- the drawn pool
+
+def _scorable(rows: pl.DataFrame, qp: QualityRules) -> pl.DataFrame:
+    """Q2 rows that can earn points (Q3, Q4 met, measure scored, a rate): the others earn 0 in every draw
+    (their cases do not change), so Q7 loses nothing without them."""
+    return quality.classify_rates(rows.select(
+        *quality.BENCH_KEYS, "tin", "npi", "cases", "performance_rate", "data_completeness", "in_peer_pool"),
+        qp).filter(pl.col("in_benchmark"))
 
 
-def own_draws(observed: np.ndarray, expected: np.ndarray, cohort_mean: float, draws: int,
-              rng: np.random.Generator) -> np.ndarray:
-    """R4 over resampled own episodes: (sum observed / sum expected) x cohort mean, per draw."""
-    k = len(observed)
-    idx = rng.integers(0, k, size=(draws, k))
-    return observed[idx].sum(axis=1) / expected[idx].sum(axis=1) * cohort_mean
+def _pool_rows_by_member(rows: pl.DataFrame, members: pl.DataFrame) -> pl.DataFrame:
+    """Q5's pool rows with the member that carries each: an own row its clinician; a TIN-level row (in the pool
+    once for its practice) the practice's lowest-NPI member without its own row of that measure and type."""
+    pool = rows.filter(pl.col("in_peer_pool"))
+    own = pool.filter(pl.col("npi").is_not_null()).with_columns(pl.col("npi").alias("member_npi"))
+    keys = ["performance_year", "cohort", "tin"]
+    own_keys = own.select(*keys, "npi", "measure_id", "collection_type").unique()
+    carriers = (pool.filter(pl.col("npi").is_null()).with_row_index("_t")
+                .join(members.select(*keys, pl.col("npi").alias("member_npi")), on=keys, how="inner")
+                .join(own_keys.rename({"npi": "member_npi"}), on=[*keys, "member_npi", "measure_id", "collection_type"],
+                      how="anti")
+                .sort("_t", "member_npi").group_by("_t", maintain_order=True).first().drop("_t"))
+    return pl.concat([own, carriers.select(own.columns)])
 
 
-def draw_frame(participants: pl.DataFrame, episodes: pl.DataFrame, pool: pl.DataFrame, reference: pl.DataFrame,
-               m: Methodology) -> pl.DataFrame:
-    """One row per (participant, draw): measure_score, pool median/SD and the V2 spread of that draw.
+def _explode_copies(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.with_columns(pl.int_ranges(0, "copies").alias("_copy")).explode("_copy").drop("_copy")
 
-    `participants`: PARTICIPANT + cohort_mean_cost (the participants to project); `episodes`: PARTICIPANT + observed_cost,
-    expected_cost (their attributed scored episodes); `pool`: cohort + measure_score (B1 members);
-    `reference`: V2 rows (cohort, spread_source, sd)."""
+
+def pool_benchmarks(b: Bootstrap, m: Methodology, rows: pl.DataFrame, draws: int,
+                    resample: bool) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Per (cohort, draw): cost benchmarks (median, sd, t1..t10), Q5 deciles, and P3's S of the drawn pool.
+    Not resampled: the run's cost benchmarks and S, and Q5 over the run's pool rows, in every draw."""
+    carried = _pool_rows_by_member(rows, b.members)
+    if not resample:
+        idx = draw_index(draws)
+        bench = b.cost_benchmarks.select(pl.col("performance_year").cast(pl.Int64), "cohort", "median", "sd").with_columns(
+            *cost.threshold_exprs(pl.col("median"), pl.col("sd"), m.benchmarks)).join(idx, how="cross")
+        deciles = quality.quality_benchmarks(carried, b.qp).join(idx, how="cross")
+        return bench, deciles, b.scaling.join(idx, how="cross")
+    drawn = pool_member_draws(b.members, draws, m.projection.seed)
+    bench = cost.cost_benchmarks(_explode_copies(drawn.select("performance_year", "cohort", "measure_score", DRAW,
+                                                              "copies")), m.benchmarks, by=(DRAW,))
+    deciles = quality.quality_benchmarks(_explode_copies(carried.rename({"npi": "_row_npi"}).join(
+        drawn.select("performance_year", "cohort", "tin", pl.col("npi").alias("member_npi"), DRAW, "copies"),
+        on=["performance_year", "cohort", "tin", "member_npi"], how="inner").rename({"_row_npi": "npi"})),
+        b.qp, by=(DRAW,))
+    return bench, deciles, _drawn_scaling(b, m, drawn, rows, bench, deciles)
+
+
+def _drawn_scaling(b: Bootstrap, m: Methodology, drawn: pl.DataFrame, rows: pl.DataFrame, bench: pl.DataFrame,
+                   deciles: pl.DataFrame) -> pl.DataFrame:
+    """P3 on each drawn pool: its members re-scored under the draw's benchmarks (module doc), S solved over
+    those with a final score > 0 and Part B paid > 0, each counted as often as it was drawn."""
+    who = drawn.select(*PARTICIPANT, DRAW)
+    tins = ["performance_year", "cohort", "tin"]
+    member_rows = pl.concat([  # the drawn members' own rows and their practices' rows, in the draws that hold them
+        rows.filter(pl.col("npi").is_not_null()).join(who, on=PARTICIPANT, how="inner"),
+        rows.filter(pl.col("npi").is_null()).join(who.select(*tins, DRAW).unique(), on=tins, how="inner")])
+    points = quality.measure_points(member_rows, deciles, b.qp, by=(DRAW,))
+    best = quality.best_points_per_measure(who, points, b.qp, by=(DRAW,), provenance=False)
+    qscore = quality.participant_quality(who, best, b.qp, by=(DRAW,)).select(*PARTICIPANT, DRAW, "quality_score")
+    scored = (drawn.join(qscore, on=[*PARTICIPANT, DRAW], how="left")
+              .join(bench.drop("participants"), on=["performance_year", "cohort", DRAW], how="left")
+              .with_columns(cost.cost_points_expr(m.benchmarks).alias("cost_points"))
+              .with_columns((pl.col("cost_points") / 10.0).alias("cost_score"))
+              .with_columns(final.score_by_status_expr(m.scoring).alias("final_score"))
+              .with_columns(pl.col("partb_paid").cast(pl.Float64).fill_null(0.0),
+                            payment.transformed_score_expr(m.payment).alias("transformed_score"))
+              .filter(payment.payment_status_expr() == payment.IN_POOL)
+              .with_columns((pl.col("partb_paid") * pl.col("copies")).alias("weight"))
+              .sort("cohort", DRAW, "transformed_score", "weight"))
+    rows_out = []
+    for (cohort, d), g in scored.group_by("cohort", DRAW, maintain_order=True):
+        s = payment.solve_scaling(g["transformed_score"].to_numpy(), g["weight"].to_numpy(), m.payment.risk_level,
+                                  m.payment.payback_share)
+        rows_out.append((cohort, d, s))
+    return pl.DataFrame(rows_out, schema={"cohort": pl.Utf8, DRAW: pl.Int64, "scaling_factor": pl.Float64},
+                        orient="row")
+
+
+# ---------------------------------------------------------------------------------- a participant's draws
+
+def _quality_draws(b: Bootstrap, rates: pl.DataFrame, who: pl.DataFrame, deciles: pl.DataFrame) -> pl.DataFrame:
+    """Q7 per (participant, draw) on the draw's rates: pool figure on the draw's Q5 deciles, projected figure on
+    V1 (CMS deciles; measures without one keep the draw's pool points)."""
+    pool_points = quality.measure_points(quality.classify_rates(rates, b.qp), deciles, b.qp, by=(DRAW,))
+    projected_points = vquality.projected_rows(pool_points, b.cms_quality, b.qp, by=(DRAW,))
+    out = []
+    for figure, points in (("pool", pool_points), ("projected", projected_points)):
+        best = quality.best_points_per_measure(who, points, b.qp, by=(DRAW,), provenance=False)
+        out.append(quality.participant_quality(who, best, b.qp, by=(DRAW,)).select(
+            *PARTICIPANT, DRAW, pl.col("quality_score").alias(f"{figure}_quality_score")))
+    return out[0].join(out[1], on=[*PARTICIPANT, DRAW], how="full", coalesce=True)
+
+
+def bootstrap(b: Bootstrap, m: Methodology) -> pl.DataFrame:
+    """One row per (participant, draw): measure_score (closed episodes) and, per figure, cost points, quality
+    score, final score, factor and dollar impact (pool_* null for participants without a pool figure), and the
+    draw's S."""
     p = m.projection
-    n = p.bootstrap_draws
-    parts = []
-    ref = {r["cohort"]: r for r in reference.iter_rows(named=True)}
-    by_participant = {k: g for k, g in episodes.group_by(PARTICIPANT, maintain_order=True)}
-    for cohort, rows in participants.group_by("cohort", maintain_order=True):
-        cohort = cohort[0]
-        scores = pool.filter(pl.col("cohort") == cohort)["measure_score"].drop_nulls().to_numpy()
-        med, sd = pool_draws(np.sort(scores), n, _rng(p.seed, "pool", cohort))
-        r = ref.get(cohort, {})
-        spread = sd if r.get("spread_source") == SPREAD_POOL else np.full(n, r.get("sd") or np.nan)
-        for row in rows.iter_rows(named=True):
-            key = tuple(row[k] for k in PARTICIPANT)
-            eps = by_participant.get(key)
-            if eps is None or eps.height == 0:
-                continue
-            own = own_draws(eps["observed_cost"].to_numpy(), eps["expected_cost"].to_numpy(),
-                            row["cohort_mean_cost"], n, _rng(p.seed, "own", *map(str, key)))
-            parts.append(pl.DataFrame({
-                **{k: [row[k]] * n for k in PARTICIPANT}, "draw": np.arange(n), "measure_score": own,
-                "pool_median": med, "pool_sd": sd, "projected_sd": spread}))
-    if not parts:
-        return pl.DataFrame(schema={**{k: participants.schema[k] for k in PARTICIPANT}, "draw": pl.Int64,
-                                    "measure_score": pl.Float64, "pool_median": pl.Float64, "pool_sd": pl.Float64,
-                                    "projected_sd": pl.Float64})
-    return pl.concat(parts).with_columns(pl.col(c).fill_nan(None) for c in ("pool_sd", "projected_sd", "pool_median"))
+    n, seed = p.bootstrap_draws, p.seed
+    unknown = sorted(set(p.bootstrap_sources) - set(SOURCES))
+    if unknown:
+        raise ValueError(f"projection.bootstrap_sources: unknown source {unknown[0]!r} (one of {', '.join(SOURCES)})")
+    on = {s: s in p.bootstrap_sources for s in SOURCES}
+    participants = b.participants.sort(PARTICIPANT)
+    if participants.height == 0:
+        return pl.DataFrame(schema={**{k: participants.schema[k] for k in PARTICIPANT}, DRAW: pl.Int64,
+                                    **{f: pl.Float64 for f in (*SUMMARY_FIGURES, "pool_quality_score",
+                                                               "projected_quality_score", "scaling_factor")}})
+    rows = _scorable(b.quality_rows, b.qp)
+    bench, deciles, scaling = pool_benchmarks(b, m, rows, n, on["peer_pool"])
+    own = own_episode_draws(participants, b.episodes, n, seed, on["own_episodes"])
+
+    # quality rates: the participants' own rows and their TINs' rows, one binomial stream per row
+    keys = ["performance_year", "cohort", "tin"]
+    mine = rows.join(participants.select(keys).unique(), on=keys, how="semi").filter(
+        pl.col("npi").is_null() | pl.col("npi").is_in(participants["npi"].implode())).select(
+        *quality.BENCH_KEYS, "tin", "npi", "cases", "performance_rate", "data_completeness")  # Q2's, re-classified per draw
+    computed = pl.col("measure_id").is_in(list(b.part_a_measures))
+    submitted = quality_rate_draws(mine.filter(~computed), n, seed, on["quality_rates"])
+    q6_rows = mine.filter(computed).join(draw_index(n), how="cross")
+    who = participants.select(PARTICIPANT).join(draw_index(n), how="cross")
+    scores = {}
+    for figure in FIGURES:
+        q6 = q6_rows.join(own.select(*PARTICIPANT, DRAW, f"{figure}_q6_rate"), on=[*PARTICIPANT, DRAW], how="left").with_columns(
+            pl.coalesce(f"{figure}_q6_rate", "performance_rate").alias("performance_rate")).select(q6_rows.columns)
+        rates = pl.concat([submitted.select(q6_rows.columns), q6])
+        if figure == "projected" and own["pool_q6_rate"].equals(own["projected_q6_rate"], check_names=False):
+            scores[figure] = scores["pool"].select(*PARTICIPANT, DRAW, "projected_quality_score")  # no open episodes
+            continue
+        scores[figure] = _quality_draws(b, rates, who, deciles).select(
+            *PARTICIPANT, DRAW, f"{figure}_quality_score", *(["projected_quality_score"] if figure == "pool" else []))
+    frame = (who.join(own, on=[*PARTICIPANT, DRAW], how="left")
+             .join(scores["pool"].drop("projected_quality_score"), on=[*PARTICIPANT, DRAW], how="left")
+             .join(scores["projected"], on=[*PARTICIPANT, DRAW], how="left")
+             .join(participants.select(*PARTICIPANT, "pool_figure", *HELD, "partb_paid",
+                                       *[c for c in ("projected_partb_paid",) if c in participants.columns]),
+                   on=PARTICIPANT, how="left"))
+    return score_draws(frame, bench, scaling, b.reference, m)
 
 
-def score_draws(draws: pl.DataFrame, participants: pl.DataFrame, reference: pl.DataFrame,
-                scaling: pl.DataFrame, m: Methodology) -> pl.DataFrame:
-    """B3, S1, P2/P3 on every draw, for both figures (pool_*, projected_*)."""
-    sp, pp = m.scoring, m.payment
-    base = draws.join(participants, on=PARTICIPANT, how="left").join(
-        reference.select("cohort", pl.col("median").alias("national_average")), on="cohort", how="left").join(
-        scaling, on="cohort", how="left")
-    out = base
-    for prefix, median, sd in (("pool", "pool_median", "pool_sd"), ("projected", "national_average", "projected_sd")):
-        out = out.with_columns(pl.col(median).alias("median"), pl.col(sd).alias("sd")).with_columns(
-            *cost.threshold_exprs(pl.col("median"), pl.col("sd"), m.benchmarks)).with_columns(
-            cost.cost_points_expr(m.benchmarks).alias(f"{prefix}_cost_points"))
-        out = out.with_columns(
-            (pl.col(f"{prefix}_cost_points") / 10.0).alias("cost_score"),
-            pl.col(f"{prefix}_quality_score").alias("quality_score")).with_columns(
-            final.final_score_expr(sp).alias(f"{prefix}_final_score"))
-        out = out.with_columns(factor_expr(f"{prefix}_final_score", pp).alias(f"{prefix}_factor"))
-    return out.select(*PARTICIPANT, "draw", "measure_score", "pool_cost_points", "pool_final_score", "pool_factor",
-                      "projected_cost_points", "projected_final_score", "projected_factor")
+def score_draws(frame: pl.DataFrame, bench: pl.DataFrame, scaling: pl.DataFrame, reference: pl.DataFrame,
+                m: Methodology) -> pl.DataFrame:
+    """B3, S1 and P3/P4 on every draw, for both figures. `frame`: per (participant, draw) the figures' measure
+    scores and quality scores, pool_figure, HELD and partb_paid; `bench`: the draw's cost benchmarks; `scaling`:
+    the draw's S; `reference`: V2 (national average; its spread is the draw's pool SD when V2 takes it from
+    the pool)."""
+    ref = reference.select("cohort", pl.col("median").alias("_national"), pl.col("sd").alias("_fixed_sd"),
+                           (pl.col("spread_source") == SPREAD_POOL).alias("_pool_spread"))
+    out = (frame.join(bench.select("cohort", DRAW, pl.col("median").alias("_pool_median"), pl.col("sd").alias("_pool_sd")),
+                      on=["cohort", DRAW], how="left")
+           .join(ref, on="cohort", how="left").join(scaling.select("cohort", DRAW, "scaling_factor"), on=["cohort", DRAW],
+                                                    how="left"))
+    spread = pl.when(pl.col("_pool_spread")).then(pl.col("_pool_sd")).otherwise(pl.col("_fixed_sd"))
+    for figure, median, sd in (("pool", pl.col("_pool_median"), pl.col("_pool_sd")),
+                               ("projected", pl.col("_national"), spread)):
+        out = (out.with_columns(median.alias("median"), sd.alias("sd"))
+               .with_columns(*cost.threshold_exprs(pl.col("median"), pl.col("sd"), m.benchmarks))
+               .with_columns(cost.cost_points_expr(m.benchmarks, f"{figure}_measure_score").alias(f"{figure}_cost_points"))
+               .with_columns((pl.col(f"{figure}_cost_points") / 10.0).alias("cost_score"),
+                             pl.col(f"{figure}_quality_score").alias("quality_score"))
+               .with_columns(final.final_score_expr(m.scoring).alias(f"{figure}_final_score"))
+               .with_columns(payment.adjustment_factor_expr(m.payment, f"{figure}_final_score").alias(f"{figure}_factor"))
+               .with_columns((pl.col(f"{figure}_factor") * pl.col(_paid(frame, figure))).alias(f"{figure}_dollar_impact")))
+    pool_cols = [f"pool_{x}" for x in ("quality_score", "cost_points", "final_score", "factor", "dollar_impact")]
+    return out.with_columns(pl.when(pl.col("pool_figure")).then(pl.col(c)).alias(c) for c in pool_cols).select(
+        *PARTICIPANT, DRAW, pl.col("pool_measure_score").alias("measure_score"), *SUMMARY_FIGURES[1:],
+        "pool_quality_score", "projected_quality_score", "scaling_factor")
+
+
+def _paid(frame: pl.DataFrame, figure: str) -> str:
+    """P4's B of a figure: V5's Part B paid scaled to the whole PY for the projected figure when given."""
+    return "projected_partb_paid" if figure == "projected" and "projected_partb_paid" in frame.columns else "partb_paid"
 
 
 def factor_expr(fs: str, pp) -> pl.Expr:
-    """V3: P3's adjustment factor of final score `fs` with the run's scaling factor S (column `scaling_factor`)
-    and the participant's Part B paid (`partb_paid`); no S in the run, or no final score -> null."""
+    """V3: P3's adjustment factor of final score `fs` with scaling factor S (column `scaling_factor`) and the
+    participant's Part B paid (`partb_paid`); no S, or no final score -> null."""
     return payment.adjustment_factor_expr(pp, fs)
 
 
+# ---------------------------------------------------------------------------------- intervals and words
+
+def _bounds(level: float) -> tuple[float, float]:
+    return (1 - level) / 2, 1 - (1 - level) / 2
+
+
 def summarise(scored: pl.DataFrame, level: float) -> pl.DataFrame:
-    """Central `level` interval (low, high) of each figure over the draws."""
-    lo, hi = (1 - level) / 2, 1 - (1 - level) / 2
-    figures = ["measure_score", "pool_cost_points", "pool_final_score", "pool_factor", "projected_cost_points",
-               "projected_final_score", "projected_factor"]
+    """Central `level` interval (low, high) of each figure over the draws, per participant."""
+    lo, hi = _bounds(level)
     return scored.group_by(PARTICIPANT).agg(
-        *[pl.col(f).quantile(lo, interpolation="linear").alias(f"{f}_low") for f in figures],
-        *[pl.col(f).quantile(hi, interpolation="linear").alias(f"{f}_high") for f in figures],
+        *[pl.col(f).quantile(lo, interpolation="linear").alias(f"{f}_low") for f in SUMMARY_FIGURES],
+        *[pl.col(f).quantile(hi, interpolation="linear").alias(f"{f}_high") for f in SUMMARY_FIGURES],
         pl.len().alias("draws"))
+
+
+def sign_expr(low: str, high: str) -> pl.Expr:
+    """V3 in words: 'gains' when the interval's low end is above zero, 'loses' when its high end is below zero,
+    'not yet known' when it holds zero; null without an interval."""
+    return (pl.when(pl.col(low) > 0).then(pl.lit(GAINS)).when(pl.col(high) < 0).then(pl.lit(LOSES))
+            .when(pl.col(low).is_not_null() & pl.col(high).is_not_null()).then(pl.lit(UNKNOWN))
+            .otherwise(None))
+
+
+def fixed_intervals(points: pl.DataFrame) -> pl.DataFrame:
+    """S6 (failed minimum submission): final score 0 and factor -r in every draw, so each interval is its point
+    (no spread). `points`: PARTICIPANT and the figures' final score, factor and dollar impact."""
+    cols = [f"{f}_{x}" for f in FIGURES for x in ("final_score", "factor", "dollar_impact")]
+    return points.select(*PARTICIPANT, *[pl.col(c).alias(f"{c}_{e}") for c in cols for e in ("low", "high")])
+
+
+def with_signs(ranges: pl.DataFrame) -> pl.DataFrame:
+    """Each figure's sign in words, from its factor's interval (`<figure>_sign`)."""
+    return ranges.with_columns(sign_expr(f"{f}_factor_low", f"{f}_factor_high").alias(f"{f}_sign") for f in FIGURES)
+
+
+def tin_intervals(scored: pl.DataFrame, points: pl.DataFrame, level: float) -> pl.DataFrame:
+    """Per TIN, cohort and figure: the interval of the practice's dollars, the sum over its participants of
+    dollars_b in each draw b (the same pool draw b for all of them, their own draws independent), plus the
+    point dollars of participants without draws (S6: -r x B in every draw); and its sign in words.
+    `scored`: bootstrap rows; `points`: every projected participant with its point dollar impacts."""
+    keys = ["performance_year", "tin", "cohort"]
+    dollars = [f"{f}_dollar_impact" for f in FIGURES]
+
+    def total(c: str) -> pl.Expr:  # null when no participant has dollars (a sum of nothing is not 0 dollars)
+        return pl.when(pl.col(c).count() > 0).then(pl.col(c).sum()).alias(c)
+
+    fixed = points.join(scored.select(PARTICIPANT).unique(), on=PARTICIPANT, how="anti").group_by(keys).agg(
+        *[total(c) for c in dollars])
+    per_draw = scored.group_by(*keys, DRAW).agg(*[total(c) for c in dollars]).join(
+        fixed.rename({c: f"_fixed_{c}" for c in dollars}), on=keys, how="left").with_columns(
+        pl.when(pl.col(c).is_null() & pl.col(f"_fixed_{c}").is_null()).then(None)
+        .otherwise(pl.col(c).fill_null(0.0) + pl.col(f"_fixed_{c}").fill_null(0.0)).alias(c) for c in dollars)
+    lo, hi = _bounds(level)
+    drawn = per_draw.group_by(keys).agg(
+        *[pl.col(c).quantile(lo, interpolation="linear").alias(f"{c}_low") for c in dollars],
+        *[pl.col(c).quantile(hi, interpolation="linear").alias(f"{c}_high") for c in dollars])
+    constant = fixed.join(drawn.select(keys), on=keys, how="anti").select(
+        *keys, *[pl.col(c).alias(f"{c}_{e}") for c in dollars for e in ("low", "high")])
+    out = pl.concat([drawn, constant.select(drawn.columns)])
+    return out.with_columns(sign_expr(f"{f}_dollar_impact_low", f"{f}_dollar_impact_high").alias(f"{f}_sign")
+                            for f in FIGURES)

@@ -71,16 +71,17 @@ def check_direction(bench: pl.DataFrame, qp: QualityRules) -> list[str]:
                   if bool(r["is_inverse"]) != (r["measure_id"] in qp.lower_is_better))
 
 
-def projected_rows(points: pl.DataFrame, bench: pl.DataFrame, qp: QualityRules) -> pl.DataFrame:
+def projected_rows(points: pl.DataFrame, bench: pl.DataFrame, qp: QualityRules,
+                   by: tuple[str, ...] = ()) -> pl.DataFrame:
     """V1 + Q3/Q4 per submitted row of quality_measure_points (participant and TIN-level rows): the row's rate
     in CMS units placed by Q5's interpolation on CMS's boundaries; rows without a CMS benchmark keep the
-    pool's points (`source`)."""
+    pool's points (`source`). `by`: extra key columns of `points` kept on the rows (V3: the draw)."""
     wrong = check_direction(bench, qp)
     bench = bench.with_columns(pl.col("usable") & ~pl.col("measure_id").is_in(wrong))
     rows = points.with_row_index("_row").join(
         bench.select(*quality.BENCH_KEYS, "usable", "rate_scale"), on=quality.BENCH_KEYS, how="left")
     rates = quality.classify_rates(rows.select(
-        "_row", *quality.BENCH_KEYS, "tin", "npi", "cases", "data_completeness",
+        "_row", *quality.BENCH_KEYS, *by, "tin", "npi", "cases", "data_completeness",
         (pl.col("performance_rate") * pl.col("rate_scale").fill_null(1.0)).round(DIGITS).alias("performance_rate")), qp)
     cms_bench = bench.filter(pl.col("usable")).select(*quality.BENCH_KEYS, pl.lit(0).alias("participants"),
                                                        "direction", "worst_rate", *quality.DECILES)

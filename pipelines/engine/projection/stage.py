@@ -40,7 +40,7 @@ class Inputs:
     quality_points: pl.DataFrame  # quality_measure_points (participant and TIN-level rows)
     measure_points: pl.DataFrame  # participant_measure_points (pool Q7)
     cohort_summary: pl.DataFrame
-    episodes: pl.DataFrame  # own attributed scored episodes (PARTICIPANT, observed_cost, expected_cost)
+    episodes: pl.DataFrame  # own attributed episodes (own_episodes: R4 and Q6 inputs, open)
     last_service_date: object
 
     @classmethod
@@ -58,17 +58,23 @@ def data_last_service_date(settings: RunSettings):
 
 
 def own_episodes(settings: RunSettings, py: int) -> pl.DataFrame:
-    """Attributed scored episodes of the PY per participant (R4's inputs: winsorized observed, expected),
-    in episode id order: V3 resamples them by position, so their order must not depend on how the
-    tables were read (one file or one per shard)."""
+    """Attributed scored episodes of the PY per participant (R4's inputs: winsorized observed, expected; Q6's:
+    admissions, expected admissions and the cohort rate, null without Part A or for LBP; `open` (E5), False
+    for these closed episodes), in episode id order: V3 resamples them by position, so their order must not
+    depend on how the tables were read (one file or one per shard)."""
     wh = settings.warehouse
     er = wh.read("episode_risk", ["episode_id", "cohort", "performance_year", "fit", "observed_cost_winsorized",
                                   "expected_cost"]).filter(pl.col("fit") & (pl.col("performance_year") == py))
     att = wh.read("episode_attribution", ["episode_id", "tin", "npi", "attributed"]).filter(pl.col("attributed"))
-    return att.join(er, on="episode_id").select(
+    adm = wh.read("episode_admissions", ["episode_id", "admissions", "expected_admissions"])
+    cohort_rate = wh.read("admission_rates", ["performance_year", "cohort", "cohort_rate"]).group_by(
+        pl.col("performance_year").cast(pl.Int64), "cohort").agg(pl.col("cohort_rate").first())
+    return att.join(er, on="episode_id").join(adm, on="episode_id", how="left").select(
         pl.col("performance_year").cast(pl.Int64), "cohort", "tin", "npi",
         pl.col("observed_cost_winsorized").cast(pl.Float64).alias("observed_cost"), pl.col("expected_cost"),
-        "episode_id").sort([*PARTICIPANT, "episode_id"])
+        pl.col("admissions").cast(pl.Float64), pl.col("expected_admissions").cast(pl.Float64),
+        pl.lit(False).alias("open"), "episode_id",
+    ).join(cohort_rate, on=["performance_year", "cohort"], how="left").sort([*PARTICIPANT, "episode_id"])
 
 
 def _with_final(frame: pl.DataFrame, figure: str, m: Methodology) -> pl.DataFrame:
@@ -148,17 +154,47 @@ def cohort_scaling(pay: pl.DataFrame) -> pl.DataFrame:
     return pay.group_by("cohort").agg(pl.col("scaling_factor").drop_nulls().first())
 
 
-def intervals(inp: Inputs, points: pl.DataFrame, reference: pl.DataFrame, m: Methodology) -> pl.DataFrame:
-    """V3 for the scored participants (failed minimum submission: 0 and -r, no spread)."""
-    scored = points.filter(pl.col("status") == "scored")
-    pool = inp.scores.filter(pl.col("cost_points").is_not_null()).select("cohort", "measure_score")
-    draws = interval.draw_frame(scored.select(*PARTICIPANT, "cohort_mean_cost"), inp.episodes.join(
-        scored.select(PARTICIPANT), on=PARTICIPANT, how="semi"), pool, reference, m)
-    carried = scored.select(*PARTICIPANT, "pool_quality_score", "projected_quality_score", "ia_adjustment", "pi_adjustment",
-                            "complex_bonus", "small_practice_bonus", "partb_paid")
-    scored_draws = interval.score_draws(draws.join(carried.select(PARTICIPANT), on=PARTICIPANT, how="semi"), carried, reference,
-                                        cohort_scaling(inp.pay), m)
-    return interval.summarise(scored_draws, m.projection.interval_level)
+def with_open_episodes(closed: pl.DataFrame, open_rows: pl.DataFrame) -> pl.DataFrame:
+    """V3's own episodes plus V5's open ones (open = True, observed cost = their projected winsorized cost). Q6:
+    an open episode adds no admissions and no expected admissions yet (0 and 0 where the cohort has a rate), so
+    the projected figure's Q492 draws rest on the closed episodes of the same resample."""
+    if open_rows.height == 0:
+        return closed
+    rates = closed.group_by("performance_year", "cohort").agg(pl.col("cohort_rate").drop_nulls().first())
+    known = pl.col("cohort_rate").is_not_null()
+    extra = (open_rows.join(rates, on=["performance_year", "cohort"], how="left")
+             .with_columns(pl.when(known).then(0.0).alias("admissions"),
+                           pl.when(known).then(0.0).alias("expected_admissions"), pl.lit(True).alias("open"))
+             .filter(pl.col("expected_cost").is_not_null()))
+    return pl.concat([closed, extra.select(closed.columns)], how="vertical_relaxed").sort([*PARTICIPANT, "episode_id"])
+
+
+def intervals(inp: Inputs, points: pl.DataFrame, reference: pl.DataFrame, qbench: pl.DataFrame, qp,
+              m: Methodology, year_open: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """V3 (projection.interval): (per participant: intervals and their sign words; per TIN and cohort: the
+    dollars' intervals and signs). The scored participants get both figures' draws; failed minimum submission
+    (S6): 0 and -r, no spread."""
+    scored = points.filter(pl.col("status") == "scored").with_columns(pl.lit(True).alias("pool_figure"))
+    # V5: on track with the open episodes expected to close: the projected figure only, its bonus against the pool
+    on_track = points.filter((pl.col("status") != "scored") & (pl.col("projected_status") == "scored")).with_columns(
+        pl.lit(False).alias("pool_figure"))
+    members = inp.scores.filter(pl.col("cost_points").is_not_null()).select(  # B1
+        *PARTICIPANT, "status", "measure_score", *interval.HELD).join(
+        inp.pay.select(*PARTICIPANT, "partb_paid"), on=PARTICIPANT, how="left")
+    boot = interval.Bootstrap(
+        participants=pl.concat([scored, on_track]).with_columns(pl.col("projected_complex_bonus").alias("complex_bonus"))
+        .select(*PARTICIPANT, "pool_figure", "measure_score", "cohort_mean_cost", *interval.HELD, "partb_paid",
+                "projected_partb_paid"),
+        episodes=with_open_episodes(inp.episodes, year_open), members=members, quality_rows=inp.quality_points, cost_benchmarks=inp.cost_benchmarks,
+        cms_quality=qbench, reference=reference, scaling=cohort_scaling(inp.pay), qp=qp,
+        part_a_measures=tuple(m.quality.part_a_measures))
+    draws = interval.bootstrap(boot, m)
+    level = m.projection.interval_level
+    failed = points.filter((pl.col("status") == "failed_minimum_submission")  # and V5's on-track ones failing S6
+                           | (pl.col("projected_status") == "failed_minimum_submission"))
+    ranges = pl.concat([interval.summarise(draws, level), interval.fixed_intervals(failed)], how="diagonal_relaxed")
+    tins = interval.tin_intervals(draws, points.select(*PARTICIPANT, *[f"{f}_dollar_impact" for f in FIGURES]), level)
+    return interval.with_signs(ranges), tins
 
 
 def lead(points: pl.DataFrame, m: Methodology) -> pl.DataFrame:
@@ -226,8 +262,9 @@ def waterfall(frame: pl.DataFrame, m: Methodology) -> pl.DataFrame:
     return out.with_columns(running.alias("running_total")).sort(*PARTICIPANT, "figure", "step_order")
 
 
-def tin_summary(projected: pl.DataFrame) -> pl.DataFrame:
-    """Per TIN, cohort and PY: participants by status, the led figure, and total dollars by figure (P4)."""
+def tin_summary(projected: pl.DataFrame, ranges: pl.DataFrame) -> pl.DataFrame:
+    """Per TIN, cohort and PY: participants by status, the led figure, and total dollars by figure (P4), with
+    the V3 interval of each figure's total and its sign in words (`ranges`: interval.tin_intervals)."""
     keys = ["performance_year", "tin", "cohort"]
     return projected.group_by(keys).agg(
         pl.len().alias("participants"),
@@ -245,7 +282,7 @@ def tin_summary(projected: pl.DataFrame) -> pl.DataFrame:
             pl.col("projected_dollar_impact")).count().alias("_with_dollars"),
     ).with_columns(*[pl.when(pl.col("_with_dollars") > 0).then(pl.col(c)).alias(c)
                      for c in ("partb_paid", "pool_dollar_impact", "projected_dollar_impact", "lead_dollar_impact")]
-                   ).drop("_with_dollars").sort(keys)
+                   ).drop("_with_dollars").join(ranges, on=keys, how="left").sort(keys)
 
 
 PROJECTED_COLUMNS = [
@@ -255,16 +292,17 @@ PROJECTED_COLUMNS = [
     "measure_score", "measure_score_low", "measure_score_high", "projected_measure_score",
     "pool_quality_score", "pool_cost_points", "pool_cost_points_low", "pool_cost_points_high",
     "pool_final_score", "pool_final_score_low", "pool_final_score_high",
-    "pool_factor", "pool_factor_low", "pool_factor_high", "pool_dollar_impact", "pool_source",
+    "pool_factor", "pool_factor_low", "pool_factor_high", "pool_dollar_impact", "pool_dollar_impact_low",
+    "pool_dollar_impact_high", "pool_sign", "pool_source",
     "projected_quality_points", "projected_quality_score", "quality_source", "quality_benchmark_py",
     "quality_benchmark_year", "national_average_cost", "median_mean_ratio", "cost_reference_median", "cost_measure", "cost_average_py", "cost_average_source",
     "cost_spread", "cost_spread_source",
     "projected_cost_points", "projected_cost_points_low", "projected_cost_points_high",
     "projected_final_score", "projected_final_score_low", "projected_final_score_high",
     "projected_factor", "projected_factor_low", "projected_factor_high", "projected_dollar_impact",
-    "projected_dollar_impact_low", "projected_dollar_impact_high", "scaling_factor", "partb_paid",
+    "projected_dollar_impact_low", "projected_dollar_impact_high", "projected_sign", "scaling_factor", "partb_paid",
     "partb_paid_scale", "projected_partb_paid", "complex_bonus", "projected_complex_bonus",
-    "draws", "interval_level", "seed", "data_last_service_date",
+    "draws", "interval_level", "seed", "bootstrap_sources", "data_last_service_date",
 ]
 
 
@@ -306,13 +344,12 @@ def compute_projection(settings: RunSettings, m: Methodology) -> tuple[dict[str,
     points = point_figures(inp, qscore, reference, m, year, paid_scale).join(
         pool_size, on=["performance_year", "cohort"], how="left")
     points = lead(points.with_columns(pl.col("peer_pool_size").fill_null(0)), m)
-    ranges = intervals(inp, points, reference, m)
+    ranges, tin_ranges = intervals(inp, points, reference, qbench, qp, m, year["open_rows"])
     projected = (points.join(ranges, on=PARTICIPANT, how="left")
                  .join(quality_source(per_measure), on=PARTICIPANT, how="left")
                  .pipe(_sources, reference, m)
-                 .with_columns(*[(pl.col(f"projected_factor_{e}") * pl.col("projected_partb_paid"))
-                                 .alias(f"projected_dollar_impact_{e}") for e in ("low", "high")],
-                               pl.lit(p.interval_level).alias("interval_level"), pl.lit(p.seed).alias("seed"),
+                 .with_columns(pl.lit(p.interval_level).alias("interval_level"), pl.lit(p.seed).alias("seed"),
+                               pl.lit(", ".join(p.bootstrap_sources)).alias("bootstrap_sources"),
                                pl.lit(inp.last_service_date).alias("data_last_service_date"),
                                pl.lit(inyear.in_year(inp.last_service_date, py)).alias("in_year"),
                                pl.lit(paid_scale).alias("partb_paid_scale")))
@@ -323,7 +360,7 @@ def compute_projection(settings: RunSettings, m: Methodology) -> tuple[dict[str,
         "projected_quality_benchmarks": qbench.drop("usable").rename({"reason": "no_benchmark_reason"}),
         "projected_cost_benchmarks": reference,
         "score_waterfall": waterfall(points, m),
-        "projection_tin_summary": tin_summary(projected),
+        "projection_tin_summary": tin_summary(projected, tin_ranges),
         "inyear_cost_curve": year["curve"].with_columns(pl.lit(py).cast(pl.Int64).alias("performance_year"))
         .select("performance_year", "cohort", "episode_day", "closed_episodes", "cumulative_share"),
         "open_episode_projections": year["open_costs"],

@@ -90,9 +90,8 @@ def participant_rates(attributed: pl.DataFrame, episodes: pl.DataFrame, p: Admis
 
     `attributed`: (performance_year, cohort, tin, npi, episode_id) of attributed scored episodes;
     `episodes`: episode_admissions + expected_admissions of the same cohort and PY."""
+    cohort = cohort_rates(episodes, p)
     k = p.per_person_years
-    cohort = episodes.group_by("performance_year", "cohort").agg(
-        (k * pl.col("admissions").sum() / pl.col("person_years").sort().sum()).alias("cohort_rate"))
     out = (attributed.join(episodes.select("episode_id", "admissions", "person_years", "expected_admissions"),
                            on="episode_id", how="inner")
            .group_by(PARTICIPANT).agg(
@@ -103,10 +102,23 @@ def participant_rates(attributed: pl.DataFrame, episodes: pl.DataFrame, p: Admis
         (k * pl.col("admissions") / pl.col("person_years")).alias("observed_rate"),
         (k * pl.col("expected_admissions") / pl.col("person_years")).alias("expected_rate"),
     ).with_columns(
-        pl.when(pl.col("expected_admissions") > 0)
-        .then(pl.col("admissions") / pl.col("expected_admissions") * pl.col("cohort_rate"))
-        .otherwise(pl.col("cohort_rate")).alias("risk_standardized_rate"),
+        risk_standardized_rate_expr(pl.col("admissions"), pl.col("expected_admissions"), pl.col("cohort_rate"))
+        .alias("risk_standardized_rate"),
     ).sort(PARTICIPANT)
+
+
+def cohort_rates(episodes: pl.DataFrame, p: AdmissionParams) -> pl.DataFrame:
+    """Q6: the cohort rate per PY and cohort, admissions per `per_person_years` person-years over the
+    cohort's scored episodes (`episodes`: episode_admissions rows)."""
+    k = p.per_person_years
+    return episodes.group_by("performance_year", "cohort").agg(
+        (k * pl.col("admissions").sum() / pl.col("person_years").sort().sum()).alias("cohort_rate"))
+
+
+def risk_standardized_rate_expr(admissions: pl.Expr, expected: pl.Expr, cohort_rate: pl.Expr) -> pl.Expr:
+    """Q6: the measure, (observed / expected admissions) x cohort rate; the cohort rate when nothing is
+    expected. Scoring and the V3 bootstrap (sums over resampled episodes) both use this."""
+    return pl.when(expected > 0).then(admissions / expected * cohort_rate).otherwise(cohort_rate)
 
 
 def measure_rows(rates: pl.DataFrame, p: AdmissionParams) -> pl.DataFrame:

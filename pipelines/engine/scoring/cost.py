@@ -40,25 +40,33 @@ def cost_measure_scores(attributed: pl.DataFrame, cohort_means: pl.DataFrame, p:
             (pl.col("observed_cost") / pl.col("expected_cost")).alias("oe_ratio"),
         )
         .with_columns(
-            (pl.col("oe_ratio") * pl.col("cohort_mean_cost")).alias("measure_score"),
+            measure_score_expr(pl.col("observed_cost"), pl.col("expected_cost"), pl.col("cohort_mean_cost"))
+            .alias("measure_score"),
             (pl.col("episodes") >= p.case_minimum).alias("scored"),  # R5
         )
     )
     return out.sort(PARTICIPANT)
 
 
-def cost_benchmarks(pool: pl.DataFrame, p: BenchmarkParams) -> pl.DataFrame:
+def measure_score_expr(observed: pl.Expr, expected: pl.Expr, cohort_mean: pl.Expr) -> pl.Expr:
+    """R4: (sum observed / sum expected) x cohort mean observed cost, from the two sums. Scoring and the
+    V3 bootstrap (sums over resampled episodes) both compute the measure score with this."""
+    return observed / expected * cohort_mean
+
+
+def cost_benchmarks(pool: pl.DataFrame, p: BenchmarkParams, by: tuple[str, ...] = ()) -> pl.DataFrame:
     """B1-B3: per cohort and PY over the peer pool's measure scores: median m, sample SD sigma (n-1),
     thresholds T1..T10 = m + multiple_k x sigma (multiples from the configuration).
 
-    `pool`: the participants that are in the peer pool (B1: eligible and meeting R5).
+    `pool`: the participants that are in the peer pool (B1: eligible and meeting R5); `by`: extra key
+    columns (V3: the bootstrap draw of a resampled pool), one set of benchmarks per value.
     """
-    agg = pool.group_by(KEYS).agg(
+    agg = pool.group_by([*KEYS, *by]).agg(
         pl.len().alias("participants"),
         pl.col("measure_score").median().alias("median"),
         pl.col("measure_score").sort().std(ddof=1).alias("sd"),  # B2: sample SD; null for a pool of 1
     )
-    return agg.with_columns(threshold_exprs(pl.col("median"), pl.col("sd"), p)).sort(KEYS)
+    return agg.with_columns(threshold_exprs(pl.col("median"), pl.col("sd"), p)).sort([*KEYS, *by])
 
 
 def threshold_exprs(median: pl.Expr, sd: pl.Expr, p: BenchmarkParams) -> list[pl.Expr]:

@@ -145,14 +145,16 @@ def with_peer_pool(rates: pl.DataFrame, participants: pl.DataFrame) -> pl.DataFr
     return rates.with_columns(pl.col("_r").is_in(members).alias("in_peer_pool")).drop("_r")
 
 
-def quality_benchmarks(rates: pl.DataFrame, p: QualityRules) -> pl.DataFrame:
+def quality_benchmarks(rates: pl.DataFrame, p: QualityRules, by: tuple[str, ...] = ()) -> pl.DataFrame:
     """Q5: decile boundaries d1..d9 per cohort, measure and collection type over this PY's rows of the
     peer pool (`with_peer_pool`: B1 participants, one rate each) that pass Q3 and Q4. Boundaries are quantiles 10%..90% of the oriented rates (linear interpolation
     [DEFAULT]), stored in natural units: for lower-is-better measures d1 is the highest (worst) rate.
     `worst_rate` (the pool's worst rate) is the lower end of decile 1 for the partial point.
+    `by`: extra key columns of `rates` (V3: the bootstrap draw), one set of boundaries per value.
     """
+    keys = [*BENCH_KEYS, *by]
     pool = rates.filter(pl.col("in_benchmark") & pl.col("in_peer_pool"))
-    agg = pool.group_by(BENCH_KEYS).agg(
+    agg = pool.group_by(keys).agg(
         pl.len().alias("participants"),
         pl.col("lower_is_better").first(),
         pl.col("oriented_rate").min().alias("_b0"),
@@ -165,10 +167,11 @@ def quality_benchmarks(rates: pl.DataFrame, p: QualityRules) -> pl.DataFrame:
         .alias("direction"),
         (sign * pl.col("_b0")).alias("worst_rate"),
         *[(sign * pl.col(f"_b{k}")).alias(f"d{k}") for k in range(1, 10)],
-    ).select([*BENCH_KEYS, "participants", "direction", "worst_rate", *DECILES]).sort(BENCH_KEYS)
+    ).select([*keys, "participants", "direction", "worst_rate", *DECILES]).sort(keys)
 
 
-def measure_points(rates: pl.DataFrame, benchmarks: pl.DataFrame, p: QualityRules) -> pl.DataFrame:
+def measure_points(rates: pl.DataFrame, benchmarks: pl.DataFrame, p: QualityRules,
+                   by: tuple[str, ...] = ()) -> pl.DataFrame:
     """Q3-Q5 points per submitted row.
 
     Decile d = 1 + number of boundaries b_k <= v (v the oriented rate): a rate equal to a boundary
@@ -176,9 +179,10 @@ def measure_points(rates: pl.DataFrame, benchmarks: pl.DataFrame, p: QualityRule
     and tied boundaries push it past all of them. Decile 10 earns quality.decile_10_points (10.0);
     otherwise points = d + 0.9 x (v - b_(d-1)) / (b_d - b_(d-1)), with b_0 the pool's worst rate and
     the position clamped to [0, 1] (0 when the decile has zero width). Failing Q3 or Q4: 0 points.
+    `by`: extra key columns of both frames (V3: the bootstrap draw's benchmarks).
     """
     sign = pl.when(pl.col("lower_is_better")).then(-1.0).otherwise(1.0)
-    joined = rates.join(benchmarks.drop(["participants", "direction"]), on=BENCH_KEYS, how="left")
+    joined = rates.join(benchmarks.drop(["participants", "direction"]), on=[*BENCH_KEYS, *by], how="left")
     joined = joined.with_columns(
         (sign * pl.col("worst_rate")).alias("_b0"), *[(sign * pl.col(f"d{k}")).alias(f"_b{k}") for k in range(1, 10)]
     )
@@ -209,36 +213,44 @@ def measure_points(rates: pl.DataFrame, benchmarks: pl.DataFrame, p: QualityRule
     ).drop([f"_b{k}" for k in range(10)] + ["worst_rate", *DECILES])
 
 
-def best_points_per_measure(participants: pl.DataFrame, points: pl.DataFrame, p: QualityRules) -> pl.DataFrame:
+def best_points_per_measure(participants: pl.DataFrame, points: pl.DataFrame, p: QualityRules,
+                            by: tuple[str, ...] = (), provenance: bool = True) -> pl.DataFrame:
     """Q7 one home: a participant's points on a measure = the best over its own (TIN/NPI) rows, its
     TIN-level rows (npi blank, Q2) and collection types [DEFAULT]. One row per (participant, submitted
     measure) with the row that gave the points (collection type, rate, completeness, zero reason; ties:
     own row before TIN-level, then collection type) and `non_claims_ok` (S6: some non-claims row of
-    the measure meets Q3). Reports and Q7 read this table; nothing recomputes it."""
-    keys = PARTICIPANT
+    the measure meets Q3). Reports and Q7 read this table; nothing recomputes it. `by`: extra key columns
+    of both frames (V3: the bootstrap draw), one best row per value. `provenance` false: only what Q7 and
+    S6 count (points, measure_scored, non_claims_ok), without which row gave them (V3's many draws)."""
+    keys = [*PARTICIPANT, *by]
     base = participants.select(keys).unique()
     own = points.filter(pl.col("npi").is_not_null()).join(base, on=keys, how="inner").with_columns(
         pl.lit("participant").alias("submitted_as"))
     tin_level = (points.filter(pl.col("npi").is_null()).drop("npi")
-                 .join(base, on=["performance_year", "cohort", "tin"], how="inner")
+                 .join(base, on=["performance_year", "cohort", "tin", *by], how="inner")
                  .with_columns(pl.lit("tin").alias("submitted_as")))
     rows = pl.concat([own, tin_level.select(own.columns)], how="vertical_relaxed")
     non_claims = (~pl.col("collection_type").is_in(list(p.claims_collection_types))) & pl.col("meets_completeness")
+    if not provenance:  # the best points are the highest: the same value the row order below picks first
+        return rows.group_by([*keys, "measure_id"]).agg(
+            pl.col("points").max(), pl.col("measure_scored").first(), non_claims.any().alias("non_claims_ok"))
     return (rows.with_columns(non_claims.any().over([*keys, "measure_id"]).alias("non_claims_ok"))
             .sort([*keys, "measure_id", "points", "submitted_as", "collection_type"],
-                  descending=[False] * 5 + [True, False, False])
+                  descending=[False] * (len(keys) + 1) + [True, False, False])
             .group_by([*keys, "measure_id"], maintain_order=True).first()
             .select(*keys, "measure_id", "points", "collection_type", "submitted_as", "performance_rate",
                     "data_completeness", "cases", "decile", "zero_reason", "measure_scored", "non_claims_ok"))
 
 
-def participant_quality(participants: pl.DataFrame, best: pl.DataFrame, p: QualityRules) -> pl.DataFrame:
+def participant_quality(participants: pl.DataFrame, best: pl.DataFrame, p: QualityRules,
+                        by: tuple[str, ...] = ()) -> pl.DataFrame:
     """Q7 + the quality half of S6 for each participant (performance_year, cohort, tin, npi), from the
     best points per measure (`best_points_per_measure`). Unsubmitted scored measures earn 0.
     quality_score = sum points / (10 x number of scored required measures of the cohort).
     has_non_claims_submission (S6): a non-claims submission of a cohort measure meeting Q3.
+    `by`: extra key columns of both frames (V3: the bootstrap draw; `participants` carries them too).
     """
-    keys = PARTICIPANT
+    keys = [*PARTICIPANT, *by]
     base = participants.select(keys).unique()
     n_scored = {c: len(p.scored_measures(c)) for c in p.required_measures}
     agg = best.group_by(keys).agg(

@@ -1,0 +1,140 @@
+"""V3's three resampled sources, one function each; `interval` scores the draws.
+
+Every source is seeded from projection.seed and the key of what it resamples (never from a position in the
+run's output), so a participant's draws do not depend on which other participants are projected:
+  own episodes    seed + "own" + the participant's key (PY, cohort, TIN, NPI); the projected figure, when the
+                  participant has open episodes (E5/V5), resamples all its rows with seed + "own-all" + key
+  quality rates   seed + "rate" + the row's key (TIN, NPI or blank for a TIN-level row, measure, collection
+                  type): a TIN-level row draws the same rates for every clinician of the practice
+  peer pool       seed + "pool" + the cohort: draw b is the same pool for every participant of the cohort,
+                  so a TIN's participants are aligned on b (their own draws stay independent)
+A draw is the index b = 0 .. bootstrap_draws - 1 (column `draw`).
+"""
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+import polars as pl
+
+from pipelines.engine.scoring import admissions, cost
+from pipelines.engine.tables import PARTICIPANT
+
+DRAW = "draw"
+OWN_SUMS = ("observed_cost", "expected_cost", "admissions", "expected_admissions")
+
+
+def rng(seed: int, *parts: str) -> np.random.Generator:
+    return np.random.default_rng([seed, *(zlib.crc32(p.encode()) for p in parts)])
+
+
+def draw_index(draws: int) -> pl.DataFrame:
+    return pl.DataFrame({DRAW: np.arange(draws, dtype=np.int64)})
+
+
+# ---------------------------------------------------------------------------------- own episodes
+
+def _resampled_sums(eps: pl.DataFrame, draws: int, gen: np.random.Generator) -> dict[str, np.ndarray]:
+    """Sums of R4's and Q6's episode columns over `draws` resamples (with replacement) of `eps`'s rows;
+    the same resampled rows for every column (Q492 moves with the cost measure score). Q6 sums are NaN
+    when the episodes carry no admissions (LBP, or no Part A)."""
+    k = eps.height
+    idx = gen.integers(0, k, size=(draws, k))
+    out = {}
+    for c in OWN_SUMS:
+        values = eps[c].cast(pl.Float64).to_numpy()
+        out[c] = values[idx].sum(axis=1) if not np.isnan(values).any() else np.full(draws, np.nan)
+    return out
+
+
+def own_episode_draws(participants: pl.DataFrame, episodes: pl.DataFrame, draws: int, seed: int,
+                      resample: bool) -> pl.DataFrame:
+    """Per (participant, draw): the cost measure score (R4) and the Q6 risk-standardized rate of the pool
+    figure (closed episodes only, E5) and of the projected figure (closed + open episodes, V5).
+
+    `participants`: PARTICIPANT, measure_score (the run's R4), cohort_mean_cost; `episodes`: PARTICIPANT,
+    episode_id, open, observed_cost (winsorized), expected_cost, admissions, expected_admissions and
+    cohort_rate (Q6; null without Part A). `resample` false: the run's measure score and no Q6 rate (the
+    submitted Q492 row keeps its rate), in every draw."""
+    schema = {DRAW: pl.Int64, **{f"{f}_{c}": pl.Float64 for f in ("pool", "projected") for c in OWN_SUMS}}
+    keys = participants.select(PARTICIPANT).sort(PARTICIPANT)
+    if not resample:
+        return keys.join(draw_index(draws), how="cross").join(
+            participants.select(*PARTICIPANT, "measure_score"), on=PARTICIPANT, how="left").with_columns(
+            pl.col("measure_score").alias("pool_measure_score"), pl.col("measure_score").alias("projected_measure_score"),
+            pl.lit(None, pl.Float64).alias("pool_q6_rate"), pl.lit(None, pl.Float64).alias("projected_q6_rate")
+        ).drop("measure_score")
+    eps = episodes.with_columns(pl.col("admissions", "expected_admissions").cast(pl.Float64).fill_null(np.nan)).sort(
+        [*PARTICIPANT, "episode_id"])
+    by_key = {k: g for k, g in eps.group_by(PARTICIPANT, maintain_order=True)}
+    parts = []
+    for key in keys.iter_rows():
+        g = by_key.get(key)
+        if g is None or g.height == 0:
+            continue
+        closed = g.filter(~pl.col("open"))
+        cols: dict[str, np.ndarray] = {DRAW: np.arange(draws, dtype=np.int64)}
+        pool = (_resampled_sums(closed, draws, rng(seed, "own", *map(str, key))) if closed.height
+                else {c: np.full(draws, np.nan) for c in OWN_SUMS})
+        projected = pool if closed.height == g.height else _resampled_sums(
+            g, draws, rng(seed, "own-all", *map(str, key)))
+        for figure, sums in (("pool", pool), ("projected", projected)):
+            cols.update({f"{figure}_{c}": sums[c] for c in OWN_SUMS})
+        parts.append(pl.DataFrame(cols, schema=schema).with_columns(
+            *[pl.lit(v).alias(k) for k, v in zip(PARTICIPANT, key)]))
+    frame = (pl.concat(parts) if parts else pl.DataFrame(schema=schema).with_columns(
+        *[pl.lit(None, participants.schema[k]).alias(k) for k in PARTICIPANT]))
+    frame = frame.with_columns(pl.col(c).fill_nan(None) for c in schema if c != DRAW)
+    rates = episodes.group_by(PARTICIPANT).agg(pl.col("cohort_rate").first())
+    frame = frame.join(participants.select(*PARTICIPANT, "cohort_mean_cost"), on=PARTICIPANT, how="left").join(
+        rates, on=PARTICIPANT, how="left")
+    return frame.select(
+        *PARTICIPANT, DRAW,
+        *[cost.measure_score_expr(pl.col(f"{f}_observed_cost"), pl.col(f"{f}_expected_cost"),
+                                  pl.col("cohort_mean_cost")).alias(f"{f}_measure_score") for f in ("pool", "projected")],
+        *[pl.when(pl.col(f"{f}_admissions").is_not_null() & pl.col("cohort_rate").is_not_null()).then(
+            admissions.risk_standardized_rate_expr(pl.col(f"{f}_admissions"), pl.col(f"{f}_expected_admissions"),
+                                                   pl.col("cohort_rate"))).alias(f"{f}_q6_rate")
+          for f in ("pool", "projected")])
+
+
+# ---------------------------------------------------------------------------------- quality rates
+
+def quality_rate_draws(rows: pl.DataFrame, draws: int, seed: int, resample: bool) -> pl.DataFrame:
+    """Per (submitted row, draw): performance_rate_b = met_b / cases with met_b ~ Binomial(cases, rate) (Q2's
+    rate on the row's own case count; cases, and so Q3/Q4, do not change). `rows`: quality_measure_points
+    rows (tin, npi or null, measure_id, collection_type, cases, performance_rate, ...). `resample` false:
+    the submitted rate in every draw."""
+    rows = rows.sort("tin", "npi", "measure_id", "collection_type", nulls_last=True).with_row_index("_r")
+    n = rows.height
+    rate = rows["performance_rate"].cast(pl.Float64).fill_null(np.nan).to_numpy()
+    out = np.repeat(rate[:, None], draws, axis=1)
+    if resample:
+        cases = rows["cases"].cast(pl.Float64).fill_null(0).to_numpy().round().astype(np.int64)
+        for i, r in enumerate(rows.select("tin", "npi", "measure_id", "collection_type").iter_rows()):
+            if cases[i] > 0 and not np.isnan(rate[i]):
+                met = rng(seed, "rate", r[0], r[1] or "", r[2], r[3]).binomial(cases[i], rate[i], size=draws)
+                out[i] = met / cases[i]
+    long = pl.DataFrame({"_r": np.repeat(np.arange(n, dtype=np.uint32), draws),
+                         DRAW: np.tile(np.arange(draws, dtype=np.int64), n),
+                         "performance_rate": out.ravel()}).with_columns(pl.col("performance_rate").fill_nan(None))
+    return long.join(rows.drop("performance_rate"), on="_r", how="left").drop("_r")
+
+
+# ---------------------------------------------------------------------------------- peer pool
+
+def pool_member_draws(members: pl.DataFrame, draws: int, seed: int) -> pl.DataFrame:
+    """Per cohort, `draws` resamples of the B1 pool's members (with replacement, as many as the pool has):
+    one row per (draw, member) drawn, with `copies` = how many times it was drawn. `members`: PARTICIPANT
+    (+ anything else, carried)."""
+    parts = []
+    for (cohort,), g in members.sort(PARTICIPANT).group_by("cohort", maintain_order=True):
+        n = g.height
+        idx = rng(seed, "pool", cohort).integers(0, n, size=(draws, n))
+        counts = np.bincount((idx + n * np.arange(draws)[:, None]).ravel(), minlength=draws * n).reshape(draws, n)
+        b, j = np.nonzero(counts)
+        parts.append(g[j].with_columns(pl.Series(DRAW, b.astype(np.int64)),
+                                       pl.Series("copies", counts[b, j].astype(np.int64))))
+    if not parts:
+        return members.clear().with_columns(pl.lit(None, pl.Int64).alias(DRAW), pl.lit(None, pl.Int64).alias("copies"))
+    return pl.concat(parts)
