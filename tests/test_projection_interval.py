@@ -96,7 +96,7 @@ def _world(pool_size: int = 31, seed: int = 7, partb_paid: float | None = 250_00
     members = pl.DataFrame(members)
     bench = cost.cost_benchmarks(members, M.benchmarks)
     reference = vcost.reference_distribution(
-        bench.select("performance_year", "cohort", "participants", "sd"), AVERAGES, ["HF"], M, 2027)
+        bench.select("performance_year", "cohort", "participants", "median", "sd"), AVERAGES, ["HF"], M, 2027)
     combos = pl.DataFrame({"cohort": ["HF", "HF"], "measure_id": ["Q005", "Q492"], "collection_type": ["ecqm", "claims"]})
     participants = pl.DataFrame([{**KEY, "pool_figure": True, "measure_score": 4000.0, "cohort_mean_cost": 4000.0,
                                   **HELD, "partb_paid": partb_paid}])
