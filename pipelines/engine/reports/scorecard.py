@@ -59,6 +59,7 @@ def _figure(row: dict, figure: str) -> dict:
             "low": row[f"{figure}_final_score_low"], "high": row[f"{figure}_final_score_high"],
             "factor": row[f"{figure}_factor"], "factor_low": row[f"{figure}_factor_low"],
             "factor_high": row[f"{figure}_factor_high"], "dollars": row[f"{figure}_dollar_impact"],
+            "sign": row.get(f"{figure}_sign"),
             "cost_points": row[f"{figure}_cost_points"], "cost_low": row[f"{figure}_cost_points_low"],
             "cost_high": row[f"{figure}_cost_points_high"]}
 
