@@ -1,6 +1,7 @@
 """The demo world (issue 13 item 6) as the engine sees it: `make demo`'s input (the session's shared run,
-tests/report_run.py) has CMS-calibrated cohort costs, realistic peer pools and statuses, payment
-factors that clip, and the planted G1, S6, G3 and Q2 scenarios where the generator put them."""
+tests/report_run.py) has CMS-calibrated cohort costs, Q492 rates on CMS's published curve, realistic
+peer pools and statuses, final scores and payment factors on CMS's scale (most practices attest IA/PI:
+issue 18 item 7), and the planted G1, S6, G3 and Q2 scenarios where the generator put them."""
 from __future__ import annotations
 
 import csv
@@ -58,15 +59,41 @@ def test_B1_R5_S7_demo_peer_pools_of_realistic_size(demo):
     assert con.execute("SELECT count(*) FROM participant_scores WHERE status_reason LIKE 'G3:%'").fetchone()[0] > 0
 
 
-def test_P3_demo_payment_factors_clip_at_plus_r(demo):
-    # the withhold is paid back mostly to small practices (S5 bonus, fewer IA/PI gaps): the best
-    # reach the cap. (-r is reached only by FS = 0: with T > 0 and S > 0 a factor never clips low.)
+def test_P2_P3_S1_demo_final_scores_and_factors_do_not_bunch_at_the_cap(demo):
+    # Issue 18 item 7: with most practices attesting both IAs and a PI score (practice.ATTESTATION_SHARES,
+    # PI_SHARES) the median final score of a pool sits in the 50s, S = 0.85 sum(B) / sum(T x B) stays
+    # below 2, and r x T x S - r < +r for every T < 1: no pool bunches at the +r cap (the old world, where
+    # most practices missed IA/PI, put the median near 39 and 19-23% of each pool at +9%). The P3 solve
+    # after clipping is covered by tests/test_scoring_payment.py and test_scoring_properties.py.
     _, _, con = demo
-    clipped = dict(con.execute("SELECT cohort, count(*) FILTER (WHERE adjustment_factor >= risk_level - 1e-12) "
-                               "FROM payment_adjustments WHERE in_payment_pool GROUP BY ALL").fetchall())
-    assert clipped.get("HF", 0) > 0 and clipped.get("LBP", 0) > 0, clipped
-    assert con.execute("SELECT count(*) FROM payment_adjustments WHERE final_score = 0 "
-                       "AND adjustment_factor = -risk_level").fetchone()[0] > 0
+    for cohort, median_fs, at_cap, scaling in con.execute("""
+            SELECT p.cohort, median(p.final_score) FILTER (WHERE s.status = 'scored'),
+                   avg((p.adjustment_factor >= p.risk_level - 1e-12)::INT), max(p.scaling_factor)
+            FROM payment_adjustments p JOIN participant_scores s USING (performance_year, cohort, tin, npi)
+            WHERE p.adjustment_factor IS NOT NULL GROUP BY ALL""").fetchall():
+        assert 50 <= median_fs <= 65 and at_cap <= 0.05 and 1 < scaling < 2, (cohort, median_fs, at_cap, scaling)
+    # -r is reached only by FS = 0 (S6 failures): with T > 0 and S > 0 a factor never clips low
+    floor = con.execute("SELECT count(*) FILTER (WHERE final_score = 0), count(*) FROM payment_adjustments "
+                        "WHERE adjustment_factor <= -risk_level + 1e-12").fetchone()
+    assert floor[1] > 0 and floor[0] == floor[1], floor
+
+
+def test_Q6_demo_admission_rates_follow_cms_published_curve(demo):
+    # Q492 as the engine measures it (risk-standardized rate per 100 person-years of the scored HF
+    # participants) against CMS's 2024 curve the generator plants (qpp.admission_rate_distribution:
+    # average 67.72, p50 67.43, p99 78.4). The old world's cohort rate was 86 and most participants
+    # were worse than CMS's p99.
+    _, settings, con = demo
+    cms = qpp.admission_rate_distribution()
+    rates = [r for (r,) in con.execute(f"""
+        SELECT a.risk_standardized_rate FROM read_parquet('{settings.table_path("admission_rates")}') a
+        JOIN participant_scores s USING (performance_year, cohort, tin, npi) WHERE s.status = 'scored'""").fetchall()]
+    assert len(rates) >= 100
+    rates.sort()
+    median = rates[len(rates) // 2]
+    assert abs(median - cms.values[5]) < 3, median
+    assert sum(r > cms.values[-1] for r in rates) / len(rates) <= 0.08
+    assert sum(r < cms.values[0] for r in rates) / len(rates) <= 0.08
 
 
 def test_G1_demo_ties_and_fallback_land_as_planted(demo):

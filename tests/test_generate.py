@@ -12,10 +12,10 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.synthetic import SCALES, generate, qpp
+from pipelines.synthetic import SCALES, core, generate, qpp
 from pipelines.synthetic import world as W
-from pipelines.synthetic.job import MIN_PRACTICES, Plan
-from pipelines.synthetic.practice import PERFORMANCE_YEAR, practice_files
+from pipelines.synthetic.job import LINES_PER_PATIENT, MIN_PRACTICES, Plan
+from pipelines.synthetic.practice import ATTESTATION_SHARES, PERFORMANCE_YEAR, PI_SHARES, practice_files
 from pipelines.synthetic.reference import SYNTH_DIR, selected_text, zip_cbsa_text
 from pipelines.synthetic.render import load_layout, load_rif_columns
 from pipelines.synthetic.world import npi_check_digit, npi_is_valid
@@ -361,11 +361,16 @@ def _assert_rates_follow_cms(rows: list[dict], min_rows: int) -> int:
 
 
 @pytest.fixture(scope="module")
-def big_world_quality() -> list[dict]:
-    """quality_submissions.csv of a world of 1,500 practices (about 19,000 participants)."""
+def big_world():
+    """A world of 1,500 practices (about 19,000 participants) and its side files."""
     wd = W.build_world(np.random.default_rng([11, 0]), 1500)
-    files = practice_files(wd, np.random.default_rng([11, 3]))
-    return list(csv.DictReader(io.StringIO(files.quality_csv)))
+    return wd, practice_files(wd, np.random.default_rng([11, 3]))
+
+
+@pytest.fixture(scope="module")
+def big_world_quality(big_world) -> list[dict]:
+    """quality_submissions.csv of the big world."""
+    return list(csv.DictReader(io.StringIO(big_world[1].quality_csv)))
 
 
 def test_Q2_quality_rates_follow_cms_percentiles_per_measure_and_collection_type(big_world_quality):
@@ -411,3 +416,101 @@ def test_world_grows_with_the_scale():
     a = W.build_world(np.random.default_rng([1, 0]), small.practices)
     b = W.build_world(np.random.default_rng([1, 0]), medium.practices)
     assert len(b.p_tin) > 5 * len(a.p_tin)
+
+
+# ------------------------------------------------------------------------------------------------
+# The world on CMS's scale (issue 18, item 7): Q492 rates on CMS's published curve, IA/PI attestations
+# as practice.ATTESTATION_SHARES / PI_SHARES say.
+def test_S2_S3_S6_attestation_shares_follow_the_documented_assumption(big_world):
+    wd, files = big_world
+    n = len(wd.tins)
+    rows = {r["tin"]: r for r in csv.DictReader(io.StringIO(files.attestations_csv))}
+    state = {t: s for t, s in zip(files.participants.column("tin").to_pylist(),
+                                  files.participants.column("tin_attestation").to_pylist())}
+
+    def kind(tin: str) -> str:
+        if tin not in rows:
+            return "no_row"
+        answers = (rows[tin]["ia1_done"], rows[tin]["ia2_done"])
+        return {("Y", "Y"): "both", ("Y", "N"): "one", ("N", "Y"): "one", ("N", "N"): "neither",
+                ("", ""): "blank"}[answers]
+
+    kinds = [kind(t) for t in wd.tins]
+    # exact shares of the practices (world.quota), at most one practice moved to plant an S6 failure
+    for k, share in ATTESTATION_SHARES.items():
+        assert abs(kinds.count(k) - share * n) <= 2, (k, kinds.count(k), share * n)
+    # the truth table says the same (S6: no row / blank answers)
+    for t, k in zip(wd.tins, kinds):
+        if t in state:
+            assert state[t] == {"no_row": "none", "blank": "blank"}.get(k, "row")
+    # every practice size alike: large groups (> 15 clinicians) attest both IAs about as often
+    large = [k for k, size in zip(kinds, wd.tin_size) if size > 15]
+    assert len(large) > 200 and abs(large.count("both") / len(large) - ATTESTATION_SHARES["both"]) < .08
+    # S3: PI scores in their bands at PI_SHARES, blank = not reported
+    pi = [rows[t]["pi_score"] for t in wd.tins if t in rows]
+    for bounds, share in PI_SHARES.items():
+        hit = [v for v in pi if (v == "" if bounds is None else v != "" and bounds[0] <= int(v) <= bounds[1])]
+        assert abs(len(hit) / len(pi) - share) < .02, (bounds, len(hit) / len(pi), share)
+    assert all(v == "" or 0 <= int(v) <= 100 for v in pi)
+
+
+def _planted_admission_rates(seed: int, target: int) -> dict[str, np.ndarray]:
+    """Q6 on the generator's own arrays (one block: the whole world at this scale), per main HF
+    clinician with >= 20 episodes closing in the PY (R5): `admissions`, its unplanned cardiovascular
+    admissions inside them (inpatient type 60, not elective, principal diagnosis I00-I99, which holds
+    the HF list; one per day), `hf_admissions` those with an HF principal diagnosis (the planted ones),
+    `person_years` (days / 365.25) and `planned` (world.p_admission_rate, per 100 person-years)."""
+    plan = Plan.for_target(target)
+    assert plan.blocks == 1
+    wd = W.build_world(np.random.default_rng([seed, 0]), plan.practices)
+    blk = core.gen_block(0, 0, plan.block_patients(0), wd, seed, core.Counters(0, 0, 0, 0),
+                         lines_hint=int(plan.patients * LINES_PER_PATIENT))
+    t, pa = blk.truth, blk.parta
+    hf = t["cohort"] == core.COHORT_HF
+    first, second = hf & (t["trigger"] >= 0), hf & (t["second_trigger"] >= 0)
+    pat = np.r_[np.flatnonzero(first), np.flatnonzero(second)]
+    start = np.r_[t["trigger"][first], t["second_trigger"][second]]
+    end = start + 364
+    in_py = (end >= core.day(f"{PERFORMANCE_YEAR}-01-01")) & (end <= core.END)
+    pat, start, end = pat[in_py], start[in_py], end[in_py]
+    main = t["main"][pat]
+    episodes = np.bincount(main, minlength=len(wd.p_tin))
+    keep = np.flatnonzero(episodes >= 20)
+    dx = np.array(W.DX.values)[pa["pdx"]]
+    unplanned = (pa["ctype"] == 60) & ~pa["elective"]
+    out = {}
+    for name, mask in (("admissions", unplanned & (dx >= "I00") & (dx < "J")),
+                       ("hf_admissions", unplanned & np.isin(dx, W.HF_DX))):
+        days: dict[int, set[int]] = {}
+        for p, d in zip(pa["pat"][mask].tolist(), pa["frm"][mask].tolist()):
+            days.setdefault(p, set()).add(d)
+        adm = np.array([sum(s <= d <= e for d in days.get(p, ())) for p, s, e in zip(pat.tolist(), start, end)])
+        out[name] = np.bincount(main, weights=adm, minlength=len(wd.p_tin))[keep]
+    out["person_years"] = np.bincount(main, weights=(end - start + 1) / 365.25, minlength=len(wd.p_tin))[keep]
+    out["planned"] = wd.p_admission_rate[keep]
+    return out
+
+
+@pytest.mark.parametrize("seed", [42, 7])
+def test_Q6_planted_admission_rates_follow_cms_published_percentiles(seed):
+    # CMS's 2024 Q492 curve (administrativeClaims, per 100 person-years): p1 58.28 ... p50 67.43 ...
+    # p99 78.4; the 2025/2026 rows are cost-score thresholds, not percentiles (qpp.ADMISSION_RATE_PY)
+    cms = qpp.admission_rate_distribution()
+    assert cms.performance_year == 2024 and cms.values[0] == 58.28 and cms.values[5] == 67.43
+    assert cms.values[-1] == 78.4
+    w = _planted_admission_rates(seed, SCALES["small"])
+    admissions, person_years = w["admissions"], w["person_years"]
+    n = len(admissions)
+    assert n >= 100
+    # each clinician's planted HF admissions land within one of its plan (systematic allocation;
+    # Poisson counts would miss by several); other cardiovascular stays add a few on top
+    miss = np.abs(w["hf_admissions"] - w["planned"] * person_years / 100)
+    assert np.all(miss < 1 + 1e-9), miss.max()
+    assert 0 <= (admissions - w["hf_admissions"]).sum() <= .02 * admissions.sum()
+    # the rates follow CMS's curve: within the KS 99% bound at every published percentile (each
+    # count allowed its rounding to a whole admission), and few beyond CMS's p99
+    rates = 100 * admissions / person_years
+    assert _cdf_gap(admissions, person_years, cms.values) <= 1.63 / np.sqrt(n)
+    assert np.mean(rates > cms.values[-1]) <= .03
+    cohort_rate = 100 * admissions.sum() / person_years.sum()
+    assert abs(cohort_rate - 67.72) < 2.0  # CMS's average 67.72 (2024)

@@ -764,7 +764,7 @@ def _parta_claims(rng, wd: W.World, pt: Patients, second_trigger: np.ndarray, id
     pat, start, end = _episode_windows(pt, second_trigger)
     hf = pt.cohort[pat] == COHORT_HF
     level = wd.p_cost_level[pt.main[pat]]
-    _hf_stays(stays, rng, pt, pat[hf], start[hf], end[hf], level[hf])
+    _hf_stays(stays, rng, wd, pt, pat[hf], start[hf], end[hf], level[hf])
     _lbp_stays(stays, rng, pt, pat[~hf], start[~hf], end[~hf], level[~hf])
     _other_stays(stays, rng, pt)
     pa = stays.cat()
@@ -804,33 +804,64 @@ def _admission_days(rng, start: np.ndarray, end: np.ndarray, k: np.ndarray) -> t
     return ep, start[ep] + 5 + j * seg + (rng.random(len(ep)) * np.maximum(seg - 12, 1)).astype(np.int64)
 
 
-def _hf_stays(stays: Acc, rng, pt: Patients, pat, start, end, level):
-    """HF admissions (C.HF_ADMISSIONS x cost level per episode) and a few device implant stays
-    inside the episodes; post-acute care after some HF admissions."""
-    k = np.minimum(rng.poisson(C.HF_ADMISSIONS * level), C.MAX_ADMISSIONS)
+def _hf_stays(stays: Acc, rng, wd: W.World, pt: Patients, pat, start, end, level):
+    """HF admissions (Q6: _hf_admission_counts), their payments scaled by the main clinician's cost
+    level, and a few elective device implant stays inside the episodes (admission type 3: not Q492
+    admissions); post-acute care after some HF admissions."""
+    k = _hf_admission_counts(rng, wd, pt, pat, start, end)
     _admissions(stays, rng, pt, pat, start, end, k, (2, 10), (C.HF_DRG, C.HF_DRG_P, C.HF_DRG_PAYMENT),
-                C.POST_ACUTE_P["HF"])
+                C.POST_ACUTE_P["HF"], intensity=level)
     dev = np.flatnonzero(rng.random(len(pat)) < C.HF_DEVICE_ADMISSION_P)
     dadm = _uniform_days(rng, start[dev] + 30, np.maximum(end[dev] - 10, start[dev] + 30))
     stays.add(pat=pat[dev], frm=dadm, thru=dadm + rng.integers(1, 4, len(dev)), ctype=60, pdx=pt.pdx[pat[dev]],
-              drg=C.HF_DEVICE_DRG, amt=C.payment_cents(rng, np.full(len(dev), C.HF_DEVICE_PAYMENT)))
+              drg=C.HF_DEVICE_DRG, amt=C.payment_cents(rng, np.full(len(dev), C.HF_DEVICE_PAYMENT)), elective=True)
 
 
-def _admissions(stays: Acc, rng, pt: Patients, pat, start, end, k, los: tuple[int, int], drg: tuple, post_share):
+def _hf_admission_counts(rng, wd: W.World, pt: Patients, pat, start, end) -> np.ndarray:
+    """Q6: unplanned HF admissions per episode. Each episode expects its main clinician's planned rate
+    (wd.p_admission_rate, per 100 person-years) x its person-years (days / 365.25). The counts are
+    allocated systematically over a clinician's episodes of the block that close in the same year
+    (the PY they are scored in): in random order, with c the running sum of expected admissions and
+    a random offset u, an episode gets floor(c + u) - floor(c_before + u). A clinician's count then
+    stays within one admission of its plan, so its Q492 rate lands near its quantile of CMS's curve
+    (Poisson counts over ~25 episodes would spread the rates several times wider than CMS's)."""
+    n = len(pat)
+    if n == 0:
+        return np.zeros(0, np.int64)
+    main = pt.main[pat]
+    expected = wd.p_admission_rate[main] / 100.0 * (end - start + 1) / 365.25
+    closes = (start + 364).astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64)
+    group = main.astype(np.int64) * 4096 + (closes - closes.min())
+    order = np.lexsort((rng.random(n), group))
+    g, e = group[order], expected[order]
+    first = np.r_[True, g[1:] != g[:-1]]
+    gid = np.cumsum(first) - 1
+    running = np.cumsum(e)
+    running -= (running - e)[first][gid]  # running sum within the group
+    offset = rng.random(int(gid[-1]) + 1)[gid]
+    k = np.empty(n, np.int64)
+    k[order] = (np.floor(running + offset) - np.floor(running - e + offset)).astype(np.int64)
+    return k
+
+
+def _admissions(stays: Acc, rng, pt: Patients, pat, start, end, k, los: tuple[int, int], drg: tuple, post_share,
+                intensity=None):
     """k inpatient admissions per episode, length of stay in [los), MS-DRG drawn from drg =
-    (codes, probabilities, mean payments); post-acute care after a share of the discharges."""
+    (codes, probabilities, mean payments); post-acute care after a share of the discharges.
+    `intensity` (per episode, default 1) scales the mean payments of the stays and their post-acute care."""
     codes, p, payment = drg
     ep, adm = _admission_days(rng, start, end, k)
+    scale = np.ones(len(ep)) if intensity is None else np.asarray(intensity, float)[ep]
     discharge = adm + rng.integers(*los, len(ep))
     d = rng.choice(len(codes), len(ep), p=p)
     stays.add(pat=pat[ep], frm=adm, thru=discharge, ctype=60, pdx=pt.pdx[pat[ep]], drg=codes[d],
-              amt=C.payment_cents(rng, payment[d]))
-    _post_acute(stays, rng, pt, pat[ep], discharge, post_share)
+              amt=C.payment_cents(rng, payment[d] * scale), elective=False)
+    _post_acute(stays, rng, pt, pat[ep], discharge, post_share, scale)
 
 
-def _post_acute(stays: Acc, rng, pt: Patients, pat, discharge, share: float):
+def _post_acute(stays: Acc, rng, pt: Patients, pat, discharge, share: float, scale: np.ndarray):
     """SNF, home health or swing-bed stays after a share of the discharges, most starting within 30
-    days (C1 assigns those), the rest 31-45 days later."""
+    days (C1 assigns those), the rest 31-45 days later; mean payments x scale (per discharge)."""
     post = np.flatnonzero(rng.random(len(pat)) < share)
     ph = pat[post]
     pst = discharge[post] + np.where(rng.random(len(ph)) < C.POST_ACUTE_WITHIN_30_DAYS, rng.integers(0, 31, len(ph)),
@@ -839,7 +870,7 @@ def _post_acute(stays: Acc, rng, pt: Patients, pat, discharge, share: float):
     ptype = C.POST_ACUTE_TYPES[kind]
     plos = np.where(ptype == 10, rng.integers(30, 61, len(ph)), rng.integers(10, 31, len(ph)))
     stays.add(pat=ph, frm=pst, thru=pst + plos, ctype=ptype, pdx=pt.pdx[ph], drg=0,
-              amt=C.payment_cents(rng, C.POST_ACUTE_PAYMENT[kind]))
+              amt=C.payment_cents(rng, C.POST_ACUTE_PAYMENT[kind] * scale[post]), elective=False)
 
 
 def _lbp_stays(stays: Acc, rng, pt: Patients, pat, start, end, level):
@@ -856,7 +887,7 @@ def _other_stays(stays: Acc, rng, pt: Patients):
     stays.add(pat=ot, frm=adm, thru=adm + rng.integers(1, 8, len(ot)), ctype=60,
               pdx=W.DX_BG[rng.integers(0, len(W.DX_BG), len(ot))],
               drg=np.array([470, 193, 392, 871])[rng.integers(0, 4, len(ot))],
-              amt=np.round(rng.lognormal(np.log(14000) - .125, .5, len(ot)) * 100).astype(np.int64))
+              amt=np.round(rng.lognormal(np.log(14000) - .125, .5, len(ot)) * 100).astype(np.int64), elective=False)
 
 
 def _parta_diagnoses(rng, pa: dict) -> dict:

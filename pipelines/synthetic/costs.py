@@ -15,17 +15,19 @@ import numpy as np
 
 PAYMENT_SIGMA = .35  # lognormal spread of a Part A payment around its mean
 
-# HF admissions per episode: Poisson, mean HF_ADMISSIONS x the main clinician's cost level, at most 4
-HF_ADMISSIONS = .87
-MAX_ADMISSIONS = 4
+# HF admissions per episode: the main clinician's Q492 rate (world.ADMISSION_COST_CORRELATION,
+# core._hf_admission_counts), about 0.68 per episode-year on CMS's curve; the payments of an HF
+# admission and of its post-acute care scale with the main clinician's cost level. (With 0.87 Poisson
+# admissions per episode the payments were 13,500 / 9,200 / 6,800 and post-acute care followed 55% of
+# HF discharges; fewer admissions on CMS's Q492 scale carry more of the cost each.)
 HF_DRG = np.array([291, 292, 293])  # heart failure and shock with MCC, with CC, without
 HF_DRG_P = [.45, .35, .20]
-HF_DRG_PAYMENT = np.array([13_500, 9_200, 6_800])
+HF_DRG_PAYMENT = np.array([16_000, 11_000, 8_200])
 HF_DEVICE_ADMISSION_P = .03  # ICD implant stay (MS-DRG 226) in an episode
 HF_DEVICE_DRG, HF_DEVICE_PAYMENT = 226, 32_000
 
 # post-acute care after an HF or spine admission
-POST_ACUTE_P = {"HF": .55, "LBP": .20}
+POST_ACUTE_P = {"HF": .75, "LBP": .20}
 POST_ACUTE_TYPES = np.array([20, 10, 30])  # SNF, home health, swing bed
 POST_ACUTE_TYPE_P = [.45, .45, .10]
 POST_ACUTE_PAYMENT = np.array([12_500, 3_000, 9_000])

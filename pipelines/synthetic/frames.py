@@ -150,6 +150,7 @@ PA_TYPE = Vocab(["60", "20", "30", "10"])
 _PA_TYPE_IDX = {60: 0, 20: 1, 30: 2, 10: 3}
 FAC_TYPE = Vocab(["1", "2", "3"])  # hospital, SNF, home health
 DRG = Vocab([""] + ["291", "292", "293", "552", "460", "470", "193", "392", "871", "226"])
+ADMSN_TYPE = Vocab(["1", "3"])  # emergency, elective (planned: not a Q6 admission)
 OSCAR = Vocab(["330101", "330202", "335303", "337404", "337505"])
 
 
@@ -187,7 +188,7 @@ def cclf1_frame(a: dict, wd: W.World, fac_npi: Vocab) -> Frame:
     f.set("CLM_ADJSMT_TYPE_CD", ("c", "0"))
     f.set("CLM_EFCTV_DT", date_col(a["efct"]))
     f.set("CLM_IDR_LD_DT", date_col(a["efct"] + 1))
-    f.set("CLM_ADMSN_TYPE_CD", ("c", "1"))
+    f.set("CLM_ADMSN_TYPE_CD", ("v", a["elective"].astype(np.int32), ADMSN_TYPE))
     f.set("CLM_ADMSN_SRC_CD", ("c", "7"))
     f.set("CLM_BILL_FREQ_CD", ("c", "1"))
     f.set("CLM_QUERY_CD", ("c", "3"))

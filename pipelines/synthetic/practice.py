@@ -7,6 +7,14 @@ only on the collection types the measure has. Scenarios planted here (S6, Q2): p
 an attestation row or with blank answers, reporters whose only submissions are claims measures or
 whose non-claims submissions all miss 75% completeness, TIN-level reporters (practices of 15 or
 fewer clinicians) and large practices that also send a TIN-level row (ignored by Q2).
+
+IA/PI attestations (S2, S3, S6) follow one documented assumption [generator DEFAULT], the same for
+practices of every size, as exact shares of the world's practices (world.quota): ATTESTATION_SHARES
+(80% attest both improvement activities, 12% one, 3% neither (N,N: an attestation, -20), 3% send no
+row and 2% a row with blank IA answers: those two fail S6) and PI_SHARES (80% report a PI score of
+70-100, 12% one of 40-69, 8% none: -10). Why: in MIPS most reporting practices earn the full
+improvement-activities credit and a high PI score, and missing IA/PI is the exception; a world where
+most practices miss them puts the median final score near 40 and bunches the pools at the +r cap.
 """
 from __future__ import annotations
 
@@ -34,13 +42,11 @@ LARGE_TIN_LEVEL_ROWS = 2  # large practices (the smallest ones) also sending a T
 ELIGIBLE_MEDIAN = {"ecqm": 160, "mips_cqm": 90, "claims": 60}  # eligible population by collection type
 SMALL_SUBMISSION_SHARE = .10  # fewer than 20 cases (Q4)
 LOW_COMPLETENESS_ROW_SHARE = .12  # completeness below 75% (Q3)
-NO_ATTESTATION_SHARE = .04  # practices of <= 15 clinicians without an attestation row (S6)
-BLANK_ATTESTATION_SHARE = .03  # ... with a row whose IA answers are blank (S6)
-# Large groups (> 15 clinicians) attest fewer improvement activities and report PI less often than
-# small practices, which also earn the S5 bonus: the P3 pay-back then goes mostly to small practices
-# and the best of them reach the +r cap (clipping).
-IA_DONE_P = {"small": (.92, .92), "large": (.5, .15)}  # each improvement activity done
-PI_BLANK_P = {"small": .05, "large": .7}  # PI not reported
+# IA/PI attestations [generator DEFAULT] (module doc: why): shares of practices, every size alike.
+# S2: both IAs done (Y,Y: 0), one (Y,N or N,Y: -10), neither (N,N: -20); no row, or blank IA answers: S6 fails.
+ATTESTATION_SHARES = {"both": .80, "one": .12, "neither": .03, "no_row": .03, "blank": .02}
+# S3: PI score uniform in [lo, hi] (-(100 - score) / 10), or not reported (blank: -10)
+PI_SHARES = {(70, 100): .80, (40, 69): .12, None: .08}
 
 
 @dataclass
@@ -161,31 +167,33 @@ def _quality_csv(wd: W.World, rng, r: Reporters) -> str:
 # ------------------------------------------------------------------------------------------ attestations
 def _attestations(wd: W.World, rng, cohort: np.ndarray) -> tuple[str, np.ndarray]:
     """practice_attestations.csv and each TIN's attestation: "row", "none" (no row) or "blank" (IA
-    answers blank). Among practices of <= 15 clinicians with specialists of planned volume in a
-    selected CBSA, at least one of each S6 failure is planted. Large groups attest less completely
-    (fewer IA done, more PI blank)."""
+    answers blank), in ATTESTATION_SHARES and PI_SHARES. Among practices of <= 15 clinicians with
+    specialists of planned volume in a selected CBSA, at least one of each S6 failure is planted."""
     n_tin = len(wd.tins)
     small = wd.tin_size <= 15
-    u = rng.random(n_tin)
-    state = np.where(small & (u < NO_ATTESTATION_SHARE), "none",
-                     np.where(small & (u > 1 - BLANK_ATTESTATION_SHARE), "blank", "row"))
+    kind = np.array(list(ATTESTATION_SHARES))[W.quota(rng, list(ATTESTATION_SHARES.values()), n_tin)]
     geo = cbsa_of_zip()
     selected = np.array([bool(geo[z][1]) for z in wd.ZIP5])[wd.p_zip]
     scorable = (cohort != "none") & ~wd.p_low_volume & selected
     in_pool = small & (np.bincount(wd.p_tin, weights=scorable, minlength=n_tin) > 0)
-    cand = [t for t in rng.permutation(n_tin).tolist() if in_pool[t] and state[t] == "row"]
-    for t, s in zip(cand, ["none", "blank"]):
-        if not (state[in_pool] == s).any():
-            state[t] = s
-    ia1 = np.where(rng.random(n_tin) < np.where(small, IA_DONE_P["small"][0], IA_DONE_P["large"][0]), "Y", "N")
-    ia2 = np.where(rng.random(n_tin) < np.where(small, IA_DONE_P["small"][1], IA_DONE_P["large"][1]), "Y", "N")
-    pi_blank = rng.random(n_tin) < np.where(small, PI_BLANK_P["small"], PI_BLANK_P["large"])
-    pi = np.where(pi_blank, "", np.where(small, rng.integers(60, 101, n_tin), rng.integers(20, 101, n_tin)).astype(str))
+    cand = [t for t in rng.permutation(n_tin).tolist() if in_pool[t] and kind[t] == "both"]
+    for t, s in zip(cand, ["no_row", "blank"]):
+        if not (kind[in_pool] == s).any():
+            kind[t] = s
+    state = np.select([kind == "no_row", kind == "blank"], ["none", "blank"], "row")
+    first_done = rng.random(n_tin) < .5  # which one of the two a practice attesting one did
+    ia1 = np.select([kind == "both", kind == "one", kind == "neither"], ["Y", np.where(first_done, "Y", "N"), "N"], "")
+    ia2 = np.select([kind == "both", kind == "one", kind == "neither"], ["Y", np.where(first_done, "N", "Y"), "N"], "")
+    band = W.quota(rng, list(PI_SHARES.values()), n_tin)
+    pi = np.full(n_tin, "", dtype=object)
+    for b, bounds in enumerate(PI_SHARES):
+        m = band == b
+        if bounds is not None:
+            pi[m] = rng.integers(bounds[0], bounds[1] + 1, int(m.sum())).astype(str)
     cc = np.where(rng.random(n_tin) < .1, "", wd.tin_size.astype(str))
     lines = ["performance_year,tin,ia1_done,ia2_done,pi_score,clinician_count"]
     for t in np.flatnonzero(state != "none").tolist():
-        a1, a2 = ("", "") if state[t] == "blank" else (ia1[t], ia2[t])
-        lines.append(f"{PERFORMANCE_YEAR},{wd.tins[t]},{a1},{a2},{pi[t]},{cc[t]}")
+        lines.append(f"{PERFORMANCE_YEAR},{wd.tins[t]},{ia1[t]},{ia2[t]},{pi[t]},{cc[t]}")
     return "\n".join(lines) + "\n", state
 
 

@@ -5,6 +5,8 @@ from CMS's qpp-measures-data; see that folder's README for the attribution).
   (`mips_quality_benchmarks.csv`, latest performance year <= the generator's PY that has the pair).
   The columns ascend in value for every measure, inverse ones (Q238, Q492) included: p1 is the
   lowest rate, which for an inverse measure is the best performer, not the worst.
+- Q492 (computed by CMS from claims, `administrativeClaims`): the percentiles of clinicians'
+  risk-standardized admission rates per 100 person-years (admission_rate_distribution).
 - Which collection types a measure has (`mips_measures_2027.csv`).
 - Cost: the national average episode cost per cohort (`mips_cost_national_averages.csv`).
 
@@ -25,6 +27,12 @@ QPP_DIR = REPO / "data" / "reference" / "qpp"
 COLLECTION_TYPE = {"electronicHealthRecord": "ecqm", "registry": "mips_cqm", "claims": "claims"}
 LEVELS = (1, 10, 20, 30, 40, 50, 60, 70, 80, 90, 99)  # the percentile columns p1..p99
 COST_MEASURE = {"HF": "COST_HF_1", "LBP": "COST_LBP_1"}
+# Q492's percentile row [generator DEFAULT]: the latest one that is a distribution of clinicians' rates.
+# CMS's 2025 and 2026 rows are no such distribution: p1 = 0 admissions per 100 person-years and p10 ... p99
+# spaced by half a standard deviation (2.14) around 71.12, the cost-score thresholds of MIPS's scoring,
+# while the published average is 67.1. The 2024 row (p1 58.28, p50 67.43, p99 78.4, average 67.72) is.
+ADMISSION_RATE_PY = 2024
+ADMISSION_MEASURE = ("492", "administrativeClaims")
 
 
 @dataclass(frozen=True)
@@ -99,6 +107,24 @@ def rate_distributions(performance_year: int) -> dict[tuple[str, str], RateDistr
     if missing:
         raise ValueError(f"{QPP_DIR / 'mips_quality_benchmarks.csv'}: no percentiles for {missing}")
     return out
+
+
+@lru_cache(maxsize=None)
+def admission_rate_distribution(performance_year: int = ADMISSION_RATE_PY) -> RateDistribution:
+    """Q492: CMS's percentiles of clinicians' risk-standardized admission rates (per 100 person-years,
+    lower is better) of `performance_year` (ADMISSION_RATE_PY: why that year). draw() x 100 gives rates
+    per 100 person-years."""
+    rows = [r for r in _rows("mips_quality_benchmarks.csv")
+            if (r["measure_id"], r["submission_method"]) == ADMISSION_MEASURE
+            and int(r["performance_year"]) == performance_year]
+    if not rows:
+        raise ValueError(f"{QPP_DIR / 'mips_quality_benchmarks.csv'}: no Q492 administrativeClaims row of "
+                         f"performance_year {performance_year}")
+    r = rows[0]
+    return RateDistribution(
+        measure_id="Q492", collection_type="administrativeClaims", performance_year=performance_year,
+        values=tuple(float(r[f"p{k}"]) for k in LEVELS),
+        source=f"{r['performance_year']} {r['measure_id']} {r['submission_method']}", is_inverse=True)
 
 
 @lru_cache(maxsize=None)

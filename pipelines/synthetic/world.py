@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import qpp
 from .reference import CBSAS, MULTI_CBSA_ZIPS, PRACTICE_ZIPS, UNMAPPED_ZIP, cbsa_of_zip
 from .render import Vocab, day
 
@@ -197,6 +198,11 @@ LARGE_GROUP_EPISODES = 1.6  # episode volume of a large group's specialist relat
 # cost level of a main clinician's episodes (admissions, services): large groups costlier, so cost
 # points, final scores and the P3 pay-back differ by practice size (some small practices clip at +r)
 COST_LEVEL_LARGE, COST_LEVEL_OTHER, COST_LEVEL_SIGMA = 1.35, .55, .2
+# Q492 (Q6): each HF specialist's planned rate of unplanned cardiovascular admissions per 100 person-years
+# is its quantile of CMS's published percentile curve (qpp.admission_rate_distribution). The quantiles
+# are spread evenly over the world's HF specialists (one per 1/n), in the order of the cost level mixed
+# with noise at this correlation [generator DEFAULT]: costlier practices admit somewhat more often.
+ADMISSION_COST_CORRELATION = .3
 VOLUME_SIGMA = .25  # spread of the planned episode volume of cohort specialists (lognormal)
 LOW_VOLUME_SHARE = .08  # cohort specialists planned below the case minimum (R5) ...
 LOW_VOLUME_FACTOR = .2  # ... at this share of a typical volume (also second-TIN participants)
@@ -242,6 +248,7 @@ class World:
     p_volume: np.ndarray  # planned episode volume (0 outside the cohort specialties)
     p_cost_level: np.ndarray  # cost of the episodes it is the main clinician of, relative to the mean
     p_low_volume: np.ndarray  # planned below the case minimum (R5)
+    p_admission_rate: np.ndarray  # Q492: planned admissions per 100 person-years (HF specialists; else 0)
     p_second: np.ndarray  # the NPI's second TIN
     p_start: np.ndarray  # first day the NPI bills (NEW_CLINICIAN_START for new clinicians)
     p_cover: np.ndarray  # who bills a non-cohort claim dated before p_start instead (same TIN if possible)
@@ -267,7 +274,7 @@ class World:
 
 def build_world(rng: np.random.Generator, n_tin: int) -> World:
     """n_tin practices of four kinds and three size classes, their clinicians and participants."""
-    kinds = np.array(KINDS)[_quota(rng, KIND_P, n_tin)]
+    kinds = np.array(KINDS)[quota(rng, KIND_P, n_tin)]
     sizes = _practice_sizes(rng, kinds)
     tins = [f"{t:09d}" for t in sorted(unique_ints(rng, 1_000_000, 999_999_999, n_tin).tolist())]
     tin_zip = _practice_zips(rng, sizes)
@@ -284,13 +291,15 @@ def build_world(rng: np.random.Generator, n_tin: int) -> World:
     tin_size = np.bincount(p_tin, minlength=n_tin)  # clinicians, second TINs included (S5)
     weight, volume, low, cost_level = _activity(rng, SPEC, p_spec, is_second, tin_size[p_tin] > 15)
     start, ties = _g1_scenarios(rng, SPEC, p_spec, p_spec2, p_npi, p_zip, low)
+    mbi = MbiCoder(rng)
+    admission_rate = _admission_rates(rng, SPEC, p_spec, cost_level)  # last draw: the rest is as before
     return World(tins=tins, tin_kind=[str(k) for k in kinds], tin_size=tin_size, tin_zip=tin_zip, p_tin=p_tin,
                  p_npi=p_npi, p_spec=p_spec, p_spec2=p_spec2, p_zip=p_zip, p_weight=weight, p_volume=volume,
-                 p_cost_level=cost_level, p_low_volume=low, p_second=is_second, p_start=start,
+                 p_cost_level=cost_level, p_low_volume=low, p_admission_rate=admission_rate, p_second=is_second, p_start=start,
                  p_cover=_covers(p_tin, start, weight), p_sibling=_siblings(p_tin), npis=npis,
                  npi_zip=[PRACTICE_ZIPS[z] for z in npi_zip.tolist()], ties=ties, TIN=Vocab(tins),
                  NPI=Vocab(npis + [""]), SPEC=SPEC, ZIP5=list(PRACTICE_ZIPS),
-                 ZIP9=Vocab([z + f"{1000 + i:04d}" for i, z in enumerate(PRACTICE_ZIPS)]), mbi=MbiCoder(rng))
+                 ZIP9=Vocab([z + f"{1000 + i:04d}" for i, z in enumerate(PRACTICE_ZIPS)]), mbi=mbi)
 
 
 def _activity(rng, SPEC: Vocab, p_spec, is_second, large) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -307,7 +316,23 @@ def _activity(rng, SPEC: Vocab, p_spec, is_second, large) -> tuple[np.ndarray, n
     return weight, volume, low, cost_level / np.average(cost_level, weights=volume)
 
 
-def _quota(rng, p: list[float], n: int) -> np.ndarray:
+def _admission_rates(rng, SPEC: Vocab, p_spec, cost_level) -> np.ndarray:
+    """Q492 planned rate per participant (ADMISSION_COST_CORRELATION): HF specialists at evenly spread
+    quantiles of CMS's percentile curve, ranked by cost level and noise; 0 for everyone else."""
+    rate = np.zeros(len(p_spec))
+    hf = np.flatnonzero(np.isin(p_spec, SPEC.indices(HF_SPEC)))
+    if not len(hf):
+        return rate
+    z = np.log(cost_level[hf])
+    z = (z - z.mean()) / max(float(z.std()), 1e-12)
+    rho = ADMISSION_COST_CORRELATION
+    key = rho * z + np.sqrt(1 - rho ** 2) * rng.standard_normal(len(hf))
+    u = (np.argsort(np.argsort(key, kind="stable")) + rng.random(len(hf))) / len(hf)
+    rate[hf] = qpp.admission_rate_distribution().draw(u) * 100.0
+    return rate
+
+
+def quota(rng, p: list[float], n: int) -> np.ndarray:
     """n labels 0..len(p)-1 in shares p, as exact as whole numbers allow (largest remainders), in
     random order: the world's make-up varies less between seeds than with independent draws."""
     want = np.array(p) * n
@@ -323,7 +348,7 @@ def _practice_sizes(rng, kinds: np.ndarray) -> np.ndarray:
     cls = np.zeros(n_tin, np.int64)
     for k in KINDS:
         m = np.flatnonzero(kinds == k)
-        cls[m] = _quota(rng, SIZE_CLASS_P, len(m))
+        cls[m] = quota(rng, SIZE_CLASS_P, len(m))
     small = rng.integers(2, 16, n_tin)
     large = np.minimum(16 + np.floor(rng.lognormal(np.log(20), .5, n_tin)).astype(np.int64), 80)
     return np.select([cls == 0, cls == 1], [1, small], large)
@@ -339,7 +364,7 @@ def _practice_zips(rng, sizes: np.ndarray) -> np.ndarray:
     z = np.zeros(len(sizes), np.int64)
     for size_class in (sizes == 1, (sizes > 1) & (sizes <= 15), sizes > 15):
         m = np.flatnonzero(size_class)
-        cls = _quota(rng, ZIP_CLASS_P, len(m))
+        cls = quota(rng, ZIP_CLASS_P, len(m))
         for c in range(len(ZIP_CLASS_P)):
             options = np.flatnonzero(zip_class == c)
             z[m[cls == c]] = options[rng.integers(0, len(options), int((cls == c).sum()))]
