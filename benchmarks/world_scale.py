@@ -10,7 +10,7 @@ prints one markdown table per run, a column per cohort:
 - the final-score quartiles of the scored participants (S1);
 - the payment factors of everyone with one (P3): the share at the +r cap and at the -r floor, the
   scaling factor S and the break-even score (P2: the final score whose factor is 0 on the run's S,
-  i.e. T = 1 / S; found on scoring's own adjustment_factor_expr, not re-derived);
+  i.e. T = 1 / S; found on scoring's own break_even_score_expr, not re-derived);
 - for HF, the scored participants' Q492 risk-standardized rates (Q6) against CMS's percentile
   curve the generator draws from (pipelines.synthetic.qpp.admission_rate_distribution): their p10 /
   p50 / p90, the share worse than CMS's p99, and the largest gap between their distribution and
@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO))
 from pipelines.engine.methodology import MethodologyError, load_methodology  # noqa: E402
 from pipelines.engine.outfolder import OutFolder  # noqa: E402
 from pipelines.engine.provenance import recorded_provenance  # noqa: E402
-from pipelines.engine.scoring.payment import adjustment_factor_expr  # noqa: E402
+from pipelines.engine.scoring.payment import break_even_score_expr  # noqa: E402
 from pipelines.synthetic import qpp  # noqa: E402
 
 STATUSES = ("scored", "failed_minimum_submission", "below_case_minimum", "not_eligible")
@@ -49,12 +49,8 @@ def _methodology(out: Path, py: int):
 
 
 def break_even_score(payment, scaling: float) -> float | None:
-    """P2: the lowest final score (0.01 steps) whose adjustment factor on scaling factor S is >= 0."""
-    grid = pl.DataFrame({"final_score": np.round(np.arange(1, 10_001) / 100.0, 2), "partb_paid": 1.0,
-                         "scaling_factor": scaling})
-    factor = grid.select(adjustment_factor_expr(payment).alias("f"))["f"].to_numpy()
-    hit = np.flatnonzero(factor >= 0)
-    return float(grid["final_score"][int(hit[0])]) if len(hit) else None
+    """P2: the final score whose factor is 0 on scaling factor S (scoring.payment's one home)."""
+    return pl.DataFrame({"scaling_factor": [scaling]}).select(break_even_score_expr(payment))[0, 0]
 
 
 def cdf_gap(rates: np.ndarray, values: tuple[float, ...]) -> float:

@@ -89,3 +89,19 @@ def test_P3_positive_score_with_no_part_b_paid_gets_no_factor():
     assert rows[50.0]["adjustment_factor"] == pytest.approx(-0.0135)
     b = payment.budget_check(a, P).row(0, named=True)
     assert b["pool_participants"] == 1 and b["no_factor_participants"] == 2 and b["identity_holds"]
+
+
+def test_P2_break_even_score_is_where_T_times_S_is_one():
+    # k = 0.1, c = 50 (DEFAULT): S = 1.405 -> T = 1/1.405 -> FS = 50 - ln(0.405)/0.1 = 50 + 9.0387 = 59.0387;
+    # S = 2 -> FS = 50 - ln(1)/0.1 = 50 (the logistic midpoint is neutral only when S = 2);
+    # S = 1 -> never (every factor below 0); S = 1.0001 -> 50 + 92.1 = 142 > 100 -> none reachable
+    from pipelines.engine.methodology import load_methodology
+    from pipelines.engine.scoring.payment import adjustment_factor_expr, break_even_score_expr
+    pp = load_methodology(2027).payment
+    got = pl.DataFrame({"scaling_factor": [1.405, 2.0, 1.0, 1.0001]}).select(break_even_score_expr(pp).alias("b"))["b"]
+    assert got[0] == pytest.approx(50 + math.log(1 / 0.405) / 0.1) and got[1] == pytest.approx(50.0)
+    assert got[2] is None and got[3] is None
+    # and P3's own factor is 0 there
+    f = pl.DataFrame({"final_score": [got[0]], "partb_paid": [1.0], "scaling_factor": [1.405]}).select(
+        adjustment_factor_expr(pp))[0, 0]
+    assert f == pytest.approx(0.0, abs=1e-12)

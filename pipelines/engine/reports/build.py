@@ -80,6 +80,14 @@ def cohort_warnings(cohort_summary: pl.DataFrame) -> tuple[list[str], list[str]]
                 f"this run. Benchmarks from a small pool are unstable"
                 + ("; this run covers a single practice, so its clinicians are compared with each other only."
                    if tins == 1 else "."))
+    for r in rows:  # P2: the break-even score, not 50, is where a cohort's adjustment turns positive
+        if r.get("break_even_score") is not None:
+            notes.append(f"P2: in {r['cohort']} a final score of {r['break_even_score']:.1f} is the break-even score "
+                         f"this run: above it the payment adjustment is positive, below it negative (scaling factor "
+                         f"S = {r['scaling_factor']:.3f}).")
+        elif r.get("scaling_factor") is not None:
+            notes.append(f"P2: in {r['cohort']} no final score reaches a positive adjustment this run (scaling "
+                         f"factor S = {r['scaling_factor']:.3f}).")
     if rows and rows[0]["cost_basis"] == NOT_STANDARDIZED:
         notes.append("N5: costs are allowed, not standardized (no standardization_factors.csv was supplied).")
     if rows and not rows[0]["part_a_supplied"]:

@@ -42,6 +42,15 @@ def adjustment_factor_expr(p: PaymentParams, fs: str = "final_score", paid: str 
     return unclipped_factor_expr(p, payment_status_expr(fs, paid), fs, scaling).clip(-r, r)
 
 
+def break_even_score_expr(p: PaymentParams, scaling: str = "scaling_factor") -> pl.Expr:
+    """P2: the final score whose factor is 0 on scaling factor S: r x T x S = r, i.e. T = 1 / S, so
+    FS = c - ln(S - 1) / k. None when S <= 1 (every factor is negative) or when that score is above the
+    highest final score (S1's clamp, 100)."""
+    s = pl.col(scaling)
+    score = p.logistic_c - (s - 1.0).log() / p.logistic_k
+    return pl.when((s > 1.0) & (score <= 100.0)).then(score.clip(0.0, None))
+
+
 def solve_scaling(t: np.ndarray, b: np.ndarray, r: float, payback_share: float) -> float | None:
     """P3: the S >= 0 with sum_i clip(r T_i S - r, -r, r) B_i = -(1 - payback_share) r sum B (closed form).
 

@@ -252,7 +252,8 @@ def _tables(settings: RunSettings, m: Methodology, cms, bench, q, scores, pay, e
         "score_distribution": summaries.score_distribution(scores, pay),
         "tin_summary": restrict_tins(summaries.tin_summary(scores, pay, bench, facts), settings),
         "tin_cost_drivers": restrict_tins(drivers.by_tin, settings),
-        "cohort_summary": summaries.cohort_summary(bench, drivers.by_cohort, eligibility_table, facts),
+        "cohort_summary": summaries.cohort_summary(bench, drivers.by_cohort, eligibility_table, facts).join(
+            summaries.break_even(pay, m.payment), on=["performance_year", "cohort"], how="left"),
         "cohort_cost_drivers": drivers.by_cohort,
     }
 

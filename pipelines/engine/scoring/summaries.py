@@ -17,6 +17,7 @@ import polars as pl
 
 from pipelines.engine.methodology import BenchmarkParams
 from pipelines.engine.reference import COST_DRIVERS, SERVICE_CATEGORIES
+from pipelines.engine.scoring import payment
 from pipelines.engine.scoring.cost import small_pool_expr
 from pipelines.engine.scoring.inputs import read_table
 from pipelines.engine.settings import RunSettings
@@ -172,3 +173,10 @@ def cohort_summary(bench: pl.DataFrame, by_cohort: pl.DataFrame, eligibility_tab
                 pl.col("cohort").replace_strict({c: ", ".join(ms) for c, ms in facts.required_measures.items()},
                                                 default="").alias("required_measures"),
             ).drop("observed_cost").sort("performance_year", "cohort"))
+
+
+def break_even(pay: pl.DataFrame, p) -> pl.DataFrame:
+    """P2 per cohort and PY: the run's scaling factor S and the break-even final score (factor 0 on that S)."""
+    return pay.group_by(pl.col("performance_year").cast(pl.Int64), "cohort").agg(
+        pl.col("scaling_factor").drop_nulls().first()).with_columns(
+        payment.break_even_score_expr(p).alias("break_even_score"))
