@@ -165,6 +165,7 @@ INSTANCE_FOLDER = ".dagster"  # the Dagster instance when DAGSTER_HOME is not se
 LOCK_FILE = ".asm.lock"  # one run per OUT
 STAGING_CACHE = ".ingest"  # typed input files by name and SHA-256 (the nightly run's cache)
 SENSITIVITY = ".sensitivity"  # asm sensitivity's scratch folders
+BACKFILL = ".backfill"  # asm backfill --monthly's scratch folder (month inputs, tables, staging cache)
 
 
 @dataclass(frozen=True)
@@ -218,6 +219,10 @@ class OutFolder:
     @property
     def sensitivity_dir(self) -> Path:
         return self.out_dir / SENSITIVITY
+
+    @property
+    def backfill_dir(self) -> Path:
+        return self.out_dir / BACKFILL
 
     @property
     def staging_dir(self) -> Path | None:
