@@ -50,7 +50,7 @@ STAGE_ERRORS = (InputFileError, QuarantineRateExceeded, EpisodeConfigError, Side
 
 class ReplayError(Exception):
     """A month that cannot be replayed (bad input, a failed blocking check) or an OUT that cannot be used.
-    str() is one line for the user, naming the month."""
+    str() is one line for the user ("backfill <month>: ..." for a month)."""
 
 
 @dataclass
@@ -67,20 +67,20 @@ def _run_stage(stage: registry.Stage, settings: RunSettings, m: Methodology, mon
     try:
         result = registry.run(stage, settings, m)
     except STAGE_ERRORS as exc:
-        raise ReplayError(f"{month}: {stage.name}: {exc}") from None
+        raise ReplayError(f"backfill {month}: {stage.name}: {exc}") from None
     except Exception as exc:  # raw DuckDB / OS errors (a full disk...): one line when we can explain them
         why = explain(f"{type(exc).__name__}: {exc}", str(settings.out_dir))
         if why is None:
             raise
-        raise ReplayError(f"{month}: {stage.name}: {why}") from None
+        raise ReplayError(f"backfill {month}: {stage.name}: {why}") from None
     if isinstance(result, IngestResult) and result.unreconciled:  # N: as the ingest asset refuses it
-        raise ReplayError(f"{month}: ingest: reconciliation failed: rows read != loaded + excluded + quarantined "
-                          f"for {', '.join(result.unreconciled)}")
+        raise ReplayError(f"backfill {month}: ingest: reconciliation failed: rows read != loaded + excluded + "
+                          f"quarantined for {', '.join(result.unreconciled)}")
     for table in stage.writes:  # a run's blocking checks: a failed ERROR expectation stops what is below it
         if table in suites:
             ev = assess(table, settings, stage.name)
             if ev.failed_errors:
-                raise ReplayError(f"{month}: {ev.summary}")
+                raise ReplayError(f"backfill {month}: {ev.summary}")
 
 
 def replay_month(input_dir: Path, month: str, scratch: Path, out_dir: Path, settings: RunSettings,

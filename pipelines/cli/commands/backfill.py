@@ -61,7 +61,7 @@ def run(args) -> int:
     try:
         backfill_monthly(args.input, out, months, m, config_file=args.config, threads=args.threads, on_month=shown)
     except ReplayError as exc:
-        raise CommandError(f"backfill {exc}") from None
+        raise CommandError(str(exc)) from None
     print(f"asm backfill: {len(months)} month(s) replayed ({months[0]} .. {months[-1]}); history in "
           f"{out / 'history' / 'projected_scores'}")
     return 0
