@@ -166,6 +166,7 @@ LOCK_FILE = ".asm.lock"  # one run per OUT
 STAGING_CACHE = ".ingest"  # typed input files by name and SHA-256 (the nightly run's cache)
 SENSITIVITY = ".sensitivity"  # asm sensitivity's scratch folders
 WHATIF = ".whatif"  # asm whatif's scratch folders (pipelines.engine.rerun)
+BACKFILL = ".backfill"  # asm backfill --monthly's scratch folder (month inputs, tables, staging cache)
 
 
 @dataclass(frozen=True)
@@ -223,6 +224,10 @@ class OutFolder:
     @property
     def whatif_dir(self) -> Path:
         return self.out_dir / WHATIF
+
+    @property
+    def backfill_dir(self) -> Path:
+        return self.out_dir / BACKFILL
 
     @property
     def staging_dir(self) -> Path | None:

@@ -1,12 +1,13 @@
 """`asm backfill --monthly`: fill the projection history (OUT/history/projected_scores/) by replaying the input
-folder's deliveries month by month: for each delivery month, a run on the files delivered up to that month's
-end (links in a scratch folder), whose projected scores are appended under that subset's last service date.
-OUT/warehouse and OUT/reports are not touched; run `asm run` for the current snapshot."""
+folder's deliveries month by month: for each delivery month, the engine stages on the files delivered up to
+that month's end (links in a scratch folder), whose projected scores are appended under that subset's last
+service date; a month whose blocking checks fail is refused. No Dagster run, no reports, no publishing per
+month (pipelines.engine.replay). OUT/warehouse and OUT/reports are not touched; run `asm run` for the
+current snapshot."""
 from __future__ import annotations
 
 import argparse
 import re
-import shutil
 import sys
 from pathlib import Path
 
@@ -37,40 +38,30 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from pipelines.engine.projection.history import move_history, delivery_months, month_subset
-    from assets.runner import run_pipeline
-    from pipelines.engine.settings import RunSettings
+    from pipelines.engine.projection.history import delivery_months
+    from pipelines.engine.replay import ReplayError, backfill_monthly
 
     if not args.input.is_dir():
         raise CommandError(f"input folder not found: {args.input}")
     try:
-        load_methodology(args.performance_year, args.config)
+        m = load_methodology(args.performance_year, args.config)
     except MethodologyError as exc:
         raise CommandError(str(exc)) from None
     months = delivery_months(args.input, args.first or f"{args.performance_year}-01", args.last)
     if not months:
         raise CommandError(f"no claims file of {args.input} was delivered in the months asked for "
                            "(file names carry the delivery date as .Dyymmdd.)")
+
+    def shown(done) -> None:
+        if not args.quiet:
+            print(f"  {done.month}: {done.claims_files} claims files, {done.seconds:.1f}s -> "
+                  f"{', '.join(p.name for p in done.history) or 'no projected scores'}", file=sys.stderr, flush=True)
+
     out = args.out.resolve()
-    scratch = out / ".backfill"
-    shutil.rmtree(scratch, ignore_errors=True)
     try:
-        for month in months:
-            subset = scratch / f"input-{month}"
-            files = month_subset(args.input, month, subset)
-            settings = RunSettings(input_dir=subset, out_dir=scratch / "out", performance_year=args.performance_year,
-                                   config_file=args.config.resolve() if args.config else None, threads=args.threads,
-                                   quiet=True)
-            outcome = run_pipeline(settings)
-            if not outcome.success:
-                raise CommandError(f"backfill {month}: {outcome.reason}")
-            written = move_history(settings.out_dir, out)
-            if not args.quiet:
-                print(f"  {month}: {files} claims files, {outcome.seconds:.0f}s -> "
-                      f"{', '.join(p.name for p in written) or 'no projected scores'}", file=sys.stderr, flush=True)
-            shutil.rmtree(subset, ignore_errors=True)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        backfill_monthly(args.input, out, months, m, config_file=args.config, threads=args.threads, on_month=shown)
+    except ReplayError as exc:
+        raise CommandError(str(exc)) from None
     print(f"asm backfill: {len(months)} month(s) replayed ({months[0]} .. {months[-1]}); history in "
           f"{out / 'history' / 'projected_scores'}")
     return 0

@@ -20,7 +20,7 @@ from pipelines.engine.warehouse import parquet_files
 
 SOURCES = ("pipelines/engine/quality_gates", "sql/90_checks", "expectations")
 __all__ = ["DQ_COLUMNS", "DUCKDB_TYPES", "ENGINES", "PRIVATE_COLUMN", "SOURCES", "Evaluation", "Outcome", "SuiteError",
-           "append_dq_results", "available_suites", "dq_results_dir", "evaluate", "load_suite", "run_suite",
+           "append_dq_results", "assess", "available_suites", "dq_results_dir", "evaluate", "load_suite", "run_suite",
            "summary_line"]
 
 
@@ -102,17 +102,23 @@ class Evaluation:
         }
 
 
-def evaluate(asset: str, settings, run_id: str, stage: str = "") -> Evaluation:
-    """Run an asset's suite on this run's Parquet and append every outcome to dq_results. `stage`: the
-    stage that writes the asset (pipelines.engine.registry), named in the one-line summary."""
+def assess(asset: str, settings, stage: str = "") -> Evaluation:
+    """Run an asset's suite on this run's Parquet, recording nothing (`evaluate` records; `asm backfill
+    --monthly` refuses a month on its blocking outcomes, pipelines.engine.replay). `stage`: the stage that
+    writes the asset (pipelines.engine.registry), named in the one-line summary."""
     stage = stage or asset
     t0 = time.perf_counter()
     try:
         outcomes = run_suite(asset, settings.read_path(asset), settings.read_path, settings.threads)
     except (SuiteError, duckdb.Error) as exc:
         outcomes = [Outcome("suite", "suite", "duckdb", "ERROR", False, error=str(exc).splitlines()[0][:300])]
-    ev = Evaluation(asset, stage, [o for o in outcomes if o.severity == "ERROR"],
-                    [o for o in outcomes if o.severity == "WARN"], time.perf_counter() - t0)
+    return Evaluation(asset, stage, [o for o in outcomes if o.severity == "ERROR"],
+                      [o for o in outcomes if o.severity == "WARN"], time.perf_counter() - t0)
+
+
+def evaluate(asset: str, settings, run_id: str, stage: str = "") -> Evaluation:
+    """Run an asset's suite on this run's Parquet (`assess`) and append every outcome to dq_results."""
+    ev = assess(asset, settings, stage)
     errors_name, warnings_name = ev.check_names
     append_dq_results(settings.out_dir, run_id, asset,
                       [(errors_name, o) for o in ev.errors] + [(warnings_name, o) for o in ev.warnings])
