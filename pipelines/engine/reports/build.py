@@ -68,6 +68,19 @@ def environment() -> jinja2.Environment:
 
 # ------------------------------------------------------------------------------------------ data
 
+def inyear_notes(projected: pl.DataFrame) -> list[str]:
+    """V5: what an in-year run's projected figures count, in words."""
+    if projected.height == 0 or not projected["in_year"].any():
+        return []
+    last = projected["data_last_service_date"].drop_nulls().max()
+    expected = int(projected["expected_episodes"].sum())
+    return [f"In-year run: the claims data end on {last}. Pool-based figures count closed episodes only; projected "
+            f"figures also count the open episodes expected to close before the year ends ({expected:,} attributions), "
+            "their cost so far projected to the full year from how closed episodes' costs build up, and scale Part B "
+            "paid so far to the whole year. 'On track' clinicians have fewer than the minimum closed episodes today "
+            "but enough with the expected ones."]
+
+
 def cohort_warnings(cohort_summary: pl.DataFrame) -> tuple[list[str], list[str]]:
     """B1 small-pool warnings, N5 and Q6 notes, from cohort_summary."""
     warnings, notes = [], []
@@ -195,6 +208,7 @@ def build_reports(settings: RunSettings, m: Methodology, out_dir: Path, tins: li
     basis = summary_rows[0]["cost_basis"] if summary_rows else NOT_STANDARDIZED
     part_a = bool(summary_rows and summary_rows[0]["part_a_supplied"])
     warnings, notes = cohort_warnings(t.cohort_summary.filter(pl.col("performance_year") == py))
+    notes = inyear_notes(t.projected) + notes
     env = environment()
     common = dict(css=(TEMPLATES / "style.css").read_text(), py=py, methodology_version=m.version, basis=basis,
                   generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
