@@ -143,3 +143,32 @@ def test_V5_S4_complex_bonus_of_a_participant_outside_the_pool():
     inside = final.complex_patient_bonus(pool, M.scoring).filter(pl.col("npi") == "3")["complex_bonus"].item()
     against = final.complex_bonus_against_pool(pool.filter(pl.col("npi") == "3"), pool, M.scoring)["complex_bonus"].item()
     assert inside == pytest.approx(against) == pytest.approx(10.0)
+
+
+def test_V5_Q492_cases_count_the_open_episodes_expected_to_close():
+    # Q492 row of a participant with 12 closed HF episodes (cases 12 < Q4's 20) and 9 expected -> 21 cases for the
+    # projected figure; a submitted measure (Q005) and a TIN-level row keep their cases; no expected -> unchanged
+    rows = pl.DataFrame([
+        {**KEY, "npi": "1", "measure_id": "Q492", "collection_type": "claims", "cases": 12.0},
+        {**KEY, "npi": "1", "measure_id": "Q005", "collection_type": "ecqm", "cases": 12.0},
+        {**KEY, "npi": None, "measure_id": "Q492", "collection_type": "claims", "cases": 5.0},
+        {**KEY, "npi": "2", "measure_id": "Q492", "collection_type": "claims", "cases": 30.0}])
+    counts = pl.DataFrame([{**KEY, "npi": "1", "expected_episodes": 9}, {**KEY, "npi": "2", "expected_episodes": 0}])
+    got = inyear.with_expected_cases(rows, counts, ("Q492",))["cases"].to_list()
+    assert got == [21.0, 12.0, 5.0, 30.0]
+
+
+def test_V5_P3_scaling_solved_over_the_projected_participants_when_the_run_has_none():
+    # HF has the run's S = 1.4 (kept). LBP has none yet (no one scored in the run): two participants projected as
+    # scored, final score 50 each (T = 0.5), Part B 100 each: S = 0.85 x 200 / (0.5 x 100 + 0.5 x 100) = 1.7, and
+    # their factor r x 0.5 x 1.7 - r = -0.15 r is inside [-r, r], so no clipping re-solve (P3). A participant
+    # projected below the case minimum does not enter.
+    from pipelines.engine.projection.stage import SCALING_PROJECTED, SCALING_RUN, projected_scaling
+    run = pl.DataFrame({"cohort": ["HF", "LBP"], "scaling_factor": [1.4, None]})
+    frame = pl.DataFrame({"cohort": ["LBP", "LBP", "LBP", "HF"],
+                          "projected_status": ["scored", "scored", "below_case_minimum", "scored"],
+                          "projected_final_score": [50.0, 50.0, 80.0, 10.0],
+                          "projected_partb_paid": [100.0, 100.0, 100.0, 100.0]})
+    got = {r["cohort"]: r for r in projected_scaling(run, frame, M).iter_rows(named=True)}
+    assert got["HF"]["scaling_factor"] == 1.4 and got["HF"]["scaling_source"] == SCALING_RUN
+    assert got["LBP"]["scaling_factor"] == pytest.approx(1.7) and got["LBP"]["scaling_source"] == SCALING_PROJECTED

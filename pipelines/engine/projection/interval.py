@@ -113,7 +113,11 @@ def pool_benchmarks(b: Bootstrap, m: Methodology, rows: pl.DataFrame, draws: int
         drawn.select("performance_year", "cohort", "tin", pl.col("npi").alias("member_npi"), DRAW, "copies"),
         on=["performance_year", "cohort", "tin", "member_npi"], how="inner").rename({"_row_npi": "npi"})),
         b.qp, by=(DRAW,))
-    return bench, deciles, _drawn_scaling(b, m, drawn, rows, bench, deciles)
+    drawn_s = _drawn_scaling(b, m, drawn, rows, bench, deciles).filter(pl.col("scaling_factor").is_not_null())
+    # a cohort without pool members (early in an in-year run) keeps the S the caller gives it in every draw
+    given = b.scaling.filter(pl.col("scaling_factor").is_not_null()).join(draw_index(draws), how="cross").join(
+        drawn_s.select("cohort", DRAW), on=["cohort", DRAW], how="anti")
+    return bench, deciles, pl.concat([drawn_s, given.select(drawn_s.columns)], how="vertical_relaxed")
 
 
 def _drawn_scaling(b: Bootstrap, m: Methodology, drawn: pl.DataFrame, rows: pl.DataFrame, bench: pl.DataFrame,

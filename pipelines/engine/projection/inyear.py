@@ -182,3 +182,19 @@ def _empty_open() -> pl.DataFrame:
     return pl.DataFrame(schema={"episode_id": pl.Utf8, "cohort": pl.Utf8, "performance_year": pl.Int64,
                                 "start_date": pl.Date, "end_date": pl.Date, "cost_to_date": pl.Float64,
                                 "winsor_cap": pl.Float64, "expected_cost": pl.Float64})
+
+
+def with_expected_cases(quality_points: pl.DataFrame, counts: pl.DataFrame,
+                        computed_measures: tuple[str, ...]) -> pl.DataFrame:
+    """V5 for the measures computed from the episodes (Q6's Q492): their case count is the participant's
+    attributed episodes, so the projected figure counts the open ones expected to close too (Q4's 20 cases, as
+    R5); the rate stays the closed episodes'. Submitted measures and TIN-level rows are unchanged, and so is
+    every participant with no expected episode (at year end, everyone)."""
+    if counts.height == 0 or not computed_measures:
+        return quality_points
+    extra = counts.select(*PARTICIPANT, "expected_episodes")
+    return (quality_points.join(extra, on=PARTICIPANT, how="left")
+            .with_columns(pl.when(pl.col("measure_id").is_in(list(computed_measures)) & pl.col("npi").is_not_null())
+                          .then(pl.col("cases") + pl.col("expected_episodes").fill_null(0))
+                          .otherwise(pl.col("cases")).cast(quality_points.schema["cases"]).alias("cases"))
+            .drop("expected_episodes"))

@@ -12,7 +12,7 @@ Nothing here writes beneficiary ids (participant-level tables only).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import polars as pl
 
@@ -122,7 +122,7 @@ def point_figures(inp: Inputs, qscore: pl.DataFrame, reference: pl.DataFrame, m:
     frame = frame.with_columns(cost.cost_points_expr(m.benchmarks, "projected_measure_score")
                                .alias("projected_cost_points")).drop("median", "sd", *cost.THRESHOLDS)
     frame = _with_final(frame, "projected", m).with_columns(pl.col("run_final_score").alias("pool_final_score"))
-    scaling = cohort_scaling(inp.pay)
+    scaling = projected_scaling(cohort_scaling(inp.pay), frame, m)
     frame = frame.join(scaling, on="cohort", how="left").with_columns(
         payment.adjustment_factor_expr(m.payment, "projected_final_score", "projected_partb_paid").alias("projected_factor"))
     return frame.with_columns((pl.col("pool_factor") * pl.col("partb_paid")).alias("pool_dollar_impact"),
@@ -152,6 +152,28 @@ def cohort_mean_costs(cms: pl.DataFrame) -> pl.DataFrame:
 def cohort_scaling(pay: pl.DataFrame) -> pl.DataFrame:
     """P3: the run's scaling factor S per cohort (one value per cohort in payment_adjustments)."""
     return pay.group_by("cohort").agg(pl.col("scaling_factor").drop_nulls().first())
+
+
+SCALING_RUN, SCALING_PROJECTED = "run pool", "projected participants"
+
+
+def projected_scaling(run: pl.DataFrame, frame: pl.DataFrame, m: Methodology) -> pl.DataFrame:
+    """P3's S the projected figure prices with: the run's (V3), or, for a cohort whose run has none (early in
+    the year no one is scored yet, V5), S solved by P3 over the participants projected as scored (their
+    projected final scores and Part B paid). Columns: cohort, scaling_factor, scaling_source."""
+    known = run.filter(pl.col("scaling_factor").is_not_null()).with_columns(pl.lit(SCALING_RUN).alias("scaling_source"))
+    rows = []
+    pool = frame.filter(~pl.col("cohort").is_in(known["cohort"].implode()) & (pl.col("projected_status") == "scored")
+                        ).with_columns(pl.col("projected_partb_paid").cast(pl.Float64).fill_null(0.0))
+    pool = pool.filter(payment.payment_status_expr("projected_final_score", "projected_partb_paid") == payment.IN_POOL)
+    for (cohort,), g in pool.with_columns(payment.transformed_score_expr(m.payment, "projected_final_score").alias("t")
+                                          ).sort("cohort", "t", "projected_partb_paid").group_by("cohort", maintain_order=True):
+        s = payment.solve_scaling(g["t"].to_numpy(), g["projected_partb_paid"].to_numpy(), m.payment.risk_level,
+                                  m.payment.payback_share)
+        if s is not None:
+            rows.append({"cohort": cohort, "scaling_factor": s, "scaling_source": SCALING_PROJECTED})
+    extra = pl.DataFrame(rows, schema={"cohort": pl.Utf8, "scaling_factor": pl.Float64, "scaling_source": pl.Utf8})
+    return pl.concat([known.select("cohort", pl.col("scaling_factor").cast(pl.Float64), "scaling_source"), extra])
 
 
 def with_open_episodes(closed: pl.DataFrame, open_rows: pl.DataFrame) -> pl.DataFrame:
@@ -186,7 +208,8 @@ def intervals(inp: Inputs, points: pl.DataFrame, reference: pl.DataFrame, qbench
         .select(*PARTICIPANT, "pool_figure", "measure_score", "cohort_mean_cost", *interval.HELD, "partb_paid",
                 "projected_partb_paid"),
         episodes=with_open_episodes(inp.episodes, year_open), members=members, quality_rows=inp.quality_points, cost_benchmarks=inp.cost_benchmarks,
-        cms_quality=qbench, reference=reference, scaling=cohort_scaling(inp.pay), qp=qp,
+        cms_quality=qbench, reference=reference,
+        scaling=points.group_by("cohort").agg(pl.col("scaling_factor").drop_nulls().first()), qp=qp,
         part_a_measures=tuple(m.quality.part_a_measures))
     draws = interval.bootstrap(boot, m)
     level = m.projection.interval_level
@@ -300,7 +323,7 @@ PROJECTED_COLUMNS = [
     "projected_cost_points", "projected_cost_points_low", "projected_cost_points_high",
     "projected_final_score", "projected_final_score_low", "projected_final_score_high",
     "projected_factor", "projected_factor_low", "projected_factor_high", "projected_dollar_impact",
-    "projected_dollar_impact_low", "projected_dollar_impact_high", "projected_sign", "scaling_factor", "partb_paid",
+    "projected_dollar_impact_low", "projected_dollar_impact_high", "projected_sign", "scaling_factor", "scaling_source", "partb_paid",
     "partb_paid_scale", "projected_partb_paid", "complex_bonus", "projected_complex_bonus",
     "draws", "interval_level", "seed", "bootstrap_sources", "data_last_service_date",
 ]
@@ -330,6 +353,11 @@ def compute_projection(settings: RunSettings, m: Methodology) -> tuple[dict[str,
     cms_q = load_quality_benchmarks(p.quality_benchmarks_file, py)
     combos = inp.quality_points.select("cohort", "measure_id", "collection_type").drop_nulls()
     qbench = vquality.cms_deciles(cms_q, combos, m, py)
+    year = inyear.read_inyear(settings, m, inp.last_service_date, inp.scores.select(PARTICIPANT), inp.episodes,
+                              cohort_mean_costs(inp.cms))
+    # V5: Q492's cases count the open episodes expected to close (the projected figure's rows; the pool's as run)
+    inp = replace(inp, quality_points=inyear.with_expected_cases(inp.quality_points, year["counts"],
+                                                                 tuple(m.quality.part_a_measures)))
     per_measure, qscore = vquality.projected_quality(
         inp.scores.select(PARTICIPANT), inp.quality_points, qbench, qp, tuple(m.quality.part_a_measures), part_a)
     cohorts = sorted(qp.required_measures)
@@ -338,8 +366,6 @@ def compute_projection(settings: RunSettings, m: Methodology) -> tuple[dict[str,
         vcost.pool_median_mean(inp.scores))
     pool_size = inp.cost_benchmarks.select(pl.col("performance_year").cast(pl.Int64), "cohort",
                                            pl.col("participants").cast(pl.Int64).alias("peer_pool_size"))
-    year = inyear.read_inyear(settings, m, inp.last_service_date, inp.scores.select(PARTICIPANT), inp.episodes,
-                              cohort_mean_costs(inp.cms))
     paid_scale = inyear.partb_paid_scale(inp.last_service_date, py, m)
     points = point_figures(inp, qscore, reference, m, year, paid_scale).join(
         pool_size, on=["performance_year", "cohort"], how="left")
