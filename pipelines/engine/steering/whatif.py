@@ -385,26 +385,20 @@ def scratch_input(run: Run, folder: Path, files: dict[str, pl.DataFrame]) -> Pat
 # ------------------------------------------------------------------------------ before / after
 
 def figures(projected: pl.DataFrame) -> pl.DataFrame:
-    """Per participant: the figure V4 leads with, its final score, factor and dollars with their V3 interval."""
-    lead = pl.col("lead").fill_null("pool")
+    """Per participant: the figure V4 leads with (the projected one when the lead has no score, e.g. a clinician
+    on track in an in-year run, V5), its final score, factor and dollars with their V3 interval and sign."""
+    lead = (pl.when(pl.col("lead").fill_null("pool") == "projected").then(pl.lit("projected"))
+            .when(pl.col("pool_final_score").is_null() & pl.col("projected_final_score").is_not_null())
+            .then(pl.lit("projected")).otherwise(pl.lit("pool")))
 
-    def pick(pool: str, proj: str) -> pl.Expr:
-        return pl.when(lead == "projected").then(pl.col(proj)).otherwise(pl.col(pool))
-    paid = pl.col("partb_paid")
+    def pick(column: str) -> pl.Expr:
+        return pl.when(lead == "projected").then(pl.col(f"projected_{column}")).otherwise(pl.col(f"pool_{column}"))
     return projected.select(
         *PARTICIPANT, "status", lead.alias("figure"),
-        pick("pool_final_score", "projected_final_score").alias("final_score"),
-        pick("pool_final_score_low", "projected_final_score_low").alias("final_score_low"),
-        pick("pool_final_score_high", "projected_final_score_high").alias("final_score_high"),
-        pick("pool_factor", "projected_factor").alias("factor"),
-        pick("pool_factor_low", "projected_factor_low").alias("factor_low"),
-        pick("pool_factor_high", "projected_factor_high").alias("factor_high"),
-        pick("pool_dollar_impact", "projected_dollar_impact").alias("dollars"),
-        pl.when(lead == "projected").then(pl.col("projected_dollar_impact_low")).otherwise(pl.col("pool_factor_low") * paid)
-        .alias("dollars_low"),
-        pl.when(lead == "projected").then(pl.col("projected_dollar_impact_high")).otherwise(pl.col("pool_factor_high") * paid)
-        .alias("dollars_high"),
-        "partb_paid")
+        *[pick(f"final_score{e}").alias(f"final_score{e}") for e in ("", "_low", "_high")],
+        *[pick(f"factor{e}").alias(f"factor{e}") for e in ("", "_low", "_high")],
+        *[pick(f"dollar_impact{e}").alias(f"dollars{e}") for e in ("", "_low", "_high")],
+        pick("sign").alias("sign"), "partb_paid")
 
 
 def before_after(before: pl.DataFrame, after: pl.DataFrame, tin: str, npis: list[str]) -> pl.DataFrame:
@@ -447,16 +441,6 @@ def run_whatif(run: Run, sc: Scenario, lock=None) -> dict:
 
 # ------------------------------------------------------------------------------ the printed table
 
-def _sign(low, high) -> str:
-    if low is None or high is None:
-        return ""
-    if low > 0:
-        return "gains"
-    if high < 0:
-        return "loses"
-    return "sign not yet known"
-
-
 def _fmt(x, kind: str) -> str:
     if x is None:
         return "-"
@@ -486,8 +470,7 @@ def render(result: dict) -> str:
         lines.append(f"  {r['cohort']} NPI {r['npi']} ({r['figure'] or r['figure_after']}): {r['status']} -> {r['status_after']}")
         for f, kind, label in (("final_score", "score", "final score"), ("factor", "factor", "factor"),
                                ("dollars", "dollars", "dollars")):
-            sign = (f"{_sign(r.get('factor_low'), r.get('factor_high')) or '-'} -> "
-                    f"{_sign(r.get('factor_low_after'), r.get('factor_high_after')) or '-'}") if f == "factor" else ""
+            sign = f"{r.get('sign') or '-'} -> {r.get('sign_after') or '-'}" if f == "factor" else ""
             change = r[f"{f}_change"]
             shown = f"{change:+.1f}" if kind == "score" else _fmt(change, kind)
             lines.append(f"    {label:<12} {_cell(r, f, kind):<34} -> {_cell(r, f, kind, '_after'):<34} ({shown})"
