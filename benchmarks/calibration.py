@@ -13,7 +13,9 @@ data's last service date, "as of"):
              projected score that month (points)
   MAE TIN $  mean over TIN x cohort of |sum of the month's projected dollars - sum of year-end dollars|
   cover score share of year-end final scores inside the month's 80% interval (V3; target 70-90%)
+  cover factor share of year-end payment factors inside the month's 80% factor interval
   cover $    share of year-end clinician dollars inside the month's 80% dollar interval
+Months whose data end before the PY starts are left out (nothing of the PY is closed or open yet).
 The year-end figure is the pool-based one (the run's pool is the whole synthetic nation). No beneficiary id is
 read: only participant-level tables.
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import subprocess
 import sys
@@ -58,6 +61,7 @@ def replay(seed: int, scale: str, work: Path, threads: int, py: int) -> tuple[Pa
                            "--quiet"], env)
     seconds["backfill"] = _run([*ASM, "backfill", "--monthly", "--input", str(inp), "--out", str(out),
                                 "--from", f"{py}-01", "--to", f"{py}-12", "--threads", str(threads), "--quiet"], env)
+    (base / "seconds.json").write_text(json.dumps(seconds))
     return out, seconds
 
 
@@ -69,7 +73,8 @@ def calibration_table(history: pl.DataFrame, year_end: pl.DataFrame) -> pl.DataF
     """Per month of `history` (read_history rows), the calibration figures against `year_end`
     (projected_scores of the year-end run)."""
     truth = year_end.filter(pl.col("status") == "scored").select(
-        *PARTICIPANT, pl.col("pool_final_score").alias("truth_score"), pl.col("pool_dollar_impact").alias("truth_dollars"))
+        *PARTICIPANT, pl.col("pool_final_score").alias("truth_score"), pl.col("pool_factor").alias("truth_factor"),
+        pl.col("pool_dollar_impact").alias("truth_dollars"))
     tin_keys = ["performance_year", "tin", "cohort"]
     tin_truth = truth.group_by(tin_keys).agg(pl.col("truth_dollars").sum().alias("truth_tin"))
     rows = []
@@ -92,6 +97,8 @@ def calibration_table(history: pl.DataFrame, year_end: pl.DataFrame) -> pl.DataF
             "tins": tins.height,
             "cover_score": with_interval.select(_inside("truth_score", "projected_final_score_low",
                                                         "projected_final_score_high").mean()).item(),
+            "cover_factor": with_interval.filter(pl.col("truth_factor").is_not_null()).select(
+                _inside("truth_factor", "projected_factor_low", "projected_factor_high").mean()).item(),
             "cover_dollars": with_dollars.select(_inside("truth_dollars", "projected_dollar_impact_low",
                                                          "projected_dollar_impact_high").mean()).item(),
         })
@@ -107,10 +114,11 @@ def markdown(seed: int, table: pl.DataFrame, seconds: dict) -> str:
     out = [f"**Seed {seed}** ({table['year_end_scored'][0] if table.height else 0} clinicians scored at year end; "
            f"`asm run` {seconds.get('run', 0):.0f} s, `asm backfill --monthly` of the PY {seconds.get('backfill', 0):.0f} s)",
            "", "| as of | found (scored or on track) | projected | MAE final score (pts) | MAE TIN $ | TINs | "
-           "80% cover, score | 80% cover, $ |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+           "80% cover, score | 80% cover, factor | 80% cover, $ |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in table.iter_rows(named=True):
         out.append(f"| {r['as_of']} | {pct(r['found'])} | {r['projected']} | {num(r['mae_score'])} | "
-                   f"{num(r['mae_tin_dollars'], 0)} | {r['tins']} | {pct(r['cover_score'])} | {pct(r['cover_dollars'])} |")
+                   f"{num(r['mae_tin_dollars'], 0)} | {r['tins']} | {pct(r['cover_score'])} | {pct(r['cover_factor'])} | "
+                   f"{pct(r['cover_dollars'])} |")
     return "\n".join(out)
 
 
@@ -135,16 +143,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--results", type=Path, default=None, help="RESULTS.md to update (default: print only)")
     ap.add_argument("--reuse", action="store_true", help="reuse the OUT folders of an earlier replay")
     args = ap.parse_args(argv)
-    parts = [f"Replayed {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, scale `{args.scale}`, "
+    verb = "Computed from the kept replays" if args.reuse else "Replayed"
+    parts = [f"{verb} {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, scale `{args.scale}`, "
              f"{args.threads} threads, 1-minute load {os.getloadavg()[0]:.1f}; "
              "`python benchmarks/calibration.py --seeds " + args.seeds + "`."]
     for seed in (int(s) for s in args.seeds.split(",")):
         out = args.work / f"{args.scale}-seed{seed}" / "out"
-        seconds = {}
+        timings = out.parent / "seconds.json"
+        seconds = json.loads(timings.read_text()) if timings.is_file() else {}
         if not (args.reuse and out.is_dir()):
             out, seconds = replay(seed, args.scale, args.work, args.threads, args.performance_year)
         year_end = pl.read_parquet(out / "warehouse" / "projected_scores.parquet")
-        table = calibration_table(read_history(out), year_end)
+        history = read_history(out).filter(pl.col("as_of") >= dt.date(args.performance_year, 1, 1))
+        table = calibration_table(history, year_end)
         text = markdown(seed, table, seconds)
         print(text + "\n", flush=True)
         parts.append(text)
