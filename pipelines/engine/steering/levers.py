@@ -458,14 +458,20 @@ def improvement_levers(inp: LeverInputs, m: Methodology) -> tuple[pl.DataFrame, 
                          .alias("dollars_gained")))
     out = out.with_columns(pl.when(pl.col("final_score_after").is_null()).then(None).otherwise(pl.col("dollars_gained"))
                            .alias("dollars_gained"))
-    out = out.with_columns(
-        pl.struct(pl.col("points_gained").fill_null(-1e9), pl.col("dollars_gained").fill_null(-1e18))
-        .rank(method="ordinal", descending=True).over(PARTICIPANT).cast(pl.Int64).alias("rank"))
+    out = rank_within(out, PARTICIPANT, [pl.col("points_gained").fill_null(-1e9),
+                                         pl.col("dollars_gained").fill_null(-1e18)], "lever_id")
     for c, t in LEVER_COLUMNS.items():
         if c not in out.columns:
             out = out.with_columns(pl.lit(None, t).alias(c))
     out = out.select([pl.col(c).cast(t) for c, t in LEVER_COLUMNS.items()]).sort(*PARTICIPANT, "rank")
     return out, tin_rollup(out)
+
+
+def rank_within(frame: pl.DataFrame, keys: list[str], by: list[pl.Expr], tie: str) -> pl.DataFrame:
+    """Rank 1, 2, ... within `keys` by `by` (descending), ties broken by `tie` (ascending): the same ranks
+    whatever order the rows arrive in (reruns and shards agree)."""
+    return (frame.sort([*keys, *by, tie], descending=[False] * len(keys) + [True] * len(by) + [False])
+            .with_columns(pl.int_range(1, pl.len() + 1).over(keys).cast(pl.Int64).alias("rank")))
 
 
 def tin_rollup(levers: pl.DataFrame) -> pl.DataFrame:
@@ -476,8 +482,7 @@ def tin_rollup(levers: pl.DataFrame) -> pl.DataFrame:
         pl.col("rule").first(), pl.len().alias("levers"), pl.struct("cohort", "npi").n_unique().alias("participants"),
         pl.col("points_gained").sort().sum().alias("points_gained"),
         pl.col("dollars_gained").sort().sum().alias("dollars_gained"))
-    return out.with_columns(
-        pl.struct(pl.col("dollars_gained"), pl.col("points_gained")).rank(method="ordinal", descending=True)
-        .over(["performance_year", "tin"]).cast(pl.Int64).alias("rank")).select(
+    return rank_within(out, ["performance_year", "tin"], [pl.col("dollars_gained").fill_null(-1e18),
+                                                         pl.col("points_gained").fill_null(-1e9)], "lever").select(
         "performance_year", "tin", "lever", "rule", "rank", "participants", "levers", "points_gained",
         "dollars_gained").sort("performance_year", "tin", "rank")
