@@ -1,7 +1,8 @@
 """Reports in a real browser: headless Chromium (Debian's `chromium`, installed by .ci/run) opens the index
-and a scorecard; every chart rendered (an SVG with marks inside each chart container), every link of the
-index and of the scorecard opens a file of the reports folder (anchors included), and no page shows
-another TIN's clinicians or any beneficiary id. No network, no script (the SVG is inline)."""
+and a scorecard; every chart was drawn by the page's script from its Vega-Lite specification with the Vega
+runtime shipped in the reports folder (an SVG with marks inside each chart container, none failed), every
+link of the index and of the scorecard opens a file of the reports folder (anchors included), and no page
+shows another TIN's clinicians or any beneficiary id. No network: the runtime is a local file."""
 from __future__ import annotations
 
 import os
@@ -19,7 +20,9 @@ from pipelines.engine.projection import read_history
 from tests.report_run import demo_run
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+# --virtual-time-budget: let the page's scripts (the charts) finish before the DOM is dumped
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+         "--virtual-time-budget=30000"]
 TOKEN = re.compile(r"[A-Za-z0-9]+")
 MARKS = ("path", "rect", "line", "circle", "text")
 
@@ -115,6 +118,8 @@ def test_scorecard_charts_rendered(pages):
     for name, charts in kinds.items():
         for svgs, marks in charts:
             assert svgs == 1 and marks >= 10, f"{name} chart did not render ({svgs} svg, {marks} marks)"
+    assert 'data-drawn="failed"' not in card.raw and card.raw.count('data-drawn="yes"') == len(card.charts)
+    assert (reports / "vega-embed.js").is_file() and (reports / "vega-embed.LICENSE.txt").is_file()
 
 
 def test_scorecard_links_open_and_anchors_exist(pages):

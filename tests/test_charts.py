@@ -3,6 +3,7 @@ that is valid against the schema (the reports render without validating, for spe
 here once per kind) and renders to an SVG with its marks; a trend needs two data dates."""
 from __future__ import annotations
 
+import json
 import re
 
 import jsonschema
@@ -16,19 +17,23 @@ BANDS = [{"figure": "Pool-based", **{f"t{k}": 20000.0 - 1500 * k for k in range(
 
 @pytest.fixture
 def validated(monkeypatch):
-    """Every chart passed to charts.svg is validated against the Vega-Lite schema (Altair's copy) first."""
+    """Every chart passed to charts.embed is validated against the Vega-Lite schema (Altair's copy) and drawn
+    server-side (charts.svg) to check it renders; the embedded JSON must give back the same specification."""
     from altair.vegalite.v6.schema.core import load_schema
 
     schema = load_schema()
     seen = []
-    render = charts.svg
+    embed = charts.embed
 
     def checked(chart):
         jsonschema.validate(chart, schema)  # raises on a specification Vega-Lite would reject
+        html = embed(chart)
+        body = html.removeprefix('<script type="application/json" class="vl-spec">').removesuffix("</script>")
+        assert "</" not in body and json.loads(body.replace("<\\/", "</")) == chart
         seen.append(chart)
-        return render(chart)
+        return charts.svg(chart)
 
-    monkeypatch.setattr(charts, "svg", checked)
+    monkeypatch.setattr(charts, "embed", checked)
     return seen
 
 
@@ -65,7 +70,7 @@ def test_every_chart_kind_is_a_valid_spec_and_renders(validated):
 
 def test_an_invalid_specification_is_caught(validated):
     with pytest.raises(jsonschema.ValidationError):
-        charts.svg(charts.spec({"mark": {"type": "bar"}, "encoding": {"x": {"field": "a", "type": "amount"}}}))
+        charts.embed(charts.spec({"mark": {"type": "bar"}, "encoding": {"x": {"field": "a", "type": "amount"}}}))
 
 
 def test_a_trend_needs_two_data_dates(validated):

@@ -24,7 +24,7 @@ import jinja2
 import polars as pl
 
 from pipelines.engine.methodology import Methodology
-from pipelines.engine.reports import words
+from pipelines.engine.reports import charts, words
 from pipelines.engine.reports.inputs import ReportTables, tin_folder
 from pipelines.engine.settings import RunSettings
 
@@ -228,6 +228,7 @@ def build_reports(settings: RunSettings, m: Methodology, out_dir: Path, tins: li
             for n in pool.map(card.write, chunks):  # in order; an error in a worker is raised here
                 done += n
                 settings.progress(f"reports: {done:,} of {len(scope):,} scorecards")
+    charts.write_runtime(out_dir)  # the Vega runtime every page with charts loads (drawn in the browser)
     html = env.get_template("cohort_summary.html.j2").render(
         title=f"ASM cohort summary PY {py}", cohorts=cohort_sections(t, py),
         tin_count=summary_rows[0]["tins_in_run"] if summary_rows else 0, warnings=warnings, notes=notes, **common)

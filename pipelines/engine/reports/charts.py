@@ -1,7 +1,9 @@
-"""Charts of the scorecards: Vega-Lite specifications, written as plain dictionaries, rendered offline to
-SVG by vl-convert (no script, no network at view time) and inlined in the HTML. Every function takes
-rows of the final tables and draws them; none computes a rule (the band edges are the thresholds and
-deciles the tables hold).
+"""Charts of the scorecards: Vega-Lite specifications, written as plain dictionaries and embedded in the
+HTML as JSON; the browser draws them with the Vega runtime shipped once in the reports folder
+(`vega-embed.js`, vl-convert's offline bundle of Vega, Vega-Lite and Vega-Embed: no network at view
+time). The run writes specifications, not pictures. Every function takes rows of the final tables and
+draws them; none computes a rule (the band edges are the thresholds and deciles the tables hold).
+`svg()` still renders a specification server-side (tests check every chart kind draws).
 
 The specifications are built as dictionaries, not Altair objects: Altair's object model (deep copies on
 every layer, shorthand lookups, schema validation) took as long as drawing on the demo's 300 scorecard
@@ -26,6 +28,36 @@ _XMLNS = re.compile(r'\s+xmlns(:xlink)?="[^"]*"')
 def spec(body: dict) -> dict:
     """A top-level specification: the schema and Altair's default view size around `body`."""
     return {"$schema": SCHEMA, "config": {"view": {"continuousWidth": 300, "continuousHeight": 300}}, **body}
+
+
+RUNTIME = "vega-embed.js"  # in the reports folder's root, written once per build
+RUNTIME_LICENSE = "vega-embed.LICENSE.txt"
+
+
+def embed(chart: dict) -> str:
+    """A specification as the JSON a chart container holds (`<script type="application/json">`, drawn by the
+    page's loader in base.html.j2); "</" escaped so the JSON cannot close the script element."""
+    text = json.dumps(chart, sort_keys=True, separators=(",", ":")).replace("</", "<\\/")
+    return f'<script type="application/json" class="vl-spec">{text}</script>'
+
+
+@functools.lru_cache(maxsize=1)
+def runtime_bundle() -> str:
+    """vl-convert's standard bundle (Vega, Vega-Lite for VL_VERSION and Vega-Embed on `window`), offline."""
+    return vlc.javascript_bundle(vl_version=VL_VERSION)
+
+
+def write_runtime(folder) -> None:
+    """The Vega runtime and its licence notice, once per reports folder."""
+    from pathlib import Path
+
+    folder = Path(folder)
+    (folder / RUNTIME).write_text(runtime_bundle(), encoding="utf-8")
+    (folder / RUNTIME_LICENSE).write_text(
+        f"{RUNTIME}: Vega {vlc.get_vega_version()}, Vega-Lite {VL_VERSION}, Vega-Embed {vlc.get_vega_embed_version()},\n"
+        "bundled by vl-convert (https://github.com/vega/vl-convert, BSD-3-Clause).\n"
+        "Vega, Vega-Lite and Vega-Embed: Copyright (c) the University of Washington Interactive Data Lab, released\n"
+        "under the BSD 3-Clause License (https://github.com/vega/vega/blob/main/LICENSE).\n", encoding="utf-8")
 
 
 def svg(chart: dict) -> str:
@@ -99,7 +131,7 @@ def cost_position(bands: list[dict], marker: dict, distribution: dict | None) ->
             for i, b in enumerate(bands) if all(b[f"t{k}"] is not None for k in range(1, 11))]
     if not rows or marker.get("score") is None:
         return ""
-    return svg(spec({"vconcat": rows, "spacing": 14, "resolve": {"scale": {"x": "independent"}}}))
+    return embed(spec({"vconcat": rows, "spacing": 14, "resolve": {"scale": {"x": "independent"}}}))
 
 
 def quality_deciles(rows: list[dict]) -> str:
@@ -120,7 +152,7 @@ def quality_deciles(rows: list[dict]) -> str:
         "color": _n("figure", scale=_color_scale(list(FIGURE_COLORS), list(FIGURE_COLORS.values())),
                     legend={"title": None, "orient": "bottom"}),
         "shape": _n("figure", legend=None)}}
-    return svg(spec({"layer": [band, dots], "resolve": {"scale": {"color": "independent"}},
+    return embed(spec({"layer": [band, dots], "resolve": {"scale": {"color": "independent"}},
                      "width": WIDTH, "height": 30 * len(measures)}))
 
 
@@ -145,7 +177,7 @@ def waterfall(steps: list[dict], title: str) -> str:
                     legend=None)}}
     text = {"mark": {"type": "text", "dy": -8, "fontSize": 11}, "encoding": {
         "x": _n("label", sort=order), "y": _q("end"), "text": _n("text")}}
-    return svg(spec({"data": _values(rows), "layer": [bars, text], "width": WIDTH, "height": 220, "title": title}))
+    return embed(spec({"data": _values(rows), "layer": [bars, text], "width": WIDTH, "height": 220, "title": title}))
 
 
 def trend(rows: list[dict], value: str, title: str, y_title: str, domain: list[float]) -> str:
@@ -160,7 +192,7 @@ def trend(rows: list[dict], value: str, title: str, y_title: str, domain: list[f
     band = {"mark": {"type": "area", "opacity": 0.25, "color": "#e08a00"}, "encoding": {
         "x": x, "y": _q("low", title=y_title, scale={"domain": domain}), "y2": {"field": "high"}}}
     line = {"mark": {"type": "line", "point": True, "color": "#e08a00"}, "encoding": {"x": x, "y": _q("value")}}
-    return svg(spec({"data": _values(data), "layer": [band, line], "width": WIDTH, "height": 160, "title": title}))
+    return embed(spec({"data": _values(data), "layer": [band, line], "width": WIDTH, "height": 160, "title": title}))
 
 
 def cost_drivers(rows: list[dict]) -> str:
@@ -170,7 +202,7 @@ def cost_drivers(rows: list[dict]) -> str:
             for who, col in (("This TIN", "per_episode"), ("Cohort", "cohort_per_episode")) if r.get(col) is not None]
     if not data:
         return ""
-    return svg(spec({"data": _values(data), "mark": {"type": "bar"}, "encoding": {
+    return embed(spec({"data": _values(data), "mark": {"type": "bar"}, "encoding": {
         "y": _n("category", title=None, sort=[r["label"] for r in rows]), "x": _q("amount", title="$ per episode"),
         "yOffset": _n("who"),
         "color": _n("who", scale=_color_scale(["This TIN", "Cohort"], ["#1f4e79", "#9db7d5"]),

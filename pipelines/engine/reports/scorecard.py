@@ -195,7 +195,7 @@ def write_scorecard(ctx: ScorecardContext, tin: str, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     lines = _lines_pages(ctx, tin, participants, folder)
     html = ctx.env.get_template("scorecard.html.j2").render(
-        title=f"ASM scorecard TIN {tin} PY {py}", tin=tin, clinicians=len(participants) + len(others),
+        title=f"ASM scorecard TIN {tin} PY {py}", tin=tin, runtime=f"../{charts.RUNTIME}", clinicians=len(participants) + len(others),
         participants=participants, summary=summary, others=others, drivers=drivers,
         last_service_date=(participants[0]["projection"].get("data_last_service_date") if participants else None),
         warnings=[w for w in ctx.warnings if any(f"for {c}:" in w for c in cohorts_here)],
