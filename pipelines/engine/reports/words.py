@@ -83,3 +83,49 @@ def status_counts(row: dict, m: Methodology) -> str:
     if row.get("on_track"):  # V5: of those below the case minimum, on track with the open episodes
         text += f"; {row['on_track']} of them on track for {m.benchmarks.case_minimum} with the open episodes expected to close"
     return text
+
+
+# ------------------------------------------------------------------------------------------ shared vocabulary
+# One name per figure across pages, CSV, Excel and the index (issue 19, item 4): the two estimates a report
+# shows, keyed by the column prefix of projected_scores / projection_tin_summary.
+ESTIMATES = {"pool": "Peer-pool estimate", "projected": "CMS-benchmark estimate"}
+ESTIMATE_SHORT = {"pool": "peer-pool", "projected": "CMS-benchmark"}
+MEASURES_FILE = REFERENCE_DIR / "qpp" / "mips_measures_2027.csv"
+COLLECTION_TYPES = {"ecqm": "eCQM (from the EHR)", "mips_cqm": "MIPS CQM (registry)", "claims": "Medicare Part B claims",
+                    "administrative_claims": "computed by CMS from claims"}
+# Short titles where CMS's title is a sentence (the full title stays in the glossary and tooltips).
+SHORT_TITLES = {"005": "ACE/ARB/ARNI therapy for LVSD", "008": "Beta-blocker therapy for LVSD",
+                "128": "BMI screening and follow-up", "134": "Depression screening and follow-up",
+                "220": "Functional status change (low back)", "236": "Controlling high blood pressure",
+                "238": "High-risk medications in older adults", "377": "Functional status assessments (HF)",
+                "492": "Cardiovascular hospital admissions (HF)"}
+
+
+@functools.lru_cache(maxsize=1)
+def _measure_titles() -> dict[str, str]:
+    table = pl.read_csv(MEASURES_FILE, infer_schema=False)
+    return {r["measure_id"]: r["title"] for r in table.iter_rows(named=True)}
+
+
+def _cms_number(measure_id: str) -> str:
+    return measure_id[1:] if measure_id[:1] == "Q" and measure_id[1:].isdigit() else measure_id
+
+
+def measure_title(measure_id: str | None, short: bool = True) -> str:
+    """'Q008' -> 'Beta-blocker therapy for LVSD' (short) or CMS's full title (data/reference/qpp, MIPS 2027);
+    an id CMS's list does not hold -> the id itself."""
+    if not measure_id:
+        return ""
+    number = _cms_number(measure_id)
+    if short and number in SHORT_TITLES:
+        return SHORT_TITLES[number]
+    return _measure_titles().get(number, measure_id)
+
+
+def measure_label(measure_id: str | None) -> str:
+    """'Q008' -> 'Beta-blocker therapy for LVSD (Q008)': the title a person reads, the id for cross-reference."""
+    return f"{measure_title(measure_id)} ({measure_id})" if measure_id else ""
+
+
+def collection_type(code: str | None) -> str:
+    return COLLECTION_TYPES.get(code or "", code or "")
