@@ -11,8 +11,8 @@ import pytest
 
 from pipelines.engine.reports import charts
 
-BANDS = [{"figure": "Pool-based", **{f"t{k}": 20000.0 - 1500 * k for k in range(1, 11)}},
-         {"figure": "Projected (CMS)", **{f"t{k}": 21000.0 - 1400 * k for k in range(1, 11)}}]
+BANDS = [{"figure": "Peer-pool estimate", **{f"t{k}": 20000.0 - 1500 * k for k in range(1, 11)}},
+         {"figure": "CMS-benchmark estimate", **{f"t{k}": 21000.0 - 1400 * k for k in range(1, 11)}}]
 
 
 @pytest.fixture
@@ -45,9 +45,9 @@ def test_every_chart_kind_is_a_valid_spec_and_renders(validated):
     drawn = {
         "cost": charts.cost_position(BANDS, {"score": 12000.0, "low": 10500.0, "high": 13800.0},
                                      {"p10": 9000.0, "p50": 12500.0, "p90": 17000.0}),
-        "quality": charts.quality_deciles([{"measure": "Q236", "figure": "Pool-based", "points": 6.4},
-                                           {"measure": "Q236", "figure": "Projected (CMS)", "points": 5.1},
-                                           {"measure": "Q047", "figure": "Pool-based", "points": 9.0}]),
+        "quality": charts.quality_deciles([{"measure": "Q236", "figure": "Peer-pool estimate", "points": 6.4},
+                                           {"measure": "Q236", "figure": "CMS-benchmark estimate", "points": 5.1},
+                                           {"measure": "Q047", "figure": "Peer-pool estimate", "points": 9.0}]),
         "waterfall": charts.waterfall([
             {"label": "Quality", "value": 30.0, "running_total": 30.0, "step_order": 1, "step": "quality"},
             {"label": "Cost", "value": 25.0, "running_total": 55.0, "step_order": 2, "step": "cost"},

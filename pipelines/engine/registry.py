@@ -85,6 +85,7 @@ TABLE_READS: dict[str, tuple[str, ...]] = {
     "score_distribution": ("participant_scores", "payment_adjustments"),
     "tin_summary": ("participant_scores", "payment_adjustments", "cost_benchmarks", "partb_lines"),
     "tin_cost_drivers": ("episode_costs", "episode_risk", "episode_attribution"),
+    "clinician_cost_drivers": ("episode_costs", "episode_risk", "episode_attribution"),
     "cohort_cost_drivers": ("episode_costs", "episode_risk"),
     "cohort_summary": ("cost_benchmarks", "cohort_cost_drivers", "eligibility", "partb_lines"),
     "improvement_levers_tin": ("improvement_levers",),

@@ -23,11 +23,11 @@ from pipelines.engine.warehouse import TableMissing, swap_dir
 SOURCES = ("pipelines/engine/reports", "data/reference/cms_codes")
 # The tables reports read (the asset's dependencies).
 REPORT_INPUTS = ("participant_scores", "payment_adjustments", "participant_measure_points", "admission_rates",
-                 "tin_summary", "tin_cost_drivers", "cohort_summary", "cohort_cost_drivers", "cost_benchmarks",
+                 "tin_summary", "tin_cost_drivers", "clinician_cost_drivers", "cohort_summary", "cohort_cost_drivers", "cost_benchmarks",
                  "quality_benchmarks", "score_distribution", "eligibility", "partb_lines", "episodes",
                  "episode_attribution", "episode_costs", "episode_lines", "parta_claims", "projected_scores",
                  "projected_measure_points", "projected_cost_benchmarks", "score_waterfall", "projection_tin_summary",
-                 "improvement_levers")
+                 "improvement_levers", "improvement_levers_tin")
 __all__ = ["REPORT_INPUTS", "SOURCES", "PrivacyError", "TableMissing", "build_reports", "privacy_scan", "tin_folder",
            "write_reports"]
 

@@ -25,6 +25,7 @@ import polars as pl
 
 from pipelines.engine.methodology import Methodology
 from pipelines.engine.reports import charts, words
+from pipelines.engine.reports.guide import write_guide
 from pipelines.engine.reports.inputs import ReportTables, tin_folder
 from pipelines.engine.settings import RunSettings
 
@@ -62,7 +63,9 @@ def _spct(v, digits=1):
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                              undefined=jinja2.StrictUndefined)
-    env.filters.update(num=_num, money=_money, money0=_money0, pct=_pct, spct=_spct)
+    env.filters.update(num=_num, money=_money, money0=_money0, pct=_pct, spct=_spct, plain=words.plain_html,
+                       rule=words.rule_marker, measure=words.measure_label, collection=words.collection_type,
+                       metric=words.metric, status=words.status)
     return env
 
 
@@ -233,6 +236,7 @@ def build_reports(settings: RunSettings, m: Methodology, out_dir: Path, tins: li
         title=f"ASM cohort summary PY {py}", cohorts=cohort_sections(t, py),
         tin_count=summary_rows[0]["tins_in_run"] if summary_rows else 0, warnings=warnings, notes=notes, **common)
     (out_dir / "cohort_summary.html").write_text(html, encoding="utf-8")
+    write_guide(env, m, common, out_dir)  # how-it-works.html, glossary.html
     index = index_rows(t, out_dir, m)
     (out_dir / "index.html").write_text(env.get_template("index.html.j2").render(
         title=f"ASM reports PY {py}", tins=index, warnings=warnings, notes=notes,

@@ -21,7 +21,7 @@ VL_VERSION = "6.4"  # the Vega-Lite schema of Altair 6 (alt.SCHEMA_VERSION)
 SCHEMA = "https://vega.github.io/schema/vega-lite/v6.4.1.json"
 POINT_COLORS = ["#b2182b", "#d6604d", "#f4a582", "#fddbc7", "#f7f7f7", "#e0f3f8", "#d1e5f0", "#92c5de", "#4393c3",
                 "#2166ac"]
-FIGURE_COLORS = {"Pool-based": "#1f4e79", "Projected (CMS)": "#e08a00"}
+FIGURE_COLORS = {"Peer-pool estimate": "#1f4e79", "CMS-benchmark estimate": "#e08a00"}  # words.ESTIMATES
 _XMLNS = re.compile(r'\s+xmlns(:xlink)?="[^"]*"')
 
 
@@ -127,7 +127,7 @@ def cost_position(bands: list[dict], marker: dict, distribution: dict | None) ->
     """Cost measure score on each reference distribution (pool-based, projected), one row each on its own
     scale, with the ten B3 bands, the pool's quantiles (pool row) and the participant's score with its
     interval. `bands`: {figure, t1..t10}; `marker`: {score, low, high}; `distribution`: p10..p90 of the pool."""
-    rows = [_cost_row(b, marker, distribution if i == 0 and b["figure"] == "Pool-based" else None)
+    rows = [_cost_row(b, marker, distribution if i == 0 and b["figure"] == "Peer-pool estimate" else None)
             for i, b in enumerate(bands) if all(b[f"t{k}"] is not None for k in range(1, 11))]
     if not rows or marker.get("score") is None:
         return ""
@@ -195,16 +195,16 @@ def trend(rows: list[dict], value: str, title: str, y_title: str, domain: list[f
     return embed(spec({"data": _values(data), "layer": [band, line], "width": WIDTH, "height": 160, "title": title}))
 
 
-def cost_drivers(rows: list[dict]) -> str:
-    """C3: cost per episode by service category, the TIN's attributed episodes next to the cohort's.
-    `rows`: {label, per_episode, cohort_per_episode}."""
-    data = [{"category": r["label"], "who": who, "amount": r[col]} for r in rows
-            for who, col in (("This TIN", "per_episode"), ("Cohort", "cohort_per_episode")) if r.get(col) is not None]
+def cost_drivers(rows: list[dict], who: str = "This TIN") -> str:
+    """C3: cost per episode by service category, the TIN's (or a clinician's) attributed episodes next to the
+    cohort's. `rows`: {label, per_episode, cohort_per_episode}."""
+    data = [{"category": r["label"], "who": name, "amount": r[col]} for r in rows
+            for name, col in ((who, "per_episode"), ("Cohort", "cohort_per_episode")) if r.get(col) is not None]
     if not data:
         return ""
     return embed(spec({"data": _values(data), "mark": {"type": "bar"}, "encoding": {
         "y": _n("category", title=None, sort=[r["label"] for r in rows]), "x": _q("amount", title="$ per episode"),
         "yOffset": _n("who"),
-        "color": _n("who", scale=_color_scale(["This TIN", "Cohort"], ["#1f4e79", "#9db7d5"]),
+        "color": _n("who", scale=_color_scale([who, "Cohort"], ["#1f4e79", "#9db7d5"]),
                     legend={"title": None, "orient": "bottom"})},
         "width": WIDTH - 60, "height": 26 * len(rows)}))

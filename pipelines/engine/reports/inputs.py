@@ -37,6 +37,8 @@ class ReportTables:
     projection_tins: pl.DataFrame
     history: pl.DataFrame
     levers: pl.DataFrame  # improvement_levers (what to fix, ranked per participant)
+    levers_tin: pl.DataFrame  # improvement_levers_tin (what to fix, per TIN and kind of lever)
+    clinician_drivers: pl.DataFrame  # clinician_cost_drivers (C3 per participant)
 
     @classmethod
     def read(cls, settings: RunSettings) -> "ReportTables":
@@ -51,4 +53,5 @@ class ReportTables:
                    wh.read("cost_benchmarks"), wh.read("quality_benchmarks"), wh.read("score_distribution"), elig,
                    wh.read("projected_scores"), wh.read("projected_measure_points"),
                    wh.read("projected_cost_benchmarks"), wh.read("score_waterfall"), wh.read("projection_tin_summary"),
-                   read_history(settings.out_dir), wh.read("improvement_levers"))
+                   read_history(settings.out_dir), wh.read("improvement_levers"),
+                   wh.read("improvement_levers_tin"), wh.read("clinician_cost_drivers"))

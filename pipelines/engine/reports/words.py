@@ -6,6 +6,7 @@ import functools
 import re
 
 import polars as pl
+from markupsafe import Markup, escape
 
 from pipelines.engine.methodology import Methodology
 from pipelines.engine.paths import REFERENCE_DIR
@@ -37,22 +38,17 @@ def specialty(code: str | None) -> str:
 
 
 def reason(text: str | None) -> str:
-    """'G3: CBSA 90080 is not selected' -> 'Location: CBSA 90080 is not selected (rule G3)'."""
-    if not text:
-        return ""
-    m = _RULE.match(text.strip())
-    if not m:
-        return text
-    topic = RULE_TOPICS.get(m["rule"], "Rule")
-    return f"{topic}: {m['text'].strip()} (rule {m['rule']})"
+    """'G3: CBSA 90080 is not selected' -> 'Location: CBSA 90080 is not selected' (the rule id goes to a
+    tooltip on pages: `plain_html`; CSV and Excel carry the words only)."""
+    return plain(text)
 
 
-def status(code: str | None, m: Methodology) -> str:
+def status(code: str | None, m: Methodology | None = None) -> str:
+    minimum = m.benchmarks.case_minimum if m else "the minimum number of"
     return {
         "scored": "Scored",
         "failed_minimum_submission": "Scored 0: minimum submission not met",
-        "below_case_minimum": f"Not scored: fewer than {m.benchmarks.case_minimum} attributed episodes "
-                              "(reports through MIPS)",
+        "below_case_minimum": f"Not scored: fewer than {minimum} attributed episodes (reports through MIPS)",
         "not_eligible": "Not in ASM",
         "not_in_asm": "Not in ASM",
     }.get(code or "", code or "")
@@ -67,8 +63,8 @@ def measure_status(code: str | None, m: Methodology, reason: str | None = None) 
         "not_submitted": "not submitted (0 points)",
         "not_scored": "not scored this run",
         "no_attributed_episodes": "no attributed episodes",
-        "Q3_completeness_below_minimum": f"data completeness below {q.min_data_completeness:.0%} (Q3): 0 points",
-        "Q4_below_case_minimum": f"fewer than {q.min_cases} cases (Q4): 0 points",
+        "Q3_completeness_below_minimum": f"data completeness below {q.min_data_completeness:.0%}: 0 points",
+        "Q4_below_case_minimum": f"fewer than {q.min_cases} cases: 0 points",
         "measure_not_scored": "measure not scored",
         "no_benchmark": "no benchmark: 0 points",
     }.get(code or "", code or "")
@@ -129,3 +125,76 @@ def measure_label(measure_id: str | None) -> str:
 
 def collection_type(code: str | None) -> str:
     return COLLECTION_TYPES.get(code or "", code or "")
+
+
+# ------------------------------------------------------------------------------------------ rule ids out of sentences
+# Rule ids (G3, S7/R5, Q4, V1-V3...) are the methodology's references for auditors: pages show them as a
+# tooltip marker after the sentence (`rule_marker`), never inside it (issue 19, item 3); CSV/Excel drop them.
+RULE_ID = r"[A-Z][0-9](?:\.[0-9])?(?:\s*[/\u2013-]\s*[A-Z]?[0-9])*"
+_PREFIX = re.compile(rf"^(?P<ids>{RULE_ID}):\s*")
+_LABEL = re.compile(rf"\b(?P<ids>{RULE_ID}):\s*")
+_PAREN = re.compile(rf"\s*\((?:rules? )?(?P<ids>{RULE_ID})\)")
+_INNER = re.compile(rf"(?:\b(?:rules? )?(?P<ids>{RULE_ID})(?:\s*:)?\s+)(?=needs\b|of\b)|(?:[;,]\s*)?\b(?:rules? )(?P<ids2>{RULE_ID})\b")
+_BARE = re.compile(r"\b[A-Z][0-9](?:/[A-Z][0-9])*\b")
+PHRASES = {"meeting Q3": "meeting the data-completeness minimum", "meets Q3": "meets the data-completeness minimum",
+           "below Q3": "below the data-completeness minimum"}
+_MEASURE = re.compile(r"\bQ[0-9]{3}\b")
+_CODES = re.compile(r"\b(?:mips_cqm|ecqm)\b")
+
+
+def split_rules(text: str | None) -> tuple[str, list[str]]:
+    """A table's text without its rule ids, and the ids: 'G3: CBSA 90080 is not selected' ->
+    ('Location: CBSA 90080 is not selected', ['G3']); '... (Q4)' and '(rule G3)' lose the parenthesis."""
+    if not text:
+        return "", []
+    text, ids = text.strip(), []
+    m = _PREFIX.match(text)
+    if m:
+        ids.append(m["ids"])
+        topic = RULE_TOPICS.get(m["ids"])
+        text = (f"{topic}: " if topic else "") + text[m.end():]
+    for m in _LABEL.finditer(text):  # 'excluded: X1: age under 18' -> 'excluded: age under 18'
+        ids.append(m["ids"])
+    text = _LABEL.sub("", text)
+    for m in _PAREN.finditer(text):
+        ids.append(m["ids"])
+    text = _PAREN.sub("", text)
+    for m in _INNER.finditer(text):
+        ids.append(m["ids"] or m["ids2"])
+    text = _INNER.sub("", text)
+    for phrase, words in PHRASES.items():
+        text = text.replace(phrase, words)
+    for m in _BARE.finditer(text):  # last resort: an id left inside a sentence moves to the marker
+        ids.append(m[0])
+    text = re.sub(r"\s{2,}", " ", _BARE.sub("", text)).strip()
+    text = _CODES.sub(lambda c: {"mips_cqm": "MIPS CQM", "ecqm": "eCQM"}[c[0]], text)
+    return text[:1].upper() + text[1:], ids
+
+
+def plain(text: str | None) -> str:
+    """Words only: rule ids dropped, measure ids named ('Q008' -> 'Beta-blocker therapy for LVSD (Q008)')."""
+    words, _ = split_rules(text)
+    return _MEASURE.sub(lambda q: measure_label(q[0]), words)
+
+
+def rule_marker(*ids: str) -> Markup:
+    """A footnote-style marker whose tooltip names the methodology rule(s); printed pages show the ids."""
+    ids = [i for i in ids if i]
+    if not ids:
+        return Markup("")
+    joined = ", ".join(dict.fromkeys(ids))
+    return Markup('<sup class="rule" title="Methodology rule {0}" data-rule="{0}">&sect;</sup>').format(joined)
+
+
+def plain_html(text: str | None) -> Markup:
+    """`plain` for pages, escaped, with the rule ids as a tooltip marker at the end."""
+    _, ids = split_rules(text)
+    return escape(plain(text)) + rule_marker(*ids)
+
+
+METRICS = {"measure_score": "Cost measure score ($)", "cost_points": "Cost points (1-10)", "quality_score": "Quality score (share of quality points, 0-1)",
+           "final_score": "Final score (0-100)", "adjustment_factor": "Payment adjustment", "dollar_impact": "Dollars"}
+
+
+def metric(name: str | None) -> str:
+    return METRICS.get(name or "", name or "")

@@ -21,7 +21,7 @@ from pipelines.engine.settings import RunSettings
 SCORING_TABLES = ("cost_measure_scores", "cost_benchmarks", "quality_benchmarks", "quality_measure_points",
                   "quality_submission_issues", "participant_measure_points", "participant_scores",
                   "payment_adjustments", "episode_admissions", "admission_rates", "score_distribution", "tin_summary",
-                  "tin_cost_drivers", "cohort_summary", "cohort_cost_drivers")
+                  "tin_cost_drivers", "clinician_cost_drivers", "cohort_summary", "cohort_cost_drivers")
 
 
 # ------------------------------------------------------------------------------------------ eligibility
@@ -252,6 +252,7 @@ def _tables(settings: RunSettings, m: Methodology, cms, bench, q, scores, pay, e
         "score_distribution": summaries.score_distribution(scores, pay),
         "tin_summary": restrict_tins(summaries.tin_summary(scores, pay, bench, facts), settings),
         "tin_cost_drivers": restrict_tins(drivers.by_tin, settings),
+        "clinician_cost_drivers": restrict_tins(drivers.by_clinician, settings),
         "cohort_summary": summaries.cohort_summary(bench, drivers.by_cohort, eligibility_table, facts).join(
             summaries.break_even(pay, m.payment), on=["performance_year", "cohort"], how="left"),
         "cohort_cost_drivers": drivers.by_cohort,

@@ -96,6 +96,7 @@ def tin_summary(scores: pl.DataFrame, pay: pl.DataFrame, bench: pl.DataFrame, fa
 class CostDrivers:
     by_tin: pl.DataFrame
     by_cohort: pl.DataFrame
+    by_clinician: pl.DataFrame
 
 
 def _driver_items(totals: pl.DataFrame, group: list[str]) -> pl.DataFrame:
@@ -126,15 +127,20 @@ def cost_drivers(settings: RunSettings, scored: pl.DataFrame) -> CostDrivers:
         *[(pl.col(d).cast(pl.Int64).fill_null(0) > 0).cast(pl.Int64).alias(d) for d in COST_DRIVERS])
     aggs = [pl.len().alias("episodes"), pl.col("observed_cost").sort().sum(),
             *[pl.col(f"cost_{c}").sort().sum() for c in SERVICE_CATEGORIES], *[pl.col(d).sum() for d in COST_DRIVERS]]
-    att = read_table(settings, "episode_attribution", ["episode_id", "tin", "attributed"]).filter(
-        pl.col("attributed")).select("episode_id", "tin").unique()
+    attributed = read_table(settings, "episode_attribution", ["episode_id", "tin", "npi", "attributed"]).filter(
+        pl.col("attributed"))
+    att = attributed.select("episode_id", "tin").unique()
     cohort_keys = ["performance_year", "cohort"]
     by_cohort = _driver_items(ec.group_by(cohort_keys).agg(aggs), cohort_keys)
     by_tin = _driver_items(att.join(ec, on="episode_id", how="inner").group_by([*cohort_keys, "tin"]).agg(aggs),
                            [*cohort_keys, "tin"])
-    by_tin = by_tin.join(by_cohort.select(*cohort_keys, "kind", "item", pl.col("share").alias("cohort_share"),
-                                          pl.col("per_episode").alias("cohort_per_episode")),
-                         on=[*cohort_keys, "kind", "item"], how="left")
+    # the same items per clinician (A2: over the participant's own attributed episodes)
+    by_clinician = _driver_items(attributed.select("episode_id", "tin", "npi").unique().join(ec, on="episode_id")
+                                 .group_by([*cohort_keys, "tin", "npi"]).agg(aggs), [*cohort_keys, "tin", "npi"])
+    cohort_figures = by_cohort.select(*cohort_keys, "kind", "item", pl.col("share").alias("cohort_share"),
+                                      pl.col("per_episode").alias("cohort_per_episode"))
+    by_tin = by_tin.join(cohort_figures, on=[*cohort_keys, "kind", "item"], how="left")
+    by_clinician = by_clinician.join(cohort_figures, on=[*cohort_keys, "kind", "item"], how="left")
     order = {"kind": ["service_category", "driver"]}
     item_order = list(SERVICE_CATEGORIES) + list(COST_DRIVERS)
 
@@ -142,7 +148,8 @@ def cost_drivers(settings: RunSettings, scored: pl.DataFrame) -> CostDrivers:
         return (df.with_columns(pl.col("kind").cast(pl.Enum(order["kind"])), pl.col("item").cast(pl.Enum(item_order)))
                 .sort([*keys, "kind", "item"]).with_columns(pl.col("kind").cast(pl.Utf8), pl.col("item").cast(pl.Utf8)))
 
-    return CostDrivers(by_tin=sort(by_tin, ["performance_year", "tin", "cohort"]), by_cohort=sort(by_cohort, cohort_keys))
+    return CostDrivers(by_tin=sort(by_tin, ["performance_year", "tin", "cohort"]), by_cohort=sort(by_cohort, cohort_keys),
+                       by_clinician=sort(by_clinician, ["performance_year", "tin", "npi", "cohort"]))
 
 
 def cohort_summary(bench: pl.DataFrame, by_cohort: pl.DataFrame, eligibility_table: pl.DataFrame,

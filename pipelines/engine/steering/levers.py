@@ -272,14 +272,16 @@ def minimum_submission_levers(base: pl.DataFrame, inp: LeverInputs, m: Methodolo
         .when(~ia_cause & q_row.is_not_null()).then(pl.lit("eligible_population")).alias("source_column"),
     ).with_columns(
         pl.when(ia_cause & pl.col("attestation_row").is_null())
-        .then(pl.format(f"S6: no row for the TIN in {ATTESTATIONS}: add it with both IA answers"))
-        .when(ia_cause).then(pl.format(f"S6: {ATTESTATIONS} row {{}}, {{}} is blank: answer it (N counts)",
+        .then(pl.format(f"Minimum submission: no row for the TIN in {ATTESTATIONS}: add it with both IA answers"))
+        .when(ia_cause).then(pl.format(f"Minimum submission: {ATTESTATIONS} row {{}}, {{}} is blank: answer it (N counts)",
                                        pl.col("attestation_row"), blank_col))
-        .when(q_row.is_not_null()).then(pl.format(f"S6: no non-claims measure meets Q3; {QUALITY} row {{}} is below "
-                                                  f"{m.quality.min_data_completeness:.0%} completeness", q_row))
-        .otherwise(pl.lit(f"S6: no non-claims measure submitted in {QUALITY}: submit one meeting Q3"))
+        .when(q_row.is_not_null()).then(pl.format(f"Minimum submission: no measure outside claims meets the completeness minimum; "
+                                                  f"{QUALITY} row {{}} is below {m.quality.min_data_completeness:.0%} "
+                                                  "completeness", q_row))
+        .otherwise(pl.lit(f"Minimum submission: no measure outside claims submitted in {QUALITY}: submit one with at least "
+                       f"{m.quality.min_data_completeness:.0%} completeness"))
         .alias("description"),
-        pl.lit("the minimum submission (S6)").alias("needed"))
+        pl.lit("the minimum submission").alias("needed"))
     return _variant(f.drop("status_reason", "attestation_row", "ia1_done", "ia2_done", "tin_row"),
                     "minimum_submission", pl.lit("minimum_submission"), s6_met=pl.lit(True))
 
@@ -307,13 +309,13 @@ def quality_levers(base: pl.DataFrame, inp: LeverInputs, m: Methodology, qp: Qua
         if lever == "measure_cases":
             needed = (qp.min_cases - pl.col("cases")).clip(0, None)
             rows = rows.with_columns(needed.alias("needed_value"), pl.format(
-                "Report {} more case(s) of {} {} (now {}; Q4 needs {})", needed.cast(pl.Int64), pl.col("measure_id"),
+                "Report {} more case(s) of {} {} (now {}; the minimum is {})", needed.cast(pl.Int64), pl.col("measure_id"),
                 pl.col("collection_type"), pl.col("cases").cast(pl.Int64), pl.lit(qp.min_cases)).alias("_d"))
         else:
             target = (pl.col("eligible_population") * qp.min_data_completeness).ceil()
             needed = (target - reported).clip(0, None)
             rows = rows.with_columns(needed.alias("needed_value"), pl.format(
-                "Report {} more of the eligible population of {} {} (completeness now {}%, Q3 needs {}%)",
+                "Report {} more of the eligible population of {} {} (completeness now {}%, the minimum is {}%)",
                 needed.cast(pl.Int64), pl.col("measure_id"), pl.col("collection_type"),
                 (pl.col("data_completeness") * 100).round(1), pl.lit(round(qp.min_data_completeness * 100, 1))).alias("_d"))
         rows = rows.with_columns((pl.col("_d") + where).alias("description"),
@@ -335,7 +337,7 @@ def quality_levers(base: pl.DataFrame, inp: LeverInputs, m: Methodology, qp: Qua
     up = up.with_columns(boundary.alias("rate_needed_pool")).filter(pl.col("rate_needed_pool").is_not_null())
     up = _with_cms_rate(up, inp)
     up = up.with_columns(
-        pl.format("Raise {} {} from {}% to {}% (decile {} to {} of the pool's benchmark{})", pl.col("measure_id"),
+        pl.format("Improve {} {} from {}% to {}% (decile {} to {} of the pool's benchmark{})", pl.col("measure_id"),
                   pl.col("collection_type"), (pl.col("performance_rate") * 100).round(1),
                   (pl.col("rate_needed_pool") * 100).round(1), pl.col("decile"), pl.col("decile") + 1,
                   pl.when(pl.col("rate_needed_cms").is_not_null()).then(pl.format(
@@ -391,9 +393,9 @@ def cost_levers(base: pl.DataFrame, inp: LeverInputs, m: Methodology) -> pl.Data
             pl.format("now {}", closed))
         out.append(_variant(short.with_columns(
             need.cast(pl.Float64).alias("needed_value"),
-            pl.when(need > 0).then(pl.format("{} more episode(s)", need)).otherwise(pl.lit("none: on track (V5)"))
+            pl.when(need > 0).then(pl.format("{} more episode(s)", need)).otherwise(pl.lit("none: on track"))
             .alias("needed"),
-            pl.format("Reach {} attributed episodes ({}; R5): scored at today's cost measure score",
+            pl.format("Reach {} attributed episodes ({}): scored at today's cost measure score",
                       pl.lit(cmin), now).alias("description")).drop("episodes", "measure_score", "expected_episodes"),
             "case_minimum", pl.lit("case_minimum"), meets_case_minimum_after=pl.lit(True)))
     k = m.steering.excess_cost_episodes
