@@ -1,5 +1,5 @@
 """Reports in a real browser: headless Chromium (Debian's `chromium`, installed by .ci/run) opens the index
-and a scorecard; every chart was drawn by the page's script from its Vega-Lite specification with the Vega
+and three scorecards (solo, largest, outside ASM) with their clinicians; every chart was drawn by the page's script from its Vega-Lite specification with the Vega
 runtime shipped in the reports folder (an SVG with marks inside each chart container, none failed), every
 link of the index and of the scorecard opens a file of the reports folder (anchors included), and no page
 shows another TIN's clinicians or any beneficiary id. No network: the runtime is a local file."""
@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 from html.parser import HTMLParser
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -73,13 +74,43 @@ def dump_dom(path: Path) -> Dom:
     return dom
 
 
+@dataclass
+class Pages:
+    settings: object
+    reports: Path
+    tin: str  # a practice with a scored clinician (the first by TIN)
+    index: Dom
+    card: Dom
+    cards: dict  # kind -> (tin, scorecard Dom, [clinician page Doms]): solo, largest, outside ASM
+
+
+def _three_practices(wh: Path) -> dict[str, str]:
+    """The solo practice (one clinician, scored), the largest (most participants) and one outside ASM."""
+    s = pl.read_parquet(wh / "participant_scores.parquet").group_by("tin").agg(
+        pl.len().alias("n"), (pl.col("status") == "scored").sum().alias("scored"),
+        (pl.col("status") == "not_eligible").all().alias("outside"))
+    solo = s.filter((pl.col("n") == 1) & (pl.col("scored") == 1)).sort("tin")["tin"][0]
+    largest = s.sort(["n", "tin"], descending=[True, False])["tin"][0]
+    outside = s.filter(pl.col("outside")).sort("tin")["tin"][0]
+    return {"solo": solo, "largest": largest, "outside": outside}
+
+
+CLINICIAN_PAGES = 3  # clinician pages opened per practice (most dollars at risk first): each takes ~2 s
+
+
 @pytest.fixture(scope="module")
 def pages():
     settings, _ = demo_run()
     reports = settings.reports_dir
     scores = pl.read_parquet(settings.warehouse_dir / "participant_scores.parquet")
     tin = scores.filter(pl.col("status") == "scored").sort("tin")["tin"][0]
-    return settings, reports, tin, dump_dom(reports / "index.html"), dump_dom(reports / tin / "scorecard.html")
+    cards = {}
+    for kind, t in _three_practices(settings.warehouse_dir).items():
+        card = dump_dom(reports / t / "scorecard.html")
+        detail = list(dict.fromkeys(h.split("#")[0] for h in card.links if h.startswith("clinicians/")))[:CLINICIAN_PAGES]
+        cards[kind] = (t, card, [dump_dom(reports / t / h) for h in detail])
+    return Pages(settings, reports, tin, dump_dom(reports / "index.html"), dump_dom(reports / tin / "scorecard.html"),
+                 cards)
 
 
 def _target(page: Path, href: str) -> tuple[Path, str]:
@@ -90,64 +121,76 @@ def _target(page: Path, href: str) -> tuple[Path, str]:
 
 
 def test_index_lists_every_tin_and_its_links_open(pages):
-    settings, reports, _, index, _ = pages
+    settings, reports, index = pages.settings, pages.reports, pages.index
     tins = set(pl.read_parquet(settings.warehouse_dir / "eligibility.parquet")["tin"].drop_nulls())
     text = " ".join(index.text)
     assert all(t in text for t in tins)
-    cards = [h for h in index.links if h.endswith("scorecard.html")]
+    cards = {h for h in index.links if h.endswith("scorecard.html")}
     assert len(cards) == len([p for p in reports.iterdir() if (p / "scorecard.html").is_file()])
     for href in index.links:
         path, _ = _target(reports / "index.html", href)
         assert path.is_file(), href
 
 
-def test_scorecard_charts_rendered(pages):
-    settings, reports, tin, _, card = pages
-    scored = pl.read_parquet(settings.warehouse_dir / "participant_scores.parquet").filter(
-        (pl.col("tin") == tin) & (pl.col("status") == "scored")).height
+def _charts_drawn(dom: Dom) -> dict[str, int]:
     kinds = {}
-    for name, svgs, marks in card.charts:
-        kinds.setdefault(name, []).append((svgs, marks))
-    # per scored clinician: cost position, quality deciles, waterfall, two trend charts; per cohort: drivers
-    assert len(kinds["cost"]) == len(kinds["quality"]) == len(kinds["waterfall"]) == scored
-    assert kinds["drivers"]
-    # the trend from two data dates on (tests/test_charts.py draws one); this run stored one date
+    for name, svgs, marks in dom.charts:
+        assert svgs == 1 and marks >= 10, f"{name} chart did not render ({svgs} svg, {marks} marks)"
+        kinds[name] = kinds.get(name, 0) + 1
+    assert 'data-drawn="failed"' not in dom.raw and dom.raw.count('data-drawn="yes"') == len(dom.charts)
+    return kinds
+
+
+def test_three_scorecards_and_their_clinicians_charts_rendered(pages):
+    """Solo practice, the largest practice, a practice outside ASM: every chart of each scorecard and of its
+    clinicians' pages (the first few, most dollars at risk first) was drawn in the browser."""
+    settings, reports = pages.settings, pages.reports
     dates = read_history(settings.out_dir)["as_of"].n_unique()
-    assert len(kinds.get("trend", [])) == (2 * scored if dates >= 2 else 0)
-    assert (dates >= 2) != ('data-trend="one-date"' in (reports / tin / "scorecard.html").read_text())
-    for name, charts in kinds.items():
-        for svgs, marks in charts:
-            assert svgs == 1 and marks >= 10, f"{name} chart did not render ({svgs} svg, {marks} marks)"
-    assert 'data-drawn="failed"' not in card.raw and card.raw.count('data-drawn="yes"') == len(card.charts)
+    for kind, (tin, card, clinicians) in pages.cards.items():
+        assert card.charts or kind == "outside"
+        _charts_drawn(card)
+        if kind == "outside":
+            assert not clinicians and not card.charts and "data-not-in-asm" in card.raw
+            continue
+        assert clinicians, f"{kind}: no clinician page"
+        for page in clinicians:
+            kinds = _charts_drawn(page)
+            if "waterfall" in kinds:  # a clinician with a score: cost, quality, waterfall (trend from 2 dates)
+                assert kinds["cost"] == kinds["quality"] == 1 and kinds.get("trend", 0) == (2 if dates >= 2 else 0)
     assert (reports / "vega-embed.js").is_file() and (reports / "vega-embed.LICENSE.txt").is_file()
 
 
 def test_scorecard_links_open_and_anchors_exist(pages):
-    _, reports, tin, _, card = pages
+    reports, tin = pages.reports, pages.tin
     page = reports / tin / "scorecard.html"
-    lines_pages = {}
-    for href in card.links:
+    for href in pages.card.links:
         path, anchor = _target(page, href)
         assert path.is_file(), href
-        if anchor and path != page:
+    # a clinician page's episodes link to their lines, anchors included
+    t, _, clinicians = pages.cards["largest"]
+    detail = reports / t / [h for h in pages.cards["largest"][1].links if h.startswith("clinicians/")][0].split("#")[0]
+    lines_pages = {}
+    for href in clinicians[0].links:
+        path, anchor = _target(detail, href)
+        assert path.is_file(), href
+        if anchor and path != detail:
             if path not in lines_pages:
                 lines_pages[path] = dump_dom(path)
             assert anchor in lines_pages[path].ids, href
-        elif anchor:
-            assert anchor in card.ids, href
     assert lines_pages, "no episode links to lines pages"
 
 
 def test_no_page_shows_another_tins_clinicians_or_a_beneficiary_id(pages):
-    settings, reports, tin, index, card = pages
+    settings, reports = pages.settings, pages.reports
     wh = settings.warehouse_dir
     bene = set(pl.read_parquet(wh / "episodes.parquet", columns=["bene_id"])["bene_id"]) | set(
         pl.read_parquet(wh / "partb_lines.parquet", columns=["bene_id"])["bene_id"].drop_nulls())
     elig = pl.read_parquet(wh / "eligibility.parquet", columns=["tin", "npi"])
-    others = set(elig.filter(pl.col("tin") != tin)["npi"]) - set(elig.filter(pl.col("tin") == tin)["npi"])
-    lines = reports / tin / "lines"
-    doms = [("index", index, set(elig["npi"])), ("scorecard", card, others)]
-    doms += [(p.name, dump_dom(p), others) for p in sorted(lines.glob("*.html"))[:3]]
+    doms = [("index", pages.index, set(elig["npi"]))]
+    for kind, (tin, card, clinicians) in pages.cards.items():
+        others = set(elig.filter(pl.col("tin") != tin)["npi"]) - set(elig.filter(pl.col("tin") == tin)["npi"])
+        doms += [(f"{kind} scorecard", card, others)] + [(f"{kind} clinician", c, others) for c in clinicians]
+        doms += [(p.name, dump_dom(p), others) for p in sorted((reports / tin / "lines").glob("*.html"))[:2]]
     for name, dom, forbidden in doms:
         tokens = set(TOKEN.findall(dom.raw))
         assert not tokens & bene, f"{name} shows a beneficiary id"

@@ -69,7 +69,7 @@ def test_scorecard_content_statuses_pool_basis_drivers(run):
     # pools are realistic, >= 100 participants: test_B1_small_pool_warning_below_the_limit shows it)
     pool = pl.read_parquet(settings.warehouse_dir / "cohort_summary.parquet").filter(
         pl.col("cohort") == scored["cohort"]).row(0, named=True)
-    assert ("small peer pool" in html) == pool["small_pool"]
+    assert ("small peer pool" in html.lower()) == pool["small_pool"]
     assert "allowed, not standardized" in html and "What drives cost" in html
     # no network: the one script file is the Vega runtime in the reports folder; specs carry only their $schema URL
     assert not re.search(r'(src|href)="https?:', html) and html.count("<script src=") == 1
@@ -145,11 +145,11 @@ def test_without_part_a_the_report_says_q492_is_not_scored(run, tmp_path):
     out = tmp_path / "r"
     out.mkdir()
     # a TIN with a scored HF participant: its scorecard lists that participant's measures
-    hf_tin = tables["participant_scores"].filter((pl.col("cohort") == "HF") & (pl.col("status") == "scored"))["tin"][0]
-    rep.build_reports(no_part_a, load_methodology(2027), out, [hf_tin])
-    html = (out / hf_tin / "scorecard.html").read_text()
-    assert "Q492 is not scored: the run has no Part A claims" in html
-    assert "not scored (no Part A)" in html
+    hf = tables["participant_scores"].filter((pl.col("cohort") == "HF") & (pl.col("status") == "scored")).row(0, named=True)
+    rep.build_reports(no_part_a, load_methodology(2027), out, [hf["tin"]])
+    html = (out / hf["tin"] / "scorecard.html").read_text()
+    assert "Cardiovascular hospital admissions (Q492) are not scored: the run has no Part A claims" in html
+    assert "not scored (no part a)" in (out / hf["tin"] / "clinicians" / f"{hf['npi']}-HF.html").read_text().lower()
 
 
 def test_B1_small_pool_warning_below_the_limit(run, tmp_path):
@@ -169,7 +169,7 @@ def test_B1_small_pool_warning_below_the_limit(run, tmp_path):
     out.mkdir()
     tin = tables["participant_scores"].filter(pl.col("status") == "scored")["tin"][0]
     rep.build_reports(copy, m, out, [tin])
-    assert "small peer pool" in (out / tin / "scorecard.html").read_text()
+    assert "small peer pool" in (out / tin / "scorecard.html").read_text().lower()
 
 
 def test_privacy_scan_refuses_a_report_with_a_bene_id(run, tmp_path):
@@ -178,3 +178,69 @@ def test_privacy_scan_refuses_a_report_with_a_bene_id(run, tmp_path):
     (tmp_path / "x.html").write_text(f"<p>{bene}</p>")
     with pytest.raises(rep.PrivacyError):
         rep.privacy_scan(settings, tmp_path)
+
+
+# ------------------------------------------------------------------------------------------ issue 19: words and layout
+
+def test_no_rule_id_or_code_in_a_sentence_of_any_page(run):
+    """Item 3: rule ids (G3, V1, P4, ...) appear only as tooltip marks or in the rule index, never in the text a
+    person reads; codes (mips_cqm, Q4_below_case_minimum, ...) never. Every HTML page of the reports."""
+    from tests.page_text import rule_ids_in_sentences
+
+    settings, _ = run
+    pages = sorted(settings.reports_dir.rglob("*.html"))
+    assert {"index.html", "cohort_summary.html", "how-it-works.html", "glossary.html"} <= {p.name for p in pages}
+    leaks = {str(p.relative_to(settings.reports_dir)): hits[:3] for p in pages if (hits := rule_ids_in_sentences(p))}
+    assert not leaks, f"{len(leaks)} page(s) with rule ids or codes in sentences, e.g. {list(leaks.items())[:3]}"
+
+
+def _clinician_order(html: str) -> list[str]:
+    table = html.split('<table class="clinicians">')[1].split("</table>")[0]
+    return re.findall(r'<a href="clinicians/([0-9]+-[A-Z]+)\.html">', table)
+
+
+def test_scorecard_puts_what_to_fix_first_and_clinicians_by_dollars_at_risk(run):
+    """Items 5 and 7: the largest practice's scorecard opens with what to fix, then lists its clinicians with a
+    score by dollars at risk (the loss the estimate shown first says, largest first), each with its own page."""
+    settings, _ = run
+    wh = settings.warehouse_dir
+    scores = pl.read_parquet(wh / "participant_scores.parquet")
+    tin = scores.group_by("tin").len().sort(["len", "tin"], descending=[True, False])["tin"][0]
+    html = (settings.reports_dir / tin / "scorecard.html").read_text()
+    assert html.index('id="fix"') < html.index('<table class="clinicians">')
+    proj = pl.read_parquet(wh / "projected_scores.parquet").filter(
+        (pl.col("tin") == tin) & pl.col("status").is_in(["scored", "failed_minimum_submission"]))
+    lead = pl.when(pl.col("lead") == "pool").then(pl.col("pool_dollar_impact")).otherwise(pl.col("projected_dollar_impact"))
+    at_risk = proj.with_columns((-lead).clip(0, None).alias("at_risk"), pl.format("{}-{}", "npi", "cohort").alias("key"))
+    order = _clinician_order(html)
+    shown = [k for k in order if k in set(at_risk["key"])]
+    risk = dict(zip(at_risk["key"], at_risk["at_risk"]))
+    assert len(shown) == proj.height and [risk[k] for k in shown] == sorted(risk.values(), reverse=True)
+    for key in order:
+        assert (settings.reports_dir / tin / "clinicians" / f"{key}.html").is_file()
+
+
+def test_scored_zero_is_a_score_and_not_in_asm_is_one_line(run):
+    """A clinician scored 0 for a missed minimum submission has a score (its page shows both estimates); a
+    practice none of whose clinicians is in ASM gets a one-line page, without estimates or projection text."""
+    settings, _ = run
+    scores = pl.read_parquet(settings.warehouse_dir / "participant_scores.parquet")
+    zero = scores.filter(pl.col("status") == "failed_minimum_submission").sort("tin", "npi").row(0, named=True)
+    page = (settings.reports_dir / zero["tin"] / "clinicians" / f"{zero['npi']}-{zero['cohort']}.html").read_text()
+    assert "The two estimates" in page and "Scored 0: minimum submission not met" in page
+    outside = (scores.group_by("tin").agg((pl.col("status") == "not_eligible").all().alias("out"))
+               .filter(pl.col("out"))["tin"].sort())
+    assert outside.len(), "the demo has practices outside ASM"
+    card = (settings.reports_dir / outside[0] / "scorecard.html").read_text()
+    assert 'data-not-in-asm="yes"' in card
+    assert "estimate" not in card.lower() and "projected" not in card.lower() and "clinicians/" not in card
+
+
+def test_measures_are_titled_and_pages_explain_the_words(run):
+    settings, _ = run
+    pages = list((settings.reports_dir).glob("*/clinicians/*-HF.html"))
+    assert any("Beta-blocker therapy for LVSD" in p.read_text() for p in pages)
+    how = (settings.reports_dir / "how-it-works.html").read_text()
+    assert "at least <i>30%</i>" in how and "<i>20 attributed episodes</i>" in how  # the run's settings
+    glossary = (settings.reports_dir / "glossary.html").read_text()
+    assert "Peer-pool estimate" in glossary and "CMS-benchmark estimate" in glossary and "Break-even score" in glossary

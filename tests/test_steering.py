@@ -152,7 +152,7 @@ def test_S6_lever_shows_what_a_zero_would_have_scored_and_the_cell(run_levers):
            + j["complex_bonus"] + j["small_practice_bonus"]).clip(0, 100)  # S1 by hand, the terms held
     assert (j["final_score_after"] - raw).abs().max() < 1e-9
     assert (j["final_score"] == 0).all() and j["source_file"].is_not_null().any()
-    assert j["description"].str.starts_with("S6: ").all()
+    assert j["description"].str.starts_with("Minimum submission: ").all()
 
 
 def test_levers_are_ranked_and_rolled_up_per_tin(run_levers):

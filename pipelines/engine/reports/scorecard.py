@@ -285,6 +285,16 @@ def _tin_fixes(ctx: ScorecardContext, tin: str, participants: list[dict]) -> tup
     return kinds, actions[:TOP_TIN_ACTIONS]
 
 
+def _note_applies(note: str, cohorts: set[str]) -> bool:
+    """A run note a TIN's page shows: the Part A note (Q6) only with HF participants, a cohort's break-even
+    note (P2: in <cohort> ...) only with that cohort's."""
+    if note.startswith("Q6"):
+        return "HF" in cohorts
+    if note.startswith("P2: in "):
+        return note.split()[2] in cohorts
+    return True
+
+
 def _q492_note(part_a: bool) -> str:
     return ("Cardiovascular hospital admissions (Q492) are computed from Part A inpatient claims and scored on "
             "deciles like the other measures." if part_a else
@@ -312,7 +322,7 @@ def write_scorecard(ctx: ScorecardContext, tin: str, folder: Path) -> None:
                 level=m.projection.interval_level, q492_note=_q492_note(ctx.part_a),
                 last_service_date=(participants[0]["projection"].get("data_last_service_date") if participants else None),
                 warnings=[w for w in ctx.warnings if any(f"for {c}:" in w for c in cohorts_here)],
-                notes=[n for n in ctx.notes if not n.startswith("Q6") or "HF" in cohorts_here], **ctx.common)
+                notes=[n for n in ctx.notes if _note_applies(n, cohorts_here)], **ctx.common)
     html = ctx.env.get_template("scorecard.html.j2").render(
         title=f"ASM scorecard TIN {tin} PY {py}", runtime=f"../{charts.RUNTIME}", clinicians=len(participants) + len(others),
         participants=participants, in_asm=in_asm, summary=summary, others=others, drivers=_tin_drivers(ctx, tin),
