@@ -64,9 +64,9 @@ class Dom(HTMLParser):
         self.text.append(data)
 
 
-def dump_dom(path: Path) -> Dom:
-    out = subprocess.run([CHROMIUM, *FLAGS, "--dump-dom", path.resolve().as_uri()], capture_output=True, text=True,
-                         timeout=120, check=True).stdout
+def dump_dom(path: Path, fragment: str = "") -> Dom:
+    out = subprocess.run([CHROMIUM, *FLAGS, "--dump-dom", path.resolve().as_uri() + fragment], capture_output=True,
+                         text=True, timeout=120, check=True).stdout
     assert "<body" in out, f"chromium did not render {path}"
     dom = Dom()
     dom.feed(out)
@@ -130,6 +130,58 @@ def test_index_lists_every_tin_and_its_links_open(pages):
     for href in index.links:
         path, _ = _target(reports / "index.html", href)
         assert path.is_file(), href
+
+
+INDEX_ROW = re.compile(r'<tr data-i="\d+" data-tin="([^"]*)" data-cohort="([^"]*)"[^>]*>')
+
+
+def index_rows(dom: Dom) -> list[tuple[str, str, bool]]:
+    """The index's rows with participants as the page shows them: (TIN, cohort, hidden by a filter)."""
+    body = dom.raw.split('<tbody id="rows">', 1)[1].split("</tbody>", 1)[0]
+    return [(m[1], m[2], " hidden" in m[0]) for m in INDEX_ROW.finditer(body)]
+
+
+def test_index_sorted_by_dollars_at_risk_then_by_the_address(pages):
+    """The index opens ordered by dollars at risk (max(0, -dollars) of the estimate the scorecard leads with),
+    largest first, ties by the scored clinicians' Part B paid, then TIN: worked here from the tables. Its
+    script sorts and filters by the address (#sort=tin&dir=asc), as a click on a heading does."""
+    settings, reports, index = pages.settings, pages.reports, pages.index
+    wh = settings.warehouse_dir
+    led = lambda pool, cms: pl.when(pl.col("lead") == "pool").then(pl.col(pool)).otherwise(pl.col(cms))  # noqa: E731
+    projected = pl.read_parquet(wh / "projected_scores.parquet")
+    partb = projected.filter(led("pool_final_score", "projected_final_score").is_not_null()).group_by(
+        "tin", "cohort").agg(pl.col("partb_paid").sum().alias("scored_partb"))
+    in_asm = projected.filter(pl.col("status") != "not_eligible").select("tin", "cohort").unique()
+    want = (pl.read_parquet(wh / "projection_tin_summary.parquet").join(in_asm, on=["tin", "cohort"])
+            .join(partb, on=["tin", "cohort"], how="left").select(
+                "tin", "cohort", pl.col("scored_partb").fill_null(0.0),
+                pl.when(pl.col("lead_dollar_impact") < 0).then(-pl.col("lead_dollar_impact"))
+                .otherwise(pl.col("lead_dollar_impact") * 0).alias("risk")))  # $0 when it gains, empty without
+    figures = {(r["tin"], r["cohort"]): r for r in want.to_dicts()}
+    shown = index_rows(index)
+    rows = [(t, c) for t, c, _ in shown]
+    assert set(rows) == set(figures) and len(rows) == len(figures) and not any(h for *_, h in shown)
+    assert any(figures[r]["risk"] for r in rows) and any(figures[r]["risk"] == 0 for r in rows)
+
+    def default(r):
+        risk = figures[r]["risk"]
+        return (risk is None, -(risk or 0.0), -figures[r]["scored_partb"], r)
+    assert rows == sorted(rows, key=default)
+    assert 'data-key="risk" data-type="num" aria-sort="descending"' in index.raw
+    # index.csv: the same rows in the same order, then the TINs without participants
+    csv = pl.read_csv(reports / "index.csv", infer_schema=False)
+    assert list(zip(csv["TIN"], csv["Cohort"]))[:len(rows)] == rows
+    assert csv.height == len(rows) + csv["Cohort"].is_null().sum()
+
+    by_tin = index_rows(dump_dom(reports / "index.html", "#sort=tin&dir=asc"))
+    tins = [(t, c) for t, c, _ in by_tin]
+    assert tins == sorted(rows, key=lambda r: (r[0], rows.index(r))) and tins != rows  # ties: the default order
+    dom = dump_dom(reports / "index.html", "#sort=partb&dir=asc&cohort=HF&losing=1")
+    visible = [(t, c) for t, c, hidden in index_rows(dom) if not hidden]
+    losing = [r for r in rows if r[1] == "HF" and (figures[r]["risk"] or 0) > 0]
+    assert visible and visible == sorted(losing, key=lambda r: (figures[r]["scored_partb"], rows.index(r)))
+    assert 'data-key="partb" data-type="num" aria-sort="ascending"' in dom.raw
+    assert dom.raw.count('aria-sort="ascending"') == 1 and 'aria-sort="descending"' not in dom.raw
 
 
 def _charts_drawn(dom: Dom) -> dict[str, int]:

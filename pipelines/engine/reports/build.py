@@ -5,7 +5,7 @@ cohort_summary, cohort_cost_drivers, cost/quality benchmarks, score_distribution
 projection tables (projected_scores, projected_measure_points, projected_*_benchmarks, score_waterfall,
 projection_tin_summary), the episode tables and the projection history.
 
-  OUT/reports/index.html                          every TIN of the run: statuses, link or why none
+  OUT/reports/index.html, index.csv               every TIN of the run by dollars at risk (index.py)
   OUT/reports/cohort_summary.html                 benchmarks and distributions only
   OUT/reports/<tin>/scorecard.html, .csv, .xlsx   only that TIN's clinicians
   OUT/reports/<tin>/lines/<npi>-<cohort>.html     each listed episode's lines (anchors per episode)
@@ -26,6 +26,7 @@ import polars as pl
 from pipelines.engine.methodology import Methodology
 from pipelines.engine.reports import charts, words
 from pipelines.engine.reports.guide import write_guide
+from pipelines.engine.reports.index import write_index
 from pipelines.engine.reports.inputs import ReportTables, tin_folder
 from pipelines.engine.settings import RunSettings
 
@@ -135,31 +136,6 @@ def cohort_sections(t: ReportTables, py: int) -> list[dict]:
     return out
 
 
-# ------------------------------------------------------------------------------------------ index
-
-def index_rows(t: ReportTables, out_dir: Path, m: Methodology) -> list[dict]:
-    """Every TIN of the run (eligibility): its cohorts' statuses in words and dollars (projection_tin_summary),
-    a link to its scorecard, or why it has none."""
-    summary = {}
-    for r in t.projection_tins.iter_rows(named=True):
-        summary.setdefault(r["tin"], []).append(r)
-    rows = []
-    for tin in sorted(t.eligibility["tin"].drop_nulls().unique().to_list()):
-        cohorts = summary.get(tin, [])
-        folder = out_dir / tin_folder(tin)
-        has_card = (folder / "scorecard.html").is_file()
-        if has_card:
-            why = ""
-        elif cohorts:
-            why = "not rebuilt by this --tin run and no earlier scorecard exists"
-        else:
-            why = "no ASM participant: none of its clinicians has an ASM cohort specialty (G2) with episodes"
-        rows.append({"tin": tin, "link": f"{tin_folder(tin)}/scorecard.html" if has_card else "", "reason": why,
-                     "cohorts": [dict(c, statuses=words.status_counts(c, m)) for c in cohorts],
-                     "dollars": sum(c["lead_dollar_impact"] or 0.0 for c in cohorts) if cohorts else None})
-    return rows
-
-
 # ------------------------------------------------------------------------------------------ all reports
 
 # Scorecards are drawn in a pool of processes when there is much to draw: vl-convert draws one chart at a time
@@ -237,10 +213,7 @@ def build_reports(settings: RunSettings, m: Methodology, out_dir: Path, tins: li
         tin_count=summary_rows[0]["tins_in_run"] if summary_rows else 0, warnings=warnings, notes=notes, **common)
     (out_dir / "cohort_summary.html").write_text(html, encoding="utf-8")
     write_guide(env, m, common, out_dir)  # how-it-works.html, glossary.html
-    index = index_rows(t, out_dir, m)
-    (out_dir / "index.html").write_text(env.get_template("index.html.j2").render(
-        title=f"ASM reports PY {py}", tins=index, warnings=warnings, notes=notes,
-        with_card=sum(1 for r in index if r["link"]), **common), encoding="utf-8")
+    index_tins = write_index(t, out_dir, m, env, warnings=warnings, notes=notes, **common)  # index.html, .csv
     pools = {r["cohort"]: r["peer_pool_size"] for r in summary_rows if r["peer_pool_size"]}
     return {"tins": scope, "part_a": part_a, "cost_basis": basis, "pools": pools,
-            "small_pool": m.benchmarks.small_pool_participants, "index_tins": len(index)}
+            "small_pool": m.benchmarks.small_pool_participants, "index_tins": index_tins}
