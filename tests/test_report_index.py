@@ -118,7 +118,9 @@ def test_index_page_and_csv(tmp_path):
     assert order == [("T2", "HF"), ("T1", "HF"), ("T1", "LBP"), ("T6", "HF")]
     assert html.count('href="T1/scorecard.html"') == 2 and '<a href="index.csv">' in html
     assert "T3" in html and "T4" in html and "T5" in html  # listed after, with why
-    assert "no clinician has an ASM cohort specialty (G2)" in html and "too few attributed episodes (G4)" in html
+    # why, in words; the rule (G2, G4) in a tooltip mark, not in the sentence
+    assert "no clinician has an ASM cohort specialty<sup" in html and "too few attributed episodes<sup" in html
+    assert 'data-rule="G2"' in html and "specialty (G2)" not in html
     assert "lead figure" not in html.lower()
     csv = pl.read_csv(tmp_path / "index.csv", infer_schema=False)
     name = {k: c.name for k, c in COLUMNS.items()}
@@ -130,8 +132,8 @@ def test_index_page_and_csv(tmp_path):
     assert first[name["tin_statuses"]] == "1 scored, 1 scored 0 (minimum submission)"  # words, not codes
     # T3: its one clinician with a cohort specialty is out of the selected areas; T5: one is in, too few episodes
     why = dict(zip(csv[name["tin"]], csv[name["tin_statuses"]]))
-    assert why["T3"] == "No ASM participant: its clinicians with a cohort specialty are outside the selected areas (G3)"
-    assert why["T5"].endswith("(G4)") and why["T4"].endswith("(G2)")
+    assert why["T3"] == "No ASM participant: its clinicians with a cohort specialty are outside the selected areas"
+    assert why["T5"].endswith("too few attributed episodes") and why["T4"].endswith("no clinician has an ASM cohort specialty")
     # rounding by unit: cents, 2 decimals, fractions 4 decimals
     assert pl.read_csv(tmp_path / "index.csv").filter(pl.col(name["tin"]) == "T1").row(0, named=True)[
         name["share_of_partb"]] == pytest.approx(-0.075)

@@ -15,15 +15,15 @@ from pipelines.engine.reports.scorecard import rate_text
     ("S7/R5: fewer attributed episodes than the case minimum",
      "Case minimum: fewer attributed episodes than the case minimum", ["S7/R5"]),
     # an id labelling a clause inside the sentence, and one in parentheses
-    ("excluded: X1: age under 18 on the trigger date", "Excluded: age under 18 on the trigger date", ["X1"]),
-    ("open: cost to date, not scored yet (E5)", "Open: cost to date, not scored yet", ["E5"]),
-    ("data completeness below 75% (Q3): 0 points", "Data completeness below 75%: 0 points", ["Q3"]),
+    ("excluded: X1: age under 18 on the trigger date", "excluded: age under 18 on the trigger date", ["X1"]),
+    ("open: cost to date, not scored yet (E5)", "open: cost to date, not scored yet", ["E5"]),
+    ("data completeness below 75% (Q3): 0 points", "data completeness below 75%: 0 points", ["Q3"]),
     # a rule named by its id inside a clause: a phrase says what it is
     ("S6: no IA attestation row for the TIN and PY; no non-claims measure meeting Q3",
      "Minimum submission: no IA attestation row for the TIN and PY; no non-claims measure meeting the "
      "data-completeness minimum", ["S6"]),
-    # no rule: unchanged but the capital
-    ("peer pool of 172 >= 30 participants", "Peer pool of 172 >= 30 participants", []),
+    # no rule: unchanged
+    ("peer pool of 172 >= 30 participants", "peer pool of 172 >= 30 participants", []),
 ])
 def test_split_rules_moves_rule_ids_out_of_the_sentence(text, plain, ids):
     got, found = words.split_rules(text)

@@ -123,7 +123,7 @@ def csv_frame(rows: list[dict], none: list[dict], py: int) -> pl.DataFrame:
     """index.csv: the rows with participants, then those without; plain numbers rounded by unit, status and
     estimate in words, headers from COLUMNS."""
     words_of = [dict(r, lead=words.ESTIMATES.get(r["lead"], ""), scorecard=r["link"] or None) for r in rows]
-    words_of += [{"performance_year": py, "tin": r["tin"], "tin_statuses": f"No ASM participant: {r['why']}",
+    words_of += [{"performance_year": py, "tin": r["tin"], "tin_statuses": f"No ASM participant: {words.plain(r['why'])}",
                   "scorecard": r["link"] or None} for r in none]
     numbers = [c for c in CSV_COLUMNS if COLUMNS[c].unit in DIGITS]
     frame = pl.DataFrame([{c: r.get(c) for c in CSV_COLUMNS} for r in words_of], infer_schema_length=None,

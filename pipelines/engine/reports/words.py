@@ -149,6 +149,7 @@ def split_rules(text: str | None) -> tuple[str, list[str]]:
         return "", []
     text, ids = text.strip(), []
     m = _PREFIX.match(text)
+    prefixed = m is not None  # 'G3: ...' becomes a sentence of its own: capitalized
     if m:
         ids.append(m["ids"])
         topic = RULE_TOPICS.get(m["ids"])
@@ -168,7 +169,7 @@ def split_rules(text: str | None) -> tuple[str, list[str]]:
         ids.append(m[0])
     text = re.sub(r"\s{2,}", " ", _BARE.sub("", text)).strip()
     text = _CODES.sub(lambda c: {"mips_cqm": "MIPS CQM", "ecqm": "eCQM"}[c[0]], text)
-    return text[:1].upper() + text[1:], ids
+    return (text[:1].upper() + text[1:] if prefixed else text), ids
 
 
 def plain(text: str | None) -> str:
