@@ -161,6 +161,7 @@ TMP = ".tmp"  # DuckDB's spill folder
 DQ_RESULTS = "dq_results"  # every check outcome of every run
 HISTORY = "history"  # the projection's history during the PY (outside the snapshots)
 SUMMARY_FILE = "run_summary.json"  # the last run's summary
+KEYS = "keys"  # secrets of this OUT, never published: keys/episode-id.key (pipelines.engine.reports.episode_ids)
 INSTANCE_FOLDER = ".dagster"  # the Dagster instance when DAGSTER_HOME is not set
 LOCK_FILE = ".asm.lock"  # one run per OUT
 STAGING_CACHE = ".ingest"  # typed input files by name and SHA-256 (the nightly run's cache)
@@ -204,6 +205,10 @@ class OutFolder:
     @property
     def summary_file(self) -> Path:
         return self.out_dir / SUMMARY_FILE
+
+    @property
+    def episode_key_file(self) -> Path:
+        return self.out_dir / KEYS / "episode-id.key"
 
     @property
     def instance_dir(self) -> Path:
