@@ -1,16 +1,30 @@
-"""Privacy of the reports (issue 19 item 9): practice-facing outputs show keyed episode ids (HMAC with a key kept
-in OUT/keys), never the warehouse's unsalted MD5 ids."""
+"""Trace and privacy of the reports (issue 19 item 9): every page, workbook and about.json names the run, input
+digest, code commit and methodology; practice-facing outputs show keyed
+episode ids (HMAC with a key kept in OUT/keys), never the warehouse's unsalted MD5 ids; claim-level pages carry
+the patient-information notice."""
 from __future__ import annotations
 
+import hashlib
+import json
 import re
+import shutil
 import stat
 
 import polars as pl
 import pytest
+from openpyxl import load_workbook
 
+from pipelines.engine.methodology import load_methodology
+from pipelines.engine.reports import build
 from pipelines.engine.reports.episode_ids import (EpisodeKeyError, display_episode_ids, display_levers, episode_key,
                                                   internal_episode_id, keyed_episode_id)
+from pipelines.engine.reports.privacy import file_text
+from pipelines.engine.reports.trace import PATIENT_NOTICE, short
+from pipelines.engine.settings import RunSettings
 from pipelines.engine.warehouse import OutFolder
+from tests.report_run import demo_run
+
+TOKEN = re.compile(r"[A-Za-z0-9]+")
 
 
 # ------------------------------------------------------------------------------------------ keyed ids (unit)
@@ -64,3 +78,107 @@ def test_the_key_is_created_once_with_mode_0600_and_a_damaged_key_is_refused(tmp
     path.write_bytes(b"short")
     with pytest.raises(EpisodeKeyError, match="not an episode-id key"):
         episode_key(tmp_path)
+
+
+# ------------------------------------------------------------------------------------------ on the demo run
+
+@pytest.fixture(scope="module")
+def run():
+    return demo_run()
+
+
+def _old_episode_ids(settings) -> pl.DataFrame:
+    """The warehouse's ids recomputed from beneficiary ids the way sql/20_episodes/25_episodes.sql does:
+    cohort || '-' || left(md5(bene_id || '|' || cohort || '|' || trigger_date), 16)."""
+    eps = pl.read_parquet(settings.warehouse_dir / "episodes.parquet",
+                          columns=["episode_id", "bene_id", "cohort", "trigger_date"])
+    old = [f"{c}-" + hashlib.md5(f"{b}|{c}|{d.isoformat()}".encode()).hexdigest()[:16]
+           for b, c, d in eps.select("bene_id", "cohort", "trigger_date").iter_rows()]
+    return eps.with_columns(pl.Series("old_id", old))
+
+
+def _report_tokens(folder) -> dict:
+    return {f: set(TOKEN.findall(file_text(f))) for f in sorted(folder.rglob("*")) if f.is_file()}
+
+
+def test_no_report_file_shows_an_episode_id_recomputable_from_beneficiary_ids(run):
+    settings, _ = run
+    eps = _old_episode_ids(settings)
+    assert eps["old_id"].equals(eps["episode_id"], check_names=False)  # the recomputation is the SQL's
+    hex_parts = {x.split("-", 1)[1] for x in eps["old_id"]}  # a token of the text ("HF-" splits off)
+    key = episode_key(settings.out_dir)
+    keyed_parts = {keyed_episode_id(x, key).split("-", 1)[1] for x in eps["episode_id"]}
+    files = _report_tokens(settings.reports_dir)
+    assert any(f.suffix == ".xlsx" for f in files) and any(f.parent.name == "lines" for f in files)
+    leaks = {f.relative_to(settings.reports_dir).as_posix() for f, tokens in files.items() if tokens & hex_parts}
+    assert leaks == set()
+    shown = set().union(*files.values()) & keyed_parts
+    assert shown  # the keyed ids are there instead (the scan reads the text the ids are in)
+    assert not list(settings.reports_dir.rglob("*.key")) and OutFolder(settings.out_dir).episode_key_file.is_file()
+    assert key.hex() not in "".join(file_text(f) for f in files if f.suffix in (".json", ".html"))
+
+
+def _anchors(folder) -> set[str]:
+    return {a for p in folder.rglob("lines/*.html") for a in re.findall(r'id="E-([^"]+)"', p.read_text())}
+
+
+def test_keyed_ids_are_the_same_across_report_builds_of_one_out_and_differ_in_another_out(run, tmp_path):
+    settings, _ = run
+    m = load_methodology(settings.performance_year)
+    tin = sorted(p.name for p in settings.reports_dir.iterdir() if p.is_dir())[0]
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir(), second.mkdir()
+    build.build_reports(settings, m, first, [tin])
+    build.build_reports(settings, m, second, [tin])
+    assert _anchors(first) and _anchors(first) == _anchors(second) == _anchors(settings.reports_dir / tin)
+    other = RunSettings(input_dir=settings.input_dir, out_dir=tmp_path / "out", quiet=True)
+    shutil.copytree(settings.warehouse_dir, other.warehouse_dir)  # same tables, another OUT: another key
+    third = tmp_path / "c"
+    third.mkdir()
+    build.build_reports(other, m, third, [tin])
+    assert len(_anchors(third)) == len(_anchors(first)) and not _anchors(third) & _anchors(first)
+    assert OutFolder(other.out_dir).episode_key_file.read_bytes() != OutFolder(settings.out_dir).episode_key_file.read_bytes()
+
+
+def test_every_page_and_workbook_carries_the_run_input_commit_and_methodology(run):
+    settings, _ = run
+    p = json.loads((settings.out_dir / "run_summary.json").read_text())["provenance"]
+    reports = settings.reports_dir
+    marks = [p["run_id"], short(p["input_digest"]), short(p["git_commit"]), p["methodology_label"],
+             short(p["methodology_fingerprint"])]
+    pages = sorted(reports.rglob("*.html"))
+    assert {"index.html", "cohort_summary.html", "scorecard.html"} <= {x.name for x in pages}
+    for page in pages:
+        html = page.read_text()
+        footer = html[html.index("<footer"):html.index("</footer>")]
+        assert all(x in footer for x in marks) and ".toml" not in footer, page
+        depth = len(page.relative_to(reports).parts) - 1  # root "", a TIN folder "../", lines "../../"
+        assert f'href="{"../" * depth}how-it-works.html"' in html and f'href="{"../" * depth}glossary.html"' in html
+    about = json.loads((reports / "about.json").read_text())
+    assert (about["run_id"], about["input_digest"], about["code_commit"], about["methodology_label"],
+            about["methodology_digest"]) == (p["run_id"], p["input_digest"], p["git_commit"], p["methodology_label"],
+                                             p["methodology_fingerprint"])
+    tin = sorted(x.name for x in reports.iterdir() if x.is_dir())[0]
+    assert json.loads((reports / tin / "about.json").read_text())["run_id"] == p["run_id"]
+    wb = load_workbook(reports / tin / "scorecard.xlsx", read_only=True)
+    about_sheet = dict(list(wb["About this file"].iter_rows(values_only=True))[1:])
+    assert about_sheet["Run (whose tables this file shows)"] == p["run_id"]
+    assert about_sheet["Methodology settings digest"] == p["methodology_fingerprint"]
+
+
+def test_claim_level_pages_and_sheets_carry_the_patient_information_notice(run):
+    settings, _ = run
+    reports = settings.reports_dir
+    lines_pages = sorted(reports.rglob("lines/*.html"))
+    assert lines_pages
+    for page in lines_pages:
+        assert PATIENT_NOTICE in page.read_text(), page
+    with_episodes = [p for p in reports.rglob("scorecard.html") if (p.parent / "lines").is_dir()]
+    assert with_episodes and all(PATIENT_NOTICE in p.read_text() for p in with_episodes)
+    assert PATIENT_NOTICE not in (reports / "index.html").read_text()
+    assert PATIENT_NOTICE not in (reports / "cohort_summary.html").read_text()
+    wb = load_workbook(with_episodes[0].parent / "scorecard.xlsx", read_only=True)
+    for sheet in ("episodes", "lines"):
+        rows = list(wb[sheet].iter_rows(max_row=2, values_only=True))
+        assert rows[0][0] == PATIENT_NOTICE and "episode_id" in rows[1], sheet  # the header under the notice
+    assert next(wb["scores"].iter_rows(max_row=1, values_only=True))[0] != PATIENT_NOTICE

@@ -3,20 +3,23 @@ episodes), scorecard.csv, scorecard.xlsx and lines/<npi>-<cohort>.html. Only the
 never a beneficiary id. Figures come from the final tables (`ReportTables`); charts draw them."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import jinja2
 import polars as pl
 
 from pipelines.engine.methodology import Methodology
-from pipelines.engine.reports import charts, words
+from pipelines.engine.reports import charts, trace, words
+from pipelines.engine.reports.episode_ids import display_levers, episode_key, with_display_ids
 from pipelines.engine.reports.inputs import ReportTables
 from pipelines.engine.reports.episodes import billed_under, episode_lines, participant_episodes
 from pipelines.engine.reports.excel import write_workbook
 from pipelines.engine.settings import RunSettings
 from pipelines.engine.tables import PARTICIPANT
 
+EPISODE_ORDER = ["tin", "npi", "cohort", "start_date", "episode_id"]  # participant_episodes' order, on the keyed id
+PATIENT_SHEETS = {"episodes": trace.PATIENT_NOTICE, "lines": trace.PATIENT_NOTICE}  # claim-level detail
 FIGURE_WORDS = {"pool": "Pool-based", "projected": "Projected (CMS)"}
 CSV_FIXED = ["performance_year", "tin", "npi", "cohort", "specialty", "status", "status_reason", "attributed_episodes",
              "cost_measure_score", "cost_points", "cost_score"]
@@ -40,7 +43,7 @@ class ScorecardContext:
     notes: list[str]
     part_a: bool
     measures: list[str]
-    episodes: pl.DataFrame
+    episodes: pl.DataFrame  # episode_id: the keyed id a practice sees (episode_ids.py), as in `lines` and t.levers
     lines: pl.DataFrame  # every listed episode's lines, billing TIN/NPI still unmasked (billed_under masks)
 
     @classmethod
@@ -49,8 +52,12 @@ class ScorecardContext:
         measures = [x for r in summary for x in r["required_measures"].split(", ") if x]
         episodes = participant_episodes(settings, scope) if scope else pl.DataFrame()
         ids = episodes["episode_id"].unique().to_list() if episodes.height else []
-        return cls(settings, m, t, env, common, warnings, notes, part_a, measures, episodes,
-                   episode_lines(settings, ids))
+        lines = episode_lines(settings, ids)
+        # issue 19 item 9: from here on every episode id is the keyed one (never the warehouse's MD5 id)
+        key = episode_key(settings.out_dir)
+        return cls(settings, m, replace(t, levers=display_levers(t.levers, key)), env, common, warnings, notes, part_a,
+                   measures, with_display_ids(episodes, key, EPISODE_ORDER),
+                   with_display_ids(lines, key, ["episode_id"]))
 
 
 def _figure(row: dict, figure: str) -> dict:
@@ -173,7 +180,7 @@ def _lines_pages(ctx: ScorecardContext, tin: str, participants: list[dict], fold
             continue
         html = template.render(title=f"Episode lines, TIN {tin}, NPI {r['npi']} ({r['cohort']})", tin=tin, p=r,
                                episodes=[dict(e, line_rows=by_episode.get(e["episode_id"], [])) for e in r["episode_rows"]],
-                               **ctx.common)
+                               root="../../", patient_notice=trace.PATIENT_NOTICE, **ctx.common)
         (folder / r["lines_page"]).write_text(html, encoding="utf-8")
     return lines
 
@@ -205,14 +212,18 @@ def write_scorecard(ctx: ScorecardContext, tin: str, folder: Path) -> None:
                    if ctx.part_a else "Q492 is not scored: the run has no Part A claims (Q6); HF quality is scored "
                    "on the other measures."),
         small_pool_limit=m.benchmarks.small_pool_participants, draws=m.projection.bootstrap_draws,
-        level=m.projection.interval_level, **ctx.common)
+        level=m.projection.interval_level, root="../",
+        patient_notice=trace.PATIENT_NOTICE if any(r["episode_rows"] for r in participants) else "", **ctx.common)
     (folder / "scorecard.html").write_text(html, encoding="utf-8")
     _csv(tin, participants, others, ctx.measures, ctx.common["basis"], py).write_csv(folder / "scorecard.csv")
     write_workbook(folder / "scorecard.xlsx", {
         "scores": t.projected.filter(pl.col("tin") == tin).drop("data_last_service_date"),
         "measures": t.projected_measures.filter(pl.col("tin") == tin),
         "episodes": ctx.episodes.filter(pl.col("tin") == tin) if ctx.episodes.height else pl.DataFrame(),
-        "lines": lines})
+        "lines": lines}, about=trace.trace_rows(ctx.common, patient=True), notices=PATIENT_SHEETS)
+    trace.write_about(folder / trace.ABOUT_FILE, ctx.common, tin=tin, patient_information={
+        "files": ["scorecard.html (episode list)", "scorecard.xlsx (sheets episodes, lines)", "lines/*.html"],
+        "notice": trace.PATIENT_NOTICE})
 
 
 __all__ = ["ScorecardContext", "write_scorecard"]
