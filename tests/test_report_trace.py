@@ -1,5 +1,5 @@
 """Trace and privacy of the reports (issue 19 item 9): every page, workbook and about.json names the run, input
-digest, code commit and methodology; practice-facing outputs show keyed
+digest, code commit and methodology; `asm report` leaves a record like a run; practice-facing outputs show keyed
 episode ids (HMAC with a key kept in OUT/keys), never the warehouse's unsalted MD5 ids; claim-level pages carry
 the patient-information notice."""
 from __future__ import annotations
@@ -9,6 +9,7 @@ import json
 import re
 import shutil
 import stat
+import uuid
 
 import polars as pl
 import pytest
@@ -182,3 +183,35 @@ def test_claim_level_pages_and_sheets_carry_the_patient_information_notice(run):
         rows = list(wb[sheet].iter_rows(max_row=2, values_only=True))
         assert rows[0][0] == PATIENT_NOTICE and "episode_id" in rows[1], sheet  # the header under the notice
     assert next(wb["scores"].iter_rows(max_row=1, values_only=True))[0] != PATIENT_NOTICE
+
+
+def test_asm_report_leaves_a_record_like_a_run(run, tmp_path, capsys):
+    from dagster import AssetKey, DagsterInstance
+
+    from pipelines.cli import main
+
+    settings, _ = run
+    out = tmp_path / "out"
+    shutil.copytree(settings.out_dir, out, symlinks=True)  # the shared run's folder stays as the run left it
+    p = json.loads((out / "run_summary.json").read_text())["provenance"]
+    tin = sorted(x.name for x in (out / "reports").iterdir() if x.is_dir())[0]
+    assert main(["report", "--out", str(out), "--tin", tin, "--quiet"]) == 0
+    capsys.readouterr()
+    record = json.loads((out / "report_summary.json").read_text())
+    uuid.UUID(record["report_id"])  # a run-like id
+    assert record["success"] and record["tins"] == [tin] and record["carried_tins"] > 0
+    t = record["trace"]
+    assert (t["run_id"], t["input_digest"], t["code_commit"], t["methodology_label"]) == (
+        p["run_id"], p["input_digest"], p["git_commit"], p["methodology_label"])
+    assert {"index.html", "cohort_summary.html", "about.json", f"{tin}/scorecard.html", f"{tin}/scorecard.xlsx",
+            f"{tin}/about.json"} <= set(record["files"])
+    assert {f.split("/")[0] for f in record["files"] if "/" in f} == {tin}  # the folders kept are not listed
+    assert record["bytes"] == sum((out / "reports" / f).stat().st_size for f in record["files"])
+    assert record["report_id"] in (out / "reports" / tin / "scorecard.html").read_text()
+    assert json.loads((out / "reports" / "about.json").read_text())["report_id"] == record["report_id"]
+    with DagsterInstance.from_config(str(out / ".dagster")) as instance:
+        event = instance.get_latest_materialization_event(AssetKey("reports"))
+        md = event.asset_materialization.metadata
+        assert md["report_id"].value == record["report_id"] and md["tables_run_id"].value == p["run_id"]
+    key_before = OutFolder(out).episode_key_file.read_bytes()
+    assert key_before == OutFolder(settings.out_dir).episode_key_file.read_bytes()  # copied with OUT, reused

@@ -1,7 +1,7 @@
 """Where a report comes from (issue 19 item 9), in one place: every page's footer (build.py's common page
 context, base.html.j2), the workbook's 'About this file' sheet (`trace_rows`), reports/about.json and
-<tin>/about.json (CSV files get no comment lines: they would break readers) and the patient-information
-notice.
+<tin>/about.json (CSV files get no comment lines: they would break readers), the patient-information notice,
+and the record `asm report` leaves in OUT (report_summary.json), like a run's run_summary.json.
 
 The trace names the run whose tables the pages show (its id, its input digest: one SHA-256 over every input
 file's name, size and SHA-256, pipelines.engine.provenance.manifest_digest), the code commit that computed them,
@@ -10,10 +10,12 @@ Inside a run these are the run's own; `asm report` reads them from the published
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from pipelines.engine.methodology import Methodology
 from pipelines.engine.provenance import INPUTS_FILE, git_commit, manifest_digest
+from pipelines.engine.reports.inputs import tin_folder
 from pipelines.engine.settings import RunSettings
 from pipelines.engine.warehouse import OutFolder, write_text
 
@@ -118,5 +120,36 @@ def write_about(path: Path, common: dict, **extra) -> None:
     write_text(path, json.dumps(about, indent=1) + "\n")
 
 
+# ------------------------------------------------------------------------------------------ asm report's record
+
+def report_record(settings: RunSettings, report_id: str, started: float, seconds: float, info: dict | None,
+                  reason: str = "", trace: dict | None = None) -> dict:
+    """What `asm report` leaves in OUT (report_summary.json; also recorded in the Dagster instance): its id,
+    outcome, timing, the trace of the tables it rendered (`trace` when it failed before returning one), the
+    TINs rebuilt and kept, and every file it wrote under OUT/reports (relative names) with their total size."""
+    info = info or {}
+    files = []
+    reports = settings.reports_dir
+    if info:
+        rebuilt = {tin_folder(t) for t in info["tins"]}
+        files = sorted(p.relative_to(reports).as_posix() for p in reports.rglob("*") if p.is_file()
+                       and (len(p.relative_to(reports).parts) == 1 or p.relative_to(reports).parts[0] in rebuilt))
+    return {
+        "report_id": report_id, "success": not reason, "reason": reason,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)), "seconds": round(seconds, 2),
+        "performance_year": settings.performance_year, "trace": info.get("trace", trace or {}),
+        "tins": info.get("tins", []), "carried_tins": info.get("carried_tins", 0),
+        "index_tins": info.get("index_tins", 0), "privacy": info.get("privacy", {}),
+        "reports_dir": str(reports), "files": files,
+        "bytes": sum((reports / f).stat().st_size for f in files),
+    }
+
+
+def write_report_record(out_dir: Path, record: dict) -> Path:
+    path = OutFolder(Path(out_dir)).report_summary_file
+    write_text(path, json.dumps(record, indent=2, default=str) + "\n")
+    return path
+
+
 __all__ = ["ABOUT_FILE", "GLOSSARY", "HOW_IT_WORKS", "NOT_RECORDED", "PATIENT_NOTICE", "published_provenance",
-           "report_trace", "short", "trace_rows", "write_about"]
+           "report_record", "report_trace", "short", "trace_rows", "write_about", "write_report_record"]
