@@ -46,11 +46,13 @@ def test_keyed_id_is_hmac_sha256_deterministic_per_key_and_never_the_internal_id
 
 def test_display_ids_of_a_column_equal_the_one_by_one_ids_and_keep_nulls():
     key = b"\x07" * 32
-    ids = pl.Series("episode_id", ["HF-1", None, "LBP-2", "HF-1"])
+    ids = pl.Series("episode_id", ["HF-1", None, "LBP-2", "HF-1", "no-cohort-x", "nodash"])
     shown = display_episode_ids(ids, key)
     assert shown.name == "episode_id"
     assert shown.to_list() == [keyed_episode_id("HF-1", key), None, keyed_episode_id("LBP-2", key),
-                               keyed_episode_id("HF-1", key)]
+                               keyed_episode_id("HF-1", key), keyed_episode_id("no-cohort-x", key),
+                               keyed_episode_id("nodash", key)]
+    assert shown[4].startswith("no-R") and shown[5].startswith("EP-R")
     assert internal_episode_id(shown[2], ["HF-1", "LBP-2"], key) == "LBP-2"  # asm explain takes either id
     assert internal_episode_id("LBP-2", ["HF-1", "LBP-2"], key) == "LBP-2"
     assert internal_episode_id("HF-Rnope", ["HF-1", "LBP-2"], key) is None
