@@ -1,11 +1,13 @@
 """`asm explain`: the chain from the final score down to claim lines, from the published tables of a run;
-no beneficiary id unless --show-ids; a wrong TIN or NPI is one line naming the nearest."""
+no beneficiary id unless --show-ids; episodes by the keyed id the reports show (either id accepted); a wrong TIN
+or NPI is one line naming the nearest."""
 from __future__ import annotations
 
 import polars as pl
 import pytest
 
 from pipelines.cli import main
+from pipelines.engine.reports.episode_ids import episode_key, keyed_episode_id
 from tests.report_run import demo_run
 
 
@@ -35,7 +37,9 @@ def test_explain_prints_the_chain_without_beneficiary_ids(scored, capsys):
         assert step in out, step
     assert f"= {p['final_score']:,.2f}" in out
     assert f"over {p['episodes']} episodes" in out
-    assert all(e in out for e in eps["episode_id"].to_list())
+    key = episode_key(settings.out_dir)
+    assert all(keyed_episode_id(e, key) in out for e in eps["episode_id"].to_list())  # the ids the reports show
+    assert not any(e in out for e in eps["episode_id"].to_list())  # never the warehouse's (MD5 of the bene id)
     assert not set(eps["bene_id"].to_list()) & set(out.split())
 
 
@@ -51,9 +55,17 @@ def test_explain_episode_lines_with_source_file_and_row(scored, capsys):
         lines.filter(pl.col("source") == "partb").select("claim_id", "line_number"), on=["claim_id", "line_number"])
     first = src.row(0, named=True)
     assert f"{first['source_file']} row {first['source_row']}" in out
-    assert ep["bene_id"] not in out
+    assert ep["bene_id"] not in out and ep["episode_id"] not in out
+    keyed = keyed_episode_id(ep["episode_id"], episode_key(settings.out_dir))
+    assert f"Episode {keyed} (" in out
+    assert _explain(settings, p, "--episode", keyed) == 0  # the id a report shows is accepted too
+    assert capsys.readouterr().out == out
     assert _explain(settings, p, "--episode", ep["episode_id"], "--show-ids") == 0
-    assert ep["bene_id"] in capsys.readouterr().out
+    shown = capsys.readouterr().out
+    assert ep["bene_id"] in shown and f"{keyed} (warehouse {ep['episode_id']})" in shown
+    assert _explain(settings, p, "--episode", keyed[:-1]) == 1
+    err = capsys.readouterr().err
+    assert f"episode {keyed[:-1]} is not an episode of this run (nearest: " in err and ep["episode_id"] not in err
 
 
 def test_explain_wrong_tin_or_npi_is_one_line_naming_the_nearest(scored, capsys):

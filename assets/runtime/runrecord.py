@@ -5,7 +5,8 @@
 - `build_summary` / `write_summary`: OUT/run_summary.json from the run's events in the instance,
   written by the job itself (the `run_summary` asset after publish, the failure hook on a failure);
 - `failure_reason`: the one line a person reads (raw library text translated by pipelines.engine.errors);
-- `progress_logger`: one line per step as it starts and ends, with its elapsed time.
+- `progress_logger`: one line per step as it starts and ends, with its elapsed time;
+- `record_report`: an `asm report` (no run) as a materialization of the reports asset.
 """
 from __future__ import annotations
 
@@ -17,11 +18,12 @@ import sys
 import time
 from pathlib import Path
 
-from dagster import DagsterEventType, DagsterInstance, Field, logger
+from dagster import (AssetKey, AssetMaterialization, DagsterEventType, DagsterInstance, Field, MetadataValue,
+                     logger)
 
 from pipelines.engine.errors import explain
 from pipelines.engine.paths import REPO_ROOT
-from pipelines.engine.warehouse import INSTANCE_FOLDER, SUMMARY_FILE, write_text
+from pipelines.engine.warehouse import INSTANCE_FOLDER, REPORT_SUMMARY_FILE, SUMMARY_FILE, write_text
 
 INSTANCE_TEMPLATE = REPO_ROOT / "dagster.yaml"  # the one-machine settings
 TAG_PREFIX = "asm/"
@@ -243,3 +245,26 @@ def performance_year_warnings(settings) -> list[str]:
     hint = f"; pass --performance-year {years[-1]}" if years else ""
     return [f"performance year {py}: no scorable episode ends in it ({ends}), so scores, benchmarks and payment "
             f"adjustments are empty{hint}"]
+
+
+# --------------------------------------------------------------------------------------------
+# `asm report` in the instance
+
+
+def record_report(out_dir: Path, asset: str, record: dict) -> None:
+    """An `asm report` (no run: the tables are only read) as a materialization of the reports asset outside any
+    run, so the UI's asset page lists it after the runs' own; its metadata is the report's record
+    (pipelines.engine.reports.trace.report_record)."""
+    t = record["trace"]
+    with open_instance(out_dir) as instance:
+        instance.report_runless_asset_event(AssetMaterialization(
+            asset_key=AssetKey(asset), description=f"asm report {record['report_id']}",
+            metadata={"report_id": record["report_id"], "tables_run_id": t.get("run_id", ""),
+                      "input_digest": t.get("input_digest", ""), "git_commit": t.get("code_commit", ""),
+                      "pages_git_commit": t.get("pages_code_commit", ""),
+                      "methodology_label": t.get("methodology_label", ""),
+                      "methodology_fingerprint": t.get("methodology_digest", ""),
+                      "tin_reports": len(record["tins"]), "carried_tin_folders": record["carried_tins"],
+                      "index_tins": record["index_tins"], "files": len(record["files"]), "bytes": record["bytes"],
+                      "seconds": record["seconds"], "folder": MetadataValue.path(record["reports_dir"]),
+                      "record": MetadataValue.path(str(Path(out_dir) / REPORT_SUMMARY_FILE))}))

@@ -161,6 +161,8 @@ TMP = ".tmp"  # DuckDB's spill folder
 DQ_RESULTS = "dq_results"  # every check outcome of every run
 HISTORY = "history"  # the projection's history during the PY (outside the snapshots)
 SUMMARY_FILE = "run_summary.json"  # the last run's summary
+REPORT_SUMMARY_FILE = "report_summary.json"  # the last `asm report`'s record (pipelines.engine.reports.trace)
+KEYS = "keys"  # secrets of this OUT, never published: keys/episode-id.key (pipelines.engine.reports.episode_ids)
 INSTANCE_FOLDER = ".dagster"  # the Dagster instance when DAGSTER_HOME is not set
 LOCK_FILE = ".asm.lock"  # one run per OUT
 STAGING_CACHE = ".ingest"  # typed input files by name and SHA-256 (the nightly run's cache)
@@ -204,6 +206,14 @@ class OutFolder:
     @property
     def summary_file(self) -> Path:
         return self.out_dir / SUMMARY_FILE
+
+    @property
+    def report_summary_file(self) -> Path:
+        return self.out_dir / REPORT_SUMMARY_FILE
+
+    @property
+    def episode_key_file(self) -> Path:
+        return self.out_dir / KEYS / "episode-id.key"
 
     @property
     def instance_dir(self) -> Path:

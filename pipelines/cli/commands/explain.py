@@ -1,7 +1,8 @@
 """`asm explain`: the chain behind one participant's score, read from the published tables: final score ->
 components (S1) -> payment (P2-P4) -> projection (V1-V4) -> quality points per measure (Q5-Q7) -> cost points
 (B3) on the benchmarks (B1-B2) -> cost measure score (R4) -> attributed episodes (A2, C2) and, with
---episode, that episode's lines with their source file and row (E6). No beneficiary id unless --show-ids."""
+--episode, that episode's lines with their source file and row (E6). No beneficiary id unless --show-ids; episodes
+show the keyed id the reports show (pipelines.engine.reports.episode_ids), the warehouse's id only with --show-ids."""
 from __future__ import annotations
 
 import argparse
@@ -23,7 +24,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tin", required=True, help="the participant's TIN")
     p.add_argument("--npi", required=True, help="the participant's NPI")
     p.add_argument("--cohort", required=True, choices=["HF", "LBP"], help="the cohort")
-    p.add_argument("--episode", default=None, help="also list this episode's lines")
+    p.add_argument("--episode", default=None, help="also list this episode's lines (the id a report shows, or the "
+                                                  "warehouse's episode_id)")
     p.add_argument("--performance-year", default=DEFAULT_PERFORMANCE_YEAR, type=int, help="the PY the run scored")
     p.add_argument("--show-ids", action="store_true", help="also print beneficiary ids (PHI: keep the output safe)")
 
@@ -49,6 +51,26 @@ class Explainer:
         if not self.wh.warehouse_dir.is_dir():
             raise CommandError(f"no published tables in {self.wh.warehouse_dir}; run `asm run --out {out}` first")
         self.py = py
+        self._key: bytes | None = None
+
+    @property
+    def key(self) -> bytes:
+        """OUT's episode-id key (created on first use, like a report would)."""
+        from pipelines.engine.reports.episode_ids import EpisodeKeyError, episode_key
+
+        if self._key is None:
+            try:
+                self._key = episode_key(self.wh.out_dir)
+            except EpisodeKeyError as exc:
+                raise CommandError(str(exc)) from None
+        return self._key
+
+    def shown_id(self, episode_id: str, show_ids: bool) -> str:
+        """The keyed id a report shows; with --show-ids also the warehouse's."""
+        from pipelines.engine.reports.episode_ids import keyed_episode_id
+
+        keyed = keyed_episode_id(episode_id, self.key)
+        return f"{keyed} (warehouse {episode_id})" if show_ids else keyed
 
     def read(self, table: str, columns: list[str] | None = None) -> pl.DataFrame:
         from pipelines.engine.warehouse import TableMissing
@@ -177,25 +199,29 @@ def _episodes(e: Explainer, p: dict, show_ids: bool) -> list[str]:
            f"{_money(counted['expected_cost'].sum())}"]
     for r in rows.iter_rows(named=True):
         who = f" bene {r['bene_id']}" if show_ids else ""
-        out.append(f"  {r['episode_id']}{who} {r['start_date']}..{r['end_date']} {r['status']:<6} share "
+        shown = e.shown_id(r["episode_id"], show_ids)
+        out.append(f"  {shown}{who} {r['start_date']}..{r['end_date']} {r['status']:<6} share "
                    f"{100 * r['share']:.0f}% observed {_money(None if r['observed_cost_winsorized'] is None else float(r['observed_cost_winsorized']))}"
                    f" expected {_money(r['expected_cost'])}" + ("" if r["counts_for_scoring"] else " (not counted)"))
     return out
 
 
 def _episode_lines(e: Explainer, p: dict, episode: str, show_ids: bool) -> list[str]:
+    from pipelines.engine.reports.episode_ids import display_episode_ids, internal_episode_id
     from pipelines.engine.reports.episodes import billed_under, episode_lines
     from pipelines.engine.settings import RunSettings
 
     eps = e.read("episodes", ["episode_id", "bene_id", "cohort", "start_date", "end_date", "status", "trigger_tin",
                               "trigger_npi"])
-    ids = sorted(eps["episode_id"].to_list())
-    if episode not in ids:
-        raise _nearest(episode, ids, "episode", "an episode of this run")
+    given, episode = episode, internal_episode_id(episode, eps["episode_id"].to_list(), e.key)
+    if episode is None:  # the nearest keyed ids: the ones a person reads in the reports
+        raise _nearest(given, sorted(display_episode_ids(eps["episode_id"], e.key).to_list()), "episode",
+                       "an episode of this run")
     ep = eps.filter(pl.col("episode_id") == episode).row(0, named=True)
     settings = RunSettings(input_dir=e.wh.out_dir, out_dir=e.wh.out_dir, performance_year=e.py)
     lines = billed_under(episode_lines(settings, [episode]), [episode], p["tin"])
-    head = (f"Episode {episode} ({ep['cohort']}): {ep['start_date']}..{ep['end_date']}, {ep['status']}, trigger "
+    head = (f"Episode {e.shown_id(episode, show_ids)} ({ep['cohort']}): {ep['start_date']}..{ep['end_date']}, "
+            f"{ep['status']}, trigger "
             f"{'this TIN' if ep['trigger_tin'] == p['tin'] else 'another practice'}"
             + (f", bene {ep['bene_id']}" if show_ids else "") + f"; {lines.height} line(s) (C1):")
     out = [head]

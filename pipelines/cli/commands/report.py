@@ -1,10 +1,14 @@
 """`asm report`: regenerate the reports (index, scorecards, cohort summary) from the published tables of an
-output folder, without recomputing anything. `--tin` rebuilds only those TINs' folders and keeps the others."""
+output folder, without recomputing anything. `--tin` rebuilds only those TINs' folders and keeps the others.
+Recorded like a run: OUT/report_summary.json (its id, outcome, timing, the trace of the tables it rendered,
+the files it wrote) and, when it succeeded, a materialization of the reports asset in the Dagster instance."""
 from __future__ import annotations
 
 import argparse
 import re
 import sys
+import time
+import uuid
 from pathlib import Path
 
 from pipelines.cli.commands import CommandError, non_negative
@@ -35,6 +39,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     from pipelines.engine.reports import PrivacyError, write_reports
+    from pipelines.engine.reports.episode_ids import EpisodeKeyError
+    from pipelines.engine.reports.trace import report_record, report_trace, write_report_record
     from pipelines.engine.settings import RunSettings
     from pipelines.engine.warehouse import TableMissing, OutFolder
 
@@ -54,12 +60,31 @@ def run(args) -> int:
         if missing:
             near = get_close_matches(missing[0], sorted(known), n=3, cutoff=0)
             raise CommandError(f"--tin {missing[0]}: not a TIN of this run (nearest: {', '.join(near)})")
+    report_id, started, t0 = str(uuid.uuid4()), time.time(), time.perf_counter()
     try:
-        info = write_reports(settings, m, list(tins) or None)
-    except (TableMissing, PrivacyError) as exc:
+        info = write_reports(settings, m, list(tins) or None, report_id)
+    except (TableMissing, PrivacyError, EpisodeKeyError) as exc:
+        write_report_record(settings.out_dir, report_record(settings, report_id, started, time.perf_counter() - t0,
+                                                            None, str(exc), report_trace(settings, m, report_id)))
         raise CommandError(f"report: {exc}") from None
+    record = report_record(settings, report_id, started, time.perf_counter() - t0, info)
+    write_report_record(settings.out_dir, record)
+    _record_in_instance(settings.out_dir, record)
     if not args.quiet:
         print(f"asm report: {len(info['tins'])} scorecard(s) rebuilt, {info['carried_tins']} kept, index of "
               f"{info['index_tins']} TIN(s)", file=sys.stderr)
     print(settings.reports_dir / "index.html")
     return 0
+
+
+def _record_in_instance(out_dir: Path, record: dict) -> None:
+    """The report in the project's Dagster instance; the reports are written either way, so a failure to record
+    (a locked or read-only instance) is one warning line."""
+    from assets.reports import REPORTS_ASSET
+    from assets.runtime.runrecord import instance_home, record_report
+
+    try:
+        record_report(out_dir, REPORTS_ASSET, record)
+    except Exception as exc:  # noqa: BLE001 - any storage error: the report stands, its record file is written
+        print(f"asm report: warning: not recorded in {instance_home(out_dir)}: {type(exc).__name__}: {exc}",
+              file=sys.stderr)

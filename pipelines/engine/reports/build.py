@@ -24,7 +24,7 @@ import jinja2
 import polars as pl
 
 from pipelines.engine.methodology import Methodology
-from pipelines.engine.reports import charts, words
+from pipelines.engine.reports import charts, trace, words
 from pipelines.engine.reports.guide import write_guide
 from pipelines.engine.reports.index import write_index
 from pipelines.engine.reports.inputs import ReportTables, tin_folder
@@ -66,7 +66,7 @@ def environment() -> jinja2.Environment:
                              undefined=jinja2.StrictUndefined)
     env.filters.update(num=_num, money=_money, money0=_money0, pct=_pct, spct=_spct, plain=words.plain_html,
                        rule=words.rule_marker, measure=words.measure_label, collection=words.collection_type,
-                       metric=words.metric, status=words.status)
+                       metric=words.metric, status=words.status, short=trace.short)
     return env
 
 
@@ -178,9 +178,11 @@ class ScorecardJob:
         return len(tins)
 
 
-def build_reports(settings: RunSettings, m: Methodology, out_dir: Path, tins: list[str] | None = None) -> dict:
+def build_reports(settings: RunSettings, m: Methodology, out_dir: Path, tins: list[str] | None = None,
+                  report_id: str = "") -> dict:
     """Write the reports into `out_dir`: scorecards of `tins` (default: every TIN with participants, or the
-    run's --tin), then the cohort summary and the index over whatever scorecards `out_dir` holds."""
+    run's --tin), then the cohort summary and the index over whatever scorecards `out_dir` holds. Every page
+    carries the trace (run, input, code, methodology: trace.py); `report_id` names an `asm report`."""
     py = settings.performance_year
     t = ReportTables.read(settings)
     summary_rows = t.cohort_summary.filter(pl.col("performance_year") == py).to_dicts()
@@ -190,7 +192,8 @@ def build_reports(settings: RunSettings, m: Methodology, out_dir: Path, tins: li
     notes = inyear_notes(t.projected) + notes
     env = environment()
     common = dict(css=(TEMPLATES / "style.css").read_text(), py=py, methodology_version=m.version, basis=basis,
-                  generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+                  generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                  trace=trace.report_trace(settings, m, report_id))
     wanted = tins if tins is not None else (list(settings.tins) or None)
     all_tins = sorted(t.scores["tin"].unique().to_list())
     scope = [x for x in all_tins if wanted is None or x in wanted]
@@ -210,10 +213,12 @@ def build_reports(settings: RunSettings, m: Methodology, out_dir: Path, tins: li
     charts.write_runtime(out_dir)  # the Vega runtime every page with charts loads (drawn in the browser)
     html = env.get_template("cohort_summary.html.j2").render(
         title=f"ASM cohort summary PY {py}", cohorts=cohort_sections(t, py),
-        tin_count=summary_rows[0]["tins_in_run"] if summary_rows else 0, warnings=warnings, notes=notes, **common)
+        tin_count=summary_rows[0]["tins_in_run"] if summary_rows else 0, warnings=warnings, notes=notes, root="",
+        **common)
     (out_dir / "cohort_summary.html").write_text(html, encoding="utf-8")
     write_guide(env, m, common, out_dir)  # how-it-works.html, glossary.html
-    index_tins = write_index(t, out_dir, m, env, warnings=warnings, notes=notes, **common)  # index.html, .csv
+    index_tins = write_index(t, out_dir, m, env, warnings=warnings, notes=notes, root="", **common)  # index.html, .csv
+    trace.write_about(out_dir / trace.ABOUT_FILE, common)
     pools = {r["cohort"]: r["peer_pool_size"] for r in summary_rows if r["peer_pool_size"]}
     return {"tins": scope, "part_a": part_a, "cost_basis": basis, "pools": pools,
-            "small_pool": m.benchmarks.small_pool_participants, "index_tins": index_tins}
+            "small_pool": m.benchmarks.small_pool_participants, "index_tins": index_tins, "trace": common["trace"]}

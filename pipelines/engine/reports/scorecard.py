@@ -3,20 +3,23 @@ episodes), scorecard.csv, scorecard.xlsx and lines/<npi>-<cohort>.html. Only the
 never a beneficiary id. Figures come from the final tables (`ReportTables`); charts draw them."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import jinja2
 import polars as pl
 
 from pipelines.engine.methodology import Methodology
-from pipelines.engine.reports import charts, words
+from pipelines.engine.reports import charts, trace, words
+from pipelines.engine.reports.episode_ids import display_levers, episode_key, with_display_ids
 from pipelines.engine.reports.inputs import ReportTables
 from pipelines.engine.reports.episodes import billed_under, episode_lines, participant_episodes
 from pipelines.engine.reports.excel import write_workbook
 from pipelines.engine.settings import RunSettings
 from pipelines.engine.tables import PARTICIPANT
 
+EPISODE_ORDER = ["tin", "npi", "cohort", "start_date", "episode_id"]  # participant_episodes' order, on the keyed id
+PATIENT_SHEETS = {"episodes": trace.PATIENT_NOTICE, "lines": trace.PATIENT_NOTICE}  # claim-level detail
 FIGURE_WORDS = words.ESTIMATES  # the two named estimates: "Peer-pool estimate", "CMS-benchmark estimate"
 HAS_SCORE = ("scored", "failed_minimum_submission")  # S6: a minimum submission missed is a score of 0, not "no score"
 CSV_FIXED = ["performance_year", "tin", "npi", "cohort", "specialty", "status", "status_reason", "attributed_episodes",
@@ -50,7 +53,7 @@ class ScorecardContext:
     notes: list[str]
     part_a: bool
     measures: list[str]
-    episodes: pl.DataFrame
+    episodes: pl.DataFrame  # episode_id: the keyed id a practice sees (episode_ids.py), as in `lines` and t.levers
     lines: pl.DataFrame  # every listed episode's lines, billing TIN/NPI still unmasked (billed_under masks)
     tins: dict  # table name -> {tin: rows of that TIN}
     break_even: dict  # cohort -> cohort_summary row (P2 break-even score, scaling factor)
@@ -61,10 +64,15 @@ class ScorecardContext:
         measures = [x for r in summary for x in r["required_measures"].split(", ") if x]
         episodes = participant_episodes(settings, scope) if scope else pl.DataFrame()
         ids = episodes["episode_id"].unique().to_list() if episodes.height else []
+        lines = episode_lines(settings, ids)
+        # issue 19 item 9: from here on every episode id is the keyed one (never the warehouse's MD5 id)
+        key = episode_key(settings.out_dir)
+        episodes = with_display_ids(episodes, key, EPISODE_ORDER)
+        t = replace(t, levers=display_levers(t.levers, key))
         tins = {name: split_by_tin(getattr(t, name), scope) for name in BY_TIN}
         tins["episodes"] = split_by_tin(episodes, scope)
         return cls(settings, m, t, env, common, warnings, notes, part_a, measures, episodes,
-                   episode_lines(settings, ids), tins, {r["cohort"]: r for r in summary})
+                   with_display_ids(lines, key, ["episode_id"]), tins, {r["cohort"]: r for r in summary})
 
     def of(self, name: str, tin: str) -> pl.DataFrame:
         """Rows of table `name` for `tin` (empty frame of the table's columns when it has none)."""
@@ -259,7 +267,7 @@ def _lines_pages(ctx: ScorecardContext, tin: str, participants: list[dict], fold
             continue
         html = template.render(title=f"Episode lines, TIN {tin}, NPI {r['npi']} ({r['cohort']})", tin=tin, p=r,
                                episodes=[dict(e, line_rows=by_episode.get(e["episode_id"], [])) for e in r["episode_rows"]],
-                               **ctx.common)
+                               root="../../", patient_notice=trace.PATIENT_NOTICE, **ctx.common)
         (folder / r["lines_page"]).write_text(html, encoding="utf-8")
     return lines
 
@@ -326,20 +334,23 @@ def write_scorecard(ctx: ScorecardContext, tin: str, folder: Path) -> None:
     html = ctx.env.get_template("scorecard.html.j2").render(
         title=f"ASM scorecard TIN {tin} PY {py}", runtime=f"../{charts.RUNTIME}", clinicians=len(participants) + len(others),
         participants=participants, in_asm=in_asm, summary=summary, others=others, drivers=_tin_drivers(ctx, tin),
-        fix_kinds=kinds, fix_actions=actions, **page)
+        fix_kinds=kinds, fix_actions=actions, root="../", **page)
     (folder / "scorecard.html").write_text(html, encoding="utf-8")
     detail = ctx.env.get_template("clinician.html.j2")
     (folder / "clinicians").mkdir(exist_ok=True)
     for r in in_asm:
         (folder / r["page"]).write_text(detail.render(
             title=f"ASM PY {py}: NPI {r['npi']} ({r['cohort']}), TIN {tin}", runtime=f"../../{charts.RUNTIME}", r=r,
-            **page), encoding="utf-8")
+            root="../../", patient_notice=trace.PATIENT_NOTICE if r["episode_rows"] else "", **page), encoding="utf-8")
     _csv(tin, participants, others, ctx.measures, ctx.common["basis"], py).write_csv(folder / "scorecard.csv")
     write_workbook(folder / "scorecard.xlsx", {
         "scores": ctx.of("projected", tin).drop("data_last_service_date"),
         "measures": ctx.of("projected_measures", tin),
         "episodes": ctx.of("episodes", tin) if ctx.episodes.height else pl.DataFrame(),
-        "lines": lines})
+        "lines": lines}, about=trace.trace_rows(ctx.common, patient=True), notices=PATIENT_SHEETS)
+    trace.write_about(folder / trace.ABOUT_FILE, ctx.common, tin=tin, patient_information={
+        "files": ["clinicians/*.html (episode lists)", "scorecard.xlsx (sheets episodes, lines)", "lines/*.html"],
+        "notice": trace.PATIENT_NOTICE})
 
 
 __all__ = ["ScorecardContext", "write_scorecard"]

@@ -411,7 +411,8 @@ def cost_levers(base: pl.DataFrame, inp: LeverInputs, m: Methodology) -> pl.Data
         top = top.join(sums, on=PARTICIPANT, how="left").with_columns(
             ((pl.col("_obs") - pl.col("excess_cost")) / pl.col("_exp") * pl.col("cohort_mean_cost")).alias("_ms"))
         top = top.with_columns(_drivers(top).alias("cost_drivers")).with_columns(
-            pl.format("Episode {}: observed ${} vs expected ${} (excess ${}); drivers: {}", pl.col("episode_id"),
+            # no episode id in the text (issue 19 item 9): the reports prefix the keyed id (reports/episode_ids.py)
+            pl.format("Observed ${} vs expected ${} (excess ${}); drivers: {}",
                       pl.col("observed_cost").round(0).cast(pl.Int64), pl.col("expected_cost").round(0).cast(pl.Int64),
                       pl.col("excess_cost").round(0).cast(pl.Int64), pl.col("cost_drivers")).alias("description"),
             pl.lit("this episode at its expected cost").alias("needed"), pl.col("excess_cost").alias("needed_value"))
