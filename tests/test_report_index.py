@@ -111,7 +111,9 @@ def test_index_page_and_csv(tmp_path):
     m = load_methodology(PY)
     (tmp_path / "T1").mkdir()
     (tmp_path / "T1" / "scorecard.html").write_text("card")  # T2 and T6 have no scorecard (a --tin run)
-    common = dict(css="", py=PY, methodology_version=m.version, basis="allowed", generated="now")
+    trace = {k: "t" for k in ("run_id", "input_digest", "code_commit", "methodology_version", "methodology_label",
+                             "methodology_digest", "pages_code_commit", "pages_methodology_label", "report_id")}
+    common = dict(css="", py=PY, methodology_version=m.version, basis="allowed", generated="now", trace=trace)
     assert write_index(tables(), tmp_path, m, environment(), warnings=[], notes=[], **common) == 6  # T1-T6
     html = (tmp_path / "index.html").read_text()
     order = re.findall(r'<tr data-i="\d+" data-tin="([^"]+)" data-cohort="([^"]+)"', html)

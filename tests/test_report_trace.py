@@ -176,8 +176,10 @@ def test_claim_level_pages_and_sheets_carry_the_patient_information_notice(run):
     assert lines_pages
     for page in lines_pages:
         assert PATIENT_NOTICE in page.read_text(), page
+    # the clinician pages list episodes (the scorecard links to them and lists none): each with episodes says so
     with_episodes = [p for p in reports.rglob("scorecard.html") if (p.parent / "lines").is_dir()]
-    assert with_episodes and all(PATIENT_NOTICE in p.read_text() for p in with_episodes)
+    listing = [p for p in reports.rglob("clinicians/*.html") if 'href="../lines/' in p.read_text()]
+    assert with_episodes and listing and all(PATIENT_NOTICE in p.read_text() for p in listing)
     assert PATIENT_NOTICE not in (reports / "index.html").read_text()
     assert PATIENT_NOTICE not in (reports / "cohort_summary.html").read_text()
     wb = load_workbook(with_episodes[0].parent / "scorecard.xlsx", read_only=True)
