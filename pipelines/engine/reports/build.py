@@ -228,7 +228,7 @@ def build_reports(settings: RunSettings, m: Methodology, out_dir: Path, tins: li
             for n in pool.map(card.write, chunks):  # in order; an error in a worker is raised here
                 done += n
                 settings.progress(f"reports: {done:,} of {len(scope):,} scorecards")
-    charts.write_runtime(out_dir)  # the Vega runtime every page with charts loads (drawn in the browser)
+    charts.write_runtime(out_dir, settings.reports_dir)  # the Vega runtime the pages load (drawn in the browser)
     html = env.get_template("cohort_summary.html.j2").render(
         title=f"ASM cohort summary PY {py}", cohorts=cohort_sections(t, py),
         tin_count=summary_rows[0]["tins_in_run"] if summary_rows else 0, warnings=warnings, notes=notes, **common)
