@@ -195,7 +195,7 @@ class ScorecardJob:
         ctx = ScorecardContext.build(self.settings, self.m, t, env or environment(), self.common, self.warnings,
                                      self.notes, self.part_a, tins)
         for tin in tins:
-            write_scorecard(ctx, tin, self.out_dir / tin_folder(tin))
+            write_scorecard(ctx.of(tin), tin, self.out_dir / tin_folder(tin))
         return len(tins)
 
 

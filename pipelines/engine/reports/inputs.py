@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields, replace
 
 import polars as pl
 
@@ -37,6 +37,19 @@ class ReportTables:
     projection_tins: pl.DataFrame
     history: pl.DataFrame
     levers: pl.DataFrame  # improvement_levers (what to fix, ranked per participant)
+    _by_tin: dict = field(default_factory=dict, repr=False, compare=False)  # table -> TIN -> rows, by `of`
+
+    def of(self, tin: str) -> "ReportTables":
+        """The tables with only `tin`'s rows (tables without a `tin` column whole). Each table is split by TIN
+        once, on first use: a filter per TIN over whole tables was O(TINs x rows)."""
+        if not self._by_tin:
+            for f in fields(self):
+                df = getattr(self, f.name)
+                if isinstance(df, pl.DataFrame) and "tin" in df.columns:
+                    self._by_tin[f.name] = {k[0]: v for k, v in df.partition_by("tin", as_dict=True,
+                                                                                maintain_order=True).items()}
+        return replace(self, _by_tin={}, **{name: parts.get(tin, getattr(self, name).clear())
+                                            for name, parts in self._by_tin.items()})
 
     @classmethod
     def read(cls, settings: RunSettings) -> "ReportTables":

@@ -1,32 +1,26 @@
 """One TIN's folder: scorecard.html (TIN summary first, then each clinician with charts, measures and
-episodes), scorecard.csv, scorecard.xlsx and lines/<npi>-<cohort>.html. Only the TIN's own clinicians;
-never a beneficiary id. Figures come from the final tables (`ReportTables`); charts draw them."""
+episodes), scorecard.csv, scorecard.xlsx, lines.csv (exports.py) and lines/<npi>-<cohort>.html (lines.py).
+Only the TIN's own clinicians; never a beneficiary id. Figures come from the final tables (`ReportTables`);
+charts draw them."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import jinja2
 import polars as pl
+from markupsafe import Markup
 
 from pipelines.engine.methodology import Methodology
 from pipelines.engine.reports import charts, words
 from pipelines.engine.reports.inputs import ReportTables
-from pipelines.engine.reports.episodes import billed_under, episode_lines, participant_episodes
-from pipelines.engine.reports.excel import write_workbook
+from pipelines.engine.reports.episodes import listed_lines, participant_episodes
+from pipelines.engine.reports.exports import Exports, build_exports, write_exports
+from pipelines.engine.reports.lines import page_sections
 from pipelines.engine.settings import RunSettings
 from pipelines.engine.tables import PARTICIPANT
 
 FIGURE_WORDS = {"pool": "Pool-based", "projected": "Projected (CMS)"}
-CSV_FIXED = ["performance_year", "tin", "npi", "cohort", "specialty", "status", "status_reason", "attributed_episodes",
-             "cost_measure_score", "cost_points", "cost_score"]
-CSV_TAIL = ["quality_points", "measures_scored", "quality_score", "ia_adjustment", "pi_adjustment", "complex_bonus",
-            "small_practice_bonus", "final_score", "transformed_score", "adjustment_factor", "partb_paid",
-            "dollar_impact", "peer_pool_size", "small_pool_warning", "cost_basis"]
-PROJECTED_CSV = ["lead", "projected_final_score", "projected_final_score_low", "projected_final_score_high",
-                 "projected_factor", "projected_factor_low", "projected_factor_high", "projected_dollar_impact",
-                 "pool_final_score_low", "pool_final_score_high", "quality_source", "cost_average_source",
-                 "cost_spread_source"]
 
 
 @dataclass
@@ -41,16 +35,26 @@ class ScorecardContext:
     part_a: bool
     measures: list[str]
     episodes: pl.DataFrame
-    lines: pl.DataFrame  # every listed episode's lines, billing TIN/NPI still unmasked (billed_under masks)
+    pages: dict[str, pl.DataFrame]  # TIN -> its lines pages' sections (npi, cohort, sections: HTML)
+    exports: Exports  # the TINs' CSV and workbook rows
+    episodes_by_tin: dict[str, pl.DataFrame] = field(default_factory=dict)
 
     @classmethod
     def build(cls, settings, m, t, env, common, warnings, notes, part_a, scope) -> "ScorecardContext":
-        summary = t.cohort_summary.filter(pl.col("performance_year") == settings.performance_year).to_dicts()
+        """Everything the scorecards of the TINs `scope` show, computed for all of them at once."""
+        py = settings.performance_year
+        summary = t.cohort_summary.filter(pl.col("performance_year") == py).to_dicts()
         measures = [x for r in summary for x in r["required_measures"].split(", ") if x]
-        episodes = participant_episodes(settings, scope) if scope else pl.DataFrame()
-        ids = episodes["episode_id"].unique().to_list() if episodes.height else []
-        return cls(settings, m, t, env, common, warnings, notes, part_a, measures, episodes,
-                   episode_lines(settings, ids))
+        episodes = participant_episodes(settings, scope)
+        lines = listed_lines(settings, episodes)
+        pages = {k[0]: g for k, g in page_sections(episodes, lines).partition_by("tin", as_dict=True).items()}
+        exports = build_exports(t, m, py, measures, common["basis"], scope, episodes, lines)
+        by_tin = {k[0]: g for k, g in episodes.partition_by("tin", as_dict=True, maintain_order=True).items()}
+        return cls(settings, m, t, env, common, warnings, notes, part_a, measures, episodes, pages, exports, by_tin)
+
+    def of(self, tin: str) -> "ScorecardContext":
+        """This context with only `tin`'s rows in its tables and episodes (split once, not filtered per TIN)."""
+        return replace(self, t=self.t.of(tin), episodes=self.episodes_by_tin.get(tin, self.episodes.clear()))
 
 
 def _figure(row: dict, figure: str) -> dict:
@@ -138,44 +142,21 @@ def _participants(ctx: ScorecardContext, tin: str) -> list[dict]:
     return rows
 
 
-def _csv(tin: str, participants: list[dict], others: list[dict], measures: list[str], basis: str, py: int) -> pl.DataFrame:
-    rows = []
-    for r in participants:
-        points = {x["measure_id"]: x["pool_points"] for x in r["measure_rows"]}
-        status = {x["measure_id"]: x["pool_status"] for x in r["measure_rows"]}
-        rows.append({
-            "performance_year": r["performance_year"], "tin": tin, "npi": r["npi"], "cohort": r["cohort"],
-            "specialty": r["specialty"], "status": r["status"], "status_reason": r["status_reason"],
-            "attributed_episodes": r["episodes"], "cost_measure_score": r["measure_score"],
-            "cost_points": r["cost_points"], "cost_score": r["cost_score"],
-            **{f"points_{mm}": points.get(mm) for mm in measures}, **{f"status_{mm}": status.get(mm) for mm in measures},
-            **{c: r.get(c) for c in CSV_TAIL if c in r}, **{c: r["projection"].get(c) for c in PROJECTED_CSV},
-            "peer_pool_size": r["projection"].get("peer_pool_size"), "small_pool_warning": None, "cost_basis": basis})
-    for o in others:
-        rows.append({"performance_year": py, "tin": tin, "npi": o["npi"], "cohort": o["cohort"], "specialty": o["specialty"],
-                     "status": "not_in_asm", "status_reason": o["reason"], "cost_basis": basis})
-    cols = [*CSV_FIXED, *[f"points_{mm}" for mm in measures], *[f"status_{mm}" for mm in measures], *CSV_TAIL,
-            *PROJECTED_CSV]
-    return pl.DataFrame([{c: row.get(c) for c in cols} for row in rows], infer_schema_length=None)
-
-
-def _lines_pages(ctx: ScorecardContext, tin: str, participants: list[dict], folder: Path) -> pl.DataFrame:
-    """lines/<npi>-<cohort>.html per participant with episodes; returns every line (for the workbook)."""
-    ids = sorted({e["episode_id"] for r in participants for e in r["episode_rows"]})
-    if not ids:
-        return pl.DataFrame()
-    lines = billed_under(ctx.lines, ids, tin)
-    by_episode = {k[0]: g.to_dicts() for k, g in lines.group_by("episode_id")}
+def _lines_pages(ctx: ScorecardContext, tin: str, participants: list[dict], folder: Path) -> None:
+    """lines/<npi>-<cohort>.html per participant with episodes: Jinja draws the frame around the sections
+    lines.py built for every page at once."""
+    pages = ctx.pages.get(tin)
+    if pages is None:
+        return
+    sections = {(npi, cohort): html for npi, cohort, html in pages.select("npi", "cohort", "sections").iter_rows()}
     (folder / "lines").mkdir(parents=True, exist_ok=True)
     template = ctx.env.get_template("lines.html.j2")
     for r in participants:
         if not r["episode_rows"]:
             continue
         html = template.render(title=f"Episode lines, TIN {tin}, NPI {r['npi']} ({r['cohort']})", tin=tin, p=r,
-                               episodes=[dict(e, line_rows=by_episode.get(e["episode_id"], [])) for e in r["episode_rows"]],
-                               **ctx.common)
+                               sections=Markup(sections.get((r["npi"], r["cohort"]), "")), **ctx.common)
         (folder / r["lines_page"]).write_text(html, encoding="utf-8")
-    return lines
 
 
 def write_scorecard(ctx: ScorecardContext, tin: str, folder: Path) -> None:
@@ -193,7 +174,7 @@ def write_scorecard(ctx: ScorecardContext, tin: str, folder: Path) -> None:
                         "categories": cats, "drivers": g.filter(pl.col("kind") == "driver").to_dicts(),
                         "chart": charts.cost_drivers(cats)})
     folder.mkdir(parents=True, exist_ok=True)
-    lines = _lines_pages(ctx, tin, participants, folder)
+    _lines_pages(ctx, tin, participants, folder)
     html = ctx.env.get_template("scorecard.html.j2").render(
         title=f"ASM scorecard TIN {tin} PY {py}", tin=tin, runtime=f"../{charts.RUNTIME}", clinicians=len(participants) + len(others),
         participants=participants, summary=summary, others=others, drivers=drivers,
@@ -207,12 +188,7 @@ def write_scorecard(ctx: ScorecardContext, tin: str, folder: Path) -> None:
         small_pool_limit=m.benchmarks.small_pool_participants, draws=m.projection.bootstrap_draws,
         level=m.projection.interval_level, **ctx.common)
     (folder / "scorecard.html").write_text(html, encoding="utf-8")
-    _csv(tin, participants, others, ctx.measures, ctx.common["basis"], py).write_csv(folder / "scorecard.csv")
-    write_workbook(folder / "scorecard.xlsx", {
-        "scores": t.projected.filter(pl.col("tin") == tin).drop("data_last_service_date"),
-        "measures": t.projected_measures.filter(pl.col("tin") == tin),
-        "episodes": ctx.episodes.filter(pl.col("tin") == tin) if ctx.episodes.height else pl.DataFrame(),
-        "lines": lines})
+    write_exports(ctx.exports, tin, folder)  # scorecard.csv, lines.csv, scorecard.xlsx
 
 
 __all__ = ["ScorecardContext", "write_scorecard"]
