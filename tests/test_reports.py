@@ -103,11 +103,11 @@ def test_tin_option_rebuilds_that_tins_folder_and_keeps_the_others(run, tmp_path
     folders = sorted(p.name for p in settings.reports_dir.iterdir() if p.is_dir())
     tin, other = folders[0], folders[1]
     other_before = (settings.reports_dir / other / "scorecard.html").read_bytes()
+    keep = tmp_path / "reports_before"  # restored afterwards for the other tests of the shared run
+    shutil.copytree(settings.reports_dir, keep)
     (settings.reports_dir / tin / "scorecard.html").write_text("stale")
     # library use (no run tag): reports are swapped into OUT/reports directly
     one = RunSettings(input_dir=settings.input_dir, out_dir=settings.out_dir, quiet=True, tins=(tin,))
-    keep = tmp_path / "reports_before"
-    shutil.copytree(settings.reports_dir, keep)
     try:
         info = rep.write_reports(one, load_methodology(2027))
         assert info["tins"] == [tin] and info["carried_tins"] == len(folders) - 1
