@@ -5,6 +5,7 @@ with a filter; each column's number format from its unit (columns.UNITS: currenc
 Text is always written as text (never as a formula or a link); nulls and NaN are blank cells."""
 from __future__ import annotations
 
+import functools
 import zipfile
 from pathlib import Path
 
@@ -19,7 +20,7 @@ HEADER_COLOR = "#EEF3F8"
 def _cells(df: pl.DataFrame) -> pl.DataFrame:
     """Types the writer writes as they are: decimals as numbers, categories as text, lists and structs as
     text (it would leave them blank), times zone-less."""
-    out = []
+    out, changed = [], False
     for name, dtype in df.schema.items():
         c = pl.col(name)
         if isinstance(dtype, pl.Decimal):
@@ -32,15 +33,30 @@ def _cells(df: pl.DataFrame) -> pl.DataFrame:
             c = c.struct.json_encode()
         elif isinstance(dtype, pl.Datetime) and dtype.time_zone:
             c = c.dt.replace_time_zone(None)
+        else:
+            out.append(c)
+            continue
         out.append(c.alias(name))
-    return df.select(out)
+        changed = True
+    return df.select(out) if changed else df
+
+
+@functools.lru_cache(maxsize=None)
+def _number_format(number: str):
+    return rx.Format().set_num_format(number)
 
 
 def _format(unit: str | None, dtype: pl.DataType):
+    """The cell format of a column: its unit's number format (dates without a unit as dates)."""
     number = UNITS.get(unit or "", (None, None))[0]
     if number is None and dtype == pl.Date:
         number = UNITS["date"][0]
-    return rx.Format().set_num_format(number) if number else None
+    return _number_format(number) if number else None
+
+
+@functools.lru_cache(maxsize=1)
+def _header():
+    return rx.Format().set_bold().set_background_color(HEADER_COLOR)
 
 
 def write_workbook(path: Path, sheets: dict[str, pl.DataFrame], units: dict[str, str] | None = None) -> None:
@@ -56,8 +72,7 @@ def write_workbook(path: Path, sheets: dict[str, pl.DataFrame], units: dict[str,
         widths[title] = [min(40, max(10, len(c) + 2)) for c in df.columns]
     rx.write_worksheets(data, str(path), freeze_panes={"general": {"row": 1, "col": 0}},
                         autofilter={title: True for title in sheets},
-                        header_format={title: rx.Format().set_bold().set_background_color(HEADER_COLOR)
-                                       for title in sheets},
+                        header_format={title: _header() for title in sheets},
                         column_formats=formats, column_widths=widths, datetime_format="yyyy-mm-dd hh:mm:ss")
 
 

@@ -17,6 +17,7 @@ from pipelines.engine.methodology import Methodology
 from pipelines.engine.reports import words
 from pipelines.engine.reports.columns import COLUMNS, UNITS, Column, measure_columns
 from pipelines.engine.reports.excel import write_workbook
+from pipelines.engine.reports.inputs import split_by_tin
 from pipelines.engine.tables import PARTICIPANT
 
 CLINICIANS = ["performance_year", "tin", "npi", "cohort", "specialty", "specialty_code", "status", "status_code",
@@ -73,7 +74,7 @@ def _clinicians(t, m: Methodology, py: int, measures: list[str], basis: str, tin
         *PARTICIPANT, "lead", "case_status_words", "in_year", "peer_pool_size", "pool_source", "quality_source",
         "cost_average_source", "cost_spread_source", "measure_score_low", "measure_score_high",
         *[c for c in CLINICIANS if c.startswith(("pool_", "projected_")) and c not in ("pool_source",)])
-    pm = t.projected_measures.filter(mine)
+    pm = _measure_words(t.projected_measures.filter(mine), m)
     per_measure = pm.group_by(PARTICIPANT).agg(
         *[pl.col(v).filter(pl.col("measure_id") == mm).first().alias(f"{v}:{mm}")
           for mm in measures for v in ("pool_points", "projected_points", "pool_status")])
@@ -94,19 +95,24 @@ def _clinicians(t, m: Methodology, py: int, measures: list[str], basis: str, tin
         _words("specialty_code", words.specialty).alias("specialty"),
         _words("status_code", lambda c: words.status(c, m)).alias("status"),
         _words("status_reason", words.reason).alias("status_reason"),
-        pl.lit(basis).alias("cost_basis"),
-        *[_words(f"pool_status:{mm}", lambda c: words.measure_status(c, m)) for mm in measures])
-    return both.select([pl.col(k) if k in both.columns else pl.lit(None).alias(k) for k in keys])
+        pl.lit(basis).alias("cost_basis"))
+    return both.select([pl.col(k) if k in both.columns else pl.lit(None, pl.String).alias(k) for k in keys])
 
 
-def _measures(t, m: Methodology, tins: list[str]) -> pl.DataFrame:
-    pm = t.projected_measures.filter(pl.col("tin").is_in(tins)).sort("tin", "cohort", "npi", "measure_id")
-    for col in ("pool_status", "projected_status"):  # words per (status, reason): Q6's depend on the reason
+def _measure_words(pm: pl.DataFrame, m: Methodology) -> pl.DataFrame:
+    """projected_measure_points with both statuses in words, per (status, reason): Q6's depend on the reason."""
+    for col in ("pool_status", "projected_status"):
         pairs = pm.select(col, "status_reason").unique()
         pairs = pairs.with_columns(pl.Series("words", [words.measure_status(c, m, r) for c, r in pairs.iter_rows()],
                                              dtype=pl.String))
         pm = (pm.join(pairs, on=[col, "status_reason"], how="left", nulls_equal=True, maintain_order="left")
               .with_columns(pl.col("words").alias(col)).drop("words"))
+    return pm
+
+
+def _measures(t, m: Methodology, tins: list[str]) -> pl.DataFrame:
+    pm = _measure_words(t.projected_measures.filter(pl.col("tin").is_in(tins)), m).sort("tin", "cohort", "npi",
+                                                                                       "measure_id")
     return pm.with_columns(
         _words("measure_id", words.measure_label).alias("measure"),
         _words("collection_type", words.collection_type),
@@ -116,7 +122,7 @@ def _measures(t, m: Methodology, tins: list[str]) -> pl.DataFrame:
 
 @dataclass
 class Exports:
-    """The export frames of some TINs, split per TIN (source keys; `frame` renames them)."""
+    """The export frames of some TINs, rounded, under the headers people read, split per TIN."""
 
     columns: dict[str, Column]  # every key of these frames -> its column
     clinician_keys: list[str]
@@ -124,9 +130,7 @@ class Exports:
     empty: dict[str, pl.DataFrame]  # kind -> no rows, same columns
 
     def frame(self, kind: str, tin: str) -> pl.DataFrame:
-        """A TIN's rows of one kind under the headers people read."""
-        df = self.parts[kind].get(tin, self.empty[kind])
-        return df.rename({k: self.columns[k].name for k in df.columns})
+        return self.parts[kind].get(tin, self.empty[kind])
 
     @cached_property
     def units(self) -> dict[str, str]:
@@ -144,9 +148,16 @@ class Exports:
                              "Unit": [c.unit for _, c in rows], "Definition": [c.definition for _, c in rows]})
 
 
-def _split(df: pl.DataFrame, by: str, drop: bool = False) -> dict[str, pl.DataFrame]:
-    parts = {k[0]: v for k, v in df.partition_by(by, as_dict=True, maintain_order=True).items()}
-    return {k: v.drop(by) for k, v in parts.items()} if drop else parts
+def _split(df: pl.DataFrame, by: str, columns: dict[str, Column]) -> tuple[dict[str, pl.DataFrame], pl.DataFrame]:
+    """Rounded, renamed and split by TIN (column `by`, dropped unless it is the frame's own `tin`), once for
+    all the TINs; and the frame with no rows."""
+    df = _rounded(df, columns | {"report_tin": COLUMNS["tin"]})
+    key = columns["tin"].name if by == "tin" else by
+    df = df.rename({k: columns[k].name for k in df.columns if k != by or by == "tin"})
+    parts = split_by_tin(df, key)
+    if by != "tin":
+        parts = {tin: part.drop(key) for tin, part in parts.items()}
+    return parts, (df if by == "tin" else df.drop(key)).clear()
 
 
 def build_exports(t, m: Methodology, py: int, measures: list[str], basis: str, tins: list[str],
@@ -159,12 +170,11 @@ def build_exports(t, m: Methodology, py: int, measures: list[str], basis: str, t
     eps = (episodes.rename({"status": "episode_status"}).select(EPISODES) if episodes.height else
            pl.DataFrame(schema={k: pl.String for k in EPISODES}))
     listed = lines.rename({"source": "part"}).select("report_tin", *LINES)
-    frames = {"clinicians": (clinicians, "tin", False), "measures": (_measures(t, m, tins), "tin", False),
-              "episodes": (eps, "tin", False), "lines": (listed, "report_tin", True)}
-    parts = {kind: _split(_rounded(df, columns | {"report_tin": COLUMNS["tin"]}), by, drop)
-             for kind, (df, by, drop) in frames.items()}
-    empty = {kind: (df.drop(by) if drop else df).clear() for kind, (df, by, drop) in frames.items()}
-    return Exports(columns, list(clinicians.columns), parts, empty)
+    frames = {"clinicians": (clinicians, "tin"), "measures": (_measures(t, m, tins), "tin"), "episodes": (eps, "tin"),
+              "lines": (listed, "report_tin")}
+    split = {kind: _split(df, by, columns) for kind, (df, by) in frames.items()}
+    return Exports(columns, list(clinicians.columns), {k: v[0] for k, v in split.items()},
+                   {k: v[1] for k, v in split.items()})
 
 
 def write_exports(x: Exports, tin: str, folder: Path) -> None:

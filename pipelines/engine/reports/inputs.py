@@ -15,6 +15,18 @@ def tin_folder(tin: str) -> str:
     return re.sub(r"[^0-9A-Za-z_-]", "_", tin) or "_"
 
 
+def split_by_tin(df: pl.DataFrame, column: str = "tin") -> dict[str, pl.DataFrame]:
+    """`df`'s rows per TIN (`column`), as slices of one frame sorted by TIN (sorted here when it is not; the
+    order within a TIN kept): no copy per TIN."""
+    if not df[column].is_sorted():
+        df = df.sort(column, maintain_order=True)
+    out, start = {}, 0
+    for n, tin in df.select(pl.col(column).rle()).unnest(column).iter_rows():
+        out[tin] = df.slice(start, n)
+        start += n
+    return out
+
+
 @dataclass
 class ReportTables:
     """The final tables reports render."""
@@ -46,8 +58,7 @@ class ReportTables:
             for f in fields(self):
                 df = getattr(self, f.name)
                 if isinstance(df, pl.DataFrame) and "tin" in df.columns:
-                    self._by_tin[f.name] = {k[0]: v for k, v in df.partition_by("tin", as_dict=True,
-                                                                                maintain_order=True).items()}
+                    self._by_tin[f.name] = split_by_tin(df)
         return replace(self, _by_tin={}, **{name: parts.get(tin, getattr(self, name).clear())
                                             for name, parts in self._by_tin.items()})
 

@@ -9,7 +9,9 @@ import polars as pl
 
 # Jinja's autoescape (markupsafe): these five characters, replaced in one pass
 _ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&#34;", "'": "&#39;"}
-TABLE_HEAD = ('<table class="compact"><tr><th>Date</th><th>Day</th><th class="l">Part</th><th class="l">Code</th>'
+# Millions of rows: each is kept short. Cells are aligned by column (style.css, table.lines), and the optional
+# end tags of cells and rows (HTML5) are left out: half the bytes to write, scan for privacy and load.
+TABLE_HEAD = ('<table class="compact lines"><tr><th>Date</th><th>Day</th><th class="l">Part</th><th class="l">Code</th>'
               '<th class="l">Category</th><th class="l">Billed by</th>\n<th>Cost</th><th class="l">Claim</th>'
               '<th>Line</th><th class="l">Source file</th><th>Row</th></tr>\n')
 
@@ -50,11 +52,10 @@ def _cells(parts: list) -> pl.Expr:
 
 def _line_row() -> pl.Expr:
     c = lambda name: escape(pl.col(name))  # noqa: E731
-    return _cells(["<tr><td>", c("service_date"), "</td><td>", c("episode_day"), '</td><td class="l">', c("source"),
-                   '</td><td class="l">', c("code"), '</td>\n<td class="l">', c("service_category"),
-                   '</td><td class="l">', c("billed_by"), "</td><td>", money(pl.col("cost_amount")),
-                   '</td>\n<td class="l">', c("claim_control_number"), "</td><td>", c("line_number"),
-                   '</td><td class="l small">', c("source_file"), "</td><td>", c("source_row"), "</td></tr>"])
+    return _cells(["<tr><td>", c("service_date"), "<td>", c("episode_day"), "<td>", c("source"), "<td>", c("code"),
+                   "<td>", c("service_category"), "<td>", c("billed_by"), "<td>", money(pl.col("cost_amount")),
+                   "<td>", c("claim_control_number"), "<td>", c("line_number"), "<td>", c("source_file"), "<td>",
+                   c("source_row")])
 
 
 def _section() -> pl.Expr:

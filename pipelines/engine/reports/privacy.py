@@ -8,6 +8,7 @@ shortest id (a maximal run of at least that length is what the regex matches), a
 the id sets with joins: Python's regex and sets took a tenth of the reports stage."""
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import polars as pl
@@ -43,19 +44,29 @@ def file_text(path: Path) -> str:
     return path.read_bytes().decode("utf-8", errors="replace")
 
 
+def _read(out_dir: Path, files: list[Path]) -> list[tuple[str, str | None, str]]:
+    """(relative path, folder at the top or None, text) of each file."""
+    return [(str(rel), rel.parts[0] if len(rel.parts) > 1 else None, file_text(f))
+            for f, rel in ((f, f.relative_to(out_dir)) for f in files)]
+
+
 def _batches(out_dir: Path, files: list[Path]):
-    """(relative path, folder at the top or None, text) of the files, in batches of about BATCH_BYTES."""
-    batch, size = [], 0
+    """The files read in batches of about BATCH_BYTES on disk, the next batch read (in a thread) while the
+    caller tokenizes this one."""
+    groups, group, size = [], [], 0
     for f in files:
-        rel = f.relative_to(out_dir)
-        text = file_text(f)
-        batch.append((str(rel), rel.parts[0] if len(rel.parts) > 1 else None, text))
-        size += len(text)
+        group.append(f)
+        size += f.stat().st_size
         if size >= BATCH_BYTES:
+            groups.append(group)
+            group, size = [], 0
+    groups += [group] if group else []
+    with ThreadPoolExecutor(1) as reader:
+        ahead = reader.submit(_read, out_dir, groups[0]) if groups else None
+        for nxt in groups[1:] + [None]:
+            batch = ahead.result()
+            ahead = reader.submit(_read, out_dir, nxt) if nxt else None
             yield batch
-            batch, size = [], 0
-    if batch:
-        yield batch
 
 
 def _violation(texts: pl.DataFrame, bene: pl.Series, owners: pl.DataFrame, shortest: int) -> str | None:

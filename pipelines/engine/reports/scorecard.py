@@ -13,7 +13,7 @@ from markupsafe import Markup
 
 from pipelines.engine.methodology import Methodology
 from pipelines.engine.reports import charts, words
-from pipelines.engine.reports.inputs import ReportTables
+from pipelines.engine.reports.inputs import ReportTables, split_by_tin
 from pipelines.engine.reports.episodes import listed_lines, participant_episodes
 from pipelines.engine.reports.exports import Exports, build_exports, write_exports
 from pipelines.engine.reports.lines import page_sections
@@ -47,10 +47,10 @@ class ScorecardContext:
         measures = [x for r in summary for x in r["required_measures"].split(", ") if x]
         episodes = participant_episodes(settings, scope)
         lines = listed_lines(settings, episodes)
-        pages = {k[0]: g for k, g in page_sections(episodes, lines).partition_by("tin", as_dict=True).items()}
+        pages = split_by_tin(page_sections(episodes, lines))
         exports = build_exports(t, m, py, measures, common["basis"], scope, episodes, lines)
-        by_tin = {k[0]: g for k, g in episodes.partition_by("tin", as_dict=True, maintain_order=True).items()}
-        return cls(settings, m, t, env, common, warnings, notes, part_a, measures, episodes, pages, exports, by_tin)
+        return cls(settings, m, t, env, common, warnings, notes, part_a, measures, episodes, pages, exports,
+                   split_by_tin(episodes))
 
     def of(self, tin: str) -> "ScorecardContext":
         """This context with only `tin`'s rows in its tables and episodes (split once, not filtered per TIN)."""
