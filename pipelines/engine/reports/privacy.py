@@ -69,11 +69,13 @@ def _batches(out_dir: Path, files: list[Path]):
             yield batch
 
 
-def _violation(texts: pl.DataFrame, bene: pl.Series, owners: pl.DataFrame, shortest: int) -> str | None:
+def _violation(texts: pl.DataFrame, bene: pl.Series, owners: pl.DataFrame, lengths: pl.Series) -> str | None:
     """The first file of `texts` (file, top, text) showing a beneficiary id or an NPI it may not show. Only
-    tokens of at least `shortest` characters are read (the shortest id)."""
+    tokens as long as an id are kept (`lengths`), and only runs at least as long as the shortest are read."""
+    shortest = lengths.min() or 1
     tokens = (texts.lazy().select("file", "top", pl.col("text").str.extract_all(f"{TOKEN}{{{shortest},}}").alias("token"))
-              .explode("token").drop_nulls("token").unique(["file", "token"]).collect())
+              .explode("token").filter(pl.col("token").str.len_bytes().is_in(lengths.implode()))
+              .unique(["file", "token"]).collect())
     hit = tokens.filter(pl.col("token").is_in(bene.implode()))
     if hit.height:
         return f"{hit['file'].sort()[0]} would show a beneficiary id"
@@ -93,7 +95,7 @@ def privacy_scan(settings: RunSettings, out_dir: Path, only: list[str] | None = 
     elig = settings.warehouse.read("eligibility", ["tin", "npi"]).drop_nulls()
     owners = (elig.select(pl.col("tin").map_elements(tin_folder, return_dtype=pl.String).alias("top"),
                           pl.col("npi").cast(pl.String).alias("token")).unique())
-    shortest = pl.concat([bene, owners["token"]]).str.len_chars().min() or 1
+    lengths = pl.concat([bene, owners["token"]]).str.len_bytes().unique()
     scope = None if only is None else {tin_folder(t) for t in only}
     files = []
     for f in sorted(out_dir.rglob("*")):
@@ -103,7 +105,7 @@ def privacy_scan(settings: RunSettings, out_dir: Path, only: list[str] | None = 
             files.append(f)
     schema = {"file": pl.String, "top": pl.String, "text": pl.String}
     for batch in _batches(out_dir, files):
-        why = _violation(pl.DataFrame(batch, schema=schema, orient="row"), bene, owners, shortest)
+        why = _violation(pl.DataFrame(batch, schema=schema, orient="row"), bene, owners, lengths)
         if why:
             raise PrivacyError(f"{why}; nothing written")
     return {"files": len(files), "beneficiary_ids_checked": bene.len(), "npis_checked": owners["token"].n_unique()}

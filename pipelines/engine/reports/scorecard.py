@@ -21,6 +21,7 @@ from pipelines.engine.settings import RunSettings
 from pipelines.engine.tables import PARTICIPANT
 
 FIGURE_WORDS = {"pool": "Pool-based", "projected": "Projected (CMS)"}
+SECTIONS_SLOT = "\x00sections\x00"  # where a lines page's sections go in the frame Jinja renders
 
 
 @dataclass
@@ -143,20 +144,25 @@ def _participants(ctx: ScorecardContext, tin: str) -> list[dict]:
 
 
 def _lines_pages(ctx: ScorecardContext, tin: str, participants: list[dict], folder: Path) -> None:
-    """lines/<npi>-<cohort>.html per participant with episodes: Jinja draws the frame around the sections
-    lines.py built for every page at once."""
+    """lines/<npi>-<cohort>.html per participant with episodes: Jinja draws the frame, the sections lines.py built
+    for every page at once are written into it as the bytes Polars holds (a page can be tens of MB)."""
     pages = ctx.pages.get(tin)
     if pages is None:
         return
-    sections = {(npi, cohort): html for npi, cohort, html in pages.select("npi", "cohort", "sections").iter_rows()}
+    sections = {(npi, cohort): html for npi, cohort, html in
+                pages.select("npi", "cohort", pl.col("sections").cast(pl.Binary)).iter_rows()}
     (folder / "lines").mkdir(parents=True, exist_ok=True)
     template = ctx.env.get_template("lines.html.j2")
     for r in participants:
         if not r["episode_rows"]:
             continue
-        html = template.render(title=f"Episode lines, TIN {tin}, NPI {r['npi']} ({r['cohort']})", tin=tin, p=r,
-                               sections=Markup(sections.get((r["npi"], r["cohort"]), "")), **ctx.common)
-        (folder / r["lines_page"]).write_text(html, encoding="utf-8")
+        frame = template.render(title=f"Episode lines, TIN {tin}, NPI {r['npi']} ({r['cohort']})", tin=tin, p=r,
+                                sections=Markup(SECTIONS_SLOT), **ctx.common)
+        head, tail = frame.split(SECTIONS_SLOT)
+        with open(folder / r["lines_page"], "wb") as f:
+            f.write(head.encode())
+            f.write(sections.get((r["npi"], r["cohort"]), b""))
+            f.write(tail.encode())
 
 
 def write_scorecard(ctx: ScorecardContext, tin: str, folder: Path) -> None:
