@@ -42,13 +42,13 @@ def test_every_tin_report_holds_only_its_npis_and_no_bene_id(run):
     for tin in tins:
         own = set(pairs.filter(pl.col("tin") == tin)["npi"])
         others = all_npis - own
-        for name in ("scorecard.html", "scorecard.csv"):
+        for name in ("scorecard.html", "scorecard.csv", "lines.csv"):
             t = tokens(settings.reports_dir / tin / name)
             assert not t & bene_ids, f"{tin}/{name} shows a beneficiary id"
             assert not t & others, f"{tin}/{name} shows another TIN's NPI"
         csv = pl.read_csv(settings.reports_dir / tin / "scorecard.csv", infer_schema=False)
-        assert set(csv["tin"]) == {tin}
-        assert set(scores.filter(pl.col("tin") == tin)["npi"]) <= set(csv["npi"])
+        assert set(csv["TIN"]) == {tin}
+        assert set(scores.filter(pl.col("tin") == tin)["npi"]) <= set(csv["NPI"])
     assert outcome.materialized["reports"]["tin_reports"] == len(tins)
 
 
@@ -57,13 +57,14 @@ def test_scorecard_content_statuses_pool_basis_drivers(run):
     scores = pl.read_parquet(settings.warehouse_dir / "participant_scores.parquet")
     scored = scores.filter(pl.col("status") == "scored").row(0, named=True)
     csv = pl.read_csv(settings.reports_dir / scored["tin"] / "scorecard.csv", infer_schema=False)
-    row = csv.filter((pl.col("npi") == scored["npi"]) & (pl.col("cohort") == scored["cohort"])).row(0, named=True)
-    assert float(row["final_score"]) == pytest.approx(scored["final_score"])
-    assert float(row["cost_points"]) == pytest.approx(scored["cost_points"])
-    assert row["cost_basis"] == "allowed, not standardized"
+    row = csv.filter((pl.col("NPI") == scored["npi"]) & (pl.col("Cohort") == scored["cohort"])).row(0, named=True)
+    # CSV values are rounded: scores to 2 decimals, dollars to cents (tests/test_excel.py checks every column)
+    assert float(row["Peer-pool estimate: final score"]) == pytest.approx(scored["final_score"], abs=0.005)
+    assert float(row["Peer-pool estimate: cost points"]) == pytest.approx(scored["cost_points"], abs=0.005)
+    assert row["Cost basis"] == "allowed, not standardized" and row["Status"] == "Scored"
     pay = pl.read_parquet(settings.warehouse_dir / "payment_adjustments.parquet").filter(
         (pl.col("npi") == scored["npi"]) & (pl.col("tin") == scored["tin"])).row(0, named=True)
-    assert float(row["dollar_impact"]) == pytest.approx(pay["dollar_impact"])
+    assert float(row["Peer-pool estimate: dollars"]) == pytest.approx(pay["dollar_impact"], abs=0.005)
     html = (settings.reports_dir / scored["tin"] / "scorecard.html").read_text()
     # B1: the small-pool warning shows exactly when the cohort's pool is below the limit (the demo's
     # pools are realistic, >= 100 participants: test_B1_small_pool_warning_below_the_limit shows it)
@@ -102,11 +103,11 @@ def test_tin_option_rebuilds_that_tins_folder_and_keeps_the_others(run, tmp_path
     folders = sorted(p.name for p in settings.reports_dir.iterdir() if p.is_dir())
     tin, other = folders[0], folders[1]
     other_before = (settings.reports_dir / other / "scorecard.html").read_bytes()
+    keep = tmp_path / "reports_before"  # restored afterwards for the other tests of the shared run
+    shutil.copytree(settings.reports_dir, keep)
     (settings.reports_dir / tin / "scorecard.html").write_text("stale")
     # library use (no run tag): reports are swapped into OUT/reports directly
     one = RunSettings(input_dir=settings.input_dir, out_dir=settings.out_dir, quiet=True, tins=(tin,))
-    keep = tmp_path / "reports_before"
-    shutil.copytree(settings.reports_dir, keep)
     try:
         info = rep.write_reports(one, load_methodology(2027))
         assert info["tins"] == [tin] and info["carried_tins"] == len(folders) - 1

@@ -137,9 +137,12 @@ def test_scorecards_drawn_in_a_process_pool_equal_those_drawn_in_process(tmp_pat
     m = load_methodology(settings.performance_year)
     tins = sorted(p.name for p in settings.reports_dir.iterdir() if p.is_dir())[:4]
     two = replace(settings, threads=2)
-    assert build.scorecard_workers(two, 4, 10) == 1  # little to draw: no pool
-    assert build.scorecard_workers(two, 1, 500) == 1  # one scorecard is drawn by one process
-    assert build.scorecard_workers(two, 4, 500) == 2 and build.scorecard_workers(replace(settings, threads=1), 4, 500) == 1
+    many = build.MIN_CLINICIANS_FOR_POOL
+    assert build.scorecard_workers(two, 4, many - 1) == 1  # little to draw: no pool
+    assert build.scorecard_workers(two, 1, many) == 1  # one scorecard is drawn by one process
+    assert build.scorecard_workers(two, 4, many) == 2 and build.scorecard_workers(replace(settings, threads=1), 4, many) == 1
+    # chunks of about equal clinicians, largest TIN first, each in TIN order
+    assert build.chunks({"a": 5, "b": 1, "c": 3, "d": 2}, 2) == [["a", "b"], ["c", "d"]]
     monkeypatch.setattr(build, "MIN_CLINICIANS_FOR_POOL", 1)  # these four TINs in two processes
     one, pool = tmp_path / "one", tmp_path / "pool"
     build.build_reports(replace(settings, threads=1), m, one, tins)

@@ -27,7 +27,7 @@ REPORT_INPUTS = ("participant_scores", "payment_adjustments", "participant_measu
                  "quality_benchmarks", "score_distribution", "eligibility", "partb_lines", "episodes",
                  "episode_attribution", "episode_costs", "episode_lines", "parta_claims", "projected_scores",
                  "projected_measure_points", "projected_cost_benchmarks", "score_waterfall", "projection_tin_summary",
-                 "improvement_levers", "improvement_levers_tin")
+                 "improvement_levers", "improvement_levers_tin", "episode_risk")
 __all__ = ["REPORT_INPUTS", "SOURCES", "PrivacyError", "TableMissing", "build_reports", "privacy_scan", "tin_folder",
            "write_reports"]
 

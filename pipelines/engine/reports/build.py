@@ -138,11 +138,13 @@ def cohort_sections(t: ReportTables, py: int) -> list[dict]:
 
 # ------------------------------------------------------------------------------------------ all reports
 
-# Scorecards are drawn in a pool of processes when there is much to draw: vl-convert draws one chart at a time
-# per process (40-60 ms each, three or four per scored clinician), and a large TIN's lines pages and workbook
-# take minutes at 100M lines; at thousands of TINs drawing is the run. The work is counted in clinicians.
-MIN_CLINICIANS_FOR_POOL = 40  # below this, starting the processes (a few seconds each) costs more than it saves
-TASKS_PER_WORKER = 8  # about this many tasks per process (progress, balance); a task reads the tables once
+# Scorecards are written a chunk of TINs at a time: the chunk's episodes, lines, lines pages and export rows are
+# built at once in Polars and DuckDB (memory grows with the chunk: ~4 GB for 10,000 clinicians at 10M lines),
+# then each TIN's files. What remains per TIN is Python (rows, charts, templates, workbook calls), so many
+# scorecards are written by a pool of processes, a chunk or more each. Starting a process and reading the tables
+# again costs a few seconds: the demo's 579 clinicians took 4.5 s in process and 10.6 s in two processes.
+CHUNK_CLINICIANS = 10_000  # at most this many clinicians' scorecards built at once
+MIN_CLINICIANS_FOR_POOL = 5_000  # below this, starting the processes costs more than it saves
 
 
 def scorecard_workers(settings: RunSettings, scorecards: int, clinicians: int) -> int:
@@ -151,6 +153,17 @@ def scorecard_workers(settings: RunSettings, scorecards: int, clinicians: int) -
     if scorecards < 2 or clinicians < MIN_CLINICIANS_FOR_POOL:
         return 1
     return max(1, min(settings.threads or os.cpu_count() or 1, scorecards))
+
+
+def chunks(weights: dict[str, int], n: int) -> list[list[str]]:
+    """The TINs in `n` chunks of about equal clinicians (`weights`: TIN -> clinicians), largest TIN first into
+    the lightest chunk; each chunk in TIN order."""
+    out, loads = [[] for _ in range(n)], [0] * n
+    for tin in sorted(weights, key=lambda x: (-weights[x], x)):
+        i = loads.index(min(loads))
+        out[i].append(tin)
+        loads[i] += weights[tin]
+    return [sorted(c) for c in out if c]
 
 
 @dataclass
@@ -174,7 +187,7 @@ class ScorecardJob:
         ctx = ScorecardContext.build(self.settings, self.m, t, env or environment(), self.common, self.warnings,
                                      self.notes, self.part_a, tins)
         for tin in tins:
-            write_scorecard(ctx, tin, self.out_dir / tin_folder(tin))
+            write_scorecard(ctx.of(tin), tin, self.out_dir / tin_folder(tin))
         return len(tins)
 
 
@@ -198,19 +211,22 @@ def build_reports(settings: RunSettings, m: Methodology, out_dir: Path, tins: li
     all_tins = sorted(t.scores["tin"].unique().to_list())
     scope = [x for x in all_tins if wanted is None or x in wanted]
     card = ScorecardJob(settings, m, out_dir, common, warnings, notes, part_a)
-    workers = scorecard_workers(settings, len(scope), t.scores.filter(pl.col("tin").is_in(scope)).height)
+    weights = dict(t.scores.filter(pl.col("tin").is_in(scope)).group_by("tin").len().iter_rows())
+    clinicians = sum(weights.values())
+    workers = scorecard_workers(settings, len(scope), clinicians)
+    parts = chunks(weights, max(workers, math.ceil(clinicians / CHUNK_CLINICIANS)))
+    done = 0
     if workers == 1:
-        card.write(scope, t, env)
+        for part in parts:
+            done += card.write(part, t, env)
+            settings.progress(f"reports: {done:,} of {len(scope):,} scorecards")
     else:
         settings.progress(f"reports: {len(scope):,} scorecards in {workers} processes")
-        size = math.ceil(len(scope) / (workers * TASKS_PER_WORKER))
-        chunks = [scope[i:i + size] for i in range(0, len(scope), size)]
-        done = 0
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            for n in pool.map(card.write, chunks):  # in order; an error in a worker is raised here
+            for n in pool.map(card.write, parts):  # in order; an error in a worker is raised here
                 done += n
                 settings.progress(f"reports: {done:,} of {len(scope):,} scorecards")
-    charts.write_runtime(out_dir)  # the Vega runtime every page with charts loads (drawn in the browser)
+    charts.write_runtime(out_dir, settings.reports_dir)  # the Vega runtime the pages load (drawn in the browser)
     html = env.get_template("cohort_summary.html.j2").render(
         title=f"ASM cohort summary PY {py}", cohorts=cohort_sections(t, py),
         tin_count=summary_rows[0]["tins_in_run"] if summary_rows else 0, warnings=warnings, notes=notes, root="",

@@ -12,7 +12,11 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
+import shutil
+from importlib.metadata import version
+from pathlib import Path
 
 import vl_convert as vlc
 
@@ -31,7 +35,7 @@ def spec(body: dict) -> dict:
 
 
 RUNTIME = "vega-embed.js"  # in the reports folder's root, written once per build
-RUNTIME_LICENSE = "vega-embed.LICENSE.txt"
+RUNTIME_LICENSE = "vega-embed.LICENSE.txt"  # names the versions: a runtime with the same notice is the same
 
 
 def embed(chart: dict) -> str:
@@ -47,17 +51,29 @@ def runtime_bundle() -> str:
     return vlc.javascript_bundle(vl_version=VL_VERSION)
 
 
-def write_runtime(folder) -> None:
-    """The Vega runtime and its licence notice, once per reports folder."""
-    from pathlib import Path
+def runtime_notice() -> str:
+    return (f"{RUNTIME}: Vega {vlc.get_vega_version()}, Vega-Lite {VL_VERSION}, Vega-Embed {vlc.get_vega_embed_version()},\n"
+            f"bundled by vl-convert {version('vl-convert-python')} (https://github.com/vega/vl-convert, BSD-3-Clause).\n"
+            "Vega, Vega-Lite and Vega-Embed: Copyright (c) the University of Washington Interactive Data Lab, released\n"
+            "under the BSD 3-Clause License (https://github.com/vega/vega/blob/main/LICENSE).\n")
 
-    folder = Path(folder)
-    (folder / RUNTIME).write_text(runtime_bundle(), encoding="utf-8")
-    (folder / RUNTIME_LICENSE).write_text(
-        f"{RUNTIME}: Vega {vlc.get_vega_version()}, Vega-Lite {VL_VERSION}, Vega-Embed {vlc.get_vega_embed_version()},\n"
-        "bundled by vl-convert (https://github.com/vega/vl-convert, BSD-3-Clause).\n"
-        "Vega, Vega-Lite and Vega-Embed: Copyright (c) the University of Washington Interactive Data Lab, released\n"
-        "under the BSD 3-Clause License (https://github.com/vega/vega/blob/main/LICENSE).\n", encoding="utf-8")
+
+def write_runtime(folder, published=None) -> None:
+    """The Vega runtime and its licence notice, once per reports folder. Bundling takes vl-convert about a
+    second: a `published` reports folder whose notice names the same versions lends its copy (a hard link)."""
+    folder, notice = Path(folder), runtime_notice()
+    old = Path(published) if published else None
+    same = (old is not None and (old / RUNTIME).is_file() and (old / RUNTIME_LICENSE).is_file()
+            and (old / RUNTIME_LICENSE).read_text(encoding="utf-8") == notice)
+    if not same:
+        (folder / RUNTIME).write_text(runtime_bundle(), encoding="utf-8")
+    elif old.resolve() != folder.resolve():
+        (folder / RUNTIME).unlink(missing_ok=True)
+        try:
+            os.link(old / RUNTIME, folder / RUNTIME)
+        except OSError:
+            shutil.copyfile(old / RUNTIME, folder / RUNTIME)
+    (folder / RUNTIME_LICENSE).write_text(notice, encoding="utf-8")
 
 
 def svg(chart: dict) -> str:

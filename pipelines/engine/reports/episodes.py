@@ -14,7 +14,8 @@ from pipelines.engine.warehouse import parquet_files, scan_frame
 OTHER_PRACTICE = "another practice"
 FACILITY = "facility (Part A)"
 EPISODE_COLUMNS = ["tin", "npi", "cohort", "episode_id", "trigger_date", "start_date", "end_date", "status", "share",
-                   "observed_cost", "partb_cost", "parta_cost", "lines", "counts_for_scoring", "note"]
+                   "observed_cost", "partb_cost", "parta_cost", "observed_cost_winsorized", "expected_cost",
+                   "observed_to_expected", "excess_cost", "lines", "counts_for_scoring", "note"]
 LINE_COLUMNS = ["episode_id", "service_date", "episode_day", "source", "code", "service_category", "billed_by",
                 "cost_amount", "claim_control_number", "line_number", "source_file", "source_row"]
 
@@ -25,7 +26,12 @@ def _scan(settings: RunSettings, table: str) -> pl.LazyFrame:
 
 def participant_episodes(settings: RunSettings, tins: list[str]) -> pl.DataFrame:
     """Attributed episodes of the PY per participant of `tins` (A2), with status, share and cost (to date
-    for open ones, E5), and why an episode does not count (excluded, quarantined, open)."""
+    for open ones, E5), and why an episode does not count (excluded, quarantined, open).
+
+    Per episode, as R4 sums them for the cost measure score: the winsorized observed cost, the expected cost
+    (episode_risk: the risk model's prediction x the specialty's O/E; null for open episodes), their ratio
+    `observed_to_expected` and `excess_cost` = winsorized observed - expected (dollars above what the risk
+    model expects). Sorted by participant, then by excess cost, largest first (episodes without one last)."""
     py = settings.performance_year
     att = (_scan(settings, "episode_attribution").filter(pl.col("attributed") & pl.col("tin").is_in(tins)
                                                          & (pl.col("performance_year") == py))
@@ -37,13 +43,21 @@ def participant_episodes(settings: RunSettings, tins: list[str]) -> pl.DataFrame
     costs = _scan(settings, "episode_costs").filter(pl.col("episode_id").is_in(ids)).select(
         "episode_id", *[pl.col(c).cast(pl.Float64) for c in ("observed_cost", "partb_cost", "parta_cost")],
         (pl.col("partb_lines") + pl.col("parta_claims")).alias("lines"))
+    risk = _scan(settings, "episode_risk").filter(pl.col("episode_id").is_in(ids)).select(
+        "episode_id", pl.col("observed_cost_winsorized").cast(pl.Float64), pl.col("expected_cost").cast(pl.Float64))
+    observed, expected = pl.col("observed_cost_winsorized"), pl.col("expected_cost")
     note = (pl.when(pl.col("quarantined")).then(pl.format("quarantined: {}", pl.col("quarantine_reason")))
             .when(pl.col("excluded")).then(pl.format("excluded: {}", pl.col("exclusion_reason")))
             .when(pl.col("status") == "open").then(pl.lit("open: cost to date, not scored yet (E5)"))
             .otherwise(pl.lit("")))
     return (att.lazy().join(eps, on="episode_id", how="left").join(costs, on="episode_id", how="left")
-            .with_columns(note.alias("note")).select(EPISODE_COLUMNS)
-            .sort("tin", "npi", "cohort", "start_date", "episode_id").collect())
+            .join(risk, on="episode_id", how="left")
+            .with_columns(note.alias("note"),
+                          pl.when(expected > 0).then(observed / expected).alias("observed_to_expected"),
+                          (observed - expected).alias("excess_cost"))
+            .select(EPISODE_COLUMNS)
+            .sort("tin", "npi", "cohort", "excess_cost", "start_date", "episode_id",
+                  descending=[False, False, False, True, False, False], nulls_last=True).collect())
 
 
 def episode_lines(settings: RunSettings, episode_ids: list[str]) -> pl.DataFrame:
@@ -85,13 +99,27 @@ def episode_lines(settings: RunSettings, episode_ids: list[str]) -> pl.DataFrame
         con.close()
 
 
-def billed_under(lines: pl.DataFrame, episode_ids: list[str], tin: str) -> pl.DataFrame:
-    """The lines of `episode_ids` as a TIN's report shows them: `billed_by` is the NPI when billed under `tin`,
-    else 'another practice' (Part A: 'facility (Part A)'); the billing TIN and NPI columns are dropped."""
+def _shown(tin: pl.Expr) -> list[pl.Expr]:
+    """`billed_by` and `source` as a report of TIN `tin` shows them: the NPI when billed under that TIN, else
+    'another practice' (Part A: 'facility (Part A)')."""
     parta = pl.col("source") == "parta"
     billed = (pl.when(parta).then(pl.lit(FACILITY))
               .when(pl.col("tin") == tin).then(pl.col("npi")).otherwise(pl.lit(OTHER_PRACTICE)))
-    return lines.filter(pl.col("episode_id").is_in(episode_ids)).with_columns(
-        billed.alias("billed_by"),
-        pl.when(parta).then(pl.lit("Part A")).otherwise(pl.lit("Part B")).alias("source"),
-    ).select(LINE_COLUMNS)
+    return [billed.alias("billed_by"), pl.when(parta).then(pl.lit("Part A")).otherwise(pl.lit("Part B")).alias("source")]
+
+
+def billed_under(lines: pl.DataFrame, episode_ids: list[str], tin: str) -> pl.DataFrame:
+    """The lines of `episode_ids` as a TIN's report shows them (`_shown`); the billing TIN and NPI columns are
+    dropped."""
+    return lines.filter(pl.col("episode_id").is_in(episode_ids)).with_columns(_shown(pl.lit(tin))).select(LINE_COLUMNS)
+
+
+def listed_lines(settings: RunSettings, episodes: pl.DataFrame) -> pl.DataFrame:
+    """Every line of the episodes that `episodes` (participant_episodes) lists, once per TIN listing it, as that
+    TIN's report shows it (`_shown`): columns `report_tin` and LINE_COLUMNS, ordered by episode, date, claim
+    and line within each TIN. One query and one join for all the TINs, not a filter per TIN."""
+    pairs = episodes.select(pl.col("tin").alias("report_tin"), "episode_id").unique()
+    lines = episode_lines(settings, pairs["episode_id"].unique().to_list())
+    # the query's order (episode, date, claim, line) kept: each TIN's rows come in that order
+    return (lines.join(pairs, on="episode_id", how="inner", maintain_order="left")
+            .with_columns(_shown(pl.col("report_tin"))).select("report_tin", *LINE_COLUMNS))

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields, replace
 
 import polars as pl
 
@@ -13,6 +13,18 @@ from pipelines.engine.tables import PARTICIPANT
 
 def tin_folder(tin: str) -> str:
     return re.sub(r"[^0-9A-Za-z_-]", "_", tin) or "_"
+
+
+def split_by_tin(df: pl.DataFrame, column: str = "tin") -> dict[str, pl.DataFrame]:
+    """`df`'s rows per TIN (`column`), as slices of one frame sorted by TIN (sorted here when it is not; the
+    order within a TIN kept): no copy per TIN."""
+    if not df[column].is_sorted():
+        df = df.sort(column, maintain_order=True)
+    out, start = {}, 0
+    for n, tin in df.select(pl.col(column).rle()).unnest(column).iter_rows():
+        out[tin] = df.slice(start, n)
+        start += n
+    return out
 
 
 @dataclass
@@ -39,6 +51,18 @@ class ReportTables:
     levers: pl.DataFrame  # improvement_levers (what to fix, ranked per participant)
     levers_tin: pl.DataFrame  # improvement_levers_tin (what to fix, per TIN and kind of lever)
     clinician_drivers: pl.DataFrame  # clinician_cost_drivers (C3 per participant)
+    _by_tin: dict = field(default_factory=dict, repr=False, compare=False)  # table -> TIN -> rows, by `of`
+
+    def of(self, tin: str) -> "ReportTables":
+        """The tables with only `tin`'s rows (tables without a `tin` column whole). Each table is split by TIN
+        once, on first use: a filter per TIN over whole tables was O(TINs x rows)."""
+        if not self._by_tin:
+            for f in fields(self):
+                df = getattr(self, f.name)
+                if isinstance(df, pl.DataFrame) and "tin" in df.columns:
+                    self._by_tin[f.name] = split_by_tin(df)
+        return replace(self, _by_tin={}, **{name: parts.get(tin, getattr(self, name).clear())
+                                            for name, parts in self._by_tin.items()})
 
     @classmethod
     def read(cls, settings: RunSettings) -> "ReportTables":

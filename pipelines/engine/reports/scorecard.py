@@ -1,45 +1,31 @@
 """One TIN's folder: scorecard.html (TIN summary first, then each clinician with charts, measures and
-episodes), scorecard.csv, scorecard.xlsx and lines/<npi>-<cohort>.html. Only the TIN's own clinicians;
-never a beneficiary id. Figures come from the final tables (`ReportTables`); charts draw them."""
+episodes), scorecard.csv, scorecard.xlsx, lines.csv (exports.py) and lines/<npi>-<cohort>.html (lines.py).
+Only the TIN's own clinicians; never a beneficiary id. Figures come from the final tables (`ReportTables`);
+charts draw them."""
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import jinja2
 import polars as pl
+from markupsafe import Markup
 
 from pipelines.engine.methodology import Methodology
 from pipelines.engine.reports import charts, trace, words
 from pipelines.engine.reports.episode_ids import display_levers, episode_key, with_display_ids
-from pipelines.engine.reports.inputs import ReportTables
-from pipelines.engine.reports.episodes import billed_under, episode_lines, participant_episodes
-from pipelines.engine.reports.excel import write_workbook
+from pipelines.engine.reports.inputs import ReportTables, split_by_tin
+from pipelines.engine.reports.episodes import listed_lines, participant_episodes
+from pipelines.engine.reports.exports import Exports, build_exports, write_exports
+from pipelines.engine.reports.lines import page_sections
 from pipelines.engine.settings import RunSettings
 from pipelines.engine.tables import PARTICIPANT
 
 EPISODE_ORDER = ["tin", "npi", "cohort", "start_date", "episode_id"]  # participant_episodes' order, on the keyed id
-PATIENT_SHEETS = {"episodes": trace.PATIENT_NOTICE, "lines": trace.PATIENT_NOTICE}  # claim-level detail
+PATIENT_SHEETS = {"Episodes": trace.PATIENT_NOTICE}  # claim-level detail (the lines are in lines.csv)
 FIGURE_WORDS = words.ESTIMATES  # the two named estimates: "Peer-pool estimate", "CMS-benchmark estimate"
 HAS_SCORE = ("scored", "failed_minimum_submission")  # S6: a minimum submission missed is a score of 0, not "no score"
-CSV_FIXED = ["performance_year", "tin", "npi", "cohort", "specialty", "status", "status_reason", "attributed_episodes",
-             "cost_measure_score", "cost_points", "cost_score"]
-CSV_TAIL = ["quality_points", "measures_scored", "quality_score", "ia_adjustment", "pi_adjustment", "complex_bonus",
-            "small_practice_bonus", "final_score", "transformed_score", "adjustment_factor", "partb_paid",
-            "dollar_impact", "peer_pool_size", "small_pool_warning", "cost_basis"]
-PROJECTED_CSV = ["lead", "projected_final_score", "projected_final_score_low", "projected_final_score_high",
-                 "projected_factor", "projected_factor_low", "projected_factor_high", "projected_dollar_impact",
-                 "pool_final_score_low", "pool_final_score_high", "quality_source", "cost_average_source",
-                 "cost_spread_source"]
-# tables a scorecard reads, split by TIN once per build (a national run has thousands of TINs)
-BY_TIN = ("scores", "projected", "projected_measures", "waterfall", "history", "levers", "levers_tin", "projection_tins",
-          "tin_drivers", "clinician_drivers", "admissions", "eligibility")
-
-
-def split_by_tin(df: pl.DataFrame, scope: list[str]) -> dict[str, pl.DataFrame]:
-    if df.height == 0 or "tin" not in df.columns:
-        return {}
-    return {k[0]: g for k, g in df.filter(pl.col("tin").is_in(scope)).partition_by("tin", as_dict=True).items()}
+SECTIONS_SLOT = "\x00sections\x00"  # where a lines page's sections go in the frame Jinja renders
 
 
 @dataclass
@@ -53,34 +39,41 @@ class ScorecardContext:
     notes: list[str]
     part_a: bool
     measures: list[str]
-    episodes: pl.DataFrame  # episode_id: the keyed id a practice sees (episode_ids.py), as in `lines` and t.levers
-    lines: pl.DataFrame  # every listed episode's lines, billing TIN/NPI still unmasked (billed_under masks)
-    tins: dict  # table name -> {tin: rows of that TIN}
+    episodes: pl.DataFrame  # episode_id: the keyed id a practice sees (episode_ids.py), as in the pages and t.levers
+    pages: dict[str, pl.DataFrame]  # TIN -> its lines pages' sections (npi, cohort, sections: HTML)
+    exports: Exports  # the TINs' CSV and workbook rows
     break_even: dict  # cohort -> cohort_summary row (P2 break-even score, scaling factor)
+    episodes_by_tin: dict[str, pl.DataFrame] = field(default_factory=dict)
 
     @classmethod
     def build(cls, settings, m, t, env, common, warnings, notes, part_a, scope) -> "ScorecardContext":
-        summary = t.cohort_summary.filter(pl.col("performance_year") == settings.performance_year).to_dicts()
+        """Everything the scorecards of the TINs `scope` show, computed for all of them at once."""
+        py = settings.performance_year
+        summary = t.cohort_summary.filter(pl.col("performance_year") == py).to_dicts()
         measures = [x for r in summary for x in r["required_measures"].split(", ") if x]
-        episodes = participant_episodes(settings, scope) if scope else pl.DataFrame()
-        ids = episodes["episode_id"].unique().to_list() if episodes.height else []
-        lines = episode_lines(settings, ids)
+        episodes = participant_episodes(settings, scope)
+        lines = listed_lines(settings, episodes)  # looked up by the warehouse's ids
         # issue 19 item 9: from here on every episode id is the keyed one (never the warehouse's MD5 id)
         key = episode_key(settings.out_dir)
-        episodes = with_display_ids(episodes, key, EPISODE_ORDER)
+        episodes = with_display_ids(_plain_notes(episodes), key, EPISODE_ORDER)
+        lines = with_display_ids(lines, key, ["report_tin", "episode_id"])
         t = replace(t, levers=display_levers(t.levers, key))
-        tins = {name: split_by_tin(getattr(t, name), scope) for name in BY_TIN}
-        tins["episodes"] = split_by_tin(episodes, scope)
-        return cls(settings, m, t, env, common, warnings, notes, part_a, measures, episodes,
-                   with_display_ids(lines, key, ["episode_id"]), tins, {r["cohort"]: r for r in summary})
+        pages = split_by_tin(page_sections(episodes, lines))
+        exports = build_exports(t, m, py, measures, common["basis"], scope, episodes, lines)
+        return cls(settings, m, t, env, common, warnings, notes, part_a, measures, episodes, pages, exports,
+                   {r["cohort"]: r for r in summary}, split_by_tin(episodes))
 
-    def of(self, name: str, tin: str) -> pl.DataFrame:
-        """Rows of table `name` for `tin` (empty frame of the table's columns when it has none)."""
-        got = self.tins[name].get(tin)
-        if got is not None:
-            return got
-        source = self.episodes if name == "episodes" else getattr(self.t, name)
-        return source.head(0) if source.width else source
+    def of(self, tin: str) -> "ScorecardContext":
+        """This context with only `tin`'s rows in its tables and episodes (split once, not filtered per TIN)."""
+        return replace(self, t=self.t.of(tin), episodes=self.episodes_by_tin.get(tin, self.episodes.clear()))
+
+
+def _plain_notes(episodes: pl.DataFrame) -> pl.DataFrame:
+    """Episode notes ('excluded: X1: age under 18 ...') in words, without rule ids (a few distinct texts)."""
+    if episodes.height == 0 or "note" not in episodes.columns:
+        return episodes
+    texts = episodes["note"].drop_nulls().unique().to_list()
+    return episodes.with_columns(pl.col("note").replace_strict({x: words.plain(x) for x in texts}, default=None))
 
 
 def _figure(row: dict, figure: str) -> dict:
@@ -181,18 +174,18 @@ def _episode_order(rows: list[dict]) -> list[dict]:
 
 def _participants(ctx: ScorecardContext, tin: str) -> list[dict]:
     m = ctx.m
-    projected = {(r["npi"], r["cohort"]): r for r in ctx.of("projected", tin).iter_rows(named=True)}
-    group = lambda name, fn=None: _group(ctx.of(name, tin), fn)  # noqa: E731
+    projected = {(r["npi"], r["cohort"]): r for r in ctx.t.projected.iter_rows(named=True)}
+    group = lambda name, fn=None: _group(ctx.episodes if name == "episodes" else getattr(ctx.t, name), fn)  # noqa: E731
     measures = group("projected_measures", lambda x: _measure_row(x, m))
     steps = group("waterfall")
     history = group("history", lambda x: dict(x, as_of=x["as_of"].isoformat()))
     eps = group("episodes")
     drivers = group("clinician_drivers")
     admissions = group("admissions")
-    fixes = _group(top_levers(ctx.of("levers", tin), TOP_LEVERS), _lever)
-    all_fixes = _group(top_levers(ctx.of("levers", tin), 100), _lever)
+    fixes = _group(top_levers(ctx.t.levers, TOP_LEVERS), _lever)
+    all_fixes = _group(top_levers(ctx.t.levers, 100), _lever)
     rows = []
-    for r in ctx.of("scores", tin).iter_rows(named=True):
+    for r in ctx.t.scores.iter_rows(named=True):
         key = (r["npi"], r["cohort"])
         p = projected.get(key, {})
         lead = p.get("lead") or "projected"
@@ -232,49 +225,32 @@ def _group(df: pl.DataFrame, fn=None) -> dict:
     return out
 
 
-def _csv(tin: str, participants: list[dict], others: list[dict], measures: list[str], basis: str, py: int) -> pl.DataFrame:
-    rows = []
-    for r in participants:
-        points = {x["measure_id"]: x["pool_points"] for x in r["measure_rows"]}
-        status = {x["measure_id"]: x["pool_status"] for x in r["measure_rows"]}
-        rows.append({
-            "performance_year": r["performance_year"], "tin": tin, "npi": r["npi"], "cohort": r["cohort"],
-            "specialty": r["specialty"], "status": r["status"], "status_reason": r["status_reason"],
-            "attributed_episodes": r["episodes"], "cost_measure_score": r["measure_score"],
-            "cost_points": r["cost_points"], "cost_score": r["cost_score"],
-            **{f"points_{mm}": points.get(mm) for mm in measures}, **{f"status_{mm}": status.get(mm) for mm in measures},
-            **{c: r.get(c) for c in CSV_TAIL if c in r}, **{c: r["projection"].get(c) for c in PROJECTED_CSV},
-            "peer_pool_size": r["projection"].get("peer_pool_size"), "small_pool_warning": None, "cost_basis": basis})
-    for o in others:
-        rows.append({"performance_year": py, "tin": tin, "npi": o["npi"], "cohort": o["cohort"], "specialty": o["specialty"],
-                     "status": "not_in_asm", "status_reason": o["reason"], "cost_basis": basis})
-    cols = [*CSV_FIXED, *[f"points_{mm}" for mm in measures], *[f"status_{mm}" for mm in measures], *CSV_TAIL,
-            *PROJECTED_CSV]
-    return pl.DataFrame([{c: row.get(c) for c in cols} for row in rows], infer_schema_length=None)
-
-
-def _lines_pages(ctx: ScorecardContext, tin: str, participants: list[dict], folder: Path) -> pl.DataFrame:
-    """lines/<npi>-<cohort>.html per participant with episodes; returns every line (for the workbook)."""
-    ids = sorted({e["episode_id"] for r in participants for e in r["episode_rows"]})
-    if not ids:
-        return pl.DataFrame()
-    lines = billed_under(ctx.lines, ids, tin)
-    by_episode = {k[0]: g.to_dicts() for k, g in lines.group_by("episode_id")}
+def _lines_pages(ctx: ScorecardContext, tin: str, participants: list[dict], folder: Path) -> None:
+    """lines/<npi>-<cohort>.html per participant with episodes: Jinja draws the frame, the sections lines.py built
+    for every page at once are written into it as the bytes Polars holds (a page can be tens of MB)."""
+    pages = ctx.pages.get(tin)
+    if pages is None:
+        return
+    sections = {(npi, cohort): html for npi, cohort, html in
+                pages.select("npi", "cohort", pl.col("sections").cast(pl.Binary)).iter_rows()}
     (folder / "lines").mkdir(parents=True, exist_ok=True)
     template = ctx.env.get_template("lines.html.j2")
     for r in participants:
         if not r["episode_rows"]:
             continue
-        html = template.render(title=f"Episode lines, TIN {tin}, NPI {r['npi']} ({r['cohort']})", tin=tin, p=r,
-                               episodes=[dict(e, line_rows=by_episode.get(e["episode_id"], [])) for e in r["episode_rows"]],
-                               root="../../", patient_notice=trace.PATIENT_NOTICE, **ctx.common)
-        (folder / r["lines_page"]).write_text(html, encoding="utf-8")
-    return lines
+        frame = template.render(title=f"Episode lines, TIN {tin}, NPI {r['npi']} ({r['cohort']})", tin=tin, p=r,
+                                sections=Markup(SECTIONS_SLOT), root="../../", patient_notice=trace.PATIENT_NOTICE,
+                                **ctx.common)
+        head, tail = frame.split(SECTIONS_SLOT)
+        with open(folder / r["lines_page"], "wb") as f:
+            f.write(head.encode())
+            f.write(sections.get((r["npi"], r["cohort"]), b""))
+            f.write(tail.encode())
 
 
 def _tin_drivers(ctx: ScorecardContext, tin: str) -> list[dict]:
     drivers = []
-    for (cohort,), g in ctx.of("tin_drivers", tin).group_by("cohort", maintain_order=True):
+    for (cohort,), g in ctx.t.tin_drivers.group_by("cohort", maintain_order=True):
         cats = g.filter(pl.col("kind") == "service_category").to_dicts()
         drivers.append({"cohort": cohort, "episodes": g["episodes"][0], "total": g["observed_cost"][0],
                         "categories": cats, "drivers": g.filter(pl.col("kind") == "driver").to_dicts(),
@@ -286,7 +262,7 @@ def _tin_fixes(ctx: ScorecardContext, tin: str, participants: list[dict]) -> tup
     """What to fix first for the TIN: each kind of lever (improvement_levers_tin, by rank) with the clinicians
     it concerns, points and dollars; and the single actions worth the most dollars across its clinicians."""
     kinds = [dict(x, kind_words=LEVER_WORDS.get(x["lever"], x["lever"]), marker=words.rule_marker(x["rule"]))
-             for x in ctx.of("levers_tin", tin).filter(pl.col("points_gained") > 1e-9).sort("rank").iter_rows(named=True)]
+             for x in ctx.t.levers_tin.filter(pl.col("points_gained") > 1e-9).sort("rank").iter_rows(named=True)]
     actions = [dict(x, npi=r["npi"], cohort=r["cohort"], page=r["page"]) for r in participants for x in r["all_levers"]
                if x.get("dollars_gained") is not None and x["dollars_gained"] > 0]
     actions.sort(key=lambda x: (-x["dollars_gained"], x["npi"], x["cohort"], x["rank"]))
@@ -316,16 +292,16 @@ def write_scorecard(ctx: ScorecardContext, tin: str, folder: Path) -> None:
     m, py = ctx.m, ctx.settings.performance_year
     participants = _participants(ctx, tin)
     npis = {r["npi"] for r in participants}
-    elig = ctx.of("eligibility", tin)
+    elig = ctx.t.eligibility
     others = [dict(o, specialty_name=words.specialty(o["specialty"]), reason_html=words.plain_html(o["reason"]))
               for o in elig.filter(~pl.col("npi").is_in(list(npis))).sort("npi").to_dicts()]
     cohorts_here = {r["cohort"] for r in participants}
     in_asm = [r for r in participants if r["status"] != "not_eligible"]
     summary = [dict(s, statuses=words.status_counts(s, m), estimates=tin_estimates(s), cohort_row=ctx.break_even.get(s["cohort"], {}))
-               for s in ctx.of("projection_tins", tin).sort("cohort").to_dicts()]
+               for s in ctx.t.projection_tins.sort("cohort").to_dicts()]
     kinds, actions = _tin_fixes(ctx, tin, participants)
     folder.mkdir(parents=True, exist_ok=True)
-    lines = _lines_pages(ctx, tin, participants, folder)
+    _lines_pages(ctx, tin, participants, folder)
     page = dict(tin=tin, small_pool_limit=m.benchmarks.small_pool_participants, draws=m.projection.bootstrap_draws,
                 level=m.projection.interval_level, q492_note=_q492_note(ctx.part_a),
                 last_service_date=(participants[0]["projection"].get("data_last_service_date") if participants else None),
@@ -342,14 +318,10 @@ def write_scorecard(ctx: ScorecardContext, tin: str, folder: Path) -> None:
         (folder / r["page"]).write_text(detail.render(
             title=f"ASM PY {py}: NPI {r['npi']} ({r['cohort']}), TIN {tin}", runtime=f"../../{charts.RUNTIME}", r=r,
             root="../../", patient_notice=trace.PATIENT_NOTICE if r["episode_rows"] else "", **page), encoding="utf-8")
-    _csv(tin, participants, others, ctx.measures, ctx.common["basis"], py).write_csv(folder / "scorecard.csv")
-    write_workbook(folder / "scorecard.xlsx", {
-        "scores": ctx.of("projected", tin).drop("data_last_service_date"),
-        "measures": ctx.of("projected_measures", tin),
-        "episodes": ctx.of("episodes", tin) if ctx.episodes.height else pl.DataFrame(),
-        "lines": lines}, about=trace.trace_rows(ctx.common, patient=True), notices=PATIENT_SHEETS)
+    # scorecard.csv, lines.csv, scorecard.xlsx (with its 'About this file' sheet), about.json
+    write_exports(ctx.exports, tin, folder, about=trace.trace_rows(ctx.common, patient=True), notices=PATIENT_SHEETS)
     trace.write_about(folder / trace.ABOUT_FILE, ctx.common, tin=tin, patient_information={
-        "files": ["clinicians/*.html (episode lists)", "scorecard.xlsx (sheets episodes, lines)", "lines/*.html"],
+        "files": ["clinicians/*.html (episode lists)", "scorecard.xlsx (sheet Episodes)", "lines.csv", "lines/*.html"],
         "notice": trace.PATIENT_NOTICE})
 
 
