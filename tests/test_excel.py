@@ -78,9 +78,9 @@ def test_workbook_sheets_formats_and_dictionary(run):
     settings, _ = run
     tin = _tin_with_scored(settings)
     wb = load_workbook(settings.reports_dir / tin / "scorecard.xlsx")
-    assert wb.sheetnames == ["Clinicians", "Measures", "Episodes", "Data dictionary"]
-    for ws in wb.worksheets:
-        assert ws.freeze_panes == "A2" and ws.auto_filter.ref, ws.title
+    assert wb.sheetnames == ["Clinicians", "Measures", "Episodes", "Data dictionary", "About this file"]
+    for ws in wb.worksheets:  # the Episodes sheet has the patient-information notice above its header
+        assert ws.freeze_panes == ("A3" if ws.title == "Episodes" else "A2") and ws.auto_filter.ref, ws.title
     ws = wb["Clinicians"]
     header = [c.value for c in ws[1]]
     scored = next(r for r in ws.iter_rows(min_row=2) if r[header.index("Status code")].value == "scored")
@@ -94,7 +94,8 @@ def test_workbook_sheets_formats_and_dictionary(run):
         listed.setdefault(sheet.split(" ")[0], []).append(column)
         assert unit in UNITS and definition, column
     for ws in wb.worksheets[:3]:
-        assert listed[ws.title] == [c.value for c in ws[1]], ws.title
+        header_row = 2 if ws.title == "Episodes" else 1
+        assert listed[ws.title] == [c.value for c in ws[header_row]], ws.title
     lines_header = pl.read_csv(settings.reports_dir / tin / "lines.csv", n_rows=1).columns
     assert listed["lines.csv"] == lines_header
 
@@ -146,6 +147,6 @@ def test_episodes_expected_cost_and_excess_add_up_to_the_cost_measure(run):
         assert excess.to_list() == sorted(excess.to_list(), reverse=True)
     rows = list(load_workbook(settings.reports_dir / tin / "scorecard.xlsx", read_only=True)["Episodes"]
                 .iter_rows(values_only=True))
-    assert len(rows) == eps.height + 1
-    excess = [r[rows[0].index(COLUMNS["excess_cost"].name)] for r in rows[1:]]
+    assert len(rows) == eps.height + 2  # the patient-information notice, the header, the episodes
+    excess = [r[rows[1].index(COLUMNS["excess_cost"].name)] for r in rows[2:]]
     assert excess == eps["excess_cost"].round(2).to_list()

@@ -183,10 +183,9 @@ def test_claim_level_pages_and_sheets_carry_the_patient_information_notice(run):
     assert PATIENT_NOTICE not in (reports / "index.html").read_text()
     assert PATIENT_NOTICE not in (reports / "cohort_summary.html").read_text()
     wb = load_workbook(with_episodes[0].parent / "scorecard.xlsx", read_only=True)
-    for sheet in ("episodes", "lines"):
-        rows = list(wb[sheet].iter_rows(max_row=2, values_only=True))
-        assert rows[0][0] == PATIENT_NOTICE and "episode_id" in rows[1], sheet  # the header under the notice
-    assert next(wb["scores"].iter_rows(max_row=1, values_only=True))[0] != PATIENT_NOTICE
+    rows = list(wb["Episodes"].iter_rows(max_row=2, values_only=True))
+    assert rows[0][0] == PATIENT_NOTICE and "Episode" in rows[1]  # the header under the notice
+    assert next(wb["Clinicians"].iter_rows(max_row=1, values_only=True))[0] != PATIENT_NOTICE
 
 
 def test_asm_report_leaves_a_record_like_a_run(run, tmp_path, capsys):

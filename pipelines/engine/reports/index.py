@@ -128,6 +128,8 @@ def csv_frame(rows: list[dict], none: list[dict], py: int) -> pl.DataFrame:
     numbers = [c for c in CSV_COLUMNS if COLUMNS[c].unit in DIGITS]
     frame = pl.DataFrame([{c: r.get(c) for c in CSV_COLUMNS} for r in words_of], infer_schema_length=None,
                          schema_overrides={c: pl.Float64 for c in numbers})
+    if frame.width == 0:  # a run with no TIN at all: the header alone
+        frame = pl.DataFrame(schema={c: pl.Float64 if c in numbers else pl.String for c in CSV_COLUMNS})
     return frame.with_columns(pl.col(c).round(DIGITS[COLUMNS[c].unit]) for c in numbers).rename(
         {c: header(c) for c in CSV_COLUMNS})
 

@@ -21,7 +21,8 @@ from pipelines.engine.reports.lines import page_sections
 from pipelines.engine.settings import RunSettings
 from pipelines.engine.tables import PARTICIPANT
 
-EPISODE_ORDER = ["tin", "npi", "cohort", "start_date", "episode_id"]  # participant_episodes' order, on the keyed id
+# participant_episodes' order, on the keyed id: per participant by excess cost, largest first (open ones last)
+EPISODE_ORDER = ["tin", "npi", "cohort", "excess_cost", "start_date", "episode_id"]
 PATIENT_SHEETS = {"Episodes": trace.PATIENT_NOTICE}  # claim-level detail (the lines are in lines.csv)
 FIGURE_WORDS = words.ESTIMATES  # the two named estimates: "Peer-pool estimate", "CMS-benchmark estimate"
 HAS_SCORE = ("scored", "failed_minimum_submission")  # S6: a minimum submission missed is a score of 0, not "no score"
@@ -55,7 +56,8 @@ class ScorecardContext:
         lines = listed_lines(settings, episodes)  # looked up by the warehouse's ids
         # issue 19 item 9: from here on every episode id is the keyed one (never the warehouse's MD5 id)
         key = episode_key(settings.out_dir)
-        episodes = with_display_ids(_plain_notes(episodes), key, EPISODE_ORDER)
+        episodes = with_display_ids(_plain_notes(episodes), key).sort(  # item 6: largest excess cost first
+            EPISODE_ORDER, descending=[False, False, False, True, False, False], nulls_last=True, maintain_order=True)
         lines = with_display_ids(lines, key, ["report_tin", "episode_id"])
         t = replace(t, levers=display_levers(t.levers, key))
         pages = split_by_tin(page_sections(episodes, lines))
