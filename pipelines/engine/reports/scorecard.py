@@ -45,6 +45,7 @@ class ScorecardContext:
     exports: Exports  # the TINs' CSV and workbook rows
     break_even: dict  # cohort -> cohort_summary row (P2 break-even score, scaling factor)
     episodes_by_tin: dict[str, pl.DataFrame] = field(default_factory=dict)
+    refs: dict = field(default_factory=dict)  # cohort -> cost bands and distribution (_cost_reference)
 
     @classmethod
     def build(cls, settings, m, t, env, common, warnings, notes, part_a, scope) -> "ScorecardContext":
@@ -59,7 +60,11 @@ class ScorecardContext:
         episodes = with_display_ids(_plain_notes(episodes), key).sort(  # item 6: largest excess cost first
             EPISODE_ORDER, descending=[False, False, False, True, False, False], nulls_last=True, maintain_order=True)
         lines = with_display_ids(lines, key, ["report_tin", "episode_id"])
-        t = replace(t, levers=display_levers(t.levers, key))
+        # ordered once for every TIN (a polars call per TIN costs ~0.5 ms: 80k of them at 2,000+ TINs)
+        t = replace(t, levers=top_levers(display_levers(t.levers, key), MAX_LEVERS),
+                    levers_tin=t.levers_tin.filter(pl.col("points_gained") > 1e-9).sort("tin", "rank"),
+                    projection_tins=t.projection_tins.sort("tin", "cohort"), eligibility=t.eligibility.sort("tin", "npi"),
+                    tin_drivers=t.tin_drivers.sort("tin", "cohort", maintain_order=True))
         pages = split_by_tin(page_sections(episodes, lines))
         exports = build_exports(t, m, py, measures, common["basis"], scope, episodes, lines)
         return cls(settings, m, t, env, common, warnings, notes, part_a, measures, episodes, pages, exports,
@@ -99,19 +104,28 @@ def tin_estimates(row: dict) -> list[dict]:
              "sign": row.get(f"{f}_sign")} for f in (lead, "pool" if lead == "projected" else "projected")]
 
 
+def _cost_reference(ctx: ScorecardContext, cohort: str) -> tuple[list[dict], dict | None]:
+    """A cohort's cost bands (peer pool, CMS reference) and the pool's distribution of cost measure scores,
+    read once per cohort for every clinician of every TIN (`ctx.refs` is shared by the per-TIN contexts)."""
+    if cohort not in ctx.refs:
+        t, py = ctx.t, ctx.settings.performance_year
+        of = (pl.col("cohort") == cohort) & (pl.col("performance_year") == py)
+        bands = []
+        for figure, table in (("pool", t.cost_benchmarks), ("projected", t.projected_cost)):
+            r = table.filter(of).to_dicts()
+            if r and r[0].get("t1") is not None:
+                bands.append({"figure": FIGURE_WORDS[figure], **{f"t{k}": r[0][f"t{k}"] for k in range(1, 11)}})
+        dist = t.distribution.filter(of & (pl.col("metric") == "measure_score")).to_dicts()
+        ctx.refs[cohort] = (bands, dist[0] if dist else None)
+    return ctx.refs[cohort]
+
+
 def _charts(ctx: ScorecardContext, row: dict, measures: list[dict], steps: list[dict], history: list[dict]) -> dict:
-    t, py = ctx.t, ctx.settings.performance_year
-    of = (pl.col("cohort") == row["cohort"]) & (pl.col("performance_year") == py)
-    bands = []
-    for figure, table in (("pool", t.cost_benchmarks), ("projected", t.projected_cost)):
-        r = table.filter(of).to_dicts()
-        if r and r[0].get("t1") is not None:
-            bands.append({"figure": FIGURE_WORDS[figure], **{f"t{k}": r[0][f"t{k}"] for k in range(1, 11)}})
-    dist = t.distribution.filter(of & (pl.col("metric") == "measure_score")).to_dicts()
+    bands, dist = _cost_reference(ctx, row["cohort"])
     lead = row["lead"] or "projected"
     return {
         "cost": charts.cost_position(bands, {"score": row["measure_score"], "low": row["measure_score_low"],
-                                             "high": row["measure_score_high"]}, dist[0] if dist else None),
+                                             "high": row["measure_score_high"]}, dist),
         "quality": charts.quality_deciles(
             [{"measure": words.measure_title(x["measure_id"]), "figure": FIGURE_WORDS[f], "points": x[f"{f}_points"]}
              for x in measures for f in ("pool", "projected") if x["projected_status"] != "not_scored"]),
@@ -124,7 +138,8 @@ def _charts(ctx: ScorecardContext, row: dict, measures: list[dict], steps: list[
     }
 
 
-TOP_LEVERS = 3
+TOP_LEVERS = 3  # on the clinicians table; a clinician's page lists up to MAX_LEVERS
+MAX_LEVERS = 100
 TOP_TIN_ACTIONS = 5
 LEVER_WORDS = {  # improvement_levers' kinds, for a practice manager
     "minimum_submission": "Meet the minimum submission (a clinician scored 0 would get a score)",
@@ -184,8 +199,7 @@ def _participants(ctx: ScorecardContext, tin: str) -> list[dict]:
     eps = group("episodes")
     drivers = group("clinician_drivers")
     admissions = group("admissions")
-    fixes = _group(top_levers(ctx.t.levers, TOP_LEVERS), _lever)
-    all_fixes = _group(top_levers(ctx.t.levers, 100), _lever)
+    all_fixes = _group(ctx.t.levers, _lever)  # top_levers, ranked (ScorecardContext.build)
     rows = []
     for r in ctx.t.scores.iter_rows(named=True):
         key = (r["npi"], r["cohort"])
@@ -200,7 +214,7 @@ def _participants(ctx: ScorecardContext, tin: str) -> list[dict]:
                  reason_html=words.plain_html(r["status_reason"]), projection=p,
                  episodes_words=("" if r["status"] == "not_eligible" else
                                  p.get("case_status_words") if p.get("in_year") else f"{r['episodes'] or 0}"),
-                 measure_rows=measures.get(key, []), levers=fixes.get(key, []), all_levers=all_fixes.get(key, []),
+                 measure_rows=measures.get(key, []), levers=all_fixes.get(key, [])[:TOP_LEVERS], all_levers=all_fixes.get(key, []),
                  episode_rows=_episode_order(eps.get(key, [])), lines_page=f"lines/{r['npi']}-{r['cohort']}.html",
                  page=f"clinicians/{r['npi']}-{r['cohort']}.html",
                  figures=[_figure(p, f) for f in (lead, "pool" if lead == "projected" else "projected")] if p else [],
@@ -251,11 +265,14 @@ def _lines_pages(ctx: ScorecardContext, tin: str, participants: list[dict], fold
 
 
 def _tin_drivers(ctx: ScorecardContext, tin: str) -> list[dict]:
+    by_cohort: dict[str, list[dict]] = {}
+    for x in ctx.t.tin_drivers.iter_rows(named=True):
+        by_cohort.setdefault(x["cohort"], []).append(x)
     drivers = []
-    for (cohort,), g in ctx.t.tin_drivers.group_by("cohort", maintain_order=True):
-        cats = g.filter(pl.col("kind") == "service_category").to_dicts()
-        drivers.append({"cohort": cohort, "episodes": g["episodes"][0], "total": g["observed_cost"][0],
-                        "categories": cats, "drivers": g.filter(pl.col("kind") == "driver").to_dicts(),
+    for cohort, rows in by_cohort.items():
+        cats = [x for x in rows if x["kind"] == "service_category"]
+        drivers.append({"cohort": cohort, "episodes": rows[0]["episodes"], "total": rows[0]["observed_cost"],
+                        "categories": cats, "drivers": [x for x in rows if x["kind"] == "driver"],
                         "chart": charts.cost_drivers(cats)})
     return drivers
 
@@ -264,7 +281,7 @@ def _tin_fixes(ctx: ScorecardContext, tin: str, participants: list[dict]) -> tup
     """What to fix first for the TIN: each kind of lever (improvement_levers_tin, by rank) with the clinicians
     it concerns, points and dollars; and the single actions worth the most dollars across its clinicians."""
     kinds = [dict(x, kind_words=LEVER_WORDS.get(x["lever"], x["lever"]), marker=words.rule_marker(x["rule"]))
-             for x in ctx.t.levers_tin.filter(pl.col("points_gained") > 1e-9).sort("rank").iter_rows(named=True)]
+             for x in ctx.t.levers_tin.iter_rows(named=True)]  # gaining levers by rank (build)
     actions = [dict(x, npi=r["npi"], cohort=r["cohort"], page=r["page"]) for r in participants for x in r["all_levers"]
                if x.get("dollars_gained") is not None and x["dollars_gained"] > 0]
     actions.sort(key=lambda x: (-x["dollars_gained"], x["npi"], x["cohort"], x["rank"]))
@@ -294,13 +311,12 @@ def write_scorecard(ctx: ScorecardContext, tin: str, folder: Path) -> None:
     m, py = ctx.m, ctx.settings.performance_year
     participants = _participants(ctx, tin)
     npis = {r["npi"] for r in participants}
-    elig = ctx.t.eligibility
     others = [dict(o, specialty_name=words.specialty(o["specialty"]), reason_html=words.plain_html(o["reason"]))
-              for o in elig.filter(~pl.col("npi").is_in(list(npis))).sort("npi").to_dicts()]
+              for o in ctx.t.eligibility.iter_rows(named=True) if o["npi"] not in npis]  # sorted by NPI (build)
     cohorts_here = {r["cohort"] for r in participants}
     in_asm = [r for r in participants if r["status"] != "not_eligible"]
     summary = [dict(s, statuses=words.status_counts(s, m), estimates=tin_estimates(s), cohort_row=ctx.break_even.get(s["cohort"], {}))
-               for s in ctx.t.projection_tins.sort("cohort").to_dicts()]
+               for s in ctx.t.projection_tins.iter_rows(named=True)]  # by cohort (build)
     kinds, actions = _tin_fixes(ctx, tin, participants)
     folder.mkdir(parents=True, exist_ok=True)
     _lines_pages(ctx, tin, participants, folder)

@@ -142,6 +142,7 @@ _MEASURE = re.compile(r"\bQ[0-9]{3}\b")
 _CODES = re.compile(r"\b(?:mips_cqm|ecqm)\b")
 
 
+@functools.lru_cache(maxsize=1 << 16)  # the same reasons and notes recur on thousands of rows
 def split_rules(text: str | None) -> tuple[str, list[str]]:
     """A table's text without its rule ids, and the ids: 'G3: CBSA 90080 is not selected' ->
     ('Location: CBSA 90080 is not selected', ['G3']); '... (Q4)' and '(rule G3)' lose the parenthesis."""
@@ -172,6 +173,7 @@ def split_rules(text: str | None) -> tuple[str, list[str]]:
     return (text[:1].upper() + text[1:] if prefixed else text), ids
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def plain(text: str | None) -> str:
     """Words only: rule ids dropped, measure ids named ('Q008' -> 'Beta-blocker therapy for LVSD (Q008)')."""
     words, _ = split_rules(text)
@@ -187,6 +189,7 @@ def rule_marker(*ids: str) -> Markup:
     return Markup('<sup class="rule" title="Methodology rule {0}" data-rule="{0}">&sect;</sup>').format(joined)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def plain_html(text: str | None) -> Markup:
     """`plain` for pages, escaped, with the rule ids as a tooltip marker at the end."""
     _, ids = split_rules(text)
