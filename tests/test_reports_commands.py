@@ -156,3 +156,37 @@ def test_scorecards_drawn_in_a_process_pool_equal_those_drawn_in_process(tmp_pat
         mine, theirs = p.read_text().splitlines(), files(pool)[rel].read_text().splitlines()
         strip = [x for x in mine if not x.startswith("generated ")], [x for x in theirs if not x.startswith("generated ")]
         assert strip[0] == strip[1], rel
+
+
+def test_asm_report_writes_through_the_published_link_and_takes_the_lock(tmp_path, capsys):
+    """Issue 21 (item 3): `asm report` takes OUT's run lock (refused, one line, nothing written, while another
+    process holds it) and writes into the published snapshot's reports folder: OUT/reports stays the link a
+    publish switches, never a real folder a later run would have to adopt."""
+    import shutil
+    import subprocess
+    import sys
+
+    settings, _ = demo_run()
+    out = tmp_path / "out"
+    shutil.copytree(settings.out_dir, out, symlinks=True)  # the shared run's folder stays as the run left it
+    link = out / "reports"
+    assert link.is_symlink()
+    target = link.resolve()
+    tin = sorted(p.name for p in link.iterdir() if p.is_dir())[0]
+    assert main(["report", "--out", str(out), "--tin", tin, "--quiet"]) == 0
+    capsys.readouterr()
+    assert link.is_symlink() and link.resolve() == target and (target / tin / "scorecard.html").is_file()
+    hold = subprocess.Popen([sys.executable, "-c", "import sys, time; from pipelines.engine.outfolder import OutputLock; "
+                             "OutputLock(sys.argv[1], 'run-A').__enter__(); print('locked', flush=True); time.sleep(60)",
+                             str(out)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert hold.stdout.readline().strip() == "locked"
+        index = target / "index.html"
+        before = index.stat().st_mtime_ns
+        assert main(["report", "--out", str(out), "--tin", tin, "--quiet"]) == 1
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "is in use by run run-A" in err
+        assert index.stat().st_mtime_ns == before and link.is_symlink()
+    finally:
+        hold.kill()
+        hold.wait()

@@ -212,3 +212,38 @@ def test_whatif_command_answers_and_refuses_bad_scenarios_in_one_line(run_levers
         assert main(["whatif", "--out", str(settings.out_dir), *argv]) == 1
         err = capsys.readouterr().err
         assert err.startswith(f"asm: error: {message}") and err.count("\n") == 1, err
+
+
+def test_whatif_and_sensitivity_scratch_take_outs_lock(tmp_path):
+    """Issue 21 (item 3): the scratch folder `asm whatif` and `asm sensitivity` re-run stages in holds OUT's run
+    lock (released afterwards); while another process holds it, the scratch is refused in one line."""
+    import subprocess
+    import sys
+
+    from pipelines.engine.outfolder import OutputLock
+    from pipelines.engine.rerun import RerunError, scratch_folder
+
+    out = tmp_path / "out"
+    out.mkdir()
+    with scratch_folder(out / ".whatif") as scratch:
+        assert scratch.is_dir()
+        probe = subprocess.run([sys.executable, "-c", "import sys; from pipelines.engine.outfolder import OutputLock, "
+                                "OutputInUse\ntry:\n    OutputLock(sys.argv[1], 'x').__enter__(); print('free')\n"
+                                "except OutputInUse as e:\n    print('busy')", str(out)],
+                               capture_output=True, text=True, check=True)
+        assert probe.stdout.strip() == "busy"
+    assert not (out / ".whatif").exists()
+    with OutputLock(out, "x"):  # released: free again
+        pass
+    hold = subprocess.Popen([sys.executable, "-c", "import sys, time; from pipelines.engine.outfolder import OutputLock; "
+                             "OutputLock(sys.argv[1], 'run-A').__enter__(); print('locked', flush=True); time.sleep(60)",
+                             str(out)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert hold.stdout.readline().strip() == "locked"
+        with pytest.raises(RerunError, match="is in use by run run-A"):
+            with scratch_folder(out / ".sensitivity"):
+                pass
+        assert not (out / ".sensitivity").exists()
+    finally:
+        hold.kill()
+        hold.wait()

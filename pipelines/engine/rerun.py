@@ -84,15 +84,25 @@ def scratch_settings(run: Run, stages: tuple[registry.Stage, ...], scratch: Path
 
 @contextlib.contextmanager
 def scratch_folder(parent: Path) -> Iterator[Path]:
-    """A fresh folder parent/<id> (removed afterwards, and `parent` too when nothing else is left in it)."""
+    """A fresh folder parent/<id> (removed afterwards, and `parent` too when nothing else is left in it),
+    `parent` being OUT/.sensitivity or OUT/.whatif: OUT's run lock is held meanwhile, so no run publishes
+    under the tables being re-run and no two commands write OUT at once (issue 21); a busy OUT is refused."""
+    from pipelines.engine.outfolder import OutputInUse, OutputLock
+
     folder = parent / uuid.uuid4().hex[:12]
-    folder.mkdir(parents=True)
+    lock = OutputLock(parent.parent, f"{parent.name.lstrip('.')}-{folder.name}")
     try:
+        lock.__enter__()
+    except OutputInUse as exc:
+        raise RerunError(str(exc)) from None
+    try:
+        folder.mkdir(parents=True)
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
         with contextlib.suppress(OSError):
             parent.rmdir()
+        lock.__exit__(None, None, None)
 
 
 def run_stages(settings: RunSettings, stages: tuple[registry.Stage, ...], m: Methodology) -> None:

@@ -271,7 +271,12 @@ class OutFolder:
 
     @property
     def reports_write_dir(self) -> Path:
-        return (self.staging_dir / REPORTS) if self.staging_dir else self.reports_dir
+        """A run's staging folder; outside a run (`asm report`), the published snapshot's reports folder that
+        OUT/reports links to: the link itself is only ever switched by a publish (issue 21)."""
+        if self.staging_dir:
+            return self.staging_dir / REPORTS
+        link = self.reports_dir
+        return link.resolve() if link.is_symlink() and link.exists() else link
 
     def exists(self, table: str) -> bool:
         return self.read_path(table).exists()

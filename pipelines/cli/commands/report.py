@@ -38,6 +38,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
+    from pipelines.engine.outfolder import OutputInUse, OutputLock
     from pipelines.engine.reports import PrivacyError, write_reports
     from pipelines.engine.reports.episode_ids import EpisodeKeyError
     from pipelines.engine.reports.trace import report_record, report_trace, write_report_record
@@ -62,7 +63,10 @@ def run(args) -> int:
             raise CommandError(f"--tin {missing[0]}: not a TIN of this run (nearest: {', '.join(near)})")
     report_id, started, t0 = str(uuid.uuid4()), time.time(), time.perf_counter()
     try:
-        info = write_reports(settings, m, list(tins) or None, report_id)
+        with OutputLock(settings.out_dir, f"report-{report_id}"):  # one writer of OUT at a time (issue 21)
+            info = write_reports(settings, m, list(tins) or None, report_id)
+    except OutputInUse as exc:
+        raise CommandError(f"report: {exc}") from None
     except (TableMissing, PrivacyError, EpisodeKeyError) as exc:
         write_report_record(settings.out_dir, report_record(settings, report_id, started, time.perf_counter() - t0,
                                                             None, str(exc), report_trace(settings, m, report_id)))

@@ -29,6 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     from pipelines.engine.episodes import EpisodeConfigError
+    from pipelines.engine.rerun import RerunError
     from pipelines.engine.scoring.inputs import SideInputError, TableMissing
     from pipelines.cli.sensitivity import (DEFAULT_ALTERNATIVES, SensitivityError, load_alternatives, load_run, render,
                                        run_sensitivity)
@@ -43,8 +44,8 @@ def run(args) -> int:
             print(f"asm sensitivity: {len(alternatives)} alternatives on {out} (PY {r.methodology.performance_year})",
                   file=sys.stderr)
         summary, changes = run_sensitivity(r, alternatives, progress)
-    except (SensitivityError, SideInputError, TableMissing, EpisodeConfigError) as exc:
-        raise CommandError(str(exc)) from None
+    except (SensitivityError, RerunError, SideInputError, TableMissing, EpisodeConfigError) as exc:
+        raise CommandError(str(exc)) from None  # RerunError: OUT busy (its run lock, pipelines.engine.rerun)
     write_text(out / "sensitivity" / "summary.csv", summary.write_csv())
     write_frame(changes, out / "sensitivity" / "changes.parquet")
     print(render(summary))
