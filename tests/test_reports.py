@@ -119,8 +119,9 @@ def test_tin_option_rebuilds_that_tins_folder_and_keeps_the_others(run, tmp_path
         index = (one.reports_dir / "index.html").read_text()
         assert all(f'href="{f}/scorecard.html"' in index for f in folders)
     finally:
-        shutil.rmtree(settings.reports_dir)
-        shutil.copytree(keep, settings.reports_dir)
+        published = settings.reports_dir.resolve()  # OUT/reports stays the link a publish switches
+        shutil.rmtree(published)
+        shutil.copytree(keep, published)
 
 
 def test_without_part_a_the_report_says_q492_is_not_scored(run, tmp_path):
