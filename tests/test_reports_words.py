@@ -2,6 +2,7 @@
 become words, measures carry CMS's titles, each measure's rate has one unit. No pipeline run."""
 from __future__ import annotations
 
+import polars as pl
 import pytest
 
 from pipelines.engine.methodology import load_methodology
@@ -60,4 +61,5 @@ def test_status_words_not_codes():
     ({"measure_id": "Q236", "rate_cms_units": None, "rate_scale": None}, ""),
 ])
 def test_one_unit_per_measure(row, text):
-    assert rate_text(row) == text
+    shown = pl.DataFrame([row], schema={"measure_id": pl.String, "rate_cms_units": pl.Float64, "rate_scale": pl.Float64})
+    assert rate_text(shown.with_columns(words.rate_in_unit()).row(0, named=True)) == text

@@ -104,7 +104,7 @@ COLUMNS: dict[str, Column] = {
     "measure_id": _c("Measure ID", "text", "CMS's quality measure id."),
     "collection_type": _c("Collection type", "text", "How the measure was submitted (eCQM, MIPS CQM, claims)."),
     "submitted_as": _c("Submitted as", "text", "By the clinician or by the whole TIN."),
-    "rate_cms_units": _c("Performance rate (CMS units)", "number", "The measure's rate as CMS publishes it (percent; "
+    "rate": _c("Performance rate", "number", "The measure's rate in one unit per measure (percent; "
                                                                    "Q492: admissions per 100 person-years)."),
     "data_completeness": _c("Data completeness", "percent", "Share of eligible cases reported (Q3)."),
     "cases": _c("Cases", "count", "Cases reported (Q4)."),

@@ -32,7 +32,7 @@ CLINICIANS = ["performance_year", "tin", "npi", "cohort", "specialty", "specialt
               "pi_adjustment", "complex_bonus", "small_practice_bonus", "transformed_score", "partb_paid",
               "peer_pool_size", "small_pool", "cost_basis", "pool_source", "quality_source", "cost_average_source",
               "cost_spread_source"]
-MEASURES = ["tin", "npi", "cohort", "measure", "measure_id", "collection_type", "submitted_as", "rate_cms_units",
+MEASURES = ["tin", "npi", "cohort", "measure", "measure_id", "collection_type", "submitted_as", "rate",
             "data_completeness", "cases", "pool_points", "pool_decile", "pool_status", "projected_points",
             "projected_decile", "projected_status", "source", "cms_performance_year", "benchmark_year", "is_topped_out",
             "no_cms_benchmark_reason"]
@@ -115,7 +115,7 @@ def _measures(t, m: Methodology, tins: list[str]) -> pl.DataFrame:
                                                                                        "measure_id")
     return pm.with_columns(
         _words("measure_id", words.measure_label).alias("measure"),
-        _words("collection_type", words.collection_type),
+        _words("collection_type", words.collection_type), words.rate_in_unit(),
         pl.col("submitted_as").replace_strict(SUBMITTED_AS, default=pl.col("submitted_as")),
     ).select(MEASURES)
 

@@ -38,6 +38,16 @@ WHY_OTHER = "none of its clinicians is in ASM this run"
 ORDER, DESCENDING = ["dollars_at_risk", "scored_partb_paid", "tin", "cohort"], [True, True, False, False]
 
 
+def dollars_at_risk(dollars: pl.Expr) -> pl.Expr:
+    """Dollars at risk: what an estimate says is lost, max(0, -dollars); 0 when it gains (null stays null)."""
+    return pl.when(dollars.is_not_null()).then(pl.max_horizontal(-dollars, pl.lit(0.0)))
+
+
+def at_risk_of_lead() -> pl.Expr:
+    """A participant's dollars at risk in the estimate its scorecard leads with (projected_scores rows)."""
+    return dollars_at_risk(_led("pool_dollar_impact", "projected_dollar_impact")).alias("dollars_at_risk")
+
+
 def _led(pool: str, projected: str) -> pl.Expr:
     """A participant's (or a TIN row's) figure in the estimate its scorecard leads with."""
     return pl.when(pl.col("lead") == "pool").then(pl.col(pool)).otherwise(pl.col(projected))
@@ -68,7 +78,7 @@ def index_table(t, py: int | None = None) -> pl.DataFrame:
     counts = clinician_counts(projected)
     table = summary.join(counts, on=KEYS, how="left").filter(pl.col("asm_clinicians") > 0)
     return table.with_columns(
-        pl.max_horizontal(-pl.col("lead_dollar_impact"), pl.lit(0.0)).alias("dollars_at_risk"),
+        dollars_at_risk(pl.col("lead_dollar_impact")).alias("dollars_at_risk"),
         (pl.col("lead_dollar_impact") / pl.col("_priced_partb")).alias("share_of_partb"),
         (pl.col("_score_sum") / pl.col("scored_clinicians")).alias("lead_mean_final_score"),
         pl.col("scored_partb_paid").fill_null(0.0),

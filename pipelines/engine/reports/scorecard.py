@@ -17,6 +17,7 @@ from pipelines.engine.reports.episode_ids import display_levers, episode_key, wi
 from pipelines.engine.reports.inputs import ReportTables, split_by_tin
 from pipelines.engine.reports.episodes import listed_lines, participant_episodes
 from pipelines.engine.reports.exports import Exports, build_exports, write_exports
+from pipelines.engine.reports.index import at_risk_of_lead
 from pipelines.engine.reports.lines import page_sections
 from pipelines.engine.settings import RunSettings
 from pipelines.engine.tables import PARTICIPANT
@@ -62,6 +63,8 @@ class ScorecardContext:
         lines = with_display_ids(lines, key, ["report_tin", "episode_id"])
         # ordered once for every TIN (a polars call per TIN costs ~0.5 ms: 80k of them at 2,000+ TINs)
         t = replace(t, levers=top_levers(display_levers(t.levers, key), MAX_LEVERS),
+                    projected=t.projected.with_columns(at_risk_of_lead()),
+                    projected_measures=t.projected_measures.with_columns(words.rate_in_unit()),
                     levers_tin=t.levers_tin.filter(pl.col("points_gained") > 1e-9).sort("tin", "rank"),
                     projection_tins=t.projection_tins.sort("tin", "cohort"), eligibility=t.eligibility.sort("tin", "npi"),
                     tin_drivers=t.tin_drivers.sort("tin", "cohort", maintain_order=True))
@@ -167,14 +170,12 @@ def _lever(x: dict) -> dict:
 
 
 def rate_text(x: dict) -> str:
-    """A measure's rate in one unit: percent for performance rates (whatever scale the source used),
-    Q492's own unit (admissions per 100 person-years)."""
-    rate = x.get("rate_cms_units")
+    """A measure's rate (`rate`: words.rate_in_unit) with its unit: '74.3%', '65.6 per 100 person-years'."""
+    rate = x.get("rate")
     if rate is None:
         return ""
-    if x["measure_id"] == "Q492":
-        return f"{rate:.1f} per 100 person-years"
-    return f"{rate if x.get('rate_scale') == 100 else 100 * rate:.1f}%"
+    own = words.OWN_UNIT_MEASURES.get(x["measure_id"])
+    return f"{rate:.1f} {own}" if own else f"{rate:.1f}%"
 
 
 def _measure_row(x: dict, m: Methodology) -> dict:
@@ -222,16 +223,10 @@ def _participants(ctx: ScorecardContext, tin: str) -> list[dict]:
                  drivers_chart=charts.cost_drivers(cats, who="This clinician"), admissions=admissions.get(key, []),
                  charts=_charts(ctx, p, measures.get(key, []), steps.get(key, []), history.get(key, []))
                  if p and has_score else {})
-        r["at_risk"] = _at_risk(r)
+        r["at_risk"] = p.get("dollars_at_risk") if has_score else None
         rows.append(r)
     # most dollars at risk first (the estimate each leads with), then the others by cohort and NPI
     return sorted(rows, key=lambda r: (not r["has_score"], -(r["at_risk"] or 0.0), r["cohort"], r["npi"]))
-
-
-def _at_risk(r: dict) -> float | None:
-    """Dollars at risk: what the estimate a clinician's page leads with says it loses (0 when it gains)."""
-    f = r["figures"][0] if r["figures"] else None
-    return None if not f or f["dollars"] is None else max(0.0, -f["dollars"])
 
 
 def _group(df: pl.DataFrame, fn=None) -> dict:

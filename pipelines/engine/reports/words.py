@@ -123,6 +123,18 @@ def measure_label(measure_id: str | None) -> str:
     return f"{measure_title(measure_id)} ({measure_id})" if measure_id else ""
 
 
+OWN_UNIT_MEASURES = {"Q492": "per 100 person-years"}  # measures whose rate is not a percentage
+
+
+def rate_in_unit() -> pl.Expr:
+    """projected_measure_points' rate in the one unit each measure is shown in: percent for performance rates
+    (`rate_cms_units` is a fraction where the measure has no CMS scale, a percent where `rate_scale` is 100),
+    a measure's own unit for OWN_UNIT_MEASURES. The one home of the rule for pages, CSV and Excel."""
+    rate = pl.col("rate_cms_units")
+    return (pl.when(pl.col("measure_id").is_in(list(OWN_UNIT_MEASURES))).then(rate)
+            .when(pl.col("rate_scale") == 100).then(rate).otherwise(rate * 100).alias("rate"))
+
+
 def collection_type(code: str | None) -> str:
     return COLLECTION_TYPES.get(code or "", code or "")
 
