@@ -30,6 +30,8 @@ def run_provenance(context, asm: AsmResource, code_versions: dict[str, str]) -> 
         **run_identity(settings.input_dir, settings.out_dir, settings.performance_year, settings.config_file, m),
         "input_files": inputs, "input_digest": manifest_digest(inputs),
         "hcc_library": hcc_library_version(), "code_versions": code_versions,
+        # issue 21: what the run was told to accept although the gates would stop it
+        "accepted": {"incomplete": list(settings.accept_incomplete), "amounts": settings.accept_amounts},
     }
 
 
@@ -43,6 +45,7 @@ def provenance_metadata(p: dict) -> dict:
         "methodology_label": p["methodology_label"], "methodology_fingerprint": p["methodology_fingerprint"],
         "package_version": p["package_version"], "git_commit": p["git_commit"] or "not a git checkout",
         "code_versions": MetadataValue.json(p["code_versions"]),
+        "accepted": MetadataValue.json(p["accepted"]),
     }
 
 

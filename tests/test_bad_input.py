@@ -53,9 +53,9 @@ class Runner:
         shutil.copytree(previous_out, self.out)
         self.before = _snapshot(self.out / "warehouse")
 
-    def __call__(self):
+    def __call__(self, options: list[str] | None = None):
         self.capsys.readouterr()
-        rc = main(["run", "--input", str(self.inp), "--out", str(self.out), "--quiet"])
+        rc = main(["run", "--input", str(self.inp), "--out", str(self.out), "--quiet", *(options or [])])
         return rc, self.capsys.readouterr().err.strip(), self.out, self.before
 
 
@@ -97,6 +97,11 @@ def _assert_failed_cleanly(rc, err, out, before, *must_contain):
         assert text in err, err
     assert "left unchanged" in err
     assert _snapshot(out / "warehouse") == before  # previous outputs intact
+
+
+def json_of(path: Path) -> dict:
+    import json
+    return json.loads(path.read_text())
 
 
 def _quarantine(path: Path) -> list[tuple]:
@@ -324,17 +329,95 @@ def test_nothing_in_the_input_folder_vanishes_unmentioned(run, capsys):
                      "old": "folder: files in sub-folders are not read"}
 
 
-def test_header_only_and_all_excluded_deliveries_are_named_in_a_warning(run):
+# -- issue 21 item 2: an incomplete delivery stops the run, naming the file or month; --accept-incomplete accepts it --
+
+COMPLETE = "ingest: check ingest_files/ingest_files_expectations failed: deliveries_complete: observed"
+
+
+def _month_file(month: int) -> str:
+    return f"P.A1234.ACO.ZC5Y26.D26{month:02d}10.T1200000"
+
+
+def _rif_header_only(path: Path) -> None:
+    layout = Path(__file__).parents[1] / "data" / "reference" / "layouts" / "rif_carrier.csv"
+    names = [line.split(",")[1] for line in layout.read_text().splitlines()[1:]]
+    path.write_text("|".join(names) + "\n")
+
+
+@pytest.mark.parametrize("case, problem", [
+    ("header-only CSV", "no rows: the file holds a header only"),
+    ("header-only RIF", "no rows: the file holds a header only"),
+    ("every line denied", "none of its 5 rows was loaded (excluded: N3 5)"),
+    ("processing indicator blank on every line", "none of its 5 rows was loaded (excluded: N3 5)"),
+])
+def test_delivery_with_no_rows_loaded_stops_the_run_naming_the_file(run, case, problem):
     write_fixed(run.inp / ZC5, "cclf5", _good_rows(10))
-    write_csv(run.inp / f"{ZC5_LATER}.csv", "cclf5", [])  # the header and nothing else
-    write_fixed(run.inp / "P.A1234.ACO.ZC5Y26.D260610.T1200000", "cclf5",
-                [_good(i + 50, CLM_CARR_PMT_DNL_CD="0") for i in range(1, 6)])  # every line denied (N3)
-    rc, err, out, _ = run()
-    assert rc == 0, err
-    warn = duckdb.connect().execute(
+    if case == "header-only CSV":
+        bad = write_csv(run.inp / f"{ZC5_LATER}.csv", "cclf5", []).name
+    elif case == "header-only RIF":
+        bad = "carrier_2026_05.txt"
+        _rif_header_only(run.inp / bad)
+    else:
+        bad = ZC5_LATER
+        kw = {"CLM_CARR_PMT_DNL_CD": "0"} if case == "every line denied" else {"CLM_PRCSG_IND_CD": ""}
+        write_fixed(run.inp / bad, "cclf5", [_good(i + 50, **kw) for i in range(1, 6)])
+    rc, err, out, before = run()
+    _assert_failed_cleanly(rc, err, out, before, COMPLETE + " 1 unexpected rows",
+                           f"{{'source_file': '{bad}', 'completeness_problem': '{problem}'}}")
+
+
+def test_a_month_missing_from_the_monthly_sequence_stops_the_run_naming_the_month(run):
+    for m in (1, 2, 4):  # March missing
+        write_fixed(run.inp / _month_file(m), "cclf5", [_good(100 * m + i) for i in range(1, 11)])
+    rc, err, out, before = run()
+    _assert_failed_cleanly(rc, err, out, before, COMPLETE + " 1 unexpected rows",
+                           f"{{'source_file': '{_month_file(4)}', 'completeness_problem': "
+                           "'2026-03 missing: no CCLF5 delivery between 2026-02 and 2026-04'}")
+
+
+def test_a_month_far_below_its_neighbours_stops_the_run_naming_the_month(run):
+    for m in (1, 2, 3, 4, 5):  # 400 lines a month, but March: 40
+        n = 40 if m == 3 else N_GOOD
+        write_fixed(run.inp / _month_file(m), "cclf5", [_good(1000 * m + i) for i in range(1, n + 1)])
+    rc, err, out, before = run()
+    _assert_failed_cleanly(rc, err, out, before, COMPLETE + " 1 unexpected rows",
+                           f"{{'source_file': '{_month_file(3)}', 'completeness_problem': 'month 2026-03 has 40 CCLF5 "
+                           "lines, 10% of the median of its neighbouring months (400; limit 25%)'}")
+
+
+def _summary(out: Path) -> dict:
+    import json
+    return json.loads((out / "run_summary.json").read_text())
+
+
+def _warning(out: Path, expectation: str) -> tuple:
+    return duckdb.connect().execute(
         f"""SELECT passed, observed_value FROM read_parquet('{out}/dq_results/*.parquet')
-            WHERE expectation = 'file_with_no_rows_loaded' ORDER BY evaluated_at DESC LIMIT 1""").fetchone()
-    assert warn == (False, "2 unexpected rows")
+            WHERE expectation = '{expectation}' ORDER BY evaluated_at DESC LIMIT 1""").fetchone()
+
+
+def test_accept_incomplete_names_the_month_or_file_and_is_recorded_in_provenance(run):
+    for m in (1, 2, 4):  # March missing, April header only
+        write_fixed(run.inp / _month_file(m), "cclf5", [_good(100 * m + i) for i in range(1, 11)])
+    write_csv(run.inp / f"{_month_file(5)}.csv", "cclf5", [])
+    rc, err, out, before = run(["--accept-incomplete", f"2026-03,{_month_file(5)}.csv"])
+    assert rc == 0, err
+    accepted = _summary(out)["provenance"]["accepted"]
+    assert accepted == {"incomplete": ["2026-03", f"{_month_file(5)}.csv"], "amounts": False}
+    assert json_of(out / "current" / "provenance.json")["accepted"] == accepted
+    assert _warning(out, "accepted_by_option") == (False, "2 unexpected rows")  # listed for a human
+    assert duckdb.connect().execute(
+        f"SELECT source_file, accepted_problem FROM '{out}/warehouse/ingest_files.parquet' "
+        "WHERE accepted_problem IS NOT NULL ORDER BY 1").fetchall() == [
+        (_month_file(4), "incomplete: 2026-03 missing: no CCLF5 delivery between 2026-02 and 2026-04"),
+        (f"{_month_file(5)}.csv", "incomplete: no rows: the file holds a header only")]
+
+
+def test_accepting_another_month_does_not_accept_the_gap(run):
+    for m in (1, 2, 4):
+        write_fixed(run.inp / _month_file(m), "cclf5", [_good(100 * m + i) for i in range(1, 11)])
+    rc, err, out, before = run(["--accept-incomplete", "2026-02"])
+    _assert_failed_cleanly(rc, err, out, before, COMPLETE, "2026-03 missing")
 
 
 def test_a_csv_with_a_column_named_twice_is_refused_naming_the_column(run):

@@ -8,7 +8,7 @@ import pytest
 
 from pipelines.engine.methodology import MethodologyError, load_methodology
 from pipelines.engine.projection import cost as vcost, draws as vdraws, interval, quality as vquality
-from pipelines.engine.projection.reference import load_quality_benchmarks
+from pipelines.engine.qpp import load_quality_benchmarks
 from pipelines.engine.projection.stage import lead
 from pipelines.engine.scoring import cost
 from pipelines.engine.scoring.params import quality_params

@@ -9,7 +9,7 @@ import pytest
 from pipelines.engine.methodology import load_methodology
 from pipelines.engine.paths import REPO_ROOT
 from pipelines.engine.projection import quality as vq
-from pipelines.engine.projection.reference import ReferenceFileError, load_cost_averages, load_quality_benchmarks
+from pipelines.engine.qpp import ReferenceFileError, load_cost_averages, load_quality_benchmarks
 from pipelines.engine.scoring.params import quality_params
 
 M = load_methodology(2027)

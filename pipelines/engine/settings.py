@@ -163,6 +163,16 @@ class RunSettings:
                               help="object store the steps exchange tables through, e.g. s3://bucket/prefix "
                                    "(credentials and endpoint from the AWS_* variables; docs/scale-out.md); "
                                    "default: local only")
+    # issue 21: a run stops on an incomplete delivery or implausible amounts unless told to accept them (the
+    # acceptance is recorded in provenance.json / run_summary.json)
+    accept_incomplete: tuple[str, ...] = setting(
+        (), env="ASM_ACCEPT_INCOMPLETE", cli="--accept-incomplete", metavar="FILES_OR_MONTHS",
+        help="run on although these deliveries are incomplete: input file names or months (YYYY-MM), "
+             "comma-separated (a delivery with no rows loaded, a missing month, a month far below its neighbours)")
+    accept_amounts: bool = setting(False, env="ASM_ACCEPT_AMOUNTS", cli="--accept-amounts",
+                                   help="run on although allowed amounts or a cohort's mean episode cost lie "
+                                        "outside the plausible bands (methodology ingest.em_allowed_band, "
+                                        "costs.reference_max_factor)")
     quiet: bool = setting(False, env="ASM_QUIET", cli="--quiet", env_default=True,
                           help="no progress output (for schedulers)")
     run_tag: str = ""  # set per run (the Dagster run id): tables are staged, then published (issue 6)

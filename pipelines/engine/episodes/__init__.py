@@ -11,5 +11,5 @@ __all__ = ["EPISODE_TABLES", "SHARD_TABLES", "EpisodeConfigError", "EpisodeInput
 # Every file this stage runs (its code version and code references), besides the shared engine files.
 SOURCES = ("pipelines/engine/episodes", "pipelines/engine/reference.py", "sql/20_episodes", "sql/30_episode_lines",
            "sql/40_attribution", "sql/50_costs", "sql/55_winsorizing", "pipelines/engine/shards.py",
-           "data/reference/code_lists")
+           "data/reference/code_lists", "pipelines/engine/qpp.py", "data/reference/qpp")
 INPUTS = ("partb_lines", "parta_claims", "beneficiaries")

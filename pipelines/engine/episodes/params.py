@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.engine.methodology import Methodology
+from pipelines.engine.qpp import ReferenceFileError, load_cost_averages
 from pipelines.engine.reference import resolve_dir
 
 # E2: how each configured tie-break column is written in sql/20_episodes/22_trigger_candidates.sql
@@ -48,6 +49,10 @@ class EpisodeParams:
     early_imaging_days: int
     winsor_percentile: float
     winsor_interpolation: str
+    # issue 21 item 1: (cohort, CMS cost measure, national average $) and the gate's limits (costs.reference_*)
+    cost_reference: tuple[tuple[str, str, float], ...]
+    reference_max_factor: float
+    reference_check_min_episodes: int
 
     @property
     def cohorts(self) -> tuple[str, ...]:
@@ -82,7 +87,23 @@ def episode_params(methodology: Methodology) -> EpisodeParams:
         early_imaging_days=c.early_imaging_days,
         winsor_percentile=c.winsor_percentile,
         winsor_interpolation=c.winsor_interpolation,
+        cost_reference=_cost_reference(methodology),
+        reference_max_factor=c.reference_max_factor,
+        reference_check_min_episodes=c.reference_check_min_episodes,
     )
     if not p.code_list_dir.is_dir():
         raise EpisodeConfigError(f"episodes.code_list_dir not found: {p.code_list_dir}")
     return p
+
+
+def _cost_reference(methodology: Methodology) -> tuple[tuple[str, str, float], ...]:
+    """Issue 21 item 1: each cohort's CMS national average episode cost (projection.cost_averages_file, the
+    latest MIPS PY not after the run's, of the cohort's projection.cost_measures measure)."""
+    p = methodology.projection
+    try:
+        averages = load_cost_averages(p.cost_averages_file, methodology.performance_year, p.cost_average_column)
+    except ReferenceFileError as exc:
+        raise EpisodeConfigError(str(exc)) from None
+    by_measure = {r["cost_measure"]: float(r["national_average"]) for r in averages.iter_rows(named=True)}
+    return tuple((cohort, measure, by_measure[measure]) for cohort, measure in sorted(p.cost_measures.items())
+                 if measure in by_measure)

@@ -86,6 +86,15 @@ def _parameter_tables(con: duckdb.DuckDBPyConnection, params: EpisodeParams) -> 
     con.execute("CREATE OR REPLACE TEMP TABLE betos_categories (letter VARCHAR, service_category VARCHAR)")
     if params.betos_category:
         con.executemany("INSERT INTO betos_categories VALUES (?, ?)", list(params.betos_category.items()))
+    _cost_reference_table(con, params)
+
+
+def _cost_reference_table(con: duckdb.DuckDBPyConnection, params: EpisodeParams) -> None:
+    """cost_reference: each cohort's CMS national average episode cost (issue 21 item 1, 55_episode_costs)."""
+    con.execute("CREATE OR REPLACE TEMP TABLE cost_reference (cohort VARCHAR, cost_measure VARCHAR, "
+                "national_average DOUBLE)")
+    if params.cost_reference:
+        con.executemany("INSERT INTO cost_reference VALUES (?, ?, ?)", list(params.cost_reference))
 
 
 def _validate_code_lists(con: duckdb.DuckDBPyConnection, params: EpisodeParams) -> None:
@@ -142,7 +151,8 @@ def _last_service_date(con: duckdb.DuckDBPyConnection, inputs: EpisodeInputs) ->
     return con.execute(f"SELECT max(service_date) FROM read_parquet({sql_literal(files)})").fetchone()[0]
 
 
-def _placeholder_values(params: EpisodeParams, last_service_date: date | None, demographics: bool) -> dict:
+def _placeholder_values(params: EpisodeParams, last_service_date: date | None, demographics: bool,
+                        accept_amounts: bool = False) -> dict:
     return dict(
         files=[str(f) for f in code_list_files(params.code_list_dir)],
         service_categories_file=str(params.code_list_dir / SERVICE_CATEGORY_FILE),
@@ -160,6 +170,9 @@ def _placeholder_values(params: EpisodeParams, last_service_date: date | None, d
         early_imaging_days=params.early_imaging_days,
         winsor_percentile=params.winsor_percentile,
         winsor_quantile=Raw(params.winsor_quantile_sql),
+        reference_max_factor=params.reference_max_factor,
+        reference_check_min_episodes=params.reference_check_min_episodes,
+        accept_amounts=accept_amounts,  # issue 21: `asm run --accept-amounts`
         trigger_tie_break=Raw(params.tie_break_sql),
         category_cost_sums=Raw(category_cost_sums()),
         category_cost_columns=Raw(category_cost_columns()),
@@ -236,10 +249,11 @@ def run_episode_costs(settings: RunSettings, methodology: Methodology) -> Episod
         observed = settings.table_path("episode_observed_costs")
         con.execute(f"CREATE OR REPLACE TEMP VIEW episode_observed_costs AS "
                     f"SELECT * FROM read_parquet({sql_literal(parquet_files(observed))})")
+        _cost_reference_table(con, params)
         run = StageRun()
         for folder in COHORT_FOLDERS:
-            run_manifest(con, load_manifest(folder), _placeholder_values(params, None, False), run=run,
-                         progress=settings.progress)
+            run_manifest(con, load_manifest(folder), _placeholder_values(params, None, False, settings.accept_amounts),
+                         run=run, progress=settings.progress)
         rows = write_query(con, "SELECT * FROM episode_costs", settings.table_path("episode_costs"))
         summary = _cohort_summary(con, settings)
     finally:

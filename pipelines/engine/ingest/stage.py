@@ -173,7 +173,13 @@ def run_ingest(settings: RunSettings, methodology: Methodology) -> IngestResult:
         values = {"default_factor": i.default_standardization_factor,
                   "delivery_check_min_lines": i.delivery_check_min_lines,
                   "delivery_max_negative_allowed_share": i.delivery_max_negative_allowed_share,
-                  "delivery_max_amount_ratio": i.delivery_max_amount_ratio}
+                  "delivery_max_amount_ratio": i.delivery_max_amount_ratio,
+                  # issue 21: the absolute amount gate and the completeness gates (31_file_stats), and what the
+                  # run was told to accept (--accept-amounts, --accept-incomplete)
+                  "em_allowed_codes": list(i.em_allowed_codes), "em_allowed_band": list(i.em_allowed_band),
+                  "em_check_min_lines": i.em_check_min_lines, "incomplete_min_share": i.incomplete_min_share,
+                  "accept_incomplete": [a.strip() for a in settings.accept_incomplete if a.strip()],
+                  "accept_amounts": settings.accept_amounts}
         run = run_manifest(con, load_manifest(SQL_FOLDER), values, write_path=settings.table_path, hooks=hooks,
                            shards=lambda t: settings.shards if t in INGEST_SHARDED else 1,
                            progress=settings.progress)

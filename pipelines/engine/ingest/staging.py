@@ -122,14 +122,14 @@ def create_input_files(con: duckdb.DuckDBPyConnection, files: list[InputFile], s
     """input_files: every discovered file with its id; claims files with their staged path and rows read."""
     con.execute("""CREATE OR REPLACE TEMP TABLE input_files (source_file_id INTEGER, source_file VARCHAR,
                    kind VARCHAR, format VARCHAR, stage_path VARCHAR, rejects_path VARCHAR, rows_read BIGINT,
-                   sha256 VARCHAR, size BIGINT, padded_records BIGINT, note VARCHAR,
+                   sha256 VARCHAR, size BIGINT, padded_records BIGINT, note VARCHAR, delivery_date DATE,
                    """ + ", ".join(f"{c} {t}" for c, t in PROFILE_COLUMNS.items()) + ")")
     rows = []
     for f in files:
         s = staged.get(f.file_id)
         known = (s.stage_path, s.rejects_path, s.rows_read, s.sha256, s.size, s.padded_records) if s else (None,) * 6
         profile = [(s.profile or {}).get(c) if s else None for c in PROFILE_COLUMNS]
-        rows.append((f.file_id, f.name, f.kind, f.fmt, *known, f.note or None, *profile))
+        rows.append((f.file_id, f.name, f.kind, f.fmt, *known, f.note or None, f.delivery_date, *profile))
     con.executemany(f"INSERT INTO input_files VALUES ({', '.join('?' * len(rows[0]))})", rows)
 
 

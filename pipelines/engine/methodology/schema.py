@@ -47,6 +47,7 @@ Share = Annotated[float, Field(ge=0, le=1)]
 Points = Annotated[float, Field(ge=0, le=10)]
 Age = Annotated[int, Field(ge=0, le=120)]
 Days = Annotated[int, Field(ge=1, le=3650)]
+Hcpcs = Annotated[str, StringConstraints(pattern=r"^[0-9A-Z]{5}$")]
 
 
 def _unique(items: list) -> list:
@@ -103,6 +104,32 @@ class IngestParams(_Section):
         "A delivery whose median allowed amount is more than this many times, or less than 1 / this of, the "
         "median over the other Part B deliveries stops the run (amounts shifted by orders of magnitude).",
         gt=1)
+    # issue 21 item 1: an absolute gate, so that an error shared by every delivery (x100) is seen too
+    em_allowed_codes: Annotated[list[Hcpcs], Unique, Field(min_length=1)] = P(
+        "Bad input (data-contracts)", "DEFAULT",
+        "The commonest E&M codes (established-patient office visits) whose median allowed amount in each Part "
+        "B delivery is held against em_allowed_band.")
+    em_allowed_band: Annotated[list[Annotated[float, Field(gt=0)]], Field(min_length=2, max_length=2)] = P(
+        "Bad input (data-contracts)", "DEFAULT",
+        "Plausible dollars [low, high] of that median (Medicare allows about $90 for 99213, $130 for 99214, "
+        "$180 for 99215): a delivery outside it stops the run (cents read as dollars look 100x too large); "
+        "`asm run --accept-amounts` accepts it.", check="low < high")
+    em_check_min_lines: int = P(
+        "Bad input (data-contracts)", "DEFAULT",
+        "A delivery's E&M median is judged when it has at least this many lines of em_allowed_codes.", ge=1)
+    # issue 21 item 2: completeness of the monthly deliveries
+    incomplete_min_share: float = P(
+        "Bad input (data-contracts)", "DEFAULT",
+        "A delivery month whose line count is below this share of the median of its neighbouring months' "
+        "(up to two before and two after, same layout) stops the run; judged when that median is at least "
+        "delivery_check_min_lines. `asm run --accept-incomplete` accepts a named file or month.", gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _band(self) -> IngestParams:
+        low, high = self.em_allowed_band
+        if not low < high:
+            raise _cross(("em_allowed_band",), f"must be [low, high] with low < high ({low:g} >= {high:g})")
+        return self
 
 
 class RiskParams(_Section):
@@ -492,6 +519,16 @@ class CostParams(_Section):
         "C4", "DEFAULT",
         "Percentile interpolation of the winsor cap: \"linear\" (DuckDB quantile_cont) or \"discrete\" "
         "(quantile_disc, an observed value).")
+    # issue 21 item 1: the cohort's mean episode cost against CMS's national average (projection.cost_*)
+    reference_max_factor: float = P(
+        "Bad input (data-contracts)", "DEFAULT",
+        "A cohort whose mean winsorized cost of scorable episodes (closed, not excluded, per PY) is more than "
+        "this many times, or less than 1 / this of, CMS's national average cost of the cohort's MIPS cost "
+        "measure (projection.cost_averages_file) stops the run; `asm run --accept-amounts` accepts it.", gt=1)
+    reference_check_min_episodes: int = P(
+        "Bad input (data-contracts)", "DEFAULT",
+        "A cohort and PY is judged against the national average when it has at least this many such "
+        "episodes.", ge=1)
 
 
 class ProjectionParams(_Section):

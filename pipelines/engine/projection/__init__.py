@@ -5,10 +5,10 @@ during the PY. `compute_projection(settings, methodology)`; nothing here imports
 from __future__ import annotations
 
 from pipelines.engine.projection.history import append_history, read_history
-from pipelines.engine.projection.reference import ReferenceFileError
+from pipelines.engine.qpp import ReferenceFileError
 from pipelines.engine.projection.stage import compute_projection, run_projection
 
-SOURCES = ("pipelines/engine/projection", "pipelines/engine/scoring", "data/reference/qpp")  # V3 runs scoring's rules
+SOURCES = ("pipelines/engine/projection", "pipelines/engine/scoring", "pipelines/engine/qpp.py", "data/reference/qpp")  # V3 runs scoring's rules
 PROJECTION_TABLES = ("projected_scores", "projected_measure_points", "projected_quality_benchmarks",
                      "projected_cost_benchmarks", "score_waterfall", "projection_tin_summary",
                      "inyear_cost_curve", "open_episode_projections")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import polars as pl
 
 from pipelines.engine.methodology import Methodology
-from pipelines.engine.projection.reference import P_COLUMNS
+from pipelines.engine.qpp import P_COLUMNS
 from pipelines.engine.scoring import quality
 from pipelines.engine.scoring.params import QualityRules
 from pipelines.engine.tables import PARTICIPANT

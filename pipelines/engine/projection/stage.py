@@ -19,7 +19,7 @@ import polars as pl
 from pipelines.engine.methodology import Methodology
 from pipelines.engine.projection import cost as vcost, inyear, interval, quality as vquality
 from pipelines.engine.projection.history import append_history
-from pipelines.engine.projection.reference import load_cost_averages, load_quality_benchmarks
+from pipelines.engine.qpp import load_cost_averages, load_quality_benchmarks
 from pipelines.engine.scoring import cost, final, payment
 from pipelines.engine.scoring.params import quality_params
 from pipelines.engine.settings import RunSettings

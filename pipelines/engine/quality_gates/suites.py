@@ -103,6 +103,7 @@ PUBLIC_TEXT_COLUMNS = frozenset({
     "source_file", "kind", "format", "reason", "rule", "detail", "delivery_problem", "cohort", "measure_id",
     "collection_type", "status", "version_type", "service_category", "metric", "direction", "model", "source",
     "location_status", "submitted_as", "zero_reason", "item", "label",
+    "completeness_problem", "amount_problem", "accepted_problem", "cohort_cost_problem",  # issue 21: gate reasons
 })
 
 

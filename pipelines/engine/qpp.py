@@ -1,5 +1,6 @@
 """CMS's published MIPS benchmarks and national average costs (data/reference/qpp/, README there), read
-for the projection (V1, V2). A newer CMS file of the same columns replaces the shipped one through
+for the projection (V1, V2) and for the episode stage's plausibility gate (issue 21: the cohort's mean
+episode cost against the national average). A newer CMS file of the same columns replaces the shipped one through
 `projection.quality_benchmarks_file` / `projection.cost_averages_file`; a file that cannot be used is
 refused with one line naming the file, the row and the column (`ReferenceFileError`).
 
