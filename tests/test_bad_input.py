@@ -250,6 +250,68 @@ def test_delivery_whose_amounts_jump_orders_of_magnitude_stops_the_run(run):
                            "median allowed amount 125330.00 is 1e+03x the deliveries' median 125.33 (limit 10x)")
 
 
+# -- issue 21 item 1: amounts checked against a plausible band, not only against the other deliveries ---------
+
+AMOUNTS = "ingest: check ingest_files/ingest_files_expectations failed: allowed_amounts_plausible: observed 2 unexpected rows"
+X100 = ("allowed amounts look 100x too large (median allowed for 99213/99214/99215 is $12,533 against a plausible "
+        "$40-$400): cents read as dollars? (if they are right: asm run --accept-amounts)")
+
+
+def _x100_in_every_delivery(run) -> None:
+    """Two months of Part B deliveries whose amounts are all in cents read as dollars (x100)."""
+    for k, name in enumerate((ZC5, ZC5_LATER)):
+        write_fixed(run.inp / name, "cclf5", [_good(1000 * k + i, CLM_LINE_ALOWD_CHRG_AMT="00012533.00",
+                                                     CLM_LINE_CVRD_PD_AMT="00009821.00") for i in range(1, N_GOOD + 1)])
+
+
+def test_amounts_x100_in_every_delivery_stop_the_run_against_the_em_band(run):
+    _x100_in_every_delivery(run)  # the deliveries agree with each other: only the absolute band sees it
+    rc, err, out, before = run()
+    _assert_failed_cleanly(rc, err, out, before, AMOUNTS, f"{{'source_file': '{ZC5}', 'amount_problem': '{X100}'}}",
+                           f"{{'source_file': '{ZC5_LATER}', 'amount_problem': '{X100}'}}")
+    assert "delivery_plausible" not in err
+
+
+def test_accept_amounts_runs_on_and_is_recorded_in_provenance(run):
+    _x100_in_every_delivery(run)
+    rc, err, out, _ = run(["--accept-amounts"])
+    assert rc == 0, err
+    assert _summary(out)["provenance"]["accepted"] == {"incomplete": [], "amounts": True}
+    assert json_of(out / "current" / "provenance.json")["accepted"] == {"incomplete": [], "amounts": True}
+    assert _warning(out, "accepted_by_option") == (False, "2 unexpected rows")
+    accepted = duckdb.connect().execute(
+        f"SELECT DISTINCT accepted_problem FROM '{out}/warehouse/ingest_files.parquet'").fetchall()
+    assert accepted == [("amounts: " + X100.removesuffix(" (if they are right: asm run --accept-amounts)"),)]
+
+
+def _world_with_part_a_x100(inp: Path) -> None:
+    """A small synthetic world (both cohorts, ~40 scorable episodes each in 2026) whose CCLF1 payments are all
+    in cents read as dollars: the Part B E&M band cannot see it, the cohort's mean episode cost can."""
+    import polars as pl
+
+    from pipelines.synthetic import generate
+
+    generate(inp, scale=20_000, seed=3, fmt="csv")
+    for f in sorted(inp.glob("*ZC1*.csv")):
+        df = pl.read_csv(f, infer_schema=False)
+        df.with_columns((pl.col("CLM_PMT_AMT").cast(pl.Float64) * 100).round(2).cast(pl.Utf8)).write_csv(f)
+
+
+def test_part_a_amounts_x100_stop_the_run_against_cms_national_average_cost(run):
+    _world_with_part_a_x100(run.inp)
+    rc, err, out, before = run()
+    _assert_failed_cleanly(
+        rc, err, out, before,
+        "episodes: check episode_costs/episode_costs_expectations failed: cohort_cost_plausible: observed 4 "
+        "unexpected rows e.g. {'cohort': 'HF', 'performance_year': 2026, 'cohort_cost_problem': \"HF 2026: mean "
+        "episode cost $1,176,951 over 38 scorable episodes is 78.5x CMS's national average $14,994 (COST_HF_1; "
+        "limit 5x either way): amounts in cents read as dollars (Part B allowed, Part A CLM_PMT_AMT)? (if it is "
+        "right: asm run --accept-amounts)\"}")
+    rc, err, out, _ = run(["--accept-amounts"])  # the override runs on and is recorded
+    assert rc == 0, err
+    assert _summary(out)["provenance"]["accepted"] == {"incomplete": [], "amounts": True}
+
+
 # -- issue 13 item 5: fields never read never cost a row; no names in the quarantine; nothing vanishes ---
 
 def _cclf8(bene: str, first: str = "Ann", **kw) -> dict:
@@ -351,7 +413,7 @@ def _rif_header_only(path: Path) -> None:
     ("processing indicator blank on every line", "none of its 5 rows was loaded (excluded: N3 5)"),
 ])
 def test_delivery_with_no_rows_loaded_stops_the_run_naming_the_file(run, case, problem):
-    write_fixed(run.inp / ZC5, "cclf5", _good_rows(10))
+    write_fixed(run.inp / ZC5, "cclf5", _good_rows(20))  # the month before has lines (ingest.incomplete_min_neighbour_lines)
     if case == "header-only CSV":
         bad = write_csv(run.inp / f"{ZC5_LATER}.csv", "cclf5", []).name
     elif case == "header-only RIF":
@@ -363,7 +425,8 @@ def test_delivery_with_no_rows_loaded_stops_the_run_naming_the_file(run, case, p
         write_fixed(run.inp / bad, "cclf5", [_good(i + 50, **kw) for i in range(1, 6)])
     rc, err, out, before = run()
     _assert_failed_cleanly(rc, err, out, before, COMPLETE + " 1 unexpected rows",
-                           f"{{'source_file': '{bad}', 'completeness_problem': '{problem}'}}")
+                           f"{{'source_file': '{bad}', 'completeness_problem': '{problem} (if expected: asm run "
+                           f"--accept-incomplete {'2026-05' if case != 'header-only RIF' else bad})'}}")
 
 
 def test_a_month_missing_from_the_monthly_sequence_stops_the_run_naming_the_month(run):
@@ -372,7 +435,8 @@ def test_a_month_missing_from_the_monthly_sequence_stops_the_run_naming_the_mont
     rc, err, out, before = run()
     _assert_failed_cleanly(rc, err, out, before, COMPLETE + " 1 unexpected rows",
                            f"{{'source_file': '{_month_file(4)}', 'completeness_problem': "
-                           "'2026-03 missing: no CCLF5 delivery between 2026-02 and 2026-04'}")
+                           "'2026-03 missing: no CCLF5 delivery between 2026-02 and 2026-04 "
+                           "(if expected: asm run --accept-incomplete 2026-03)'}")
 
 
 def test_a_month_far_below_its_neighbours_stops_the_run_naming_the_month(run):
@@ -382,7 +446,8 @@ def test_a_month_far_below_its_neighbours_stops_the_run_naming_the_month(run):
     rc, err, out, before = run()
     _assert_failed_cleanly(rc, err, out, before, COMPLETE + " 1 unexpected rows",
                            f"{{'source_file': '{_month_file(3)}', 'completeness_problem': 'month 2026-03 has 40 CCLF5 "
-                           "lines, 10% of the median of its neighbouring months (400; limit 25%)'}")
+                           "lines, 10% of the median of its neighbouring months (400; limit 25%) "
+                           "(if expected: asm run --accept-incomplete 2026-03)'}")
 
 
 def _summary(out: Path) -> dict:

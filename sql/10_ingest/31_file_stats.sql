@@ -107,9 +107,13 @@ judged AS (
            -- issue 21 item 2: an incomplete delivery (problem, and the months an --accept-incomplete must name)
            CASE
                WHEN f.kind IN ('cclf8', 'cclf9') THEN NULL  -- cumulative re-sends, not monthly claims
-               WHEN f.rows_read = 0 THEN {'problem': 'no rows: the file holds a header only',
+               -- no rows (loaded) where the neighbouring months of the layout have lines (a small world's empty
+               -- Part A month is no alarm); a layout's only delivery is always judged
+               WHEN f.rows_read = 0 AND coalesce(m.neighbours_median, {{incomplete_min_neighbour_lines}}) >= {{incomplete_min_neighbour_lines}}
+                   THEN {'problem': 'no rows: the file holds a header only',
                                           'months': [strftime(f.delivery_month, '%Y-%m')]}
                WHEN f.rows_loaded = 0 AND f.rows_redelivered < f.rows_read - f.rows_quarantined  -- not a whole re-delivery (N2)
+                    AND coalesce(m.neighbours_median, {{incomplete_min_neighbour_lines}}) >= {{incomplete_min_neighbour_lines}}
                    THEN {'problem': printf('none of its %d rows was loaded (excluded: %s)', f.rows_read, f.excluded_by_rule),
                          'months': [strftime(f.delivery_month, '%Y-%m')]}
                WHEN m.spacing > k.months
@@ -163,8 +167,12 @@ SELECT source_file, kind, format, rows_read, rows_loaded, rows_excluded, rows_qu
        profile_lines, negative_allowed_lines, median_allowed, distinct_npis, distinct_service_dates,
        blank_dx_lines, zero_tin_lines, delivery_problem,
        em_lines, em_median_allowed, delivery_month, month_rows, neighbours_median,
-       CASE WHEN NOT incomplete_accepted THEN incomplete.problem END AS completeness_problem,
-       CASE WHEN NOT amounts_accepted THEN amounts END AS amount_problem,
+       -- the reason, and how to run on if the data is right (issue 21: the message says how to override)
+       CASE WHEN NOT incomplete_accepted
+            THEN incomplete.problem || printf(' (if expected: asm run --accept-incomplete %s)',
+                     CASE WHEN len(list_filter(incomplete.months, lambda x: x IS NOT NULL)) > 0
+                          THEN array_to_string(incomplete.months, ',') ELSE source_file END) END AS completeness_problem,
+       CASE WHEN NOT amounts_accepted THEN amounts || ' (if they are right: asm run --accept-amounts)' END AS amount_problem,
        nullif(concat_ws('; ', CASE WHEN incomplete_accepted THEN 'incomplete: ' || incomplete.problem END,
                         CASE WHEN amounts_accepted THEN 'amounts: ' || amounts END), '') AS accepted_problem
 FROM accepted

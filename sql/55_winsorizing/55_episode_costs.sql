@@ -32,7 +32,8 @@ reference_problem AS (
                   {{reference_max_factor}},
                   CASE WHEN mean_cost > national_average
                        THEN 'amounts in cents read as dollars (Part B allowed, Part A CLM_PMT_AMT)?'
-                       ELSE 'amounts read 100x too small, or claims missing (Part A files absent?)?' END)
+                       ELSE 'amounts read 100x too small, or claims missing (Part A files absent?)?' END
+                  || ' (if it is right: asm run --accept-amounts)')
                AS cohort_cost_problem
     FROM reference_check
     WHERE NOT {{accept_amounts}} AND episodes >= {{reference_check_min_episodes}} AND national_average > 0

@@ -178,6 +178,7 @@ def run_ingest(settings: RunSettings, methodology: Methodology) -> IngestResult:
                   # run was told to accept (--accept-amounts, --accept-incomplete)
                   "em_allowed_codes": list(i.em_allowed_codes), "em_allowed_band": list(i.em_allowed_band),
                   "em_check_min_lines": i.em_check_min_lines, "incomplete_min_share": i.incomplete_min_share,
+                  "incomplete_min_neighbour_lines": i.incomplete_min_neighbour_lines,
                   "accept_incomplete": [a.strip() for a in settings.accept_incomplete if a.strip()],
                   "accept_amounts": settings.accept_amounts}
         run = run_manifest(con, load_manifest(SQL_FOLDER), values, write_path=settings.table_path, hooks=hooks,
