@@ -431,7 +431,7 @@ def test_delivery_with_no_rows_loaded_stops_the_run_naming_the_file(run, case, p
 
 def test_a_month_missing_from_the_monthly_sequence_stops_the_run_naming_the_month(run):
     for m in (1, 2, 4):  # March missing
-        write_fixed(run.inp / _month_file(m), "cclf5", [_good(100 * m + i) for i in range(1, 11)])
+        write_fixed(run.inp / _month_file(m), "cclf5", [_good(100 * m + i) for i in range(1, 21)])
     rc, err, out, before = run()
     _assert_failed_cleanly(rc, err, out, before, COMPLETE + " 1 unexpected rows",
                            f"{{'source_file': '{_month_file(4)}', 'completeness_problem': "
@@ -463,7 +463,7 @@ def _warning(out: Path, expectation: str) -> tuple:
 
 def test_accept_incomplete_names_the_month_or_file_and_is_recorded_in_provenance(run):
     for m in (1, 2, 4):  # March missing, April header only
-        write_fixed(run.inp / _month_file(m), "cclf5", [_good(100 * m + i) for i in range(1, 11)])
+        write_fixed(run.inp / _month_file(m), "cclf5", [_good(100 * m + i) for i in range(1, 21)])
     write_csv(run.inp / f"{_month_file(5)}.csv", "cclf5", [])
     rc, err, out, before = run(["--accept-incomplete", f"2026-03,{_month_file(5)}.csv"])
     assert rc == 0, err
@@ -480,7 +480,7 @@ def test_accept_incomplete_names_the_month_or_file_and_is_recorded_in_provenance
 
 def test_accepting_another_month_does_not_accept_the_gap(run):
     for m in (1, 2, 4):
-        write_fixed(run.inp / _month_file(m), "cclf5", [_good(100 * m + i) for i in range(1, 11)])
+        write_fixed(run.inp / _month_file(m), "cclf5", [_good(100 * m + i) for i in range(1, 21)])
     rc, err, out, before = run(["--accept-incomplete", "2026-02"])
     _assert_failed_cleanly(rc, err, out, before, COMPLETE, "2026-03 missing")
 

@@ -107,8 +107,9 @@ judged AS (
            -- issue 21 item 2: an incomplete delivery (problem, and the months an --accept-incomplete must name)
            CASE
                WHEN f.kind IN ('cclf8', 'cclf9') THEN NULL  -- cumulative re-sends, not monthly claims
-               -- no rows (loaded) where the neighbouring months of the layout have lines (a small world's empty
-               -- Part A month is no alarm); a layout's only delivery is always judged
+               -- no rows (loaded), or a month missing, where the neighbouring months of the layout have lines (a
+               -- small population's empty or undelivered Part A month is no alarm); a layout's only delivery is
+               -- always judged for rows
                WHEN f.rows_read = 0 AND coalesce(m.neighbours_median, {{incomplete_min_neighbour_lines}}) >= {{incomplete_min_neighbour_lines}}
                    THEN {'problem': 'no rows: the file holds a header only',
                                           'months': [strftime(f.delivery_month, '%Y-%m')]}
@@ -116,7 +117,7 @@ judged AS (
                     AND coalesce(m.neighbours_median, {{incomplete_min_neighbour_lines}}) >= {{incomplete_min_neighbour_lines}}
                    THEN {'problem': printf('none of its %d rows was loaded (excluded: %s)', f.rows_read, f.excluded_by_rule),
                          'months': [strftime(f.delivery_month, '%Y-%m')]}
-               WHEN m.spacing > k.months
+               WHEN m.spacing > k.months AND m.neighbours_median >= {{incomplete_min_neighbour_lines}}
                    THEN {'problem': printf('%s missing: no %s delivery between %s and %s',
                                            array_to_string(list_transform(range(k.months, m.spacing, k.months),
                                                    lambda i: strftime(m.previous_month + to_months(i::INTEGER), '%Y-%m')), ', '),

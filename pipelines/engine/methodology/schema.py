@@ -125,9 +125,10 @@ class IngestParams(_Section):
         "delivery_check_min_lines. `asm run --accept-incomplete` accepts a named file or month.", gt=0, lt=1)
     incomplete_min_neighbour_lines: int = P(
         "Bad input (data-contracts)", "DEFAULT",
-        "A claims delivery with no rows, or none loaded (every line excluded), stops the run when the median "
-        "of its neighbouring months' lines is at least this (or it is the layout's only delivery): a small "
-        "population's empty Part A month is not an alarm.", ge=1)
+        "A claims delivery with no rows, or none loaded (every line excluded), or a month missing before it, "
+        "stops the run when the median of its neighbouring months' lines is at least this (a layout's only "
+        "delivery is judged for rows too): a small population's empty or undelivered Part A month is not an "
+        "alarm.", ge=1)
 
     @model_validator(mode="after")
     def _band(self) -> IngestParams:
