@@ -51,7 +51,8 @@ def _sample_settings(tmp_path) -> RunSettings:
     return RunSettings(input_dir=tmp_path / "in", out_dir=tmp_path / "out", performance_year=2028,
                        config_file=tmp_path / "m.toml", tins=("123456789", "987654321"), threads=3,
                        memory_limit="8GB", keep_snapshots=5, step_retries=1, shards=2, workers=3,
-                       remote_url="s3://bucket/prefix", quiet=True)
+                       remote_url="s3://bucket/prefix", accept_incomplete=("2026-03", "P.A1234.ACO.ZC5Y26.D260510.T1200000"),
+                       accept_amounts=True, quiet=True)
 
 
 def test_every_setting_is_a_resource_field_a_variable_and_an_asm_run_option(tmp_path):
