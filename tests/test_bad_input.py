@@ -356,8 +356,18 @@ def test_a_file_name_that_is_not_utf8_is_a_one_line_error(run):
 
 
 def test_brackets_in_the_input_path_work(tmp_path, capsys):
+    """`[` and `]` in the input, OUT and --config paths (issue 21 item 6): no path is globbed, the side CSVs
+    (read by Polars) included."""
     inp = tmp_path / "in [2026]"
     inp.mkdir()
     write_fixed(inp / ZC5, "cclf5", _good_rows(10))
-    assert main(["run", "--input", str(inp), "--out", str(tmp_path / "out [1]"), "--quiet"]) == 0
+    (inp / "providers.csv").write_text("npi,zip5\n" + "".join(f"{npi},10001\n" for npi in NPIS))
+    (inp / "zip_cbsa.csv").write_text("zip5,cbsa_code,cbsa_title,res_ratio\n10001,35620,Metro,1.00\n")
+    (inp / "asm_selected_cbsas.csv").write_text("cbsa_code,cbsa_title\n35620,Metro\n")
+    (inp / "practice_attestations.csv").write_text("performance_year,tin,ia1_done,ia2_done,pi_score,clinician_count\n")
+    config = tmp_path / "cfg [a]" / "methodology.toml"
+    config.parent.mkdir()
+    config.write_text("")
+    assert main(["run", "--input", str(inp), "--out", str(tmp_path / "out [1]"), "--config", str(config),
+                 "--quiet"]) == 0, capsys.readouterr().err
     assert (tmp_path / "out [1]" / "warehouse" / "partb_lines.parquet").exists()
