@@ -54,24 +54,24 @@ def run_environment(settings: RunSettings):
 
 def _execute_job(settings: RunSettings, run_id: str, instance, run_config: dict) -> bool:
     """The job of the code location configured from `settings` (assets.definitions.asm_job_from_env, the
-    same Definitions `dagster dev` loads for the same ASM_* variables), run in one process, or with
-    `workers` > 1 by the multiprocess executor: each step in its own process, which loads the job again
-    from the ASM_* variables it inherits."""
+    same Definitions `dagster dev` loads for the same ASM_* variables), run by its own executor as a UI run
+    is (not `execute_in_process`, which replaces it): in this process, or with `workers` > 1 by the
+    multiprocess executor, each step in its own process, which loads the job again from the ASM_*
+    variables it inherits. Either executor stops the run at a failed blocking check (assets.runtime.failfast)."""
     from dagster import reconstructable
+    from dagster._core.definitions.job_base import InMemoryJob
     from dagster._core.execution.api import execute_run
 
     with run_environment(settings):
         job = asm_job_from_env()
-        if settings.workers <= 1:
-            return job.execute_in_process(instance=instance, raise_on_error=False, run_id=run_id,
-                                          run_config=run_config).success
         recon = reconstructable(asm_job_from_env)
         # Dagster memoizes a reconstructable job's definition per code pointer (one per process): without
         # this, a second run in the same process would plan with the first run's settings.
         type(recon).get_definition.cache_clear()
         run = instance.create_run_for_job(job_def=job, run_id=run_id, run_config=run_config,
                                           tags=job.run_tags, job_code_origin=recon.get_python_origin())
-        return execute_run(recon, run, instance).success
+        # in this process, the job as built above (a reconstructable job's definition is memoized per process)
+        return execute_run(recon if settings.workers > 1 else InMemoryJob(job), run, instance).success
 
 
 def _execute(settings: RunSettings, run_id: str) -> dict:

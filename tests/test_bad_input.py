@@ -53,9 +53,9 @@ class Runner:
         shutil.copytree(previous_out, self.out)
         self.before = _snapshot(self.out / "warehouse")
 
-    def __call__(self):
+    def __call__(self, *options: str):
         self.capsys.readouterr()
-        rc = main(["run", "--input", str(self.inp), "--out", str(self.out), "--quiet"])
+        rc = main(["run", "--input", str(self.inp), "--out", str(self.out), "--quiet", *options])
         return rc, self.capsys.readouterr().err.strip(), self.out, self.before
 
 
@@ -371,3 +371,53 @@ def test_brackets_in_the_input_path_work(tmp_path, capsys):
     assert main(["run", "--input", str(inp), "--out", str(tmp_path / "out [1]"), "--config", str(config),
                  "--quiet"]) == 0, capsys.readouterr().err
     assert (tmp_path / "out [1]" / "warehouse" / "partb_lines.parquet").exists()
+
+
+# -- issue 21 item 5: a failed blocking check stops the run at once, naming the check and the file -------
+
+# Steps a run may start before its ingest checks have all run; the episodes, scoring, projection, steering,
+# reports and publish steps must never start once one of them failed.
+INGEST_STEPS = {"observe_side_inputs", "ingest"}
+LATER_STEPS = ("episodes_stage.", "eligibility_stage", "episode_risk_stage", "scoring", "projection", "steering",
+               "reports", "publish", "run_summary")
+
+
+def _run_events(out: Path):
+    """(steps started, the run failure's error text) of the run OUT/run_summary.json describes."""
+    import json
+
+    from dagster import DagsterEventType
+
+    from assets.runtime.runrecord import open_instance
+
+    run_id = json.loads((out / "run_summary.json").read_text())["run_id"]
+    with open_instance(out) as instance:
+        events = [e.dagster_event for e in instance.all_logs(run_id) if e.dagster_event]
+    started = [e.step_key for e in events if e.event_type == DagsterEventType.STEP_START]
+    failure = [e for e in events if e.event_type == DagsterEventType.RUN_FAILURE][0].event_specific_data
+    return started, (failure.error.message if failure and failure.error else "")
+
+
+def _assert_stopped_at(out: Path, check_step: str, seconds: float):
+    started, error = _run_events(out)
+    assert check_step in started
+    later = [k for k in started if k.startswith(LATER_STEPS)]
+    assert later == [], later  # nothing after the failed check started
+    assert set(started) <= INGEST_STEPS | {k for k in started if k.endswith("_dq")}, started
+    assert "RunStopped: run stopped at a failed blocking check: ingest: check " in error, error
+    assert seconds < 120  # the whole graph (about 60 steps) is never walked
+
+
+def test_failed_ingest_check_stops_the_run_at_once_naming_check_and_file(run):
+    """service_date_in_range on partb_lines (the file the bad line came from named) in one process."""
+    import time
+
+    rows = _good_rows(30) + [_good(9999, CLM_LINE_FROM_DT="2099-06-01", CLM_LINE_THRU_DT="2099-06-01")]
+    write_fixed(run.inp / ZC5, "cclf5", rows)
+    t0 = time.perf_counter()
+    rc, err, out, before = run()
+    _assert_failed_cleanly(rc, err, out, before)
+    assert err == (f"asm: error: ingest: check partb_lines/partb_lines_expectations failed: service_date_in_range: "
+                   f"1 of 31 rows e.g. 2099-06-01 in file {ZC5} (previous outputs in {out / 'warehouse'} left "
+                   f"unchanged; this run's tables: {_staged(out)})")
+    _assert_stopped_at(out, "partb_lines_dq", time.perf_counter() - t0)
