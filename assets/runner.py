@@ -11,8 +11,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from assets.definitions import asm_job_from_env
-from pipelines.engine.errors import explain
-from pipelines.engine.outfolder import OutputFolderError, OutputInUse, OutputLock, prepare_output
+from pipelines.engine.errors import explain, says_disk_full
+from pipelines.engine.outfolder import OutputFolderError, OutputInUse, OutputLock, kept_staging_hint, prepare_output
 from assets.runtime.runrecord import build_summary, instance_home, open_instance, read_summary, write_summary
 from pipelines.engine.settings import RunSettings, settings_to_env
 from pipelines.engine.warehouse import OutFolder
@@ -36,6 +36,13 @@ def _where_outputs_are(settings: RunSettings, run_id: str) -> str:
             else "nothing published")
     staged = OutFolder(settings.out_dir, run_id).staging_dir
     return f" ({kept}; this run's tables: {staged})" if staged.exists() else f" ({kept})"
+
+
+def _full_disk_hint(reason: str, settings: RunSettings, run_id: str) -> str:
+    """A run that failed on a full disk: the earlier failed run's staging folder OUT keeps (by the
+    cleaning rule), named with its size as what to remove (issue 21 item 6); else ''."""
+    hint = kept_staging_hint(OutFolder(settings.out_dir, run_id)) if says_disk_full(reason) else ""
+    return f"; {hint}" if hint else ""
 
 
 @contextmanager
@@ -91,8 +98,11 @@ def run_pipeline(settings: RunSettings) -> RunOutcome:
     """Raises OutputFolderError / OutputInUse (one line) when OUT cannot be used or fails under the run
     (full disk, read-only, permissions: also while recording the run in the instance)."""
     started = time.perf_counter()
-    prepare_output(settings.out_dir)
     run_id = str(uuid.uuid4())
+    try:
+        prepare_output(settings.out_dir)
+    except OutputFolderError as exc:
+        raise OutputFolderError(f"{exc}{_full_disk_hint(str(exc), settings, run_id)}") from None
     try:
         with OutputLock(settings.out_dir, run_id) as lock:  # held for the whole run; the job's resource re-enters it
             summary = _execute(settings, run_id)
@@ -102,12 +112,13 @@ def run_pipeline(settings: RunSettings) -> RunOutcome:
         why = explain(f"{type(exc).__name__}: {exc}", str(settings.out_dir))
         if why is None:
             raise
-        raise OutputFolderError(f"{why} (while recording run {run_id} in {instance_home(settings.out_dir)})") from None
+        raise OutputFolderError(f"{why} (while recording run {run_id} in {instance_home(settings.out_dir)})"
+                                f"{_full_disk_hint(why, settings, run_id)}") from None
     outcome = RunOutcome(success=bool(summary["success"]), seconds=time.perf_counter() - started,
                          run_id=run_id, reason=summary.get("reason", ""),
                          materialized=summary.get("tables", {}), checks=summary.get("checks", []),
                          warnings=summary.get("warnings", []), stale_lock=lock.stale_message())
     if not outcome.success:
         outcome.reason = (outcome.reason or "run failed (see `dagster dev` for the event log)") + \
-            _where_outputs_are(settings, run_id)
+            _where_outputs_are(settings, run_id) + _full_disk_hint(outcome.reason, settings, run_id)
     return outcome

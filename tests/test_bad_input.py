@@ -421,3 +421,28 @@ def test_failed_ingest_check_stops_the_run_at_once_naming_check_and_file(run):
                    f"1 of 31 rows e.g. 2099-06-01 in file {ZC5} (previous outputs in {out / 'warehouse'} left "
                    f"unchanged; this run's tables: {_staged(out)})")
     _assert_stopped_at(out, "partb_lines_dq", time.perf_counter() - t0)
+
+
+def test_failed_delivery_check_stops_every_step_process_with_workers_capped_at_the_cores(tmp_path, previous_out, capfd,
+                                                                                         monkeypatch):
+    """delivery_plausible on ingest_files with --workers 64 on 2 cores: capped with a note, the multiprocess
+    executor's steps stopped at the failed check, no raw Dagster debug line from the step processes."""
+    import time
+
+    import pipelines.engine.settings
+    monkeypatch.setattr(pipelines.engine.settings, "usable_cores", lambda: 2)
+    run = Runner(tmp_path, previous_out, capfd)  # capfd: the step processes' output too (file descriptor 2)
+    write_fixed(run.inp / ZC5, "cclf5", [_wrong_delivery(i, "one NPI") for i in range(1, N_GOOD + 1)])
+    capfd.readouterr()
+    t0 = time.perf_counter()
+    rc = main(["run", "--input", str(run.inp), "--out", str(run.out), "--workers", "64"])
+    seconds = time.perf_counter() - t0
+    lines = capfd.readouterr().err.strip().splitlines()
+    assert rc == 1
+    assert "asm run: note: --workers 64 is more than the 2 cores this run can use: running at most 2 steps at once" \
+        in lines
+    assert not [line for line in lines if " - dagster - " in line], lines  # no raw Dagster console lines
+    err = lines[-1]
+    _assert_failed_cleanly(rc, err, run.out, run.before, PLAUSIBLE, "every line has the same NPI",
+                           f"'delivery_problem': 'every line has the same NPI'}} in file {ZC5} (previous outputs")
+    _assert_stopped_at(run.out, "ingest_files_dq", seconds)

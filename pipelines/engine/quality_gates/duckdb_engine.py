@@ -249,6 +249,8 @@ def run_duckdb(con: duckdb.DuckDBPyConnection, expectations: list[dict], relatio
                 EVALUATORS[e["type"]](table, e, o)
             else:  # pragma: no cover - load_suite refuses these
                 raise SuiteError(f"no DuckDB translation for {e['type']}")
+        except duckdb.OutOfMemoryException:  # the run's memory budget, not the data (pipelines.engine.errors)
+            raise
         except duckdb.Error as exc:
             o.passed, o.error = False, str(exc).strip().splitlines()[0][:300]
         out.append(o)
