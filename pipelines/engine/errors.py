@@ -52,15 +52,13 @@ def _denied(m: re.Match, raw: str, out: str) -> str:
     return f"permission denied on {_path(raw, out)}: make it writable by this user, or choose another --out"
 
 
-_MEMORY_USED = re.compile(r"\(([\d.]+ \w*B(?:ytes)?)/([\d.]+ \w*B(?:ytes)?) used\)", re.I)
+_MEMORY_USED = re.compile(r"\([^()/]+/[^()/]+ used\)")  # DuckDB's "(22.8 MiB/22.8 MiB used)"
 
 
 def _memory(m: re.Match, raw: str, out: str) -> str:
-    used = _MEMORY_USED.search(raw)
-    if used:  # DuckDB reached its memory_limit (80% of --memory-limit): a budget too small for the data
-        return (f"ran out of memory: DuckDB used its whole limit ({used.group(2)}, 80% of --memory-limit): raise "
-                "--memory-limit, up to the machine's free memory (DuckDB spills to OUT/.tmp beyond it), or pass "
-                "fewer --threads")
+    if _MEMORY_USED.search(raw):  # DuckDB reached its memory_limit (80% of --memory-limit): too small a budget
+        return ("ran out of memory: DuckDB used up its memory limit (80% of --memory-limit): raise --memory-limit, "
+                "up to the machine's free memory (DuckDB spills to OUT/.tmp beyond it), or pass fewer --threads")
     return ("ran out of memory: pass --memory-limit (e.g. 8GB; DuckDB then spills to OUT/.tmp) below the free "
             "memory, or fewer --threads")
 
