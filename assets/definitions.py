@@ -14,8 +14,7 @@ from __future__ import annotations
 from typing import Mapping
 
 from dagster import (AssetSelection, Backoff, DefaultScheduleStatus, Definitions, ExecutorDefinition, RetryPolicy,
-                     ScheduleDefinition, colored_console_logger, define_asset_job, in_process_executor,
-                     multiprocess_executor)
+                     ScheduleDefinition, colored_console_logger, define_asset_job)
 
 from assets.alerts import asm_failure_alert
 from assets.checks import asset_key_names, suite_checks
@@ -31,6 +30,7 @@ from assets.steering import steering_asset
 from pipelines.engine.registry import SIDE_INPUTS
 from pipelines.engine.methodology import Methodology, load_methodology
 from pipelines.engine.provenance import git_commit, run_identity
+from assets.runtime.failfast import fail_fast_executor
 from assets.runtime.resources import AsmResource
 from assets.runtime.runrecord import TAG_PREFIX, progress_logger
 from pipelines.engine.settings import RunSettings, settings_from_env, settings_to_env
@@ -56,10 +56,9 @@ def run_tags(settings: RunSettings, methodology: Methodology) -> dict[str, str]:
 def executor_for(settings: RunSettings) -> ExecutorDefinition:
     """One process, steps in order (as fast as it gets on a small machine: issue 11 item 2), or with
     `workers` > 1 the multiprocess executor running that many steps at once (the episode stage's
-    shard steps in parallel: issue 12 item 3)."""
-    if settings.workers <= 1:
-        return in_process_executor
-    return multiprocess_executor.configured({"max_concurrent": settings.workers}, name="multiprocess")
+    shard steps in parallel: issue 12 item 3); either stops the run at a failed blocking check (issue 21
+    item 5: assets.runtime.failfast)."""
+    return fail_fast_executor(settings.workers)
 
 
 def build_definitions(settings: RunSettings, methodology: Methodology | None = None) -> Definitions:

@@ -11,8 +11,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from assets.definitions import asm_job_from_env
-from pipelines.engine.errors import explain
-from pipelines.engine.outfolder import OutputFolderError, OutputInUse, OutputLock, prepare_output
+from pipelines.engine.errors import explain, says_disk_full
+from pipelines.engine.outfolder import OutputFolderError, OutputInUse, OutputLock, kept_staging_hint, prepare_output
 from assets.runtime.runrecord import build_summary, instance_home, open_instance, read_summary, write_summary
 from pipelines.engine.settings import RunSettings, settings_to_env
 from pipelines.engine.warehouse import OutFolder
@@ -38,6 +38,13 @@ def _where_outputs_are(settings: RunSettings, run_id: str) -> str:
     return f" ({kept}; this run's tables: {staged})" if staged.exists() else f" ({kept})"
 
 
+def _full_disk_hint(reason: str, settings: RunSettings, run_id: str) -> str:
+    """A run that failed on a full disk: the earlier failed run's staging folder OUT keeps (by the
+    cleaning rule), named with its size as what to remove (issue 21 item 6); else ''."""
+    hint = kept_staging_hint(OutFolder(settings.out_dir, run_id)) if says_disk_full(reason) else ""
+    return f"; {hint}" if hint else ""
+
+
 @contextmanager
 def run_environment(settings: RunSettings):
     """The ASM_* variables of `settings` for the length of the block (the job is the environment's:
@@ -54,24 +61,24 @@ def run_environment(settings: RunSettings):
 
 def _execute_job(settings: RunSettings, run_id: str, instance, run_config: dict) -> bool:
     """The job of the code location configured from `settings` (assets.definitions.asm_job_from_env, the
-    same Definitions `dagster dev` loads for the same ASM_* variables), run in one process, or with
-    `workers` > 1 by the multiprocess executor: each step in its own process, which loads the job again
-    from the ASM_* variables it inherits."""
+    same Definitions `dagster dev` loads for the same ASM_* variables), run by its own executor as a UI run
+    is (not `execute_in_process`, which replaces it): in this process, or with `workers` > 1 by the
+    multiprocess executor, each step in its own process, which loads the job again from the ASM_*
+    variables it inherits. Either executor stops the run at a failed blocking check (assets.runtime.failfast)."""
     from dagster import reconstructable
+    from dagster._core.definitions.job_base import InMemoryJob
     from dagster._core.execution.api import execute_run
 
     with run_environment(settings):
         job = asm_job_from_env()
-        if settings.workers <= 1:
-            return job.execute_in_process(instance=instance, raise_on_error=False, run_id=run_id,
-                                          run_config=run_config).success
         recon = reconstructable(asm_job_from_env)
         # Dagster memoizes a reconstructable job's definition per code pointer (one per process): without
         # this, a second run in the same process would plan with the first run's settings.
         type(recon).get_definition.cache_clear()
         run = instance.create_run_for_job(job_def=job, run_id=run_id, run_config=run_config,
                                           tags=job.run_tags, job_code_origin=recon.get_python_origin())
-        return execute_run(recon, run, instance).success
+        # in this process, the job as built above (a reconstructable job's definition is memoized per process)
+        return execute_run(recon if settings.workers > 1 else InMemoryJob(job), run, instance).success
 
 
 def _execute(settings: RunSettings, run_id: str) -> dict:
@@ -91,8 +98,11 @@ def run_pipeline(settings: RunSettings) -> RunOutcome:
     """Raises OutputFolderError / OutputInUse (one line) when OUT cannot be used or fails under the run
     (full disk, read-only, permissions: also while recording the run in the instance)."""
     started = time.perf_counter()
-    prepare_output(settings.out_dir)
     run_id = str(uuid.uuid4())
+    try:
+        prepare_output(settings.out_dir)
+    except OutputFolderError as exc:
+        raise OutputFolderError(f"{exc}{_full_disk_hint(str(exc), settings, run_id)}") from None
     try:
         with OutputLock(settings.out_dir, run_id) as lock:  # held for the whole run; the job's resource re-enters it
             summary = _execute(settings, run_id)
@@ -102,12 +112,13 @@ def run_pipeline(settings: RunSettings) -> RunOutcome:
         why = explain(f"{type(exc).__name__}: {exc}", str(settings.out_dir))
         if why is None:
             raise
-        raise OutputFolderError(f"{why} (while recording run {run_id} in {instance_home(settings.out_dir)})") from None
+        raise OutputFolderError(f"{why} (while recording run {run_id} in {instance_home(settings.out_dir)})"
+                                f"{_full_disk_hint(why, settings, run_id)}") from None
     outcome = RunOutcome(success=bool(summary["success"]), seconds=time.perf_counter() - started,
                          run_id=run_id, reason=summary.get("reason", ""),
                          materialized=summary.get("tables", {}), checks=summary.get("checks", []),
                          warnings=summary.get("warnings", []), stale_lock=lock.stale_message())
     if not outcome.success:
         outcome.reason = (outcome.reason or "run failed (see `dagster dev` for the event log)") + \
-            _where_outputs_are(settings, run_id)
+            _where_outputs_are(settings, run_id) + _full_disk_hint(outcome.reason, settings, run_id)
     return outcome

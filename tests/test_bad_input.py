@@ -53,9 +53,9 @@ class Runner:
         shutil.copytree(previous_out, self.out)
         self.before = _snapshot(self.out / "warehouse")
 
-    def __call__(self, options: list[str] | None = None):
+    def __call__(self, *options: str):
         self.capsys.readouterr()
-        rc = main(["run", "--input", str(self.inp), "--out", str(self.out), "--quiet", *(options or [])])
+        rc = main(["run", "--input", str(self.inp), "--out", str(self.out), "--quiet", *options])
         return rc, self.capsys.readouterr().err.strip(), self.out, self.before
 
 
@@ -274,7 +274,7 @@ def test_amounts_x100_in_every_delivery_stop_the_run_against_the_em_band(run):
 
 def test_accept_amounts_runs_on_and_is_recorded_in_provenance(run):
     _x100_in_every_delivery(run)
-    rc, err, out, _ = run(["--accept-amounts"])
+    rc, err, out, _ = run("--accept-amounts")
     assert rc == 0, err
     assert _summary(out)["provenance"]["accepted"] == {"incomplete": [], "amounts": True}
     assert json_of(out / "current" / "provenance.json")["accepted"] == {"incomplete": [], "amounts": True}
@@ -307,7 +307,7 @@ def test_part_a_amounts_x100_stop_the_run_against_cms_national_average_cost(run)
         "episode cost $1,176,951 over 38 scorable episodes is 78.5x CMS's national average $14,994 (COST_HF_1; "
         "limit 5x either way): amounts in cents read as dollars (Part B allowed, Part A CLM_PMT_AMT)? (if it is "
         "right: asm run --accept-amounts)\"}")
-    rc, err, out, _ = run(["--accept-amounts"])  # the override runs on and is recorded
+    rc, err, out, _ = run("--accept-amounts")  # the override runs on and is recorded
     assert rc == 0, err
     assert _summary(out)["provenance"]["accepted"] == {"incomplete": [], "amounts": True}
 
@@ -465,7 +465,7 @@ def test_accept_incomplete_names_the_month_or_file_and_is_recorded_in_provenance
     for m in (1, 2, 4):  # March missing, April header only
         write_fixed(run.inp / _month_file(m), "cclf5", [_good(100 * m + i) for i in range(1, 21)])
     write_csv(run.inp / f"{_month_file(5)}.csv", "cclf5", [])
-    rc, err, out, before = run(["--accept-incomplete", f"2026-03,{_month_file(5)}.csv"])
+    rc, err, out, before = run("--accept-incomplete", f"2026-03,{_month_file(5)}.csv")
     assert rc == 0, err
     accepted = _summary(out)["provenance"]["accepted"]
     assert accepted == {"incomplete": ["2026-03", f"{_month_file(5)}.csv"], "amounts": False}
@@ -481,7 +481,7 @@ def test_accept_incomplete_names_the_month_or_file_and_is_recorded_in_provenance
 def test_accepting_another_month_does_not_accept_the_gap(run):
     for m in (1, 2, 4):
         write_fixed(run.inp / _month_file(m), "cclf5", [_good(100 * m + i) for i in range(1, 21)])
-    rc, err, out, before = run(["--accept-incomplete", "2026-02"])
+    rc, err, out, before = run("--accept-incomplete", "2026-02")
     _assert_failed_cleanly(rc, err, out, before, COMPLETE, "2026-03 missing")
 
 
@@ -504,8 +504,93 @@ def test_a_file_name_that_is_not_utf8_is_a_one_line_error(run):
 
 
 def test_brackets_in_the_input_path_work(tmp_path, capsys):
+    """`[` and `]` in the input, OUT and --config paths (issue 21 item 6): no path is globbed, the side CSVs
+    (read by Polars) included."""
     inp = tmp_path / "in [2026]"
     inp.mkdir()
     write_fixed(inp / ZC5, "cclf5", _good_rows(10))
-    assert main(["run", "--input", str(inp), "--out", str(tmp_path / "out [1]"), "--quiet"]) == 0
+    (inp / "providers.csv").write_text("npi,zip5\n" + "".join(f"{npi},10001\n" for npi in NPIS))
+    (inp / "zip_cbsa.csv").write_text("zip5,cbsa_code,cbsa_title,res_ratio\n10001,35620,Metro,1.00\n")
+    (inp / "asm_selected_cbsas.csv").write_text("cbsa_code,cbsa_title\n35620,Metro\n")
+    (inp / "practice_attestations.csv").write_text("performance_year,tin,ia1_done,ia2_done,pi_score,clinician_count\n")
+    config = tmp_path / "cfg [a]" / "methodology.toml"
+    config.parent.mkdir()
+    config.write_text("")
+    assert main(["run", "--input", str(inp), "--out", str(tmp_path / "out [1]"), "--config", str(config),
+                 "--quiet"]) == 0, capsys.readouterr().err
     assert (tmp_path / "out [1]" / "warehouse" / "partb_lines.parquet").exists()
+
+
+# -- issue 21 item 5: a failed blocking check stops the run at once, naming the check and the file -------
+
+# Steps a run may start before its ingest checks have all run; the episodes, scoring, projection, steering,
+# reports and publish steps must never start once one of them failed.
+INGEST_STEPS = {"observe_side_inputs", "ingest"}
+LATER_STEPS = ("episodes_stage.", "eligibility_stage", "episode_risk_stage", "scoring", "projection", "steering",
+               "reports", "publish", "run_summary")
+
+
+def _run_events(out: Path):
+    """(steps started, the run failure's error text) of the run OUT/run_summary.json describes."""
+    import json
+
+    from dagster import DagsterEventType
+
+    from assets.runtime.runrecord import open_instance
+
+    run_id = json.loads((out / "run_summary.json").read_text())["run_id"]
+    with open_instance(out) as instance:
+        events = [e.dagster_event for e in instance.all_logs(run_id) if e.dagster_event]
+    started = [e.step_key for e in events if e.event_type == DagsterEventType.STEP_START]
+    failure = [e for e in events if e.event_type == DagsterEventType.RUN_FAILURE][0].event_specific_data
+    return started, (failure.error.message if failure and failure.error else "")
+
+
+def _assert_stopped_at(out: Path, check_step: str, seconds: float):
+    started, error = _run_events(out)
+    assert check_step in started
+    later = [k for k in started if k.startswith(LATER_STEPS)]
+    assert later == [], later  # nothing after the failed check started
+    assert set(started) <= INGEST_STEPS | {k for k in started if k.endswith("_dq")}, started
+    assert "RunStopped: run stopped at a failed blocking check: ingest: check " in error, error
+    assert seconds < 120  # the whole graph (about 60 steps) is never walked
+
+
+def test_failed_ingest_check_stops_the_run_at_once_naming_check_and_file(run):
+    """service_date_in_range on partb_lines (the file the bad line came from named) in one process."""
+    import time
+
+    rows = _good_rows(30) + [_good(9999, CLM_LINE_FROM_DT="2099-06-01", CLM_LINE_THRU_DT="2099-06-01")]
+    write_fixed(run.inp / ZC5, "cclf5", rows)
+    t0 = time.perf_counter()
+    rc, err, out, before = run()
+    _assert_failed_cleanly(rc, err, out, before)
+    assert err == (f"asm: error: ingest: check partb_lines/partb_lines_expectations failed: service_date_in_range: "
+                   f"1 of 31 rows e.g. 2099-06-01 in file {ZC5} (previous outputs in {out / 'warehouse'} left "
+                   f"unchanged; this run's tables: {_staged(out)})")
+    _assert_stopped_at(out, "partb_lines_dq", time.perf_counter() - t0)
+
+
+def test_failed_delivery_check_stops_every_step_process_with_workers_capped_at_the_cores(tmp_path, previous_out, capfd,
+                                                                                         monkeypatch):
+    """delivery_plausible on ingest_files with --workers 64 on 2 cores: capped with a note, the multiprocess
+    executor's steps stopped at the failed check, no raw Dagster debug line from the step processes."""
+    import time
+
+    import pipelines.engine.settings
+    monkeypatch.setattr(pipelines.engine.settings, "usable_cores", lambda: 2)
+    run = Runner(tmp_path, previous_out, capfd)  # capfd: the step processes' output too (file descriptor 2)
+    write_fixed(run.inp / ZC5, "cclf5", [_wrong_delivery(i, "one NPI") for i in range(1, N_GOOD + 1)])
+    capfd.readouterr()
+    t0 = time.perf_counter()
+    rc = main(["run", "--input", str(run.inp), "--out", str(run.out), "--workers", "64"])
+    seconds = time.perf_counter() - t0
+    lines = capfd.readouterr().err.strip().splitlines()
+    assert rc == 1
+    assert "asm run: note: --workers 64 is more than the 2 cores this run can use: running at most 2 steps at once" \
+        in lines
+    assert not [line for line in lines if " - dagster - " in line], lines  # no raw Dagster console lines
+    err = lines[-1]
+    _assert_failed_cleanly(rc, err, run.out, run.before, PLAUSIBLE, "every line has the same NPI",
+                           f"'delivery_problem': 'every line has the same NPI'}} in file {ZC5} (previous outputs")
+    _assert_stopped_at(run.out, "ingest_files_dq", seconds)

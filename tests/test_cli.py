@@ -74,3 +74,54 @@ def test_memory_limit_is_the_runs_budget_of_which_duckdb_gets_eighty_percent(tmp
         main(["run", "--input", str(tmp_path), "--out", str(tmp_path / "o"), "--memory-limit", "lots"])
     assert exit_.value.code == 2
     assert "--memory-limit: 'lots' is not a size such as 16GB" in capsys.readouterr().err
+
+
+# -- issue 21 item 6: the small ones, each a one-line error or working as documented ----------------------
+
+def test_shards_above_256_are_refused_up_front_saying_why(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", "--input", str(tmp_path), "--out", str(tmp_path / "o"), "--shards", "1000"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err == (
+        "asm: error: run: argument --shards: 1000 shards is more than 256: every shard is a step of its own, a file "
+        "in each of the 8 sharded tables and a read of every shard's service dates, so more shards only add overhead "
+        "(see `asm run --help`)\n")
+    assert main(["run", "--input", str(tmp_path / "nope"), "--out", str(tmp_path / "o"), "--shards", "256"]) == 1
+    assert "input folder not found" in capsys.readouterr().err  # 256 itself is accepted
+
+
+def test_memory_limit_below_100mb_is_refused_up_front_saying_why(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", "--input", str(tmp_path), "--out", str(tmp_path / "o"), "--memory-limit", "1MB"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err == (
+        "asm: error: run: argument --memory-limit: 1MB is too little memory for a run: DuckDB's buffers for reading "
+        "even one small claims file need tens of MB; give at least 100MB (see `asm run --help`)\n")
+
+
+def test_running_out_of_memory_names_memory_not_the_input_file(tmp_path, capsys, monkeypatch):
+    """DuckDB at its limit while reading a claims file: the line says memory and --memory-limit, not the file."""
+    import pipelines.engine.duck
+    monkeypatch.setattr(pipelines.engine.duck, "MIN_MEMORY_LIMIT", "1MB")  # let a too-small budget through
+    inp = tmp_path / "in"
+    inp.mkdir()
+    write_fixed(inp / ZC5, "cclf5", [partb_line(CUR_CLM_UNIQ_ID=f"{i:013d}", CLM_CNTL_NUM=f"C{i}") for i in range(50)])
+    rc = main(["run", "--input", str(inp), "--out", str(tmp_path / "out"), "--memory-limit", "1MB", "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 1 and len(err.splitlines()) == 1, err
+    assert err.startswith(
+        "asm: error: ingest: ran out of memory: DuckDB used up its memory limit (80% of --memory-limit): raise "
+        "--memory-limit, up to the machine's free memory (DuckDB spills to OUT/.tmp beyond it), or pass fewer "
+        "--threads (nothing published; this run's tables: "), err
+    assert ZC5 not in err
+
+
+def test_out_of_memory_texts_are_explained_as_memory():
+    from pipelines.engine.errors import explain
+
+    assert explain("OutOfMemoryException: Out of Memory Error: failed to allocate data of size 32.0 KiB "
+                   "(22.8 MiB/22.8 MiB used)") == (
+        "ran out of memory: DuckDB used up its memory limit (80% of --memory-limit): raise --memory-limit, up to "
+        "the machine's free memory (DuckDB spills to OUT/.tmp beyond it), or pass fewer --threads")
+    assert explain("MemoryError: ") == ("ran out of memory: pass --memory-limit (e.g. 8GB; DuckDB then spills to "
+                                        "OUT/.tmp) below the free memory, or fewer --threads")

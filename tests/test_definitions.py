@@ -55,8 +55,11 @@ def _sample_settings(tmp_path) -> RunSettings:
                        accept_amounts=True, quiet=True)
 
 
-def test_every_setting_is_a_resource_field_a_variable_and_an_asm_run_option(tmp_path):
+def test_every_setting_is_a_resource_field_a_variable_and_an_asm_run_option(tmp_path, monkeypatch):
     from dataclasses import fields
+
+    import pipelines.engine.settings
+    monkeypatch.setattr(pipelines.engine.settings, "usable_cores", lambda: 8)  # --workers 3 is not capped
 
     from assets.runtime.resources import AsmResource
     from pipelines.cli import build_parser

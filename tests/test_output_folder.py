@@ -172,6 +172,40 @@ def test_full_disk_is_one_line_wherever_the_run_meets_it(tmp_path, tiny_input, s
         lines[0] == f"asm: error: cannot write to output folder {mnt}/out: the disk is full", (where, lines[0])
 
 
+def test_full_disk_names_the_failed_runs_staging_folder_that_can_be_removed(tmp_path, tiny_input):
+    """Issue 21 item 6: the cleaning rule keeps the last failed run's OUT/.staging/<run>; when the next run
+    meets a full disk, its one line says that folder (and its size) can be removed."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    kept = "0f0f0f0f-1111-2222-3333-444444444444"
+    done = _in_mount_namespace(f"""
+        mount -t tmpfs -o size=400k tmpfs {mnt}; mkdir -p {mnt}/out/.staging/{kept}
+        dd if=/dev/zero of={mnt}/out/.staging/{kept}/partb_lines.parquet bs=4k count=1000 2>/dev/null || true
+        touch -d '2026-12-01 02:00' {mnt}/out/.staging/{kept}
+        {ASM} run --input {tiny_input} --out {mnt}/out --quiet || echo "rc=$?" >&2""")
+    lines = done.stderr.splitlines()
+    assert lines[-1] == "rc=1" and len(lines) == 2, done.stderr
+    assert lines[0].startswith(f"asm: error: cannot write to output folder {mnt}/out: the disk is full; "), lines[0]
+    assert lines[0].endswith(f"; {mnt}/out/.staging/{kept} (0.4 MB, kept from a failed run of 2026-12-01 02:00) "
+                             "can be removed to free space"), lines[0]
+
+
+def test_full_disk_in_a_step_names_the_kept_staging_folder_but_not_the_runs_own(tmp_path):
+    from assets.runner import _full_disk_hint
+    from pipelines.engine.settings import RunSettings
+
+    settings = RunSettings(input_dir=tmp_path, out_dir=tmp_path / "out")
+    for run_id, size in (("earlier-run", 2_000_000), ("this-run", 5_000_000)):
+        (tmp_path / "out" / ".staging" / run_id).mkdir(parents=True)
+        (tmp_path / "out" / ".staging" / run_id / "t.parquet").write_bytes(b"x" * size)
+    os.utime(tmp_path / "out" / ".staging" / "earlier-run", (0, time.mktime((2026, 12, 1, 2, 0, 0, 0, 0, -1))))
+    why = explain("OSError: [Errno 28] No space left on device", str(tmp_path / "out"))
+    assert _full_disk_hint(why, settings, "this-run") == (
+        f"; {tmp_path}/out/.staging/earlier-run (2.0 MB, kept from a failed run of 2026-12-01 02:00) can be removed "
+        "to free space")
+    assert _full_disk_hint("ingest: a value could not be read as a date", settings, "this-run") == ""
+
+
 @pytest.mark.parametrize("content, expected", [
     (b"\x00\x01\x02ELF binary", "is not valid TOML: contains NUL bytes"),
     ("a = 'caf\u00e9'\n".encode("latin-1"), "is not valid TOML: not UTF-8 text (byte 0xe9"),

@@ -17,6 +17,9 @@ _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 # buffers to the limit but not everything else it allocates, and the Python side (Polars, Dagster) needs
 # room too: at 100M lines with DuckDB at the whole 20GB the run's peak RSS was 21.0 GB.
 DUCKDB_SHARE_OF_MEMORY_LIMIT = 0.8
+# The least budget a run can work in: DuckDB's buffers for reading one small claims file already take
+# tens of MB (a 50-line file failed at 30MB, ran at 64MB), so anything below is refused up front (issue 21).
+MIN_MEMORY_LIMIT = "100MB"
 
 
 def parse_size(text: str) -> float | None:
@@ -36,6 +39,9 @@ def duckdb_memory_limit(budget: str) -> str:
     size = parse_size(budget)
     if size is None:
         raise ValueError(f"{budget!r} is not a size such as 16GB, 16GiB or 800MB")
+    if size < parse_size(MIN_MEMORY_LIMIT):
+        raise ValueError(f"{budget} is too little memory for a run: DuckDB's buffers for reading even one small "
+                         f"claims file need tens of MB; give at least {MIN_MEMORY_LIMIT}")
     return f"{int(size * DUCKDB_SHARE_OF_MEMORY_LIMIT / 1e6)}MB"
 
 

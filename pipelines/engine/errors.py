@@ -30,8 +30,17 @@ def _type_word(dtype: str) -> str:
     return d
 
 
+DISK_FULL = "is full: free space"  # in every full-disk line of `explain`
+
+
+def says_disk_full(line: str) -> bool:
+    """Whether a one-line reason is a full disk (`explain`'s, or the output folder check's in
+    pipelines.engine.outfolder): the runner then names what can be removed (issue 21 item 6)."""
+    return DISK_FULL in line or "the disk is full" in line
+
+
 def _disk_full(m: re.Match, raw: str, out: str) -> str:
-    return (f"the disk holding {_path(raw, out)} is full: free space (older snapshots in OUT/snapshots, "
+    return (f"the disk holding {_path(raw, out)} {DISK_FULL} (older snapshots in OUT/snapshots, "
             "OUT/.staging of a failed run) or choose another --out")
 
 
@@ -43,7 +52,13 @@ def _denied(m: re.Match, raw: str, out: str) -> str:
     return f"permission denied on {_path(raw, out)}: make it writable by this user, or choose another --out"
 
 
+_MEMORY_USED = re.compile(r"\([^()/]+/[^()/]+ used\)")  # DuckDB's "(22.8 MiB/22.8 MiB used)"
+
+
 def _memory(m: re.Match, raw: str, out: str) -> str:
+    if _MEMORY_USED.search(raw):  # DuckDB reached its memory_limit (80% of --memory-limit): too small a budget
+        return ("ran out of memory: DuckDB used up its memory limit (80% of --memory-limit): raise --memory-limit, "
+                "up to the machine's free memory (DuckDB spills to OUT/.tmp beyond it), or pass fewer --threads")
     return ("ran out of memory: pass --memory-limit (e.g. 8GB; DuckDB then spills to OUT/.tmp) below the free "
             "memory, or fewer --threads")
 

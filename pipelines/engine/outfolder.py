@@ -187,3 +187,18 @@ def clean_leftovers(wh: OutFolder, keep_snapshots: int = 2) -> list[str]:
         removed.append(f"{DQ_RESULTS}/{p.name}")
     removed += [f"{SNAPSHOTS}/{n}" for n in prune_snapshots(wh, keep_snapshots)]
     return removed
+
+
+def kept_staging_hint(wh: OutFolder) -> str:
+    """For a run that failed on a full disk: the staging folders of earlier failed runs the cleaning rule
+    keeps (until the next run starts), as what can be removed to free space; '' when there are none."""
+    if not wh.staging_root.is_dir():
+        return ""
+    hints = []
+    for p in sorted(wh.staging_root.iterdir()):
+        if p.name == wh.run_tag or not p.is_dir():
+            continue
+        size = sum(f.stat().st_size for f in p.rglob("*") if f.is_file() and not f.is_symlink())
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(p.stat().st_mtime))
+        hints.append(f"{p} ({size / 1e6:.1f} MB, kept from a failed run of {when}) can be removed to free space")
+    return "; ".join(hints)

@@ -38,7 +38,7 @@ def _read(path: Path, columns: list[str]) -> pl.DataFrame:
         raise ReferenceFileError(f"{_display(path)}: CMS reference file not found; set projection.* in the "
                                  "methodology or restore data/reference/qpp/")
     try:
-        raw = pl.read_csv(path, infer_schema=False)
+        raw = pl.read_csv(path, infer_schema=False, glob=False)
     except (pl.exceptions.PolarsError, UnicodeDecodeError) as exc:
         raise ReferenceFileError(f"{_display(path)}: not a CSV file ({str(exc).splitlines()[0]})") from None
     missing = [c for c in columns if c not in raw.columns]

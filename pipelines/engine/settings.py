@@ -36,7 +36,8 @@ def setting(default: Any = MISSING, *, help: str, env: str, cli: str, metavar: s
     env: its ASM_* variable; cli: its `asm run` option; metavar: the option's placeholder;
     env_default: the value when the variable is not set, if not `default` (what `dagster dev` and
     scheduled runs use); minimum: the least whole number allowed; check: a named format the value must
-    have ("memory_size": e.g. 16GB; "tin": 9-digit TINs), which each reader checks its own way."""
+    have ("memory_size": e.g. 16GB; "tin": 9-digit TINs; "shard_count": at most MAX_SHARDS), which each
+    reader checks its own way."""
     meta = {_META: {"help": help, "env": env, "cli": cli, "metavar": metavar, "env_default": env_default,
                     "minimum": minimum, "check": check}}
     if isinstance(default, tuple):  # immutable, but dataclasses want a factory for anything but scalars
@@ -153,7 +154,7 @@ class RunSettings:
                                 env_default=DEFAULT_SCHEDULED_RETRIES,
                                 help="retry a step that failed for a transient reason (I/O, memory) N times "
                                      "(default 0)")
-    shards: int = setting(1, env="ASM_SHARDS", cli="--shards", metavar="N", minimum=1,
+    shards: int = setting(1, env="ASM_SHARDS", cli="--shards", metavar="N", minimum=1, check="shard_count",
                           help="split the beneficiaries into N hash shards: the episode stage runs one step per "
                                "shard (results do not depend on N; default 1)")
     workers: int = setting(1, env="ASM_WORKERS", cli="--workers", metavar="N", minimum=1,
@@ -222,6 +223,24 @@ class RunSettings:
         """Progress for people; schedulers pass --quiet. Never pass beneficiary ids here."""
         if not self.quiet:
             print(f"  {message}", file=sys.stderr, flush=True)
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity: a container's or taskset's share), else all."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def capped_workers(workers: int) -> tuple[int, str]:
+    """`--workers` capped at the usable cores (issue 21 item 6: 64 step processes on 2 cores took 6x longer
+    than 2), and the one-line note saying so ('' when not capped)."""
+    cores = usable_cores()
+    if workers <= cores:
+        return workers, ""
+    return cores, (f"--workers {workers} is more than the {cores} cores this run can use: running at most {cores} "
+                   "steps at once")
 
 
 @lru_cache(maxsize=None)

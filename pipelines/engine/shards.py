@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SHARD_KEY = "bene_id"
+# Every shard is a step of the run (a process of its own with --workers), a file in each sharded table, and
+# reads every shard's service dates (E5): beyond this many, the steps' overhead outgrows the work (issue 21).
 MAX_SHARDS = 256
 
 # Tables written one file per shard: the ingest tables keyed by beneficiary and the episode stage's
@@ -39,6 +41,10 @@ class ShardError(ValueError):
 
 
 def check_shard_count(n: int) -> int:
+    if isinstance(n, int) and n > MAX_SHARDS:
+        raise ShardError(f"{n} shards is more than {MAX_SHARDS}: every shard is a step of its own, a file in each of "
+                         f"the {len(SHARDED_TABLES)} sharded tables and a read of every shard's service dates, so "
+                         "more shards only add overhead")
     if not isinstance(n, int) or not 1 <= n <= MAX_SHARDS:
         raise ShardError(f"shards must be a whole number from 1 to {MAX_SHARDS}, not {n!r}")
     return n

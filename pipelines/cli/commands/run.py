@@ -8,7 +8,7 @@ from pathlib import Path
 from pipelines.cli.commands import CommandError, non_negative
 from pipelines.cli.commands.report import parse_tins
 from pipelines.engine.methodology import MethodologyError, load_methodology
-from pipelines.engine.settings import RunSettings, Setting, run_settings
+from pipelines.engine.settings import RunSettings, Setting, capped_workers, run_settings
 
 NAME = "run"
 HELP = "materialize every asset of the pipeline on an input folder"
@@ -31,10 +31,21 @@ def _positive(value: str) -> int:
     return n
 
 
+def _shard_count(value: str) -> int:
+    from pipelines.engine.shards import ShardError, check_shard_count
+
+    try:
+        return check_shard_count(_positive(value))
+    except ShardError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _arg_type(s: Setting):
     """How `asm run` reads a setting's value (argparse type): from its kind, minimum and check."""
     if s.check == "memory_size":
         return _memory_size
+    if s.check == "shard_count":
+        return _shard_count
     if s.minimum is not None:
         return {0: non_negative, 1: _positive}[s.minimum]
     return {"path": Path, "optional_path": Path, "int": int}.get(s.kind)  # "str", "strings": as typed
@@ -64,7 +75,8 @@ def _dest(s: Setting) -> str:
 
 
 def settings_from_args(args) -> RunSettings:
-    """The settings of `asm run`'s options (paths made absolute; --tin checked: a CommandError)."""
+    """The settings of `asm run`'s options (paths made absolute; --tin checked: a CommandError; --workers
+    capped at the usable cores: `workers_note`)."""
     values = {}
     for s in run_settings():
         value = getattr(args, _dest(s))
@@ -73,7 +85,13 @@ def settings_from_args(args) -> RunSettings:
         elif s.kind == "strings":
             value = parse_tins(value) if s.check == "tin" else s.from_text(value)
         values[s.name] = value
+    values["workers"], _ = capped_workers(values["workers"])
     return RunSettings(**values)
+
+
+def workers_note(args) -> str:
+    """The note when --workers is above the usable cores (settings_from_args caps it), else ''."""
+    return capped_workers(args.workers)[1]
 
 
 def run(args) -> int:
@@ -96,6 +114,8 @@ def run(args) -> int:
     if not args.quiet:
         print(f"asm run: PY {settings.performance_year}, methodology {m.label}, input {settings.input_dir}",
               file=sys.stderr)
+        if workers_note(args):
+            print(f"asm run: note: {workers_note(args)}", file=sys.stderr)
     try:
         outcome = run_pipeline(settings)
     except (OutputFolderError, OutputInUse) as exc:

@@ -127,6 +127,8 @@ def load_standardization_factors(con: duckdb.DuckDBPyConnection, files: list[Inp
             "CAST(factor AS DOUBLE) AS factor FROM read_csv(?, header = true, all_varchar = true)",
             [str(f.path)],
         )
+    except duckdb.OutOfMemoryException:  # the run's memory budget, not the file (pipelines.engine.errors)
+        raise
     except duckdb.Error as exc:
         raise InputFileError(f.path, "expected CSV with columns provider_state,factor: "
                              + str(exc).splitlines()[0]) from None

@@ -67,6 +67,8 @@ def stage_file(con: duckdb.DuckDBPyConnection, f: InputFile, sha256: str, target
     with atomic_path(target) as tmp:
         try:
             con.execute(f"COPY ({select}) TO {sql_literal(tmp)} ({PARQUET})").fetchall()
+        except duckdb.OutOfMemoryException:  # the run's memory budget, not the file (pipelines.engine.errors)
+            raise
         except duckdb.Error as exc:
             first = str(exc).strip().splitlines()[0]
             raise InputFileError(f.path, f"could not be read as {f.kind.upper()} ({f.fmt}): {first}") from None

@@ -110,6 +110,8 @@ def assess(asset: str, settings, stage: str = "") -> Evaluation:
     t0 = time.perf_counter()
     try:
         outcomes = run_suite(asset, settings.read_path(asset), settings.read_path, settings.threads)
+    except duckdb.OutOfMemoryException:  # the run's memory budget, not the data (pipelines.engine.errors)
+        raise
     except (SuiteError, duckdb.Error) as exc:
         outcomes = [Outcome("suite", "suite", "duckdb", "ERROR", False, error=str(exc).splitlines()[0][:300])]
     return Evaluation(asset, stage, [o for o in outcomes if o.severity == "ERROR"],

@@ -12,6 +12,7 @@ from pipelines.engine.duck import sql_literal
 from pipelines.engine.quality_gates.suites import EXAMPLES, PRIVATE_COLUMN, Outcome, SuiteError, columns_of, fmt, public, severity
 
 _TABLE_REF = re.compile(r"\{table:(\w+)\}")
+SOURCE_FILE = "source_file"  # the input file a row of an ingest table comes from (named when it fails)
 
 
 def _ident(c: str) -> str:
@@ -109,11 +110,23 @@ def _eval_row_predicate(t: Table, e: dict, o: Outcome) -> None:
     o.passed = bad == 0 or (counted > 0 and 1 - bad / counted >= mostly)
     o.observed = f"{bad / counted:.4%} unexpected" if counted else "no rows"
     cols = columns_of(e)
+    pred = ROW_PREDICATES[e["type"]](kw)[0]
     if bad and public(cols) == cols:
-        pred = ROW_PREDICATES[e["type"]](kw)[0]
         sel = ", ".join(_ident(c) for c in cols)
         o.examples = [fmt(r[0], cols[0]) if len(r) == 1 else [fmt(x, c) for x, c in zip(r, cols)] for r in t.con.execute(
             f"SELECT DISTINCT {sel} FROM {t.relation} WHERE {pred} LIMIT {EXAMPLES}").fetchall()]
+    if bad and SOURCE_FILE in t.schema:
+        _source_files(t, o, f"SELECT * FROM {t.relation} WHERE {pred}")
+
+
+def _source_files(t: Table, o: Outcome, failing_rows: str) -> None:
+    """The input files the failing rows (a query with a source_file column) come from, the file with the
+    most of them first: what the outcome's line names (Outcome.where; issue 21 item 5)."""
+    rows = t.con.execute(f"""SELECT {SOURCE_FILE}, count(*) OVER () FROM (
+                               SELECT {SOURCE_FILE}, count(*) AS n FROM ({failing_rows}) GROUP BY {SOURCE_FILE})
+                             ORDER BY n DESC, {SOURCE_FILE} LIMIT {EXAMPLES}""").fetchall()
+    o.files = [str(r[0]) for r in rows if r[0] is not None]
+    o.more_files = max(0, (rows[0][1] if rows else 0) - len(rows))
 
 
 def _eval_row_count(t: Table, e: dict, o: Outcome) -> None:
@@ -178,6 +191,8 @@ def _eval_unexpected_rows(t: Table, e: dict, o: Outcome) -> None:
     keep = [i for i, c in enumerate(names) if not PRIVATE_COLUMN.search(c)]
     if keep:
         o.examples = [{names[i]: fmt(r[1 + i], names[i]) for i in keep} for r in rows]
+    if n and SOURCE_FILE in names:
+        _source_files(t, o, q)
 
 
 EVALUATORS: dict[str, Callable[[Table, dict, Outcome], None]] = {
@@ -234,6 +249,8 @@ def run_duckdb(con: duckdb.DuckDBPyConnection, expectations: list[dict], relatio
                 EVALUATORS[e["type"]](table, e, o)
             else:  # pragma: no cover - load_suite refuses these
                 raise SuiteError(f"no DuckDB translation for {e['type']}")
+        except duckdb.OutOfMemoryException:  # the run's memory budget, not the data (pipelines.engine.errors)
+            raise
         except duckdb.Error as exc:
             o.passed, o.error = False, str(exc).strip().splitlines()[0][:300]
         out.append(o)

@@ -38,6 +38,8 @@ class Outcome:
     element_count: int | None = None
     examples: list = field(default_factory=list)
     error: str = ""
+    files: list = field(default_factory=list)  # input files of the failing rows (tables with source_file)
+    more_files: int = 0  # failing files beyond `files`
 
     def line(self) -> str:
         if self.error:
@@ -47,7 +49,14 @@ class Outcome:
         else:
             what = f"observed {self.observed}"
         ex = f" e.g. {', '.join(str(e) for e in self.examples)}" if self.examples else ""
-        return f"{self.name}: {what}{ex}"
+        return f"{self.name}: {what}{ex}{self.where()}"
+
+    def where(self) -> str:
+        """' in file F' / ' in files F, G and 3 more': where the failing rows come from (issue 21 item 5)."""
+        if not self.files:
+            return ""
+        more = f" and {self.more_files} more" if self.more_files else ""
+        return f" in file{'s' if len(self.files) + self.more_files > 1 else ''} {', '.join(self.files)}{more}"
 
 
 def read_suite(asset: str, duckdb_types: frozenset[str]) -> dict:

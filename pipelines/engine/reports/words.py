@@ -20,7 +20,7 @@ _RULE = re.compile(r"^(?P<rule>[A-Z][0-9](?:/[A-Z][0-9])?):\s*(?P<text>.*)$")
 
 @functools.lru_cache(maxsize=1)
 def _specialties() -> dict[str, str]:
-    table = pl.read_csv(SPECIALTY_FILE, infer_schema=False)
+    table = pl.read_csv(SPECIALTY_FILE, infer_schema=False, glob=False)
     return {r["code"]: r["description"] for r in table.iter_rows(named=True)}
 
 
@@ -99,7 +99,7 @@ SHORT_TITLES = {"005": "ACE/ARB/ARNI therapy for LVSD", "008": "Beta-blocker the
 
 @functools.lru_cache(maxsize=1)
 def _measure_titles() -> dict[str, str]:
-    table = pl.read_csv(MEASURES_FILE, infer_schema=False)
+    table = pl.read_csv(MEASURES_FILE, infer_schema=False, glob=False)
     return {r["measure_id"]: r["title"] for r in table.iter_rows(named=True)}
 
 

@@ -146,7 +146,7 @@ def read_side_csv(settings: RunSettings, name: str, required: list[str] | None =
     if not path.is_file():
         return None
     try:
-        df = pl.read_csv(path, infer_schema=False)
+        df = pl.read_csv(path, infer_schema=False, glob=False)
     except Exception as exc:  # noqa: BLE001 - any read error is a user error naming the file
         raise SideInputError(f"{path}: could not be read as CSV with a header: {str(exc).splitlines()[0]}") from None
     names = [c.strip().lower() for c in df.columns]

@@ -186,7 +186,7 @@ def cms_collection_types(path: str | Path) -> dict[str, tuple[str, ...]]:
     are; methods without a collection type (administrativeClaims) give none."""
     path = Path(path)
     try:
-        df = pl.read_csv(path, infer_schema=False)
+        df = pl.read_csv(path, infer_schema=False, glob=False)
     except Exception as exc:  # noqa: BLE001 - any read error is a one-line error naming the file
         raise SideInputError(f"{path}: CMS measure file could not be read: {str(exc).splitlines()[0]}") from None
     missing = [c for c in MEASURE_FILE_COLUMNS if c not in df.columns]

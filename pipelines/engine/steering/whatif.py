@@ -37,7 +37,7 @@ from pipelines.engine.rerun import Run, run_stages, scratch_folder, scratch_sett
 from pipelines.engine.scoring import admissions
 from pipelines.engine.scoring.side_inputs import ATTESTATION_COLUMNS, ATTESTATIONS, QUALITY, SUBMISSION_COLUMNS
 from pipelines.engine.tables import PARTICIPANT
-from pipelines.engine.warehouse import OutFolder, write_text
+from pipelines.engine.warehouse import OutFolder, read_frame, write_text
 
 IA = {"IA-1": "ia1_done", "IA-2": "ia2_done"}
 FIGURE_COLUMNS = ("final_score", "factor", "dollars")
@@ -176,7 +176,7 @@ def parse_measure_option(text: str, what: str) -> dict:
 def check_against_run(sc: Scenario, run: Run) -> tuple[pl.DataFrame, list[str]]:
     """(the TIN's participant rows, the NPIs concerned). Unknown TIN, NPI or measure: ScenarioError."""
     out = OutFolder(run.out_dir)
-    scores = pl.read_parquet(out.published_path("participant_scores"))
+    scores = read_frame(out.published_path("participant_scores"))
     mine = scores.filter(pl.col("tin") == sc.tin)
     if mine.height == 0:
         raise ScenarioError(f"scenario: tin = '{sc.tin}': no participant of the run bills under this TIN")
@@ -209,7 +209,7 @@ def check_against_run(sc: Scenario, run: Run) -> tuple[pl.DataFrame, list[str]]:
 
 def _raw_csv(path: Path, columns: list[str]) -> pl.DataFrame:
     if path.is_file():
-        return pl.read_csv(path, infer_schema=False)
+        return pl.read_csv(path, infer_schema=False, glob=False)
     return pl.DataFrame(schema={c: pl.Utf8 for c in columns})
 
 
@@ -286,8 +286,8 @@ def changed_submissions(sc: Scenario, run: Run, concerned: list[str]) -> pl.Data
 def _concerned_episodes(run: Run, sc: Scenario, concerned: list[str]) -> pl.DataFrame:
     """The PY's attributed scored episodes of the clinicians concerned (episode_id, cohort)."""
     out, py = OutFolder(run.out_dir), run.methodology.performance_year
-    att = pl.read_parquet(out.published_path("episode_attribution"), columns=["episode_id", "tin", "npi", "attributed"])
-    er = pl.read_parquet(out.published_path("episode_risk"), columns=["episode_id", "cohort", "performance_year", "fit"])
+    att = read_frame(out.published_path("episode_attribution"), columns=["episode_id", "tin", "npi", "attributed"])
+    er = read_frame(out.published_path("episode_risk"), columns=["episode_id", "cohort", "performance_year", "fit"])
     return (att.filter(pl.col("attributed") & (pl.col("tin") == sc.tin) & pl.col("npi").is_in(concerned))
             .join(er.filter(pl.col("fit") & (pl.col("performance_year") == py)), on="episode_id")
             .select("episode_id", "cohort").unique().sort("episode_id"))
@@ -300,10 +300,10 @@ def changed_tables(sc: Scenario, run: Run, concerned: list[str]) -> dict[str, pl
     if sc.clinician_leaves:
         gone = (pl.col("tin") == sc.tin) & (pl.col("npi") == sc.clinician_leaves)
         for name in ("episode_attribution", "eligibility"):
-            tables[name] = pl.read_parquet(out.published_path(name)).filter(~gone)
+            tables[name] = read_frame(out.published_path(name)).filter(~gone)
     if not (sc.fewer_admissions or sc.cost_reduction):
         return tables
-    costs = pl.read_parquet(out.published_path("episode_costs"))
+    costs = read_frame(out.published_path("episode_costs"))
     cats = [c for c in SERVICE_CATEGORIES if f"cost_{c}" in costs.columns]
     money = ["observed_cost", "partb_cost", "parta_cost", *[f"cost_{c}" for c in cats]]
     costs = costs.with_columns(pl.col(c).cast(pl.Float64).alias(c) for c in [*money, "winsor_cap"])
@@ -312,9 +312,9 @@ def changed_tables(sc: Scenario, run: Run, concerned: list[str]) -> dict[str, pl
     if sc.fewer_admissions:
         claims, removed = _without_admissions(run, sc, eps.filter(pl.col("cohort") == m.admissions.cohort))
         tables["parta_claims"] = claims
-        lines = pl.read_parquet(out.published_path("episode_lines"),
-                                columns=["episode_id", "claim_control_number", "after_stay_claim_control_number",
-                                         "service_category", "cost_amount", "source"])
+        lines = read_frame(out.published_path("episode_lines"),
+                           columns=["episode_id", "claim_control_number", "after_stay_claim_control_number",
+                                    "service_category", "cost_amount", "source"])
         gone = lines.filter(pl.col("claim_control_number").is_in(removed) | pl.col(
             "after_stay_claim_control_number").is_in(removed)).filter(pl.col("episode_id").is_in(eps["episode_id"].implode()))
         cut = gone.group_by("episode_id").agg(
@@ -344,13 +344,13 @@ def _without_admissions(run: Run, sc: Scenario, eps: pl.DataFrame) -> tuple[pl.D
     numbers removed. Beneficiary ids are used here only."""
     out, m = OutFolder(run.out_dir), run.methodology
     ap = m.admissions
-    claims = pl.read_parquet(out.published_path("parta_claims"))
+    claims = read_frame(out.published_path("parta_claims"))
     if claims.height == 0:
         raise ScenarioError(f"scenario: fewer_admissions = {sc.fewer_admissions}: the run has no Part A claims (Q6)")
     hf_dx = read_code_lists(resolve_dir(m.episodes.code_list_dir), "diagnosis", ap.cohort)
     qualifying = admissions.qualifying_admissions(claims, hf_dx, ap)
-    windows = pl.read_parquet(out.published_path("episodes"), columns=["episode_id", "bene_id", "start_date", "end_date"]
-                              ).join(eps.select("episode_id"), on="episode_id")
+    windows = read_frame(out.published_path("episodes"), columns=["episode_id", "bene_id", "start_date", "end_date"]
+                         ).join(eps.select("episode_id"), on="episode_id")
     hits = (windows.join(qualifying, on="bene_id").filter(pl.col("from_date").is_between("start_date", "end_date"))
             .join(claims.select("claim_control_number", pl.col("payment_amount").cast(pl.Float64)),
                   on="claim_control_number", how="left"))
@@ -428,7 +428,7 @@ def run_whatif(run: Run, sc: Scenario, lock=None) -> dict:
     replaced = changed_tables(sc, run, concerned)
     stages = tuple(s for s in registry.downstream_stages(sc.first_stage) if s.name in ("episode_risk", "scoring",
                                                                                       "projection"))
-    before = pl.read_parquet(OutFolder(run.out_dir).published_path("projected_scores"))
+    before = read_frame(OutFolder(run.out_dir).published_path("projected_scores"))
     with scratch_folder(OutFolder(run.out_dir).whatif_dir) as scratch:
         input_dir = scratch_input(run, scratch / "input", files) if files else None
         settings = scratch_settings(run, stages, scratch / "out", replaced, input_dir)

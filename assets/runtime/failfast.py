@@ -1,0 +1,145 @@
+"""Fail fast (issue 21 item 5): a failed blocking check stops the whole run within seconds.
+
+Dagster skips only the steps downstream of a failed blocking check; every other branch would go on
+computing tables that are never published (`publish` needs every check). So the run's executor (Dagster's
+in-process one, or the multiprocess one with --workers > 1) is wrapped: once the step of a failed
+blocking (ERROR) check has ended, its failure hooks included (OUT/run_summary.json is written), no other
+step starts:
+- in one process, `RunStopped` is raised where the executor stands (no step is running then);
+- with the multiprocess executor, the run is terminated the way Dagster terminates a run (the running
+  steps are interrupted and their processes end), then `RunStopped` is raised.
+Either way the run ends as a Dagster run failure whose error is `RunStopped`'s one line; the reason people
+read stays the check's summary, naming the check and the file (assets.runtime.runrecord.failure_reason).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+from dagster import (DagsterEvent, DagsterEventType, Executor, ExecutorDefinition, executor, in_process_executor,
+                     multiple_process_executor_requirements, multiprocess_executor)
+from dagster._core.errors import DagsterExecutionInterruptedError
+from dagster._core.events import EngineEventData
+
+STOPPED = "run stopped at a failed blocking check"
+_HOOK_EVENTS = {DagsterEventType.HOOK_COMPLETED, DagsterEventType.HOOK_ERRORED, DagsterEventType.HOOK_SKIPPED}
+
+
+class RunStopped(Exception):
+    """A failed blocking check stopped the run (str(): the one line, check and file named)."""
+
+
+@dataclass
+class _Stop:
+    """The failed blocking check a run stops at, and how much of its step is still to come."""
+
+    step_key: str
+    summary: str
+    hooks_left: int | None = None  # set by the step's failure: its hooks' events still to come
+
+    @property
+    def message(self) -> str:
+        return f"{STOPPED}: {self.summary}"
+
+    @property
+    def step_over(self) -> bool:
+        return self.hooks_left is not None and self.hooks_left <= 0
+
+
+def _failed_blocking_check(event: DagsterEvent) -> str | None:
+    """The summary of a failed blocking ERROR check evaluation, else None."""
+    if event.event_type != DagsterEventType.ASSET_CHECK_EVALUATION:
+        return None
+    e = event.event_specific_data
+    if e.passed or not e.blocking or e.severity is None or e.severity.value != "ERROR":
+        return None
+    summary = e.metadata.get("summary") if e.metadata else None
+    return str(getattr(summary, "value", summary) or f"check {e.asset_key.to_user_string()}/{e.check_name} failed")
+
+
+def _request_termination() -> None:
+    """What a termination signal does to a running Dagster run (`capture_interrupts`): the multiprocess
+    executor sees it at its next turn, stops launching steps, interrupts the running ones and waits for
+    their processes. Set directly: the signal itself would reach a run started off the main thread as a
+    KeyboardInterrupt."""
+    from dagster._utils.interrupts import _received_interrupt
+
+    _received_interrupt["received"] = True
+
+
+class FailFastExecutor(Executor):
+    """`inner`'s execution, stopped once the step of a failed blocking check has ended (module doc)."""
+
+    def __init__(self, inner: Executor, *, multiprocess: bool):
+        self._inner = inner
+        self._multiprocess = multiprocess
+
+    @property
+    def retries(self):
+        return self._inner.retries
+
+    @property
+    def step_dependency_config(self):
+        return self._inner.step_dependency_config
+
+    def execute(self, plan_context, execution_plan) -> Iterator[DagsterEvent]:
+        events = self._inner.execute(plan_context, execution_plan)
+        stop: _Stop | None = None
+        stopping = False
+        throw: Exception | None = None
+        while True:
+            try:
+                event = events.throw(throw) if throw is not None else next(events)
+            except StopIteration:
+                return
+            except DagsterExecutionInterruptedError:  # the termination this class requested
+                if stopping:
+                    raise RunStopped(stop.message) from None
+                raise
+            throw = None
+            yield event
+            if stopping:  # the inner executor winds down: pass its events on
+                continue
+            stop = self._track(stop, event, plan_context, execution_plan)
+            if stop is not None and stop.step_over:
+                stopping = True
+                yield DagsterEvent.engine_event(plan_context, f"{stop.message}; no other step starts",
+                                                EngineEventData())
+                if self._multiprocess:
+                    _request_termination()
+                else:
+                    throw = RunStopped(stop.message)
+
+    @staticmethod
+    def _track(stop: _Stop | None, event: DagsterEvent, plan_context, execution_plan) -> _Stop | None:
+        if stop is None:
+            summary = _failed_blocking_check(event)
+            return _Stop(event.step_key, summary) if summary is not None else None
+        if event.step_key != stop.step_key:
+            return stop
+        if event.event_type == DagsterEventType.STEP_FAILURE:
+            handle = execution_plan.get_step_by_key(stop.step_key).node_handle
+            stop.hooks_left = len(plan_context.job.get_definition().get_all_hooks_for_handle(handle) or ())
+        elif event.event_type in _HOOK_EVENTS and stop.hooks_left is not None:
+            stop.hooks_left -= 1
+        return stop
+
+
+@executor(name="in_process", config_schema=in_process_executor.config_schema)
+def fail_fast_in_process_executor(init_context) -> Executor:
+    """Dagster's in-process executor (every step in the run's process), stopped at a failed blocking check."""
+    return FailFastExecutor(in_process_executor.executor_creation_fn(init_context), multiprocess=False)
+
+
+@executor(name="multiprocess", config_schema=multiprocess_executor.config_schema,
+          requirements=multiple_process_executor_requirements())
+def fail_fast_multiprocess_executor(init_context) -> Executor:
+    """Dagster's multiprocess executor (each step in its own process), stopped at a failed blocking check."""
+    return FailFastExecutor(multiprocess_executor.executor_creation_fn(init_context), multiprocess=True)
+
+
+def fail_fast_executor(workers: int) -> ExecutorDefinition:
+    """The executor of a run with `workers` steps at once (1: in this process)."""
+    if workers <= 1:
+        return fail_fast_in_process_executor
+    return fail_fast_multiprocess_executor.configured({"max_concurrent": workers}, name="multiprocess")
