@@ -172,6 +172,30 @@ def test_full_disk_is_one_line_wherever_the_run_meets_it(tmp_path, tiny_input, s
         lines[0] == f"asm: error: cannot write to output folder {mnt}/out: the disk is full", (where, lines[0])
 
 
+def test_snapshots_on_another_disk_that_fills_during_publish_leave_no_partial_and_name_that_disk(tmp_path,
+                                                                                                 tiny_input):
+    """Issue 21 (item 4), as found: OUT/snapshots is a link to a small disk; the second run's snapshot copy fills
+    it. The run fails with one line naming that disk (not OUT's), no half-copied snapshot is left there (its space
+    is free again), and OUT/current still points to the first run's snapshot."""
+    mnt, out = tmp_path / "mnt", tmp_path / "out"
+    mnt.mkdir()
+    out.mkdir()
+    (out / "snapshots").symlink_to(mnt)
+    done = _in_mount_namespace(f"""
+        mount -t tmpfs -o size=1800k tmpfs {mnt}
+        {ASM} run --input {tiny_input} --out {out} --quiet >/dev/null 2>&1
+        readlink {out}/current
+        df -k --output=used {mnt} | tail -1 >&2
+        {ASM} run --input {tiny_input} --out {out} --quiet >/dev/null || echo "rc=$?" >&2
+        df -k --output=used {mnt} | tail -1 >&2
+        ls -A {mnt}; readlink {out}/current""")
+    first, *listing, last = done.stdout.split()
+    used_before, line, rc, used_after = done.stderr.splitlines()
+    assert first == last and listing == [first.removeprefix("snapshots/")], done.stdout
+    assert rc == "rc=1" and used_after == used_before, done.stderr
+    assert line.startswith(f"asm: error: publish: the disk holding {mnt} is full: free space"), line
+
+
 @pytest.mark.parametrize("content, expected", [
     (b"\x00\x01\x02ELF binary", "is not valid TOML: contains NUL bytes"),
     ("a = 'caf\u00e9'\n".encode("latin-1"), "is not valid TOML: not UTF-8 text (byte 0xe9"),

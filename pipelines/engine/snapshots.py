@@ -228,7 +228,7 @@ def publish_run(wh: OutFolder, keep_snapshots: int = 2, extra_files: dict[str, s
         result = _build_snapshot(wh, staging, partial, extra_files or {})
     except BaseException as exc:
         shutil.rmtree(partial, ignore_errors=True)  # no half-built snapshot left, on that disk least of all
-        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        if isinstance(exc, OSError) and _disk_full(exc):
             raise snapshot_disk_full(wh, exc) from None
         raise
     os.utime(partial)  # an OUT of a version without publish marks is migrated by this time (published_snapshots)
@@ -249,6 +249,12 @@ def publish_run(wh: OutFolder, keep_snapshots: int = 2, extra_files: dict[str, s
     return result
 
 
+def _disk_full(exc: OSError) -> bool:
+    """A full disk or quota, also inside shutil.copytree's Error (a list of each file's error text)."""
+    return exc.errno in (errno.ENOSPC, errno.EDQUOT) or (
+        isinstance(exc, shutil.Error) and any(f"[Errno {n}]" in str(exc) for n in (errno.ENOSPC, errno.EDQUOT)))
+
+
 def snapshot_disk_full(wh: OutFolder, exc: OSError) -> OSError:
     """The full-disk error of a snapshot write, naming the disk of OUT/snapshots (its real place: a link to
     another disk is followed), which pipelines.engine.errors turns into the one line "the disk holding ... is
@@ -258,7 +264,7 @@ def snapshot_disk_full(wh: OutFolder, exc: OSError) -> OSError:
     while not os.path.ismount(mount):
         mount = os.path.dirname(mount)
     shown = where if mount in (where, "/") else f"{where} (mount {mount})"
-    return OSError(exc.errno, "No space left on device", shown)
+    return OSError(errno.ENOSPC, "No space left on device", shown)
 
 
 # --------------------------------------------------------------------------------------------
