@@ -114,7 +114,7 @@ def test_cleaning_rule_keeps_only_the_newest_failed_staging_and_drops_half_built
     (out / ".tmp").mkdir()
     (out / "dq_results").mkdir()
     (out / "dq_results" / ".part.parquet.1234.tmp").write_bytes(b"x")
-    removed = clean_leftovers(wh)
+    removed = clean_leftovers(wh).removed
     assert sorted(p.name for p in wh.staging_root.iterdir()) == ["run-3"]  # the newest failed run, for inspection
     assert {".staging/run-1", ".staging/run-2", ".tmp", "snapshots/.run-9.partial"} <= set(removed)
     assert not (out / ".tmp").exists() and not list((out / "dq_results").iterdir())
@@ -206,6 +206,30 @@ def test_full_disk_in_a_step_names_the_kept_staging_folder_but_not_the_runs_own(
     assert _full_disk_hint("ingest: a value could not be read as a date", settings, "this-run") == ""
 
 
+def test_snapshots_on_another_disk_that_fills_during_publish_leave_no_partial_and_name_that_disk(tmp_path,
+                                                                                                 tiny_input):
+    """Issue 21 (item 4), as found: OUT/snapshots is a link to a small disk; the second run's snapshot copy fills
+    it. The run fails with one line naming that disk (not OUT's), no half-copied snapshot is left there (its space
+    is free again), and OUT/current still points to the first run's snapshot."""
+    mnt, out = tmp_path / "mnt", tmp_path / "out"
+    mnt.mkdir()
+    out.mkdir()
+    (out / "snapshots").symlink_to(mnt)
+    done = _in_mount_namespace(f"""
+        mount -t tmpfs -o size=1800k tmpfs {mnt}
+        {ASM} run --input {tiny_input} --out {out} --quiet >/dev/null 2>&1
+        readlink {out}/current
+        df -k --output=used {mnt} | tail -1 >&2
+        {ASM} run --input {tiny_input} --out {out} --quiet >/dev/null || echo "rc=$?" >&2
+        df -k --output=used {mnt} | tail -1 >&2
+        ls -A {mnt}; readlink {out}/current""")
+    first, *listing, last = done.stdout.split()
+    used_before, line, rc, used_after = done.stderr.splitlines()
+    assert first == last and listing == [first.removeprefix("snapshots/")], done.stdout
+    assert rc == "rc=1" and used_after == used_before, done.stderr
+    assert line.startswith(f"asm: error: publish: the disk holding {mnt} is full: free space"), line
+
+
 @pytest.mark.parametrize("content, expected", [
     (b"\x00\x01\x02ELF binary", "is not valid TOML: contains NUL bytes"),
     ("a = 'caf\u00e9'\n".encode("latin-1"), "is not valid TOML: not UTF-8 text (byte 0xe9"),
@@ -293,3 +317,110 @@ def test_stale_lock_file_of_a_dead_process_does_not_block(tmp_path):
     (out / ".asm.lock").write_text('{"run_id": "old", "pid": 999999, "host": "h", "started": %d}' % time.time())
     with OutputLock(out, "new") as lock:
         assert lock.previous["run_id"] == "old" and "ended without releasing" in lock.stale_message()
+
+
+# --------------------------------------------------------------------------------------------
+# Issue 21 (item 3): every command that writes OUT takes its run lock
+
+
+def _listing(out: Path) -> dict[str, tuple[int, int]]:
+    """Every path under OUT with its size and modification time: what "OUT unchanged" compares."""
+    return {str(p.relative_to(out)): (p.lstat().st_size, p.lstat().st_mtime_ns) for p in sorted(out.rglob("*"))}
+
+
+@pytest.fixture
+def published_out(tmp_path) -> Path:
+    """An OUT with one published snapshot holding participant_scores (enough for `load_run`)."""
+    import polars as pl
+
+    from pipelines.engine.snapshots import publish_run
+
+    out = tmp_path / "published"
+    staging = out / ".staging" / "run-0"
+    staging.mkdir(parents=True)
+    pl.DataFrame({"tin": ["123456789"]}).write_parquet(staging / "participant_scores.parquet")
+    publish_run(OutFolder(out, "run-0"))
+    return out
+
+
+@pytest.mark.parametrize("command", ["backfill", "sensitivity", "whatif", "report"])
+def test_every_command_that_writes_out_is_refused_in_one_line_while_a_run_holds_it(
+        published_out, tiny_input, capsys, command):
+    """Issue 21 (item 3): `asm backfill`, `asm sensitivity`, `asm whatif` and `asm report` hold OUT's run lock for
+    every write to OUT: while another process holds it, each exits 1 with the one line naming the holder and OUT
+    is left exactly as it was (`asm run`: test_second_run_into_the_same_out_...)."""
+    out = published_out
+    argv = {"backfill": ["backfill", "--monthly", "--input", str(tiny_input), "--out", str(out), "--from", "2026-04"],
+            "sensitivity": ["sensitivity", "--out", str(out), "--input", str(tiny_input), "--quiet"],
+            "whatif": ["whatif", "--out", str(out), "--input", str(tiny_input), "--tin", "123456789", "--attest", "IA-1"],
+            "report": ["report", "--out", str(out), "--quiet"]}[command]
+    child = _hold_lock(out)
+    try:
+        before = _listing(out)
+        assert main(argv) == 1
+        line = _one_line(capsys.readouterr().err)
+        assert line.startswith("asm: error: ") and f"output folder {out} is in use by run run-A (pid {child.pid}" \
+            in line and line.endswith("; wait for it to finish or choose another --out"), line
+        assert _listing(out) == before
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_a_run_into_an_out_with_a_real_reports_folder_is_refused_and_changes_nothing(published_out, tiny_input,
+                                                                                     capsys):
+    """Issue 21 (item 3): a real OUT/reports folder beside the published snapshots (written outside a run) is never
+    adopted into a snapshot: `asm run` exits 1 with one line telling the user to move it away."""
+    out = published_out
+    (out / "reports").unlink()
+    (out / "reports").mkdir()
+    (out / "reports" / "index.html").write_text("not from a run")
+    before = _listing(out)
+    assert main(["run", "--input", str(tiny_input), "--out", str(out), "--quiet"]) == 1
+    assert _one_line(capsys.readouterr().err) == (
+        f"asm: error: {out / 'reports'} is a real folder that no run published (written outside a run?); asm "
+        "publishes each run as OUT/snapshots/<run> and manages OUT/reports as a link (to keep the tables on another "
+        "file system, make OUT/snapshots a link there, or choose --out there): move it away and run again")
+    assert _listing(out) == before
+
+
+def test_a_run_removes_and_lists_a_killed_runs_unpublished_snapshot(tmp_path, tiny_input, capsys, monkeypatch):
+    """Issue 21 (item 4): a snapshot sealed by a run killed before OUT/current switched to it is removed by the next
+    run, which lists it in run_summary.json and on the terminal; the published snapshot stays the previous one."""
+    import json
+
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    out = tmp_path / "out"
+    assert main(["run", "--input", str(tiny_input), "--out", str(out), "--quiet"]) == 0
+    published = (out / "current").resolve()
+    killed = out / "snapshots" / "0-killed-run"
+    shutil.copytree(published, killed, ignore=shutil.ignore_patterns(".published"))  # sealed, never switched to
+    capsys.readouterr()
+    assert main(["run", "--input", str(tiny_input), "--out", str(out), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    note = ("removed 1 snapshot(s) that were never published (a run killed while publishing): "
+            "snapshots/0-killed-run; the published snapshots are kept")
+    assert f"asm run: warning: {note}" in err.splitlines()
+    summary = json.loads((out / "run_summary.json").read_text())
+    assert summary["unpublished_snapshots_removed"] == ["0-killed-run"] and note in summary["warnings"]
+    assert not killed.exists() and published.is_dir() and (out / "current").resolve() != published
+
+
+def test_sensitivity_writes_its_summary_while_still_holding_outs_lock(published_out, tiny_input, monkeypatch, capsys):
+    """Issue 21 (item 3): OUT/sensitivity/summary.csv and changes.parquet are written before the lock is released
+    (they were written after it, where a run could be publishing)."""
+    import polars as pl
+
+    import pipelines.cli.sensitivity as engine
+    import pipelines.engine.outfolder as outfolder
+    import pipelines.engine.warehouse as warehouse
+
+    held = []
+    write_text, write_frame = warehouse.write_text, warehouse.write_frame
+    monkeypatch.setattr(engine, "run_sensitivity", lambda *a, **k: (pl.DataFrame(schema=engine.SUMMARY_SCHEMA),
+                                                                    pl.DataFrame({"value": [1]})))
+    monkeypatch.setattr(warehouse, "write_text", lambda p, t: (held.append(bool(outfolder._HELD)), write_text(p, t)))
+    monkeypatch.setattr(warehouse, "write_frame", lambda d, p: (held.append(bool(outfolder._HELD)), write_frame(d, p)))
+    assert main(["sensitivity", "--out", str(published_out), "--input", str(tiny_input), "--quiet"]) == 0
+    assert held == [True, True] and (published_out / "sensitivity" / "summary.csv").is_file()
+    assert not outfolder._HELD

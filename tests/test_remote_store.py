@@ -131,11 +131,12 @@ def test_publish_copies_in_the_store_switches_current_and_another_machine_reads_
     publish_run(OutFolder(a, "r1"), extra_files={"provenance.json": "{}\n"})  # staging -> snapshots/r1
     done = sync.push()
     assert done.copied == 3  # the staged tables: already in the store, copied there, not uploaded again
-    assert done.files == 1 and done.bytes == 3  # provenance.json only
+    mark = (a / "snapshots" / "r1" / ".published").stat().st_size  # written at the switch (issue 21)
+    assert done.files == 2 and done.bytes == 3 + mark  # provenance.json and the .published mark only
     assert store.current() == "r1"
     assert store.listing(".staging") == {}  # superseded by the publish, as in OUT
     later = StepSync(store, c, "r2")  # a later run of part of the graph reads the tables it does not write
-    assert later.pull(writes={"partb_lines"}).files == 2  # episodes.parquet and provenance.json
+    assert later.pull(writes={"partb_lines"}).files == 3  # episodes.parquet, provenance.json, .published
     assert (c / "warehouse" / "episodes.parquet").read_bytes() == b"E" * 5000
     assert not (c / "warehouse" / "partb_lines.parquet").exists()
     assert os.readlink(c / "current") == "snapshots/r1"

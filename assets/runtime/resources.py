@@ -12,7 +12,7 @@ from dagster import ConfigurableResource, DagsterEventType, InitResourceContext
 from pydantic import Field, PrivateAttr, create_model
 
 from pipelines.engine.methodology import Methodology, load_methodology
-from pipelines.engine.outfolder import OutputLock, clean_leftovers, prepare_output
+from pipelines.engine.outfolder import UNPUBLISHED_TAG, OutputLock, clean_leftovers, prepare_output
 from pipelines.engine.provenance import input_manifest_written, manifest_digest, staged_input_manifest
 from assets.runtime.remote import RemoteError, StepSync, open_sync
 from assets.runtime.runrecord import TAG_PREFIX, settle_dead_run
@@ -58,9 +58,12 @@ class AsmResource(_AsmSettingsConfig):
             # Once per run: a multiprocess run initializes this resource in every step's process; only
             # its first step (before the input manifest exists) cleans, never a step sharing the lock.
             if not lock.shared and not input_manifest_written(settings.staging_dir):
-                removed = clean_leftovers(settings.warehouse, settings.keep_snapshots)
-                if removed:
-                    context.log.info(f"cleaned leftovers of earlier runs: {', '.join(removed)}")
+                cleaned = clean_leftovers(settings.warehouse, settings.keep_snapshots)
+                if cleaned.removed:
+                    context.log.info(f"cleaned leftovers of earlier runs: {', '.join(cleaned.removed)}")
+                if cleaned.unpublished and context.instance is not None:  # listed in run_summary.json (issue 21)
+                    context.instance.add_run_tags(self._run_id, {
+                        f"{TAG_PREFIX}{UNPUBLISHED_TAG}": ",".join(cleaned.unpublished)})
             sync = _remote_pull(context, settings)  # issue 12: tables from the object store, if one is set
             self._inputs = staged_input_manifest(settings.input_dir, settings.staging_dir, not self.quiet)
             if context.instance is not None:  # the input as a run tag: runs on the same input share it

@@ -22,6 +22,7 @@ from dagster import (AssetKey, AssetMaterialization, DagsterEventType, DagsterIn
                      logger)
 
 from pipelines.engine.errors import explain
+from pipelines.engine.outfolder import UNPUBLISHED_TAG, unpublished_note
 from pipelines.engine.paths import REPO_ROOT
 from pipelines.engine.warehouse import INSTANCE_FOLDER, REPORT_SUMMARY_FILE, SUMMARY_FILE, write_text
 
@@ -157,15 +158,20 @@ def build_summary(instance: DagsterInstance, run_id: str, out_dir: Path, *, succ
     run = instance.get_run_by_id(run_id)
     stats = instance.get_run_stats(run_id) if run else None
     started = stats.start_time if stats and stats.start_time else None
+    tags = run_tags(instance, run_id)
+    unpublished = [n for n in tags.pop(UNPUBLISHED_TAG, "").split(",") if n]
     summary = {
         "run_id": run_id, "success": ok, "reason": "" if ok else (record["reason"] or "run failed"),
         "seconds": round(time.time() - started, 2) if started else None,
-        "performance_year": int(run_tags(instance, run_id).get("performance_year") or 0) or None,
-        "provenance": {"run_id": run_id, **run_tags(instance, run_id), **(provenance or {})},
+        "performance_year": int(tags.get("performance_year") or 0) or None,
+        "provenance": {"run_id": run_id, **tags, **(provenance or {})},
         "tables": {k: v for k, v in record["materialized"].items() if k not in ("run_provenance", "run_summary")},
         "checks": record["checks"],
+        UNPUBLISHED_TAG: unpublished,  # snapshots of killed runs this run's cleaning removed (issue 21)
     }
     summary.update(extra or {})
+    if unpublished:  # printed by `asm run` with the warnings, failed run or not
+        summary["warnings"] = [unpublished_note(unpublished), *summary.get("warnings", [])]
     return summary
 
 

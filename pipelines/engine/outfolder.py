@@ -8,7 +8,10 @@ Cleaning rule (README "Operations"), applied when a run takes the lock:
     deletes them all), so at most one failed run's tables are kept;
   - half-built snapshots (OUT/snapshots/.<name>.partial), DuckDB's spill folder OUT/.tmp and temporary
     files of interrupted writes (OUT/dq_results/.*.tmp) are deleted;
-  - published snapshots beyond the newest `keep_snapshots` are deleted after each publish.
+  - snapshots never published (a run killed after sealing its snapshot, before OUT/current switched to it)
+    are deleted, and listed in the run's summary (issue 21);
+  - published snapshots beyond the newest `keep_snapshots` (by publish time) are deleted, here and after
+    each publish (pipelines.engine.snapshots.prune_snapshots).
 """
 from __future__ import annotations
 
@@ -167,9 +170,24 @@ class OutputLock:
 # Cleaning what failed and killed runs leave
 
 
-def clean_leftovers(wh: OutFolder, keep_snapshots: int = 2) -> list[str]:
-    """Apply the cleaning rule (module docstring) for a run that holds the lock: returns what was
-    removed (folder names, for the run's log). The running run's own staging folder is kept."""
+@dataclass
+class Cleaned:
+    removed: list[str]  # what was removed, as OUT-relative names (for the run's log)
+    unpublished: list[str]  # snapshots among them that were never published (for the run's summary)
+
+
+UNPUBLISHED_TAG = "unpublished_snapshots_removed"  # the run tag (asm/...) and summary key listing them
+
+
+def unpublished_note(names: list[str]) -> str:
+    """The summary's and the terminal's line about snapshots removed because they were never published."""
+    return (f"removed {len(names)} snapshot(s) that were never published (a run killed while publishing): "
+            f"{', '.join(f'{SNAPSHOTS}/{n}' for n in names)}; the published snapshots are kept")
+
+
+def clean_leftovers(wh: OutFolder, keep_snapshots: int = 2) -> Cleaned:
+    """Apply the cleaning rule (module docstring) for a run that holds the lock. The running run's own
+    staging folder is kept."""
     removed: list[str] = []
     ensure_layout(wh.out_dir)  # a link left half-switched by a killed publish is repaired first
     if wh.staging_root.is_dir():
@@ -185,8 +203,9 @@ def clean_leftovers(wh: OutFolder, keep_snapshots: int = 2) -> list[str]:
     for p in wh.dq_results_dir.glob(".*.tmp"):
         p.unlink(missing_ok=True)
         removed.append(f"{DQ_RESULTS}/{p.name}")
-    removed += [f"{SNAPSHOTS}/{n}" for n in prune_snapshots(wh, keep_snapshots)]
-    return removed
+    pruned = prune_snapshots(wh, keep_snapshots)
+    removed += [f"{SNAPSHOTS}/{n}" for n in pruned.removed]
+    return Cleaned(removed, pruned.unpublished)
 
 
 def kept_staging_hint(wh: OutFolder) -> str:

@@ -9,21 +9,31 @@ Layout of an output folder OUT (data-contracts "Outputs"; README "Outputs"):
   OUT/current -> snapshots/<run id>                  the pointer publish switches in one rename
   OUT/warehouse -> current/warehouse, OUT/reports -> current/reports   what users and readers open
   OUT/.staging/<run id>/<table>.parquet, .../reports/        a run's outputs until every check passed
+  OUT/snapshots/<run id>/.published                   written when OUT/current switched to it (issue 21)
 Every rename is one of pipelines.engine.warehouse (the one home of the atomic rename). Nothing here
 imports Dagster.
+
+Retention (issue 21, item 4): only snapshots that were published (OUT/current switched to them: the
+`.published` mark, or the current one) count; the newest `keep_snapshots` of them by publish time are
+kept, never the current one removed. A snapshot that was never published (a run killed after sealing it,
+before the switch) is removed by the next run, which lists it in its summary.
 """
 from __future__ import annotations
 
+import errno
+import filecmp
 import os
 import shutil
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipelines.engine.warehouse import (CURRENT, REPORTS, SNAPSHOTS, STAGING, WAREHOUSE, OutFolder, _dir_to_symlink, _move,
-                                        _rename, _symlink_replace)
+from pipelines.engine.warehouse import (CURRENT, REPORTS, SNAPSHOTS, STAGING, WAREHOUSE, OutFolder, _dir_to_symlink,
+                                        _rename, _symlink_replace, write_text)
 
 PUBLISHED_PARTS = (WAREHOUSE, REPORTS)  # OUT/<part> -> current/<part>
+PUBLISHED_MARK = ".published"  # in a snapshot OUT/current was switched to: the switch time (ns)
 
 
 # --------------------------------------------------------------------------------------------
@@ -76,6 +86,22 @@ class LayoutError(Exception):
     """OUT holds something publish must not replace. str() is the one-line user message."""
 
 
+def _same_tree(a: Path, b: Path) -> bool:
+    """The same files under the same names (hard links of each other, or equal bytes)."""
+    def files(root: Path) -> dict[str, Path]:
+        return {str(p.relative_to(root)): p for p in root.rglob("*") if p.is_file()}
+
+    fa, fb = files(a), files(b)
+    return fa.keys() == fb.keys() and all(
+        os.path.samefile(p, fb[r]) or filecmp.cmp(p, fb[r], shallow=False) for r, p in fa.items())
+
+
+def older_layout(out_dir: Path) -> bool:
+    """OUT has never been switched to a snapshot (no OUT/current link): real OUT/warehouse and OUT/reports
+    folders are an older version's layout (or library writes), migrated into a snapshot on the next run."""
+    return not (Path(out_dir) / CURRENT).is_symlink()
+
+
 def _foreign(out: Path, part: str) -> str | None:
     path = out / part
     if path.is_symlink():
@@ -86,11 +112,19 @@ def _foreign(out: Path, part: str) -> str | None:
         return "a mount point"
     if path.exists() and not path.is_dir():
         return "a file"
+    if path.is_dir() and part != CURRENT and not older_layout(out):
+        # Issue 21 (item 3): once OUT has published snapshots, OUT/<part> is only ever the link a publish switches;
+        # a real folder there was written outside a run and is never adopted. The one exception: the same files as
+        # the current snapshot's (a link switch interrupted by a kill), which ensure_layout turns back into the link.
+        published = out / CURRENT / part
+        if not (published.is_dir() and _same_tree(path, published)):
+            return "a real folder that no run published (written outside a run?)"
     return None
 
 
 def check_layout(out_dir: Path) -> None:
-    """Refuse (LayoutError) an OUT whose warehouse/reports/current asm cannot manage as links."""
+    """Refuse (LayoutError) an OUT whose warehouse/reports/current asm cannot manage as links, or whose
+    warehouse/reports is a real folder beside published snapshots (never adopted: issue 21)."""
     out = Path(out_dir)
     for part in (*PUBLISHED_PARTS, CURRENT):
         what = _foreign(out, part)
@@ -102,15 +136,20 @@ def check_layout(out_dir: Path) -> None:
 
 
 def ensure_layout(out_dir: Path) -> None:
-    """Bring OUT to the snapshot layout and repair its links. Real folders at OUT/warehouse,
-    OUT/reports or OUT/current (an older version's layout, library writes, a copied folder) are
-    adopted into a new snapshot first, so every link switch shows the same content as before."""
+    """Bring OUT to the snapshot layout and repair its links. Migration of an older version's layout
+    (`older_layout`: real folders at OUT/warehouse, OUT/reports or OUT/current and no OUT/current link):
+    they are adopted into a new snapshot first, so every link switch shows the same content as before.
+    Once OUT has a current snapshot, a real folder is refused (check_layout), unless it holds the current
+    snapshot's very files (a kill between the steps of a switch), which becomes the link again."""
     wh = OutFolder(Path(out_dir))
     out = wh.out_dir
     check_layout(out)
     real = {part: out / part for part in (*PUBLISHED_PARTS, CURRENT)
             if (out / part).is_dir() and not (out / part).is_symlink()}
-    if real:
+    if real and not older_layout(out):  # check_layout saw that each holds the current snapshot's files
+        for part in real:
+            _dir_to_symlink(out / part, f"{CURRENT}/{part}")
+    elif real:
         current = wh.current_snapshot() or real.get(CURRENT)
         adopted = wh.snapshots_dir / f"adopted-{uuid.uuid4().hex[:12]}"
         partial = wh.snapshots_dir / f".{adopted.name}.partial"
@@ -125,6 +164,7 @@ def ensure_layout(out_dir: Path) -> None:
             _dir_to_symlink(out / CURRENT, f"{SNAPSHOTS}/{adopted.name}")
         else:
             _symlink_replace(f"{SNAPSHOTS}/{adopted.name}", out / CURRENT)
+        mark_published(adopted)
         _checkpoint("adopted-current")
         for part in PUBLISHED_PARTS:
             if part in real:
@@ -148,13 +188,14 @@ class Published:
 
 def _build_snapshot(wh: OutFolder, staging: Path, partial: Path, extra_files: dict[str, str]) -> Published:
     """Fill `partial` with the run's staged tables and reports, plus every table (and the reports)
-    of the current snapshot that this run did not write, so the new snapshot is whole."""
+    of the current snapshot that this run did not write, so the new snapshot is whole. Hard links where
+    OUT/snapshots is on the staging's file system, copies where it is not (a link to another disk)."""
     current = wh.current_snapshot()
     result = Published()
     (partial / WAREHOUSE).mkdir(parents=True)
-    for src in sorted(staging.glob("*.parquet")):
+    for src in sorted(staging.glob("*.parquet")):  # linked, not moved: the staging stays whole until the switch
         if not src.name.startswith("."):
-            _move(src, partial / WAREHOUSE / src.name)
+            _link_copy(src, partial / WAREHOUSE / src.name)
             result.tables.append(src.name.removesuffix(".parquet"))
     if current is not None and (current / WAREHOUSE).is_dir():
         for src in sorted((current / WAREHOUSE).glob("*.parquet")):
@@ -162,7 +203,7 @@ def _build_snapshot(wh: OutFolder, staging: Path, partial: Path, extra_files: di
                 _link_copy(src, partial / WAREHOUSE / src.name)
                 result.kept.append(src.name.removesuffix(".parquet"))
     if (staging / REPORTS).is_dir():
-        _move(staging / REPORTS, partial / REPORTS)
+        _link_copy(staging / REPORTS, partial / REPORTS)
         result.reports = True
     elif current is not None and (current / REPORTS).is_dir():
         _link_copy(current / REPORTS, partial / REPORTS)
@@ -183,8 +224,14 @@ def publish_run(wh: OutFolder, keep_snapshots: int = 2, extra_files: dict[str, s
     name = wh.run_tag
     snapshot = wh.snapshots_dir / name
     partial = wh.snapshots_dir / f".{name}.partial"
-    result = _build_snapshot(wh, staging, partial, extra_files or {})
-    os.utime(partial)  # snapshots are ordered by this time (prune_snapshots)
+    try:
+        result = _build_snapshot(wh, staging, partial, extra_files or {})
+    except BaseException as exc:
+        shutil.rmtree(partial, ignore_errors=True)  # no half-built snapshot left, on that disk least of all
+        if isinstance(exc, OSError) and _disk_full(exc):
+            raise snapshot_disk_full(wh, exc) from None
+        raise
+    os.utime(partial)  # an OUT of a version without publish marks is migrated by this time (published_snapshots)
     _fsync_dir(partial)
     _checkpoint("built")
     _rename(partial, snapshot)
@@ -193,6 +240,7 @@ def publish_run(wh: OutFolder, keep_snapshots: int = 2, extra_files: dict[str, s
     _symlink_replace(f"{SNAPSHOTS}/{name}", wh.current_link)
     _fsync_dir(wh.out_dir)
     _checkpoint("switched")
+    mark_published(snapshot)  # a kill before this line: the current snapshot counts as published anyway
     ensure_layout(wh.out_dir)
     _checkpoint("linked")
     prune_snapshots(wh, keep_snapshots)
@@ -201,20 +249,92 @@ def publish_run(wh: OutFolder, keep_snapshots: int = 2, extra_files: dict[str, s
     return result
 
 
-def prune_snapshots(wh: OutFolder, keep: int) -> list[str]:
-    """Remove snapshots beyond the newest `keep` (never the current one) and half-built ones."""
+def _disk_full(exc: OSError) -> bool:
+    """A full disk or quota, also inside shutil.copytree's Error (a list of each file's error text)."""
+    return exc.errno in (errno.ENOSPC, errno.EDQUOT) or (
+        isinstance(exc, shutil.Error) and any(f"[Errno {n}]" in str(exc) for n in (errno.ENOSPC, errno.EDQUOT)))
+
+
+def snapshot_disk_full(wh: OutFolder, exc: OSError) -> OSError:
+    """The full-disk error of a snapshot write, naming the disk of OUT/snapshots (its real place: a link to
+    another disk is followed), which pipelines.engine.errors turns into the one line "the disk holding ... is
+    full"; the file the copy stopped at would name OUT, whose disk may have room."""
+    where = os.path.realpath(wh.snapshots_dir)
+    mount = where
+    while not os.path.ismount(mount):
+        mount = os.path.dirname(mount)
+    shown = where if mount in (where, "/") else f"{where} (mount {mount})"
+    return OSError(errno.ENOSPC, "No space left on device", shown)
+
+
+# --------------------------------------------------------------------------------------------
+# Retention: what was published is kept (issue 21, item 4)
+
+
+def mark_published(snapshot: Path) -> None:
+    """Record that OUT/current was switched to `snapshot` (the switch time, in ns)."""
+    write_text(snapshot / PUBLISHED_MARK, f"{time.time_ns()}\n")
+
+
+def _published_at(snapshot: Path) -> int | None:
+    try:
+        return int((snapshot / PUBLISHED_MARK).read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _finished(wh: OutFolder) -> list[Path]:
     if not wh.snapshots_dir.is_dir():
         return []
+    return [p for p in wh.snapshots_dir.iterdir() if p.is_dir() and not p.name.startswith(".")]
+
+
+def published_snapshots(wh: OutFolder) -> dict[Path, int]:
+    """Every snapshot OUT/current was switched to, with its publish time (ns): the marked ones and the current
+    one (a kill between the switch and the mark). An OUT of a version without marks: the snapshots no newer
+    than the current one (each was current once; only a newer one can be a killed run's), marked now."""
     current = wh.current_snapshot()
-    removed = []
+    snapshots = _finished(wh)
+    done = {p: t for p in snapshots if (t := _published_at(p)) is not None}
+    if not done and current is not None:  # migration of an OUT written before the marks
+        limit = current.stat().st_mtime_ns
+        for p in snapshots:
+            if (t := p.stat().st_mtime_ns) <= limit:
+                write_text(p / PUBLISHED_MARK, f"{t}\n")
+                done[p] = t
+    for p in snapshots:
+        if current is not None and p not in done and p.resolve() == current:
+            mark_published(p)
+            done[p] = _published_at(p) or time.time_ns()
+    return done
+
+
+@dataclass
+class Pruned:
+    removed: list[str] = field(default_factory=list)  # every folder removed from OUT/snapshots
+    unpublished: list[str] = field(default_factory=list)  # ... of them, snapshots OUT/current never switched to
+
+
+def prune_snapshots(wh: OutFolder, keep: int) -> Pruned:
+    """Remove half-built snapshots, snapshots never published (a run killed between sealing and switching),
+    and published ones beyond the newest `keep` by publish time; never the current one."""
+    done = Pruned()
+    if not wh.snapshots_dir.is_dir():
+        return done
+    current = wh.current_snapshot()
     for p in wh.snapshots_dir.iterdir():
         if p.name.startswith(".") and p.name.endswith(".partial"):
             shutil.rmtree(p, ignore_errors=True)
-            removed.append(p.name)
-    done = sorted((p for p in wh.snapshots_dir.iterdir() if p.is_dir() and not p.name.startswith(".")),
-                  key=lambda p: (p.stat().st_mtime_ns, p.name), reverse=True)
-    for p in done[max(keep, 1):]:
+            done.removed.append(p.name)
+    published = published_snapshots(wh)
+    for p in sorted(set(_finished(wh)) - set(published), key=lambda p: p.name):
         if current is None or p.resolve() != current:
             shutil.rmtree(p, ignore_errors=True)
-            removed.append(p.name)
-    return removed
+            done.removed.append(p.name)
+            done.unpublished.append(p.name)
+    ranked = sorted(published, key=lambda p: (published[p], p.name), reverse=True)
+    for p in ranked[max(keep, 1):]:
+        if current is None or p.resolve() != current:
+            shutil.rmtree(p, ignore_errors=True)
+            done.removed.append(p.name)
+    return done

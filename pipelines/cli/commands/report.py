@@ -43,6 +43,7 @@ def run(args) -> int:
     from pipelines.engine.reports.episode_ids import EpisodeKeyError
     from pipelines.engine.reports.trace import report_record, report_trace, write_report_record
     from pipelines.engine.settings import RunSettings
+    from pipelines.engine.snapshots import LayoutError, check_layout
     from pipelines.engine.warehouse import TableMissing, OutFolder
 
     tins = parse_tins(args.tin)
@@ -64,8 +65,9 @@ def run(args) -> int:
     report_id, started, t0 = str(uuid.uuid4()), time.time(), time.perf_counter()
     try:
         with OutputLock(settings.out_dir, f"report-{report_id}"):  # one writer of OUT at a time (issue 21)
+            check_layout(settings.out_dir)  # OUT/reports a real folder beside published snapshots: refused
             info = write_reports(settings, m, list(tins) or None, report_id)
-    except OutputInUse as exc:
+    except (OutputInUse, LayoutError) as exc:
         raise CommandError(f"report: {exc}") from None
     except (TableMissing, PrivacyError, EpisodeKeyError) as exc:
         write_report_record(settings.out_dir, report_record(settings, report_id, started, time.perf_counter() - t0,

@@ -2,12 +2,14 @@
 rate or cases, N fewer admissions, a cost category reduced by a share, a clinician leaving) and print the
 final score, payment factor and dollars of its clinicians before and after, each with its interval
 (engine: pipelines/engine/steering/whatif.py). Re-runs the stages in a scratch folder under OUT/.whatif,
-removed afterwards; OUT's published tables are only read."""
+removed afterwards, under OUT's run lock (a busy OUT is refused in one line); OUT's published tables are
+only read."""
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import uuid
 from pathlib import Path
 
 from pipelines.cli.commands import CommandError
@@ -62,6 +64,7 @@ def _shares(items: list[str]) -> dict:
 
 def run(args) -> int:
     from pipelines.engine.episodes import EpisodeConfigError
+    from pipelines.engine.outfolder import OutputInUse, OutputLock
     from pipelines.engine.rerun import RerunError, load_run
     from pipelines.engine.scoring.inputs import SideInputError, TableMissing
     from pipelines.engine.steering.whatif import (ScenarioError, load_scenario, parse_measure_option, render,
@@ -77,8 +80,11 @@ def run(args) -> int:
                   "cost_reduction": _shares(args.cost_reduction), "clinician_leaves": args.clinician_leaves}
         scenario = load_scenario(values, args.scenario)
         r = load_run(out, args.input, args.performance_year, args.methodology, args.threads)
-        # issue 21 adds OUT's locks: run_whatif(..., lock=...) holds OUT while the published tables are read
-        result = run_whatif(r, scenario)
+        # OUT's run lock while the published tables are read and the scratch folder OUT/.whatif written (issue 21)
+        with OutputLock(out, f"whatif-{uuid.uuid4().hex[:12]}"):
+            result = run_whatif(r, scenario)
+    except OutputInUse as exc:
+        raise CommandError(str(exc)) from None
     except (ScenarioError, RerunError, SideInputError, TableMissing, EpisodeConfigError) as exc:
         raise CommandError(str(exc)) from None
     if args.json:
