@@ -126,10 +126,11 @@ def _drawn_scaling(b: Bootstrap, m: Methodology, drawn: pl.DataFrame, rows: pl.D
     those with a final score > 0 and Part B paid > 0, each counted as often as it was drawn."""
     who = drawn.select(*PARTICIPANT, DRAW)
     tins = ["performance_year", "cohort", "tin"]
+    rows = rows.select(*quality.BENCH_KEYS, "tin", "npi", "oriented_rate", *quality.RATE_FREE_FLAGS)  # what Q5/Q7 read
     member_rows = pl.concat([  # the drawn members' own rows and their practices' rows, in the draws that hold them
         rows.filter(pl.col("npi").is_not_null()).join(who, on=PARTICIPANT, how="inner"),
         rows.filter(pl.col("npi").is_null()).join(who.select(*tins, DRAW).unique(), on=tins, how="inner")])
-    points = quality.measure_points(member_rows, deciles, b.qp, by=(DRAW,))
+    points = quality.measure_points(member_rows, deciles, b.qp, by=(DRAW,), provenance=False)
     best = quality.best_points_per_measure(who, points, b.qp, by=(DRAW,), provenance=False)
     qscore = quality.participant_quality(who, best, b.qp, by=(DRAW,)).select(*PARTICIPANT, DRAW, "quality_score")
     scored = (drawn.join(qscore, on=[*PARTICIPANT, DRAW], how="left")
@@ -156,8 +157,8 @@ def _drawn_scaling(b: Bootstrap, m: Methodology, drawn: pl.DataFrame, rows: pl.D
 def _quality_draws(b: Bootstrap, rates: pl.DataFrame, who: pl.DataFrame, deciles: pl.DataFrame) -> pl.DataFrame:
     """Q7 per (participant, draw) on the draw's rates: pool figure on the draw's Q5 deciles, projected figure on
     V1 (CMS deciles; measures without one keep the draw's pool points)."""
-    pool_points = quality.measure_points(quality.classify_rates(rates, b.qp), deciles, b.qp, by=(DRAW,))
-    projected_points = vquality.projected_rows(pool_points, b.cms_quality, b.qp, by=(DRAW,))
+    pool_points = quality.measure_points(quality.rate_flags(rates), deciles, b.qp, by=(DRAW,), provenance=False)
+    projected_points = vquality.projected_rows(pool_points, b.cms_quality, b.qp, by=(DRAW,), provenance=False)
     out = []
     for figure, points in (("pool", pool_points), ("projected", projected_points)):
         best = quality.best_points_per_measure(who, points, b.qp, by=(DRAW,), provenance=False)
@@ -189,7 +190,8 @@ def bootstrap(b: Bootstrap, m: Methodology) -> pl.DataFrame:
     keys = ["performance_year", "cohort", "tin"]
     mine = rows.join(participants.select(keys).unique(), on=keys, how="semi").filter(
         pl.col("npi").is_null() | pl.col("npi").is_in(participants["npi"].implode())).select(
-        *quality.BENCH_KEYS, "tin", "npi", "cases", "performance_rate", "data_completeness")  # Q2's, re-classified per draw
+        *quality.BENCH_KEYS, "tin", "npi", "cases", "performance_rate", "data_completeness",
+        *quality.RATE_FREE_FLAGS)  # Q2's and their rate-free flags: only the rate's flags are redone per draw
     computed = pl.col("measure_id").is_in(list(b.part_a_measures))
     submitted = quality_rate_draws(mine.filter(~computed), n, seed, on["quality_rates"])
     q6_rows = mine.filter(computed).join(draw_index(n), how="cross")
