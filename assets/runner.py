@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from assets.definitions import asm_job_from_env
 from pipelines.engine.errors import explain
+from pipelines.engine.quality_gates import gx_engine
 from pipelines.engine.outfolder import OutputFolderError, OutputInUse, OutputLock, prepare_output
 from assets.runtime.runrecord import build_summary, instance_home, open_instance, read_summary, write_summary
 from pipelines.engine.settings import RunSettings, settings_to_env
@@ -63,6 +64,7 @@ def _execute_job(settings: RunSettings, run_id: str, instance, run_config: dict)
     with run_environment(settings):
         job = asm_job_from_env()
         if settings.workers <= 1:
+            gx_engine.preload()  # the checks' one-off import overlaps ingest instead of delaying the first check
             return job.execute_in_process(instance=instance, raise_on_error=False, run_id=run_id,
                                           run_config=run_config).success
         recon = reconstructable(asm_job_from_env)
