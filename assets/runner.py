@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from assets.definitions import asm_job_from_env
 from pipelines.engine.errors import explain, says_disk_full
 from pipelines.engine.outfolder import OutputFolderError, OutputInUse, OutputLock, kept_staging_hint, prepare_output
+from pipelines.engine.quality_gates import gx_engine
 from assets.runtime.runrecord import build_summary, instance_home, open_instance, read_summary, write_summary
 from pipelines.engine.settings import RunSettings, settings_to_env
 from pipelines.engine.warehouse import OutFolder
@@ -71,6 +72,8 @@ def _execute_job(settings: RunSettings, run_id: str, instance, run_config: dict)
 
     with run_environment(settings):
         job = asm_job_from_env()
+        if settings.workers <= 1:
+            gx_engine.preload()  # the checks' one-off import overlaps ingest instead of delaying the first check
         recon = reconstructable(asm_job_from_env)
         # Dagster memoizes a reconstructable job's definition per code pointer (one per process): without
         # this, a second run in the same process would plan with the first run's settings.

@@ -3,7 +3,7 @@
     python benchmarks/child.py WHAT --input IN --out OUT [--threads 2] [--memory-limit 20GB]
 
 WHAT is a baseline (`scan`, `copy`: see DEFINITIONS in benchmarks/report.py) or a stage (`ingest`,
-`episodes`, `eligibility`, `episode_risk`, `scoring`, `reports`, `checks`). Stages run the engine
+`episodes`, `eligibility`, `episode_risk`, `scoring`, `projection`, `reports`, `checks`). Stages run the engine
 functions the assets call, on OUT (tables straight to OUT/warehouse, no Dagster run). The timed part
 excludes interpreter start-up and imports (the GX import of `checks` is timed: it is paid once per
 run). The last line printed is JSON: seconds, steps (name -> seconds), rows (table -> rows), notes.
@@ -128,6 +128,14 @@ def scoring(args, settings, m) -> dict:
     return {"seconds": sum(t.steps.values()), "steps": t.steps, "rows": {k: v.height for k, v in tables.items()}}
 
 
+def projection(args, settings, m) -> dict:
+    from pipelines.engine.projection import run_projection
+
+    t0 = time.perf_counter()
+    tables, _ = run_projection(settings, m)
+    return {"seconds": time.perf_counter() - t0, "rows": {k: v.height for k, v in tables.items()}}
+
+
 def reports(args, settings, m) -> dict:
     from pipelines.engine.reports import write_reports
 
@@ -154,7 +162,7 @@ def checks(args, settings, m) -> dict:
 
 
 RUNS = {"scan": bare_scan, "copy": bare_copy, "ingest": ingest, "episodes": episodes, "eligibility": eligibility,
-        "episode_risk": episode_risk, "scoring": scoring, "reports": reports, "checks": checks}
+        "episode_risk": episode_risk, "scoring": scoring, "projection": projection, "reports": reports, "checks": checks}
 
 
 def main() -> None:

@@ -1,5 +1,5 @@
-"""What the benchmark suite prints and keeps: the definitions, the targets (issue 12) with their
-verdicts, the results table, and benchmarks/RESULTS.md (one section per scale, replaced by the
+"""What the benchmark suite prints and keeps: the definitions, the targets (issues 12 and 20) with their
+verdicts, the results table, the scaling curve (wall time and peak RSS against lines, and the exponent), and benchmarks/RESULTS.md (one section per scale, replaced by the
 latest run at that scale; one history line per run). Pure functions over a run record (a dict, also
 saved as JSON next to the data), so they can be tested without running a benchmark.
 
@@ -45,17 +45,23 @@ DEFINITIONS = """\
   above 2, other work competed for the CPU and every absolute time is inflated; ratios less so)."""
 
 TARGETS_TEXT = """\
-- 10 M lines end to end (whole pipeline) **under 120 s**; peak RSS at 10 M **under 4 GB** (the whole pipeline).
-- ingest (cold) at most **2×** the bare copy.
+- 10 M lines end to end (whole pipeline, every TIN's scorecard) **under 120 s**; peak RSS at 10 M **under 4 GB**.
+- ingest (cold) at most **2×** the bare copy; a night's delivery (ingest warm: one new monthly delivery on
+  yesterday's cache) at most **0.25×** the cold ingest of the same run.
 - every stage after ingest at most **5×** the bare scan.
-- 100 M lines end to end **within a 20 GB memory limit** (`--memory-limit 20GB`: DuckDB `memory_limit`,
-  `temp_directory` OUT/.tmp, spilling allowed; peak RSS measured, at most 20 GB)."""
+- 100 M lines end to end, every TIN reported, **within `--memory-limit 16GB`** (DuckDB `memory_limit`,
+  `temp_directory` OUT/.tmp, spilling allowed; peak RSS measured, at most 16 GB) and in at most **12×** the
+  latest 10 M whole-pipeline time in RESULTS.md.
+- scaling curve: the exponent of whole-pipeline time against lines **≤ 1.1** (the aim)."""
 
 PIPELINE_SECONDS_AT_10M = 120.0
 RSS_AT_10M = 4 * GB
 INGEST_X_COPY = 2.0
+WARM_X_COLD = 0.25
 STAGE_X_SCAN = 5.0
-LIMIT_AT_100M = 20 * GB
+LIMIT_AT_100M = 16 * GB
+TIME_100M_X_10M = 12.0
+EXPONENT_AIM = 1.1
 
 
 def median(values: list[float]) -> float | None:
@@ -78,6 +84,9 @@ def row_target(run: dict, row: dict) -> tuple[str, str]:
     if row["key"] == "ingest_cold":
         x = median(row["x_copy"])
         return f"≤ {INGEST_X_COPY:g}× copy", _verdict(x is not None and x <= INGEST_X_COPY)
+    if row["key"] == "ingest_warm":
+        x = warm_x_cold(run)
+        return (f"≤ {WARM_X_COLD:g}× cold", _verdict(x <= WARM_X_COLD)) if x is not None else ("", "")
     if row["kind"] == "stage" and not row["key"].startswith("ingest"):
         x = median(row["x_scan"])
         return f"≤ {STAGE_X_SCAN:g}× scan", _verdict(x is not None and x <= STAGE_X_SCAN)
@@ -94,9 +103,20 @@ def pipeline_target(run: dict, row: dict) -> tuple[str, str]:
     if run["scale"] == 100_000_000:
         limit = parse_size(run["memory_limit"])
         if limit is None or limit > LIMIT_AT_100M:
-            return f"limit {LIMIT_AT_100M / GB:g} GB", "n/a: run with --memory-limit 20GB"
-        return f"≤ {LIMIT_AT_100M / GB:g} GB", _verdict(rss <= LIMIT_AT_100M)
+            return f"limit {LIMIT_AT_100M / GB:g} GB", f"n/a: run with --memory-limit {LIMIT_AT_100M / GB:g}GB"
+        ten = run.get("pipeline_seconds_10m")
+        if ten:
+            return (f"≤ {LIMIT_AT_100M / GB:g} GB, ≤ {TIME_100M_X_10M:g}× 10 M ({ten:,.0f} s)",
+                    _verdict(rss <= LIMIT_AT_100M and wall <= TIME_100M_X_10M * ten))
+        return f"≤ {LIMIT_AT_100M / GB:g} GB (no 10 M time to compare)", _verdict(rss <= LIMIT_AT_100M)
     return "", ""
+
+
+def warm_x_cold(run: dict) -> float | None:
+    """A night's delivery: the warm ingest's median over the cold ingest's median of the same run."""
+    rows = {r["key"]: r for r in run["rows"]}
+    warm, cold = (median(rows[k]["seconds"]) if k in rows else None for k in ("ingest_warm", "ingest_cold"))
+    return warm / cold if warm and cold else None
 
 
 def _verdict(ok: bool) -> str:
@@ -117,7 +137,8 @@ def target_lines(run: dict) -> list[str]:
         if r["kind"] == "stage":
             target, verdict = row_target(run, r)
             if verdict:
-                x = median(r["x_copy"] if r["key"] == "ingest_cold" else r["x_scan"])
+                x = (warm_x_cold(run) if r["key"] == "ingest_warm"
+                     else median(r["x_copy"] if r["key"] == "ingest_cold" else r["x_scan"]))
                 out.append(f"- {r['label']}: {_fmt(x, 2)}×, target {target}: **{verdict}**")
     return out
 
@@ -184,7 +205,7 @@ def section(run: dict) -> str:
             f"{run['date']}, commit `{run['commit']}`; {run['lines']:,} Part B lines; threads {run['threads']}, "
             f"memory limit {run['memory_limit'] or 'none (DuckDB default)'}, repeats {run['repeats']}.\n"
             f"Machine: {machine_line(run)}.\n")
-    parts = [head, results_table(run), "", "Targets (issue 12):", *(target_lines(run) or ["- none apply"])]
+    parts = [head, results_table(run), "", "Targets (issues 12 and 20):", *(target_lines(run) or ["- none apply"])]
     steps = top_steps(run)
     if steps:
         parts += ["", "Slowest steps (the stages' `step_seconds`, median):", "",
@@ -222,6 +243,68 @@ def history_row(run: dict) -> str:
             f"{sum(v == 'PASS' for v in verdicts)}/{len(verdicts)} |")
 
 
+# ------------------------------------------------------------------------------------------ scaling curve
+
+def history_points(history: list[str]) -> dict[int, tuple[float, float, str]]:
+    """Per scale, the latest history line with a whole-pipeline time: (seconds, peak RSS GB, date)."""
+    points = {}
+    for line in history:
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        try:
+            scale, seconds, rss = int(cells[2].replace(",", "")), float(cells[5].replace(",", "")), float(cells[6])
+        except (IndexError, ValueError):
+            continue  # a run without a whole-pipeline time ("—")
+        points[scale] = (seconds, rss, cells[0])
+    return points
+
+
+def exponent(n1: float, t1: float, n2: float, t2: float) -> float:
+    """k in t ∝ n^k between two points: log(t2 / t1) / log(n2 / n1)."""
+    import math
+
+    return math.log(t2 / t1) / math.log(n2 / n1)
+
+
+def fitted_exponent(points: dict[int, tuple[float, float, str]]) -> float | None:
+    """Least-squares slope of log time against log lines over every scale (None below two scales)."""
+    import math
+
+    if len(points) < 2:
+        return None
+    xs = [math.log(n) for n in points]
+    ys = [math.log(t) for t, _, _ in points.values()]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+
+
+def scaling_curve(history: list[str]) -> str:
+    """The scaling curve: per scale, the latest whole-pipeline time and peak RSS, the exponent from the
+    scale before, and the fitted exponent over all (aim ≤ 1.1: a super-linear step shows here)."""
+    points = history_points(history)
+    if not points:
+        return "No whole-pipeline run yet."
+    lines = ["| lines (scale) | whole pipeline s | peak RSS GB | run | exponent from the scale before |",
+             "|---:|---:|---:|---|---:|"]
+    previous = None
+    for n in sorted(points):
+        t, rss, date = points[n]
+        k = f"{exponent(previous[0], previous[1], n, t):.2f}" if previous else "—"
+        lines.append(f"| {n:,} | {t:,.1f} | {rss:.2f} | {date} | {k} |")
+        previous = (n, t)
+    fit = fitted_exponent(points)
+    if fit is not None:
+        lines += ["", f"Fitted exponent of time against lines over {len(points)} scales: **{fit:.2f}** "
+                      f"(aim ≤ {EXPONENT_AIM:g}: **{_verdict(fit <= EXPONENT_AIM)}**)."]
+    return "\n".join(lines)
+
+
+def latest_pipeline_seconds(text: str, scale: int) -> float | None:
+    """The latest whole-pipeline time at `scale` in a RESULTS.md text (the 100 M target compares with 10 M)."""
+    history = [ln for ln in (_block(text, "history") or "").splitlines() if ln.startswith("| ")]
+    point = history_points(history).get(scale)
+    return point[0] if point else None
+
+
 # ------------------------------------------------------------------------------------------ RESULTS.md
 
 HISTORY_HEADER = ("| date | commit | scale | threads | memory limit | pipeline s | pipeline peak RSS GB | "
@@ -256,7 +339,7 @@ def update_results(text: str, run: dict) -> str:
         "",
         DEFINITIONS,
         "",
-        "## Targets (issue 12)",
+        "## Targets (issues 12 and 20)",
         "",
         TARGETS_TEXT,
         "",
@@ -267,6 +350,10 @@ def update_results(text: str, run: dict) -> str:
         "## Latest results per scale",
         "",
         *[f"<!-- bench:scale={s} -->\n{sections[s]}\n<!-- /bench:scale={s} -->\n" for s in sorted(sections)],
+        "## Scaling curve",
+        "",
+        "<!-- bench:scaling -->", scaling_curve(history), "<!-- /bench:scaling -->",
+        "",
         "## History",
         "",
         "<!-- bench:history -->", HISTORY_HEADER, *history, "<!-- /bench:history -->",

@@ -105,20 +105,32 @@ def quality_rate_draws(rows: pl.DataFrame, draws: int, seed: int, resample: bool
     rate on the row's own case count; cases, and so Q3/Q4, do not change). `rows`: quality_measure_points
     rows (tin, npi or null, measure_id, collection_type, cases, performance_rate, ...). `resample` false:
     the submitted rate in every draw."""
-    rows = rows.sort("tin", "npi", "measure_id", "collection_type", nulls_last=True).with_row_index("_r")
-    n = rows.height
-    rate = rows["performance_rate"].cast(pl.Float64).fill_null(np.nan).to_numpy()
-    out = np.repeat(rate[:, None], draws, axis=1)
-    if resample:
-        cases = rows["cases"].cast(pl.Float64).fill_null(0).to_numpy().round().astype(np.int64)
-        for i, r in enumerate(rows.select("tin", "npi", "measure_id", "collection_type").iter_rows()):
-            if cases[i] > 0 and not np.isnan(rate[i]):
-                met = rng(seed, "rate", r[0], r[1] or "", r[2], r[3]).binomial(cases[i], rate[i], size=draws)
-                out[i] = met / cases[i]
-    long = pl.DataFrame({"_r": np.repeat(np.arange(n, dtype=np.uint32), draws),
-                         DRAW: np.tile(np.arange(draws, dtype=np.int64), n),
-                         "performance_rate": out.ravel()}).with_columns(pl.col("performance_rate").fill_nan(None))
-    return long.join(rows.drop("performance_rate"), on="_r", how="left").drop("_r")
+    return RateDraws(rows, draws, seed, resample).long(0, draws)
+
+
+class RateDraws:
+    """`quality_rate_draws` drawn once as a (row x draw) matrix of rates, handed out a range of draws at a time
+    (`long`), so V3 never holds every row of every draw at once."""
+
+    def __init__(self, rows: pl.DataFrame, draws: int, seed: int, resample: bool):
+        self.rows = rows.sort("tin", "npi", "measure_id", "collection_type", nulls_last=True).with_row_index("_r")
+        rate = self.rows["performance_rate"].cast(pl.Float64).fill_null(np.nan).to_numpy()
+        self.rates = np.repeat(rate[:, None], draws, axis=1)
+        if resample:
+            cases = self.rows["cases"].cast(pl.Float64).fill_null(0).to_numpy().round().astype(np.int64)
+            for i, r in enumerate(self.rows.select("tin", "npi", "measure_id", "collection_type").iter_rows()):
+                if cases[i] > 0 and not np.isnan(rate[i]):
+                    met = rng(seed, "rate", r[0], r[1] or "", r[2], r[3]).binomial(cases[i], rate[i], size=draws)
+                    self.rates[i] = met / cases[i]
+
+    def long(self, first: int, stop: int) -> pl.DataFrame:
+        """Per (row, draw) for draws first .. stop - 1: the drawn performance_rate and the row's other columns."""
+        n, k = self.rows.height, stop - first
+        long = pl.DataFrame({"_r": np.repeat(np.arange(n, dtype=np.uint32), k),
+                             DRAW: np.tile(np.arange(first, stop, dtype=np.int64), n),
+                             "performance_rate": self.rates[:, first:stop].ravel()}).with_columns(
+            pl.col("performance_rate").fill_nan(None))
+        return long.join(self.rows.drop("performance_rate"), on="_r", how="left").drop("_r")
 
 
 # ---------------------------------------------------------------------------------- peer pool

@@ -35,13 +35,13 @@ import polars as pl
 from pipelines.engine.methodology import Methodology
 from pipelines.engine.projection import quality as vquality
 from pipelines.engine.projection.cost import SPREAD_POOL
-from pipelines.engine.projection.draws import (DRAW, draw_index, own_episode_draws, pool_member_draws,
-                                               quality_rate_draws)
+from pipelines.engine.projection.draws import DRAW, RateDraws, draw_index, own_episode_draws, pool_member_draws
 from pipelines.engine.scoring import cost, final, payment, quality
 from pipelines.engine.scoring.params import QualityRules
 from pipelines.engine.tables import PARTICIPANT
 
 SOURCES = ("own_episodes", "quality_rates", "peer_pool")
+DRAW_CHUNK = 50  # draws scored together (memory: ~1/10 of the draws' rows at the default 500 draws)
 FIGURES = ("pool", "projected")
 GAINS, LOSES, UNKNOWN = "gains", "loses", "not yet known"
 HELD = ("ia_adjustment", "pi_adjustment", "complex_bonus", "small_practice_bonus")
@@ -107,17 +107,33 @@ def pool_benchmarks(b: Bootstrap, m: Methodology, rows: pl.DataFrame, draws: int
         deciles = quality.quality_benchmarks(carried, b.qp).join(idx, how="cross")
         return bench, deciles, b.scaling.join(idx, how="cross")
     drawn = pool_member_draws(b.members, draws, m.projection.seed)
+    parts = [_drawn_pool(b, m, rows, carried, drawn.filter(pl.col(DRAW).is_between(first, stop - 1)))
+             for first, stop in draw_chunks(draws)]
+    bench, deciles, drawn_s = (pl.concat(list(frames), how="vertical_relaxed") for frames in zip(*parts))
+    drawn_s = drawn_s.filter(pl.col("scaling_factor").is_not_null())
+    # a cohort without pool members (early in an in-year run) keeps the S the caller gives it in every draw
+    given = b.scaling.filter(pl.col("scaling_factor").is_not_null()).join(draw_index(draws), how="cross").join(
+        drawn_s.select("cohort", DRAW), on=["cohort", DRAW], how="anti")
+    return bench, deciles, pl.concat([drawn_s, given.select(drawn_s.columns)], how="vertical_relaxed")
+
+
+def _drawn_pool(b: Bootstrap, m: Methodology, rows: pl.DataFrame, carried: pl.DataFrame,
+                drawn: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """The drawn pools of some draws: their cost benchmarks (B2/B3), Q5 deciles and P3's S."""
     bench = cost.cost_benchmarks(_explode_copies(drawn.select("performance_year", "cohort", "measure_score", DRAW,
                                                               "copies")), m.benchmarks, by=(DRAW,))
     deciles = quality.quality_benchmarks(_explode_copies(carried.rename({"npi": "_row_npi"}).join(
         drawn.select("performance_year", "cohort", "tin", pl.col("npi").alias("member_npi"), DRAW, "copies"),
         on=["performance_year", "cohort", "tin", "member_npi"], how="inner").rename({"_row_npi": "npi"})),
         b.qp, by=(DRAW,))
-    drawn_s = _drawn_scaling(b, m, drawn, rows, bench, deciles).filter(pl.col("scaling_factor").is_not_null())
-    # a cohort without pool members (early in an in-year run) keeps the S the caller gives it in every draw
-    given = b.scaling.filter(pl.col("scaling_factor").is_not_null()).join(draw_index(draws), how="cross").join(
-        drawn_s.select("cohort", DRAW), on=["cohort", DRAW], how="anti")
-    return bench, deciles, pl.concat([drawn_s, given.select(drawn_s.columns)], how="vertical_relaxed")
+    return bench, deciles, _drawn_scaling(b, m, drawn, rows, bench, deciles)
+
+
+def draw_chunks(draws: int) -> list[tuple[int, int]]:
+    """The draws 0 .. draws - 1 in ranges of DRAW_CHUNK (first, stop): V3 scores a range at a time, so its
+    memory is bounded by a range's rows (draws are independent given their pool; results do not depend on
+    the chunking)."""
+    return [(first, min(first + DRAW_CHUNK, draws)) for first in range(0, draws, DRAW_CHUNK)]
 
 
 def _drawn_scaling(b: Bootstrap, m: Methodology, drawn: pl.DataFrame, rows: pl.DataFrame, bench: pl.DataFrame,
@@ -126,10 +142,11 @@ def _drawn_scaling(b: Bootstrap, m: Methodology, drawn: pl.DataFrame, rows: pl.D
     those with a final score > 0 and Part B paid > 0, each counted as often as it was drawn."""
     who = drawn.select(*PARTICIPANT, DRAW)
     tins = ["performance_year", "cohort", "tin"]
+    rows = rows.select(*quality.BENCH_KEYS, "tin", "npi", "oriented_rate", *quality.RATE_FREE_FLAGS)  # what Q5/Q7 read
     member_rows = pl.concat([  # the drawn members' own rows and their practices' rows, in the draws that hold them
         rows.filter(pl.col("npi").is_not_null()).join(who, on=PARTICIPANT, how="inner"),
         rows.filter(pl.col("npi").is_null()).join(who.select(*tins, DRAW).unique(), on=tins, how="inner")])
-    points = quality.measure_points(member_rows, deciles, b.qp, by=(DRAW,))
+    points = quality.measure_points(member_rows, deciles, b.qp, by=(DRAW,), provenance=False)
     best = quality.best_points_per_measure(who, points, b.qp, by=(DRAW,), provenance=False)
     qscore = quality.participant_quality(who, best, b.qp, by=(DRAW,)).select(*PARTICIPANT, DRAW, "quality_score")
     scored = (drawn.join(qscore, on=[*PARTICIPANT, DRAW], how="left")
@@ -156,8 +173,8 @@ def _drawn_scaling(b: Bootstrap, m: Methodology, drawn: pl.DataFrame, rows: pl.D
 def _quality_draws(b: Bootstrap, rates: pl.DataFrame, who: pl.DataFrame, deciles: pl.DataFrame) -> pl.DataFrame:
     """Q7 per (participant, draw) on the draw's rates: pool figure on the draw's Q5 deciles, projected figure on
     V1 (CMS deciles; measures without one keep the draw's pool points)."""
-    pool_points = quality.measure_points(quality.classify_rates(rates, b.qp), deciles, b.qp, by=(DRAW,))
-    projected_points = vquality.projected_rows(pool_points, b.cms_quality, b.qp, by=(DRAW,))
+    pool_points = quality.measure_points(quality.rate_flags(rates), deciles, b.qp, by=(DRAW,), provenance=False)
+    projected_points = vquality.projected_rows(pool_points, b.cms_quality, b.qp, by=(DRAW,), provenance=False)
     out = []
     for figure, points in (("pool", pool_points), ("projected", projected_points)):
         best = quality.best_points_per_measure(who, points, b.qp, by=(DRAW,), provenance=False)
@@ -189,11 +206,26 @@ def bootstrap(b: Bootstrap, m: Methodology) -> pl.DataFrame:
     keys = ["performance_year", "cohort", "tin"]
     mine = rows.join(participants.select(keys).unique(), on=keys, how="semi").filter(
         pl.col("npi").is_null() | pl.col("npi").is_in(participants["npi"].implode())).select(
-        *quality.BENCH_KEYS, "tin", "npi", "cases", "performance_rate", "data_completeness")  # Q2's, re-classified per draw
+        *quality.BENCH_KEYS, "tin", "npi", "cases", "performance_rate", "data_completeness",
+        *quality.RATE_FREE_FLAGS)  # Q2's and their rate-free flags: only the rate's flags are redone per draw
     computed = pl.col("measure_id").is_in(list(b.part_a_measures))
-    submitted = quality_rate_draws(mine.filter(~computed), n, seed, on["quality_rates"])
-    q6_rows = mine.filter(computed).join(draw_index(n), how="cross")
-    who = participants.select(PARTICIPANT).join(draw_index(n), how="cross")
+    submitted = RateDraws(mine.filter(~computed), n, seed, on["quality_rates"])
+    q6_base = mine.filter(computed)
+    parts = []
+    for first, stop in draw_chunks(n):
+        in_chunk = pl.col(DRAW).is_between(first, stop - 1)
+        parts.append(_score_chunk(b, m, participants, submitted.long(first, stop), q6_base,
+                                  own.filter(in_chunk), bench.filter(in_chunk), deciles.filter(in_chunk),
+                                  scaling.filter(in_chunk), draw_index(stop).filter(in_chunk)))
+    return pl.concat(parts).sort([*PARTICIPANT, DRAW])
+
+
+def _score_chunk(b: Bootstrap, m: Methodology, participants: pl.DataFrame, submitted: pl.DataFrame,
+                 q6_base: pl.DataFrame, own: pl.DataFrame, bench: pl.DataFrame, deciles: pl.DataFrame,
+                 scaling: pl.DataFrame, idx: pl.DataFrame) -> pl.DataFrame:
+    """`bootstrap` for one range of draws (`idx`): every frame given holds those draws only."""
+    q6_rows = q6_base.join(idx, how="cross")
+    who = participants.select(PARTICIPANT).join(idx, how="cross")
     scores = {}
     for figure in FIGURES:
         q6 = q6_rows.join(own.select(*PARTICIPANT, DRAW, f"{figure}_q6_rate"), on=[*PARTICIPANT, DRAW], how="left").with_columns(

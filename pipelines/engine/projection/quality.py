@@ -72,29 +72,28 @@ def check_direction(bench: pl.DataFrame, qp: QualityRules) -> list[str]:
 
 
 def projected_rows(points: pl.DataFrame, bench: pl.DataFrame, qp: QualityRules,
-                   by: tuple[str, ...] = ()) -> pl.DataFrame:
+                   by: tuple[str, ...] = (), provenance: bool = True) -> pl.DataFrame:
     """V1 + Q3/Q4 per submitted row of quality_measure_points (participant and TIN-level rows): the row's rate
     in CMS units placed by Q5's interpolation on CMS's boundaries; rows without a CMS benchmark keep the
-    pool's points (`source`). `by`: extra key columns of `points` kept on the rows (V3: the draw)."""
+    pool's points (`source`). `by`: extra key columns of `points` kept on the rows (V3: the draw);
+    `provenance` false: points only, no decile or zero reason (V3's many draws, `quality.measure_points`)."""
     wrong = check_direction(bench, qp)
     bench = bench.with_columns(pl.col("usable") & ~pl.col("measure_id").is_in(wrong))
-    rows = points.with_row_index("_row").join(
-        bench.select(*quality.BENCH_KEYS, "usable", "rate_scale"), on=quality.BENCH_KEYS, how="left")
-    rates = quality.classify_rates(rows.select(
-        "_row", *quality.BENCH_KEYS, *by, "tin", "npi", "cases", "data_completeness",
-        (pl.col("performance_rate") * pl.col("rate_scale").fill_null(1.0)).round(DIGITS).alias("performance_rate")), qp)
+    pool = ["points", *(["decile", "zero_reason"] if provenance else [])]
+    flags = [c for c in quality.RATE_FREE_FLAGS if c in points.columns]
+    rows = points.join(bench.select(*quality.BENCH_KEYS, "usable", "rate_scale"), on=quality.BENCH_KEYS, how="left")
+    rates = quality.reclassify_rates(rows.select(
+        *quality.BENCH_KEYS, *by, "tin", "npi", "cases", "data_completeness",
+        (pl.col("performance_rate") * pl.col("rate_scale").fill_null(1.0)).round(DIGITS).alias("performance_rate"),
+        *flags, "usable", *[pl.col(c).alias(f"pool_{c}") for c in pool]), qp)
     cms_bench = bench.filter(pl.col("usable")).select(*quality.BENCH_KEYS, pl.lit(0).alias("participants"),
                                                        "direction", "worst_rate", *quality.DECILES)
-    scored = quality.measure_points(rates, cms_bench, qp)
-    pool = rows.select("_row", "usable", pl.col("points").alias("pool_points"), pl.col("decile").alias("pool_decile"),
-                       pl.col("zero_reason").alias("pool_zero_reason"))
+    scored = quality.measure_points(rates, cms_bench, qp, provenance=provenance)
     fallback = pl.col("usable").fill_null(False).not_()
-    return scored.join(pool, on="_row").with_columns(
-        pl.when(fallback).then(pl.col("pool_points")).otherwise(pl.col("points")).alias("points"),
-        pl.when(fallback).then(pl.col("pool_decile")).otherwise(pl.col("decile")).alias("decile"),
-        pl.when(fallback).then(pl.col("pool_zero_reason")).otherwise(pl.col("zero_reason")).alias("zero_reason"),
+    return scored.with_columns(
+        *[pl.when(fallback).then(pl.col(f"pool_{c}")).otherwise(pl.col(c)).alias(c) for c in pool],
         pl.when(fallback).then(pl.lit(SOURCE_POOL)).otherwise(pl.lit(SOURCE_CMS)).alias("source"),
-    ).drop("_row", "pool_points", "pool_decile", "pool_zero_reason", "usable")
+    ).drop(*[f"pool_{c}" for c in pool], "usable")
 
 
 def projected_quality(participants: pl.DataFrame, points: pl.DataFrame, bench: pl.DataFrame, qp: QualityRules,

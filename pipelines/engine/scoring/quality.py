@@ -12,6 +12,7 @@ from pipelines.engine.tables import PARTICIPANT
 
 BENCH_KEYS = ["performance_year", "cohort", "measure_id", "collection_type"]
 DECILES = [f"d{k}" for k in range(1, 10)]
+RATE_FREE_FLAGS = ("meets_completeness", "meets_case_minimum", "lower_is_better", "measure_scored")  # classify_rates'
 ISSUE_COLUMNS = {"performance_year": pl.Int64, "tin": pl.Utf8, "npi": pl.Utf8, "measure_id": pl.Utf8,
                  "collection_type": pl.Utf8, "source_file": pl.Utf8, "source_row": pl.Int64, "rule": pl.Utf8,
                  "reason": pl.Utf8}
@@ -114,14 +115,26 @@ def classify_rates(rows: pl.DataFrame, p: QualityRules) -> pl.DataFrame:
         pl.col("measure_id").is_in(list(p.lower_is_better)).alias("lower_is_better"),
         pl.col("measure_id").is_in([m for c in p.required_measures for m in p.scored_measures(c)]).alias(
             "measure_scored"),
-    ).with_columns(
+    )
+    return rate_flags(out)
+
+
+def reclassify_rates(rows: pl.DataFrame, p: QualityRules) -> pl.DataFrame:
+    """`classify_rates` for rows whose rate changed: only `rate_flags` when they carry its flags already."""
+    return rate_flags(rows) if set(RATE_FREE_FLAGS) <= set(rows.columns) else classify_rates(rows, p)
+
+
+def rate_flags(rows: pl.DataFrame) -> pl.DataFrame:
+    """The columns of `classify_rates` that depend on the row's rate: in_benchmark (Q3, Q4, scored, a rate)
+    and the Q5 oriented rate. V3 redraws only the rate of rows `classify_rates` flagged once, so it calls
+    this on its millions of drawn rows instead of normalising their codes again."""
+    return rows.with_columns(
         (pl.col("meets_completeness") & pl.col("meets_case_minimum") & pl.col("measure_scored")
          & pl.col("performance_rate").is_not_null()).alias("in_benchmark"),
         # Q5: lower-is-better measures are compared on negated rates.
         pl.when(pl.col("lower_is_better")).then(-pl.col("performance_rate")).otherwise(
             pl.col("performance_rate")).alias("oriented_rate"),
     )
-    return out
 
 
 def with_peer_pool(rates: pl.DataFrame, participants: pl.DataFrame) -> pl.DataFrame:
@@ -171,7 +184,7 @@ def quality_benchmarks(rates: pl.DataFrame, p: QualityRules, by: tuple[str, ...]
 
 
 def measure_points(rates: pl.DataFrame, benchmarks: pl.DataFrame, p: QualityRules,
-                   by: tuple[str, ...] = ()) -> pl.DataFrame:
+                   by: tuple[str, ...] = (), provenance: bool = True) -> pl.DataFrame:
     """Q3-Q5 points per submitted row.
 
     Decile d = 1 + number of boundaries b_k <= v (v the oriented rate): a rate equal to a boundary
@@ -179,7 +192,8 @@ def measure_points(rates: pl.DataFrame, benchmarks: pl.DataFrame, p: QualityRule
     and tied boundaries push it past all of them. Decile 10 earns quality.decile_10_points (10.0);
     otherwise points = d + 0.9 x (v - b_(d-1)) / (b_d - b_(d-1)), with b_0 the pool's worst rate and
     the position clamped to [0, 1] (0 when the decile has zero width). Failing Q3 or Q4: 0 points.
-    `by`: extra key columns of both frames (V3: the bootstrap draw's benchmarks).
+    `by`: extra key columns of both frames (V3: the bootstrap draw's benchmarks). `provenance` false: the
+    points only, without the decile and zero reason (V3's many draws).
     """
     sign = pl.when(pl.col("lower_is_better")).then(-1.0).otherwise(1.0)
     joined = rates.join(benchmarks.drop(["participants", "direction"]), on=[*BENCH_KEYS, *by], how="left")
@@ -200,17 +214,22 @@ def measure_points(rates: pl.DataFrame, benchmarks: pl.DataFrame, p: QualityRule
     lower, upper = bound(-1), bound(0)
     position = pl.when(upper > lower).then(((v - lower) / (upper - lower)).clip(0.0, 1.0)).otherwise(0.0)
     points = pl.when(pl.col("decile") == 10).then(p.decile_10_points).otherwise(pl.col("decile") + p.partial_point_span * position)
-    reason = (
-        pl.when(~pl.col("measure_scored")).then(pl.lit("measure_not_scored"))
-        .when(~pl.col("meets_completeness")).then(pl.lit("Q3_completeness_below_minimum"))
-        .when(~pl.col("meets_case_minimum")).then(pl.lit("Q4_below_case_minimum"))
-        .when(pl.col("d1").is_null()).then(pl.lit("no_benchmark"))
-        .otherwise(None)
-    )
-    return joined.with_columns(reason.alias("zero_reason")).with_columns(
+    zero_reasons = ((~pl.col("measure_scored"), "measure_not_scored"),
+                    (~pl.col("meets_completeness"), "Q3_completeness_below_minimum"),
+                    (~pl.col("meets_case_minimum"), "Q4_below_case_minimum"),
+                    (pl.col("d1").is_null(), "no_benchmark"))
+    boundaries = [f"_b{k}" for k in range(10)] + ["worst_rate", *DECILES]
+    if not provenance:
+        zero = pl.any_horizontal(cond for cond, _ in zero_reasons)
+        return joined.with_columns(pl.when(zero).then(0.0).otherwise(points).cast(pl.Float64).alias("points")).drop(
+            *boundaries, "decile")
+    reason = pl.when(zero_reasons[0][0]).then(pl.lit(zero_reasons[0][1]))
+    for cond, why in zero_reasons[1:]:
+        reason = reason.when(cond).then(pl.lit(why))
+    return joined.with_columns(reason.otherwise(None).alias("zero_reason")).with_columns(
         pl.when(pl.col("zero_reason").is_null()).then(points).otherwise(0.0).cast(pl.Float64).alias("points"),
         pl.when(pl.col("zero_reason").is_null()).then(pl.col("decile")).otherwise(None).alias("decile"),
-    ).drop([f"_b{k}" for k in range(10)] + ["worst_rate", *DECILES])
+    ).drop(boundaries)
 
 
 def best_points_per_measure(participants: pl.DataFrame, points: pl.DataFrame, p: QualityRules,
@@ -224,16 +243,22 @@ def best_points_per_measure(participants: pl.DataFrame, points: pl.DataFrame, p:
     S6 count (points, measure_scored, non_claims_ok), without which row gave them (V3's many draws)."""
     keys = [*PARTICIPANT, *by]
     base = participants.select(keys).unique()
+    non_claims = (~pl.col("collection_type").is_in(list(p.claims_collection_types))) & pl.col("meets_completeness")
+    if not provenance:  # the best points are the highest: the same value the row order below picks first
+        lazy = points.lazy().select(*keys, "measure_id", "points", "measure_scored", non_claims.alias("non_claims_ok"))
+        mine = base.lazy()
+        rows = pl.concat([lazy.filter(pl.col("npi").is_not_null()).join(mine, on=keys, how="inner"),
+                          lazy.filter(pl.col("npi").is_null()).drop("npi").join(
+                              mine, on=["performance_year", "cohort", "tin", *by], how="inner").select(
+                              *keys, "measure_id", "points", "measure_scored", "non_claims_ok")])
+        return rows.group_by([*keys, "measure_id"]).agg(
+            pl.col("points").max(), pl.col("measure_scored").first(), pl.col("non_claims_ok").any()).collect()
     own = points.filter(pl.col("npi").is_not_null()).join(base, on=keys, how="inner").with_columns(
         pl.lit("participant").alias("submitted_as"))
     tin_level = (points.filter(pl.col("npi").is_null()).drop("npi")
                  .join(base, on=["performance_year", "cohort", "tin", *by], how="inner")
                  .with_columns(pl.lit("tin").alias("submitted_as")))
     rows = pl.concat([own, tin_level.select(own.columns)], how="vertical_relaxed")
-    non_claims = (~pl.col("collection_type").is_in(list(p.claims_collection_types))) & pl.col("meets_completeness")
-    if not provenance:  # the best points are the highest: the same value the row order below picks first
-        return rows.group_by([*keys, "measure_id"]).agg(
-            pl.col("points").max(), pl.col("measure_scored").first(), non_claims.any().alias("non_claims_ok"))
     return (rows.with_columns(non_claims.any().over([*keys, "measure_id"]).alias("non_claims_ok"))
             .sort([*keys, "measure_id", "points", "submitted_as", "collection_type"],
                   descending=[False] * (len(keys) + 1) + [True, False, False])
