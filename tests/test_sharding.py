@@ -103,9 +103,11 @@ def test_episode_shard_refuses_ingest_tables_of_another_shard_count(sharded):
         run_episode_shard(settings, load_methodology(2027), Shard(0, 4))
 
 
-@pytest.mark.parametrize("count", [0, -1, 257])
-def test_shard_count_out_of_range_is_refused(count):
-    with pytest.raises(ShardError, match="shards must be a whole number from 1 to 256"):
+@pytest.mark.parametrize("count, why", [(0, "shards must be a whole number from 1 to 256"),
+                                        (-1, "shards must be a whole number from 1 to 256"),
+                                        (257, "257 shards is more than 256: every shard is a step of its own")])
+def test_shard_count_out_of_range_is_refused(count, why):
+    with pytest.raises(ShardError, match=why):
         RunSettings(input_dir=".", out_dir=".", shards=count)
     with pytest.raises(ShardError):
         Shard(count, count)
