@@ -141,6 +141,16 @@ def test_L_diagnosis_counts_only_inside_its_validity_dates_inclusive():
     assert rows == [flags(1, "LBP"), flags(3, "LBP")]
 
 
+def test_E1_line_dx_counts_once_with_claim_diagnoses_missing_repeating_it_or_adding_more():
+    # E1/C1 (a line's diagnoses are unnested once, the line dx only when no claim dx repeats it):
+    # line 1 has no claim diagnoses at all (a NULL list): its line dx I509 alone makes it an HF line;
+    # line 2 repeats I509 as claim dx 1 and adds I5022 (also HF): still one HF row; line 3 has no line
+    # dx and two HF claim dx: one HF row. Each is qualifying (type 71, 99214, POS 11).
+    no_claim_dx = pb(1) | {"claim_dx": None}
+    assert cohort_lines(no_claim_dx, pb(2, claim_dx=["I509", "I5022"]), pb(3, dx=None, claim_dx=["I5022", "I509"])) == [
+        flags(1), flags(2), flags(3)]
+
+
 # ----------------------------------------------------------------------------------------------------
 # 22_trigger_candidates.sql (E2): cohort_lines + cohort_params -> trigger_candidates
 

@@ -8,11 +8,12 @@
 -- So are the lines of a (beneficiary, cohort) without any qualifying line: E2 pairs only qualifying
 -- lines, A1 counts only qualifying lines and C1 assigns only lines inside an episode of the same
 -- beneficiary and cohort, whose trigger is a qualifying line; such lines could never be used.
--- Performance (issue 4): partb_lines is read once with all line columns (plus narrow reads of the
--- diagnoses and of the E1 columns); every other input is a small code-list table. L validity
--- intervals are first cut into disjoint date segments per (list, cohort, code), so each code-list
--- lookup below is an equality hash join matching at most one segment (no correlated sub-queries,
--- no join back to partb_lines).
+-- Performance (issues 4, 20): partb_lines is read once with all line columns (plus one narrow read of
+-- the diagnoses and E1 columns); every other input is a small code-list table. L validity intervals
+-- are first cut into disjoint date segments per (list, cohort, code), so each code-list lookup below is
+-- an equality hash join matching at most one segment (no correlated sub-queries). A line's diagnoses
+-- are unnested once (the line dx only when no claim dx repeats it); the qualifying pairs come from
+-- those diagnosis hits directly (no join back to the per-line masks).
 WITH bounds AS (
     -- L: every date on which a code's validity can change (interval starts and the day after ends)
     SELECT list_name, cohort, code, valid_from AS d FROM code_lists
@@ -36,29 +37,34 @@ cohorts AS (
     SELECT cohort, CAST(1 AS UBIGINT) << CAST(row_number() OVER (ORDER BY cohort) - 1 AS INTEGER) AS bit
     FROM (SELECT DISTINCT cohort FROM code_lists WHERE list_name IN ('diagnosis', 'condition_service'))
 ),
-dx_lines AS (
-    -- E1, C1: per line, the cohorts (bit mask) with a cohort diagnosis among claim dx 1-12 and the line dx
-    SELECT u.line_rowid, bit_or(k.bit) AS dx_mask
-    FROM (SELECT line_rowid, service_date, unnest(claim_dx) AS dx FROM partb_src
-          UNION ALL
-          SELECT line_rowid, service_date, line_dx FROM partb_src) AS u
+dx_hits AS (
+    -- E1, C1: per line, each cohort diagnosis among claim dx 1-12 and the line dx (several codes of
+    -- one cohort give several rows), with the line's E1 columns
+    SELECT u.line_rowid, u.bene_id, u.service_date, u.claim_type, u.hcpcs, u.place_of_service, u.allowed_amount,
+           k.cohort, k.bit
+    FROM (SELECT line_rowid, bene_id, service_date, claim_type, hcpcs, place_of_service, allowed_amount,
+                 unnest(CASE WHEN line_dx IS NULL OR list_contains(claim_dx, line_dx) THEN claim_dx
+                             ELSE list_append(claim_dx, line_dx) END) AS dx
+          FROM partb_src) AS u
     JOIN code_segments AS c
       ON c.list_name = 'diagnosis' AND c.code = u.dx AND u.service_date BETWEEN c.seg_from AND c.seg_to
     JOIN cohorts AS k ON k.cohort = c.cohort
-    GROUP BY u.line_rowid
+),
+dx_lines AS (
+    -- E1, C1: per line, the cohorts (bit mask) with a cohort diagnosis
+    SELECT line_rowid, bit_or(bit) AS dx_mask FROM dx_hits GROUP BY line_rowid
 ),
 qualifying_pairs AS (
     -- E1: the (beneficiary, cohort) pairs with at least one qualifying line (same test as is_qualifying)
-    SELECT DISTINCT p.bene_id, k.cohort
-    FROM partb_src AS p
+    SELECT DISTINCT d.bene_id, d.cohort
+    FROM dx_hits AS d
     JOIN code_segments AS t
-      ON t.list_name = 'trigger_service' AND t.code = p.hcpcs AND p.service_date BETWEEN t.seg_from AND t.seg_to
+      ON t.list_name = 'trigger_service' AND t.cohort = d.cohort AND t.code = d.hcpcs
+     AND d.service_date BETWEEN t.seg_from AND t.seg_to
     JOIN code_segments AS o
-      ON o.list_name = 'place_of_service' AND o.cohort = t.cohort AND o.code = p.place_of_service
-     AND p.service_date BETWEEN o.seg_from AND o.seg_to
-    JOIN cohorts AS k ON k.cohort = t.cohort
-    JOIN dx_lines AS d ON d.line_rowid = p.line_rowid AND d.dx_mask & k.bit <> 0
-    WHERE list_contains({{qualifying_claim_types}}, p.claim_type) AND p.allowed_amount > 0
+      ON o.list_name = 'place_of_service' AND o.cohort = d.cohort AND o.code = d.place_of_service
+     AND d.service_date BETWEEN o.seg_from AND o.seg_to
+    WHERE list_contains({{qualifying_claim_types}}, d.claim_type) AND d.allowed_amount > 0
 ),
 touching AS (
     -- lines with a cohort diagnosis or a condition-related HCPCS of any cohort (any date; exact below)

@@ -12,9 +12,9 @@ WITH days AS (
     SELECT bene_id, cohort, tin,
            CASE WHEN {{pair_scope}} = 'tin' THEN '' ELSE npi END AS pair_npi,
            service_date,
-           arg_min({'npi': npi, 'claim_control_number': claim_control_number, 'line_number': line_number,
-                    'claim_id': claim_id},
-                   (coalesce(npi, ''), claim_control_number, line_number, claim_id)) AS first_line
+           -- the struct's fields in tie-break order, so its minimum is the day's first line
+           min({'npi_order': coalesce(npi, ''), 'claim_control_number': claim_control_number,
+                'line_number': line_number, 'claim_id': claim_id, 'npi': npi}) AS first_line
     FROM cohort_lines
     WHERE is_qualifying AND tin IS NOT NULL AND (npi IS NOT NULL OR {{pair_scope}} = 'tin')
     GROUP BY ALL

@@ -10,13 +10,14 @@ WITH assigned AS (
       ON e.bene_id = l.bene_id AND e.cohort = l.cohort AND l.service_date BETWEEN e.start_date AND e.end_date
 ),
 range_category AS (
-    SELECT a.episode_id, a.line_rowid, r.service_category
-    FROM assigned AS a
+    -- the HCPCS range category of each (HCPCS, service date) of the cohort lines: it depends on nothing
+    -- else, so it is looked up once per pair, not once per assigned line (used only without a BETOS category)
+    SELECT d.hcpcs, d.service_date, r.service_category
+    FROM (SELECT DISTINCT hcpcs, service_date FROM cohort_lines) AS d
     JOIN service_categories AS r
-      ON a.hcpcs BETWEEN r.hcpcs_from AND r.hcpcs_to AND length(a.hcpcs) = length(r.hcpcs_from)
-     AND a.service_date BETWEEN r.valid_from AND r.valid_to
-    WHERE a.betos IS NULL OR NOT EXISTS (SELECT 1 FROM betos_categories AS b WHERE b.letter = left(a.betos, 1))
-    QUALIFY row_number() OVER (PARTITION BY a.episode_id, a.line_rowid ORDER BY r.priority, r.hcpcs_from) = 1
+      ON d.hcpcs BETWEEN r.hcpcs_from AND r.hcpcs_to AND length(d.hcpcs) = length(r.hcpcs_from)
+     AND d.service_date BETWEEN r.valid_from AND r.valid_to
+    QUALIFY row_number() OVER (PARTITION BY d.hcpcs, d.service_date ORDER BY r.priority, r.hcpcs_from) = 1
 )
 SELECT a.episode_id, a.cohort, 'partb' AS source, a.claim_control_number, a.line_number, a.claim_id, a.bene_id,
        a.service_date, a.service_date - a.start_date AS episode_day, a.claim_type, a.hcpcs, a.betos,
@@ -31,4 +32,4 @@ SELECT a.episode_id, a.cohort, 'partb' AS source, a.claim_control_number, a.line
        a.line_rowid
 FROM assigned AS a
 LEFT JOIN betos_categories AS b ON b.letter = left(a.betos, 1)
-LEFT JOIN range_category AS r ON r.episode_id = a.episode_id AND r.line_rowid = a.line_rowid
+LEFT JOIN range_category AS r ON r.hcpcs = a.hcpcs AND r.service_date = a.service_date

@@ -17,13 +17,20 @@ WITH agg AS (
            {{category_cost_sums}},
            count(*) FILTER (WHERE l.source = 'partb') AS partb_lines,
            count(*) FILTER (WHERE l.source = 'parta') AS parta_claims,
-           count(DISTINCT l.claim_control_number) FILTER (WHERE l.source = 'parta' AND l.service_category = 'inpatient') AS hospitalizations,
-           count(DISTINCT l.claim_control_number) FILTER (WHERE l.source = 'parta' AND l.service_category = 'post_acute') AS post_acute_after_hospitalization,
-           greatest(count(DISTINCT l.service_date) FILTER (WHERE l.service_group = 'echocardiography') - 1, 0) AS echos_beyond_first,
            coalesce(bool_or(l.service_group = 'advanced_imaging' AND l.episode_day < {{early_imaging_days}}), false) AS advanced_imaging_early,
            count(*) FILTER (WHERE l.source = 'partb' AND (l.service_category = 'procedures' OR l.service_group = 'injection')) AS injections_or_procedures,
            coalesce(bool_or(l.service_group = 'spine_surgery'), false) AS spine_surgery
     FROM episode_lines AS l
+    GROUP BY l.episode_id
+),
+distinct_counts AS (
+    -- the DISTINCT counts over the few lines they look at (Part A claims, echocardiograms), not every line
+    SELECT l.episode_id,
+           count(DISTINCT l.claim_control_number) FILTER (WHERE l.source = 'parta' AND l.service_category = 'inpatient') AS hospitalizations,
+           count(DISTINCT l.claim_control_number) FILTER (WHERE l.source = 'parta' AND l.service_category = 'post_acute') AS post_acute_after_hospitalization,
+           greatest(count(DISTINCT l.service_date) FILTER (WHERE l.service_group = 'echocardiography') - 1, 0) AS echos_beyond_first
+    FROM episode_lines AS l
+    WHERE l.source = 'parta' OR l.service_group = 'echocardiography'
     GROUP BY l.episode_id
 )
 SELECT e.episode_id, e.cohort, e.performance_year, e.status, e.excluded, e.quarantined, e.counts_for_scoring,
@@ -34,11 +41,12 @@ SELECT e.episode_id, e.cohort, e.performance_year, e.status, e.excluded, e.quara
        {{category_cost_columns}},
        coalesce(a.partb_lines, 0) AS partb_lines,
        coalesce(a.parta_claims, 0) AS parta_claims,
-       coalesce(a.hospitalizations, 0) AS hospitalizations,
-       coalesce(a.post_acute_after_hospitalization, 0) AS post_acute_after_hospitalization,
-       coalesce(a.echos_beyond_first, 0) AS echos_beyond_first,
+       coalesce(d.hospitalizations, 0) AS hospitalizations,
+       coalesce(d.post_acute_after_hospitalization, 0) AS post_acute_after_hospitalization,
+       coalesce(d.echos_beyond_first, 0) AS echos_beyond_first,
        coalesce(a.advanced_imaging_early, false) AS advanced_imaging_early,
        coalesce(a.injections_or_procedures, 0) AS injections_or_procedures,
        coalesce(a.spine_surgery, false) AS spine_surgery
 FROM episodes AS e
 LEFT JOIN agg AS a ON a.episode_id = e.episode_id
+LEFT JOIN distinct_counts AS d ON d.episode_id = e.episode_id

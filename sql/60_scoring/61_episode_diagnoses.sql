@@ -11,14 +11,14 @@ partb AS (
     FROM eps AS e
     JOIN {{partb_lines}} AS l
       ON l.bene_id = e.bene_id
-     AND l.service_date BETWEEN e.start_date - INTERVAL ({{lookback_days}}) DAY AND e.start_date - INTERVAL 1 DAY
+     AND l.service_date BETWEEN e.start_date - {{lookback_days}} AND e.start_date - 1  -- DATE arithmetic (no TIMESTAMP casts)
 ),
 parta AS (
     SELECT e.episode_id, d.dx
     FROM eps AS e
     JOIN {{parta_diagnoses}} AS d
       ON d.bene_id = e.bene_id
-     AND d.from_date BETWEEN e.start_date - INTERVAL ({{lookback_days}}) DAY AND e.start_date - INTERVAL 1 DAY
+     AND d.from_date BETWEEN e.start_date - {{lookback_days}} AND e.start_date - 1  -- DATE arithmetic (no TIMESTAMP casts)
 )
 SELECT e.episode_id, coalesce(list_sort(list_distinct(list(x.dx) FILTER (WHERE x.dx IS NOT NULL))), []) AS dx
 FROM eps AS e

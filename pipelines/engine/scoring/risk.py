@@ -113,10 +113,14 @@ def hcc_scores(frame: pl.DataFrame, p: RiskParams) -> pl.DataFrame:
     req = _library_inputs(frame, p)
     ccs = _condition_categories(req, model).group_by("row").agg(pl.col("cc").unique().sort().alias("ccs"))
     req = req.with_row_index("row").join(ccs, on="row", how="left").with_columns(pl.col("ccs").fill_null([]))
-    hcc_of = {tuple(c): sorted(apply_hierarchies(set(c), model, hierarchies_default), key=_hcc_order)
-              for c in req.select(pl.col("ccs")).unique()["ccs"].to_list()}
-    req = req.with_columns(pl.col("ccs").map_elements(lambda c: hcc_of[tuple(c)], return_dtype=pl.List(pl.Utf8))
-                           .alias("hccs"))
+    # hierarchies once per distinct category set, joined back on the set's text (issue 20: no per-row Python)
+    ccs_key = pl.col("ccs").list.join("|").alias("ccs_key")
+    sets = req.select("ccs").unique()["ccs"].to_list()
+    hcc_of = pl.DataFrame({"ccs_key": ["|".join(c) for c in sets],
+                           "hccs": [sorted(apply_hierarchies(set(c), model, hierarchies_default), key=_hcc_order)
+                                    for c in sets]}, schema={"ccs_key": pl.Utf8, "hccs": pl.List(pl.Utf8)})
+    req = (req.with_columns(ccs_key).join(hcc_of, on="ccs_key", how="left", maintain_order="left")
+           .drop("ccs_key"))
     demo_cols = ["lib_age", "lib_sex", "lib_dual", "lib_orec", "lib_crec"]
     demographics = {key: categorize_demographics(*key, version="V2")
                     for key in req.select(demo_cols).unique().iter_rows()}
