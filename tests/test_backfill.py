@@ -90,6 +90,28 @@ def test_backfill_refuses_the_month_whose_blocking_ingest_check_fails(world, tmp
     assert not OutFolder(out).backfill_dir.exists() and not OutFolder(out).warehouse_dir.exists()
 
 
+def test_backfill_stops_at_a_missing_month_as_a_run_does_and_accepts_it_when_told(world, tmp_path, capsys):
+    """Issue 21 gates in the replay: without September 2027's Part B delivery (ZC5 D2709..), October's subset has
+    a gap in its monthly sequence: refused in one line naming the month, as `asm run` refuses it; with
+    `--accept-incomplete 2027-09` (asm run's option, one declaration) October is replayed into the history."""
+    inp = tmp_path / "in"
+    inp.mkdir()
+    dropped = [f.name for f in world.iterdir() if ".ZC5Y27.D2709" in f.name]
+    assert len(dropped) == 1
+    for f in world.iterdir():
+        if f.name not in dropped:
+            (inp / f.name).symlink_to(f)
+    args = ["backfill", "--monthly", "--input", str(inp), "--threads", "2", "--from", "2027-10", "--to", "2027-10",
+            "--quiet"]
+    assert main([*args, "--out", str(tmp_path / "refused")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("asm: error: backfill 2027-10: ingest: check ingest_files/"), err
+    assert "2027-09 missing: no CCLF5 delivery between 2027-08 and 2027-10" in err[0], err[0]
+    assert not OutFolder(tmp_path / "refused").history_dir.exists()
+    assert main([*args, "--out", str(tmp_path / "accepted"), "--accept-incomplete", "2027-09"]) == 0
+    assert read_history(tmp_path / "accepted")["as_of"].n_unique() == 1
+
+
 def test_backfill_refuses_an_output_folder_another_run_holds_and_leaves_its_scratch(world, tmp_path, capsys):
     """One run per OUT (the backfill writes OUT/history): a held OUT is a one-line refusal, and the holder's
     scratch folder is not removed."""

@@ -105,9 +105,11 @@ def replay_month(input_dir: Path, month: str, scratch: Path, out_dir: Path, sett
 
 def backfill_monthly(input_dir: Path, out_dir: Path, months: list[str], m: Methodology,
                      config_file: Path | None = None, threads: int = 0,
-                     on_month: Callable[[MonthReplayed], None] | None = None) -> list[MonthReplayed]:
+                     on_month: Callable[[MonthReplayed], None] | None = None,
+                     accept_incomplete: tuple[str, ...] = (), accept_amounts: bool = False) -> list[MonthReplayed]:
     """Replay `months` (YYYY-MM, oldest first) of `input_dir` and fill `out_dir`'s projection history.
-    `on_month` is told of each month as it is done (progress). Raises ReplayError (one line)."""
+    `on_month` is told of each month as it is done (progress); `accept_*`: as `asm run`'s (issue 21 gates).
+    Raises ReplayError (one line)."""
     out = Path(out_dir).resolve()
     try:
         prepare_output(out)
@@ -117,7 +119,7 @@ def backfill_monthly(input_dir: Path, out_dir: Path, months: list[str], m: Metho
     scratch = OutFolder(out).backfill_dir
     settings = RunSettings(input_dir=Path(input_dir), out_dir=scratch / "out", performance_year=m.performance_year,
                            config_file=Path(config_file).resolve() if config_file else None, threads=threads,
-                           quiet=True)
+                           quiet=True, accept_incomplete=tuple(accept_incomplete), accept_amounts=accept_amounts)
     done = []
     try:
         with OutputLock(out, f"backfill-{uuid.uuid4().hex[:12]}"):  # one run per OUT: it writes OUT/history

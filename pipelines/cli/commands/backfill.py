@@ -35,6 +35,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, default=None, help="methodology overrides (TOML)")
     p.add_argument("--threads", default=0, type=int, help="DuckDB threads (default: all cores)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    for s in accept_settings():  # issue 21: the months replayed pass the same gates as `asm run`, accepted alike
+        if s.kind == "bool":
+            p.add_argument(s.cli, action="store_true", help=s.help.replace("%", "%%"))
+        else:
+            p.add_argument(s.cli, metavar=s.metavar, default="", help=s.help.replace("%", "%%"))
+
+
+def accept_settings():
+    """`asm run`'s options that accept a gate's problem (pipelines.engine.settings: one declaration each)."""
+    from pipelines.engine.settings import run_settings
+
+    return [s for s in run_settings() if s.name in ("accept_incomplete", "accept_amounts")]
 
 
 def run(args) -> int:
@@ -59,7 +71,10 @@ def run(args) -> int:
 
     out = args.out.resolve()
     try:
-        backfill_monthly(args.input, out, months, m, config_file=args.config, threads=args.threads, on_month=shown)
+        accepted = {s.name: (getattr(args, s.name) if s.kind == "bool" else s.from_text(getattr(args, s.name)))
+                    for s in accept_settings()}
+        backfill_monthly(args.input, out, months, m, config_file=args.config, threads=args.threads, on_month=shown,
+                         **accepted)
     except ReplayError as exc:
         raise CommandError(str(exc)) from None
     print(f"asm backfill: {len(months)} month(s) replayed ({months[0]} .. {months[-1]}); history in "
