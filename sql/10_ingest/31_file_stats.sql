@@ -102,6 +102,12 @@ cadence AS (
     SELECT kind, CASE WHEN kind = 'rif_carrier' THEN greatest(min(spacing), 1) ELSE 1 END AS months
     FROM months GROUP BY kind
 ),
+gaps AS (
+    -- the months a layout's cadence expected between the month before and this one (empty: no gap)
+    SELECT m.*, list_transform(range(k.months, greatest(m.spacing, k.months), k.months),
+                               lambda i: strftime(m.previous_month + to_months(i::INTEGER), '%Y-%m')) AS missing_months
+    FROM months AS m JOIN cadence AS k USING (kind)
+),
 judged AS (
     SELECT f.*, m.previous_month, m.month_rows, m.neighbours_median,
            -- issue 21 item 2: an incomplete delivery (problem, and the months an --accept-incomplete must name)
@@ -117,14 +123,11 @@ judged AS (
                     AND coalesce(m.neighbours_median, {{incomplete_min_neighbour_lines}}) >= {{incomplete_min_neighbour_lines}}
                    THEN {'problem': printf('none of its %d rows was loaded (excluded: %s)', f.rows_read, f.excluded_by_rule),
                          'months': [strftime(f.delivery_month, '%Y-%m')]}
-               WHEN m.spacing > k.months AND m.neighbours_median >= {{incomplete_min_neighbour_lines}}
+               WHEN len(m.missing_months) > 0 AND m.neighbours_median >= {{incomplete_min_neighbour_lines}}
                    THEN {'problem': printf('%s missing: no %s delivery between %s and %s',
-                                           array_to_string(list_transform(range(k.months, m.spacing, k.months),
-                                                   lambda i: strftime(m.previous_month + to_months(i::INTEGER), '%Y-%m')), ', '),
-                                           upper(f.kind), strftime(m.previous_month, '%Y-%m'),
-                                           strftime(f.delivery_month, '%Y-%m')),
-                         'months': list_transform(range(k.months, m.spacing, k.months),
-                                                  lambda i: strftime(m.previous_month + to_months(i::INTEGER), '%Y-%m'))}
+                                           array_to_string(m.missing_months, ', '), upper(f.kind),
+                                           strftime(m.previous_month, '%Y-%m'), strftime(f.delivery_month, '%Y-%m')),
+                         'months': m.missing_months}
                WHEN m.neighbours_median >= {{delivery_check_min_lines}}
                     AND m.month_rows < {{incomplete_min_share}} * m.neighbours_median
                    THEN {'problem': printf('month %s has %d %s lines, %.0f%% of the median of its neighbouring months (%d; limit %.0f%%)',
@@ -148,19 +151,17 @@ judged AS (
                                format('{:,.0f}', {{em_allowed_band}}[1]), format('{:,.0f}', {{em_allowed_band}}[2]))
            END AS amounts
     FROM files AS f
-    LEFT JOIN months AS m USING (kind, delivery_month)
-    LEFT JOIN cadence AS k USING (kind)
+    LEFT JOIN gaps AS m USING (kind, delivery_month)
 ),
 accepted AS (
     -- what `asm run --accept-incomplete` (file names or YYYY-MM months) and `--accept-amounts` accept
     SELECT *,
            incomplete IS NOT NULL
            AND (list_contains({{accept_incomplete}}::VARCHAR[], source_file)
-                OR (len(list_filter(incomplete.months, lambda x: x IS NOT NULL)) > 0
-                    AND list_has_all({{accept_incomplete}}::VARCHAR[], list_filter(incomplete.months, lambda x: x IS NOT NULL))))
+                OR (len(named_months) > 0 AND list_has_all({{accept_incomplete}}::VARCHAR[], named_months)))
                AS incomplete_accepted,
            amounts IS NOT NULL AND {{accept_amounts}} AS amounts_accepted
-    FROM judged
+    FROM (SELECT *, list_filter(incomplete.months, lambda x: x IS NOT NULL) AS named_months FROM judged)
 )
 SELECT source_file, kind, format, rows_read, rows_loaded, rows_excluded, rows_quarantined,
        rows_read = rows_loaded + rows_excluded + rows_quarantined AS reconciled,
@@ -171,8 +172,8 @@ SELECT source_file, kind, format, rows_read, rows_loaded, rows_excluded, rows_qu
        -- the reason, and how to run on if the data is right (issue 21: the message says how to override)
        CASE WHEN NOT incomplete_accepted
             THEN incomplete.problem || printf(' (if expected: asm run --accept-incomplete %s)',
-                     CASE WHEN len(list_filter(incomplete.months, lambda x: x IS NOT NULL)) > 0
-                          THEN array_to_string(incomplete.months, ',') ELSE source_file END) END AS completeness_problem,
+                     CASE WHEN len(named_months) > 0 THEN array_to_string(named_months, ',')
+                          ELSE source_file END) END AS completeness_problem,
        CASE WHEN NOT amounts_accepted THEN amounts || ' (if they are right: asm run --accept-amounts)' END AS amount_problem,
        nullif(concat_ws('; ', CASE WHEN incomplete_accepted THEN 'incomplete: ' || incomplete.problem END,
                         CASE WHEN amounts_accepted THEN 'amounts: ' || amounts END), '') AS accepted_problem
