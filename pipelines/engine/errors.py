@@ -31,6 +31,13 @@ def _type_word(dtype: str) -> str:
 
 
 DISK_FULL = "is full: free space"  # in every full-disk line of `explain`
+DISK_FULL_TEXT = r"No space left on device|Errno 28\b|ENOSPC|Disk quota exceeded|database or disk is full"
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether an error is a full disk or quota: the one home of what one looks like (also inside
+    shutil.copytree's Error, a list of each file's error text; `explain` words it)."""
+    return re.search(DISK_FULL_TEXT, str(exc), re.I) is not None
 
 
 def says_disk_full(line: str) -> bool:
@@ -82,7 +89,7 @@ def _missing_column(m: re.Match, raw: str, out: str) -> str:
 
 _RULES: tuple[tuple[re.Pattern, Callable[[re.Match, str, str], str]], ...] = tuple(
     (re.compile(p, re.I | re.S), f) for p, f in (
-        (r"No space left on device|Errno 28\b|ENOSPC|Disk quota exceeded|database or disk is full", _disk_full),
+        (DISK_FULL_TEXT, _disk_full),
         (r"Read-only file system|Errno 30\b|EROFS", _read_only),
         (r"Permission denied|Errno 13\b|EACCES", _denied),
         (r"Out of Memory Error|OutOfMemory|MemoryError|memory allocation of \d+ bytes failed", _memory),

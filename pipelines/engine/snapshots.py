@@ -29,6 +29,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipelines.engine.errors import is_disk_full
 from pipelines.engine.warehouse import (CURRENT, REPORTS, SNAPSHOTS, STAGING, WAREHOUSE, OutFolder, _dir_to_symlink,
                                         _rename, _symlink_replace, write_text)
 
@@ -228,7 +229,7 @@ def publish_run(wh: OutFolder, keep_snapshots: int = 2, extra_files: dict[str, s
         result = _build_snapshot(wh, staging, partial, extra_files or {})
     except BaseException as exc:
         shutil.rmtree(partial, ignore_errors=True)  # no half-built snapshot left, on that disk least of all
-        if isinstance(exc, OSError) and _disk_full(exc):
+        if isinstance(exc, OSError) and is_disk_full(exc):
             raise snapshot_disk_full(wh, exc) from None
         raise
     os.utime(partial)  # an OUT of a version without publish marks is migrated by this time (published_snapshots)
@@ -249,12 +250,6 @@ def publish_run(wh: OutFolder, keep_snapshots: int = 2, extra_files: dict[str, s
     return result
 
 
-def _disk_full(exc: OSError) -> bool:
-    """A full disk or quota, also inside shutil.copytree's Error (a list of each file's error text)."""
-    return exc.errno in (errno.ENOSPC, errno.EDQUOT) or (
-        isinstance(exc, shutil.Error) and any(f"[Errno {n}]" in str(exc) for n in (errno.ENOSPC, errno.EDQUOT)))
-
-
 def snapshot_disk_full(wh: OutFolder, exc: OSError) -> OSError:
     """The full-disk error of a snapshot write, naming the disk of OUT/snapshots (its real place: a link to
     another disk is followed), which pipelines.engine.errors turns into the one line "the disk holding ... is
@@ -271,9 +266,9 @@ def snapshot_disk_full(wh: OutFolder, exc: OSError) -> OSError:
 # Retention: what was published is kept (issue 21, item 4)
 
 
-def mark_published(snapshot: Path) -> None:
-    """Record that OUT/current was switched to `snapshot` (the switch time, in ns)."""
-    write_text(snapshot / PUBLISHED_MARK, f"{time.time_ns()}\n")
+def mark_published(snapshot: Path, at_ns: int | None = None) -> None:
+    """Record that OUT/current was switched to `snapshot` (the switch time, in ns: now unless given)."""
+    write_text(snapshot / PUBLISHED_MARK, f"{time.time_ns() if at_ns is None else at_ns}\n")
 
 
 def _published_at(snapshot: Path) -> int | None:
@@ -300,7 +295,7 @@ def published_snapshots(wh: OutFolder) -> dict[Path, int]:
         limit = current.stat().st_mtime_ns
         for p in snapshots:
             if (t := p.stat().st_mtime_ns) <= limit:
-                write_text(p / PUBLISHED_MARK, f"{t}\n")
+                mark_published(p, t)
                 done[p] = t
     for p in snapshots:
         if current is not None and p not in done and p.resolve() == current:
