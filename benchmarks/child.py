@@ -136,6 +136,14 @@ def projection(args, settings, m) -> dict:
     return {"seconds": time.perf_counter() - t0, "rows": {k: v.height for k, v in tables.items()}}
 
 
+def steering(args, settings, m) -> dict:
+    from pipelines.engine.steering.stage import run_steering
+
+    t0 = time.perf_counter()
+    tables, _ = run_steering(settings, m)
+    return {"seconds": time.perf_counter() - t0, "rows": {k: v.height for k, v in tables.items()}}
+
+
 def reports(args, settings, m) -> dict:
     from pipelines.engine.reports import write_reports
 
@@ -162,7 +170,8 @@ def checks(args, settings, m) -> dict:
 
 
 RUNS = {"scan": bare_scan, "copy": bare_copy, "ingest": ingest, "episodes": episodes, "eligibility": eligibility,
-        "episode_risk": episode_risk, "scoring": scoring, "projection": projection, "reports": reports, "checks": checks}
+        "episode_risk": episode_risk, "scoring": scoring, "projection": projection, "steering": steering,
+        "reports": reports, "checks": checks}
 
 
 def main() -> None:

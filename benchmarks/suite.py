@@ -10,7 +10,7 @@ DuckDB scan and a bare copy of the same input measured in the same run; one tabl
 2. Per repeat, in order, each in its own child process (benchmarks/child.py) followed at once by a
    bare scan (and, for ingest and the whole pipeline, a bare copy): ingest cold, ingest warm (a
    nightly run adding the newest delivery to the cache of a run without it), episodes, eligibility,
-   episode_risk, scoring, projection, reports, checks, then `asm run` (the whole pipeline, fresh output folder).
+   episode_risk, scoring, projection, steering, reports, checks, then `asm run` (the whole pipeline, fresh output folder).
 3. Prints the table (markdown) and the targets with PASS/FAIL, saves the run record as JSON in
    WORK/<N>-seed<S>/runs/, and replaces that scale's section of benchmarks/RESULTS.md (`--no-results`
    to leave it alone; a run of part of the suite, `--only`, says so in its section).
@@ -46,6 +46,7 @@ STAGES = [  # key, label, child run, paired with a copy too
     ("episode_risk", "episode_risk", "episode_risk", False),
     ("scoring", "scoring", "scoring", False),
     ("projection", "projection (V1-V5, bootstrap)", "projection", False),
+    ("steering", "steering (improvement levers)", "steering", False),
     ("reports", "reports", "reports", False),
     ("checks", "checks (every suite)", "checks", False),
     ("pipeline", "whole pipeline (`asm run`)", None, True),
@@ -185,11 +186,12 @@ def pipeline_steps(out: Path) -> dict[str, float]:
 
     from pipelines.engine.projection import PROJECTION_TABLES
     from pipelines.engine.scoring.stage import SCORING_TABLES
+    from pipelines.engine.steering.stage import STEERING_TABLES
 
     episodes = sum(float(x) for x in tables.get("episodes", {}).get("seconds_by_shard", [])) or secs("episodes")
     steps = {"ingest": secs("partb_lines"), "episodes": episodes, "eligibility": secs("eligibility"),
              "episode_risk": secs("episode_risk"), "scoring": secs(*SCORING_TABLES),
-             "projection": secs(*PROJECTION_TABLES),
+             "projection": secs(*PROJECTION_TABLES), "steering": secs(*STEERING_TABLES),
              "reports": secs("reports")}
     steps["checks, staging, publish, Dagster"] = max(0.0, float(summary["seconds"]) - sum(steps.values()))
     return steps
