@@ -219,3 +219,72 @@ def test_unique_key_passes_on_distinct_hashes_and_counts_a_bad_npi_once_per_valu
     assert outcomes["netting_key_unique"].observed == "0 duplicated keys"
     assert not outcomes["npi_valid"].passed
     assert outcomes["npi_valid"].unexpected_count == 1 and outcomes["npi_valid"].examples[0]["lines"] == 2
+
+
+# --------------------------------------------------------------------------------------------
+# Issue 20 item 3: one scan per table
+
+
+def test_row_filter_is_only_a_query_that_filters_the_table_s_rows(tmp_path):
+    from pipelines.engine.quality_gates.duckdb_engine import row_filter
+
+    path = _table(tmp_path, "t", "SELECT range AS a, 2 * range AS b, 'x' AS s FROM range(10)")
+    con, relation = duckdb.connect(), f"read_parquet('{path}')"
+    assert row_filter(con, "SELECT a, b - a AS d FROM {batch} WHERE a > 1 AND s <> 'y'", relation) == "a > 1 AND s <> 'y'"
+    for query in ("SELECT count(*) FROM {batch} WHERE a > 1",  # an aggregate: one row, whatever the filter
+                  "SELECT a, lag(a) OVER (ORDER BY a) FROM {batch} WHERE a > 1",
+                  "SELECT a FROM {batch} AS t WHERE a > 1",
+                  "SELECT a FROM {batch} WHERE a > 1 ORDER BY a",
+                  "SELECT a FROM {batch} WHERE a > (SELECT min(a) FROM {batch})",
+                  "SELECT a FROM {batch} WHERE a IN (SELECT n FROM {table:other})",
+                  "SELECT nope FROM {batch} WHERE a > 1"):  # does not bind: evaluated alone, with its error
+        assert row_filter(con, query, relation) is None, query
+
+
+def _suite(tmp_path, monkeypatch, expectations: list[dict]) -> None:
+    import pipelines.engine.quality_gates.suites as suites
+
+    (tmp_path / "t.json").write_text(json.dumps({"name": "t", "expectations": expectations}))
+    monkeypatch.setattr(suites, "EXPECTATIONS_DIR", tmp_path)
+
+
+def _sql(name: str, query: str) -> dict:
+    return {"type": "unexpected_rows_expectation", "kwargs": {"unexpected_rows_query": query}, "meta": {"name": name}}
+
+
+def test_one_scan_per_table_gives_the_outcomes_of_one_query_per_expectation(tmp_path, monkeypatch):
+    import pipelines.engine.quality_gates.duckdb_engine as engine
+
+    path = _table(tmp_path, "t", """SELECT i AS k, i % 3 AS g, CASE WHEN i = 4 THEN -1 ELSE i END AS v,
+                                           'f' || (i % 2) AS source_file FROM range(8) AS r(i)
+                                    UNION ALL SELECT 7, 1, 7, 'f1'""")
+    _suite(tmp_path, monkeypatch, [
+        {"type": "expect_compound_columns_to_be_unique", "kwargs": {"column_list": ["k", "g"]}, "meta": {"name": "key"}},
+        {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "v"}, "meta": {"name": "v_unique"}},
+        {"type": "expect_column_values_to_be_between", "kwargs": {"column": "v", "min_value": 0}, "meta": {"name": "v_min"}},
+        _sql("negative", "SELECT k, v, source_file FROM {batch} WHERE v < 0"),
+        _sql("none", "SELECT k FROM {batch} WHERE v > 100"),
+        _sql("grouped", "SELECT g, count(*) AS n FROM {batch} GROUP BY g HAVING count(*) > 2"),
+        {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 1}, "meta": {"name": "rows"}},
+    ])
+    fused = run_suite("t", path)
+    monkeypatch.setattr(engine, "row_filter", lambda *a: None)
+    monkeypatch.setattr(engine, "UNIQUE_TYPES", frozenset())
+    alone = run_suite("t", path)
+    assert fused == alone
+    by_name = {o.name: o for o in fused}
+    assert not by_name["negative"].passed and by_name["negative"].unexpected_count == 1
+    assert by_name["negative"].files == ["f0"] and by_name["none"].passed and not by_name["key"].passed
+
+
+def test_a_one_scan_that_fails_falls_back_to_one_query_each(tmp_path, monkeypatch):
+    path = _table(tmp_path, "t", "SELECT range AS k, CASE WHEN range = 3 THEN 'x' ELSE range::VARCHAR END AS s FROM range(5)")
+    _suite(tmp_path, monkeypatch, [
+        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "k"}, "meta": {"name": "k_present"}},
+        _sql("s_number", "SELECT k FROM {batch} WHERE CAST(s AS INTEGER) < 0"),  # fails at run time on 'x'
+        _sql("k_small", "SELECT k FROM {batch} WHERE k > 3"),
+    ])
+    by_name = {o.name: o for o in run_suite("t", path)}
+    assert by_name["k_present"].passed and by_name["k_present"].element_count == 5
+    assert not by_name["s_number"].passed and "Conversion" in by_name["s_number"].error
+    assert by_name["k_small"].unexpected_count == 1

@@ -245,6 +245,13 @@ def test_full_disk_while_copying_a_snapshot_to_another_disk_leaves_no_partial_an
     def cross_device_link(src, dst):
         raise OSError(errno.EXDEV, "Invalid cross-device link")
 
+    rename = os.rename
+
+    def cross_device_rename(src, dst):  # the staged reports folder cannot be renamed onto the other disk either
+        if ".staging" in str(src) and str(dst).startswith(str(out / "snapshots")):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        return rename(src, dst)
+
     def fills_up(src, dst, **kw):  # the second table, or the report (shutil.copytree: shutil.Error), fills it
         full = copied if fills == "a table" else "reports" in str(dst)
         if str(dst).startswith(str(out / "snapshots")) and full:
@@ -253,6 +260,7 @@ def test_full_disk_while_copying_a_snapshot_to_another_disk_leaves_no_partial_an
         return copy2(src, dst, **kw)
 
     monkeypatch.setattr(snap_module.os, "link", cross_device_link)
+    monkeypatch.setattr(snap_module.os, "rename", cross_device_rename)
     monkeypatch.setattr(snap_module.shutil, "copy2", fills_up)
     with pytest.raises(OSError) as raised:
         publish_run(OutFolder(out, "run-new"))
@@ -285,3 +293,17 @@ def test_a_real_folder_beside_published_snapshots_is_refused_never_adopted(tmp_p
         publish_run(OutFolder(out, "run-new"))
     assert _snapshots(out) == ["run-old"] and os.readlink(out / "current") == "snapshots/run-old"
     assert (out / part / "summary.html").read_text() == "written outside a run"
+
+
+def test_publish_moves_the_staged_reports_folder_into_the_snapshot(tmp_path):
+    """Issue 20: the run's reports folder (about 46,000 files at 10 M lines) is renamed into the snapshot, not
+    linked file by file and then unlinked from the staging; the published pages are the staged ones."""
+    out = tmp_path / "out"
+    _old_set(out)
+    _stage(out, "run-new", {"a": 2}, "new report")
+    staged = out / ".staging" / "run-new" / "reports"
+    folder_inode = staged.stat().st_ino
+    publish_run(OutFolder(out, "run-new"))
+    assert (out / "snapshots" / "run-new" / "reports").stat().st_ino == folder_inode
+    assert (out / "reports" / "summary.html").read_text() == "new report"
+    assert not (out / ".staging").exists()
