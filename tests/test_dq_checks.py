@@ -288,3 +288,26 @@ def test_a_one_scan_that_fails_falls_back_to_one_query_each(tmp_path, monkeypatc
     assert by_name["k_present"].passed and by_name["k_present"].element_count == 5
     assert not by_name["s_number"].passed and "Conversion" in by_name["s_number"].error
     assert by_name["k_small"].unexpected_count == 1
+
+
+def test_issue_20_the_checks_connection_takes_the_runs_memory_budget_and_spill_folder(tmp_path, monkeypatch):
+    """Issue 20 (a 10 M run within 4 GB): the suites' DuckDB connection is opened with the run's
+    --memory-limit and OUT/.tmp like every stage's, not DuckDB's default of 80% of the machine."""
+    import pipelines.engine.quality_gates as qg
+
+    opened = []
+    real = qg.connect
+
+    def spy(*args):
+        con = real(*args)
+        opened.append(con.execute("SELECT current_setting('memory_limit'), current_setting('temp_directory')").fetchone())
+        return con
+
+    monkeypatch.setattr(qg, "connect", spy)
+    path = _bad_partb(tmp_path)
+    outcomes = run_suite("partb_lines", path, threads=1, memory_limit="1GB", temp_dir=tmp_path / "spill")
+    assert outcomes and len(opened) == 1
+    limit, spill = opened[0]
+    assert limit != duckdb.connect().execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    assert "MiB" in limit or "MB" in limit  # DuckDB's share of 1GB, not the machine's gigabytes
+    assert spill == str(tmp_path / "spill")

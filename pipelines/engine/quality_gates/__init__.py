@@ -30,14 +30,15 @@ def load_suite(asset: str) -> dict:
 
 
 def run_suite(asset: str, path: Path, table_path: Callable[[str], Path] | None = None,
-              threads: int = 0) -> list[Outcome]:
+              threads: int = 0, memory_limit: str = "", temp_dir: Path | None = None) -> list[Outcome]:
     """Every expectation of `expectations/<asset>.json` evaluated against the Parquet at `path`.
-    `table_path` resolves `{table:<name>}` in SQL expectations (other tables of the same run)."""
+    `table_path` resolves `{table:<name>}` in SQL expectations (other tables of the same run);
+    `memory_limit` and `temp_dir`: the run's memory budget and spill folder, as every stage's connection."""
     suite = load_suite(asset)
     exps = suite.get("expectations", [])
     if not path.exists():
         return [Outcome("table_exists", "expect_table_to_exist", "duckdb", "ERROR", False, error=f"{path} not found")]
-    con = connect(threads)
+    con = connect(threads, memory_limit, temp_dir)
     try:
         con.execute(sql_text("90_checks/00_check_macros.sql"))
         relation = f"read_parquet({sql_literal(parquet_files(path))})"
@@ -109,7 +110,8 @@ def assess(asset: str, settings, stage: str = "") -> Evaluation:
     stage = stage or asset
     t0 = time.perf_counter()
     try:
-        outcomes = run_suite(asset, settings.read_path(asset), settings.read_path, settings.threads)
+        outcomes = run_suite(asset, settings.read_path(asset), settings.read_path, settings.threads,
+                             settings.memory_limit, settings.temp_dir)
     except duckdb.OutOfMemoryException:  # the run's memory budget, not the data (pipelines.engine.errors)
         raise
     except (SuiteError, duckdb.Error) as exc:
