@@ -128,3 +128,24 @@ def test_a_changed_attestation_file_marks_what_reads_it_stale(tmp_path):
     assert stale == {t for t in registry.tables() if "practice_attestations" in registry.table(t).reads}
     assert stale == {"participant_scores", "quality_benchmarks", "quality_measure_points", "quality_submission_issues",
                      "improvement_levers"}
+
+
+def test_issue20_tie_break_columns_replace_every_other_column_in_the_write_order():
+    # issue 20 item 3: a table whose key plus its declared tie_break is unique by construction is sorted by
+    # those columns alone (the same order, fewer columns); every other table by its key then every column.
+    from pipelines.engine.tables import TIE_BREAKS, sort_columns
+
+    assert set(TIE_BREAKS) >= {"episodes", "episode_lines", "episode_attribution", "episode_attribution_tin",
+                               "episode_observed_costs", "episode_costs"}
+    for table, ties in TIE_BREAKS.items():
+        columns = set(registry.table(table).columns)
+        assert set(ties) <= columns and not set(ties) & set(TABLE_KEYS[table]), table
+    lines = list(registry.table("episode_lines").columns)
+    assert sort_columns("episode_lines", lines) == [*TABLE_KEYS["episode_lines"], "after_stay_claim_control_number"]
+    assert sort_columns("episodes", ["cohort", "episode_id", "bene_id"]) == ["episode_id"]
+    # a relation missing a key column (or the tie-break) falls back to every column: still a total order
+    assert sort_columns("episodes", ["cohort", "bene_id"]) == ["cohort", "bene_id"]
+    assert sort_columns("episode_lines", ["episode_id", "source", "claim_control_number", "line_number", "npi"]) == [
+        "episode_id", "source", "claim_control_number", "line_number", "npi"]
+    assert sort_columns("partb_lines", ["npi", "line_number", "bene_id", "claim_control_number"]) == [
+        "claim_control_number", "line_number", "bene_id", "npi"]

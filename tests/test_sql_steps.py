@@ -625,7 +625,9 @@ def test_C1_episode_lines_is_both_sources_without_line_rowid():
 
 
 # ----------------------------------------------------------------------------------------------------
-# 41_episode_attribution.sql (A1, A2): episodes + cohort_lines + episode_lines -> episode_attribution
+# 41_episode_attribution.sql (A1, A2): episodes + episode_lines -> episode_attribution
+# The cohort lines of a case go through 31 and 33 first (C1: the assigned lines of the episode), as in the
+# stage: A1's qualifying lines are the assigned Part B lines flagged is_qualifying.
 
 ATTR = ["tin", "npi", "qualifying_lines", "basis_value", "basis_total", "share", "attributed"]
 
@@ -638,10 +640,17 @@ def lines_of(npi: str | None, n: int, on: int = 10, tin="T1", **kw) -> list[dict
     return [cl(next(_rowid), on=on, tin=tin, npi=npi, **kw) for _ in range(n)]
 
 
-def attribution(lines: list[dict], assigned: list[dict] | None = None, **values) -> list[dict]:
+def assigned_lines(lines: list[dict], parta: list[dict] | None = None) -> list[dict]:
+    """episode_lines of EP1 from its cohort lines (31) and Part A rows (33), as the stage makes them."""
+    partb = run_step("30_episode_lines", "31_episode_lines_partb.sql", {"cohort_lines": lines, "episodes": [EP1]})
+    return run_step("30_episode_lines", "33_episode_lines.sql",
+                    {"episode_lines_partb": partb, "episode_lines_parta": parta or []})
+
+
+def attribution(lines: list[dict], parta: list[dict] | None = None, columns=ATTR, **values) -> list[dict]:
     return run_step("40_attribution", "41_episode_attribution.sql",
-                    {"episodes": [EP1], "cohort_lines": lines, "episode_lines": assigned or []},
-                    values=values, columns=ATTR)
+                    {"episodes": [EP1], "episode_lines": assigned_lines(lines, parta)},
+                    values=values, columns=columns)
 
 
 def share(npi, lines, total, attributed, tin="T1", value=None) -> dict:
@@ -689,29 +698,25 @@ def test_A2_episode_with_no_participant_at_30_percent_is_unattributed():
 
 
 def test_A1_assigned_allowed_basis_shares_allowed_amounts_of_partb_lines():
-    # A1 basis assigned_allowed: Part B assigned lines N1 30.00, N2 50.00 + 20.00; the Part A claim (no
-    # TIN) is not Part B and is ignored. Total 100.00: N1 30% attributed (inclusive), N2 70% attributed.
-    # N3 has a qualifying line but no assigned line: a row (grain: any qualifying line) with value 0, not
-    # attributed. The episode's columns come along.
-    def assigned(npi, allowed, source="partb"):
-        return {"episode_id": "HF-e1", "source": source, "tin": None if source == "parta" else "T1", "npi": npi,
-                "allowed_amount": Decimal(allowed)}
-
-    rows = run_step("40_attribution", "41_episode_attribution.sql",
-                    {"episodes": [EP1], "cohort_lines": lines_of("N1", 1) + lines_of("N3", 1),
-                     "episode_lines": [assigned("N1", "30.00"), assigned("N2", "50.00"), assigned("N2", "20.00"),
-                                       assigned("F1", "1000.00", "parta")]},
-                    values={"basis": "assigned_allowed"})
+    # A1 basis assigned_allowed: assigned Part B lines N1 30.00 (qualifying), N2 40.00 + 20.00 (not
+    # qualifying), N3 10.00 (qualifying); the Part A claim (no TIN) is not Part B and is ignored. Total
+    # 100.00: N1 30% attributed (inclusive), N2 60% attributed (a row without any qualifying line: its
+    # assigned lines give it a share), N3 10% not. The episode's columns come along.
+    lines = (lines_of("N1", 1, allowed="30.00") + lines_of("N2", 1, allowed="40.00", qualifying=False)
+             + lines_of("N2", 1, allowed="20.00", qualifying=False) + lines_of("N3", 1, allowed="10.00"))
+    parta = [{"episode_id": "HF-e1", "cohort": "HF", "source": "parta", "claim_control_number": "A1", "line_number": 0,
+              "npi": "F1", "allowed_amount": Decimal("1000.00"), "cost_amount": Decimal("1000.00")}]
+    rows = attribution(lines, parta, columns=None, basis="assigned_allowed")
     common = {"episode_id": "HF-e1", "cohort": "HF", "bene_id": "B1", "performance_year": 2028, "status": "closed",
               "tin": "T1", "basis": "assigned_allowed", "basis_total": Decimal("100.00"), "excluded": False,
               "quarantined": False, "scorable": False}
     assert rows == [
         {**common, "npi": "N1", "qualifying_lines": 1, "assigned_lines": 1, "assigned_allowed": Decimal("30.00"),
          "basis_value": Decimal("30.00"), "share": 0.3, "attributed": True},
-        {**common, "npi": "N2", "qualifying_lines": 0, "assigned_lines": 2, "assigned_allowed": Decimal("70.00"),
-         "basis_value": Decimal("70.00"), "share": 0.7, "attributed": True},
-        {**common, "npi": "N3", "qualifying_lines": 1, "assigned_lines": 0, "assigned_allowed": Decimal("0.00"),
-         "basis_value": Decimal("0.00"), "share": 0.0, "attributed": False}]
+        {**common, "npi": "N2", "qualifying_lines": 0, "assigned_lines": 2, "assigned_allowed": Decimal("60.00"),
+         "basis_value": Decimal("60.00"), "share": 0.6, "attributed": True},
+        {**common, "npi": "N3", "qualifying_lines": 1, "assigned_lines": 1, "assigned_allowed": Decimal("10.00"),
+         "basis_value": Decimal("10.00"), "share": 0.1, "attributed": False}]
 
 
 # ----------------------------------------------------------------------------------------------------

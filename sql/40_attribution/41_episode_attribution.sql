@@ -1,6 +1,7 @@
 -- A1, A2: episode x participant (billing TIN/NPI). A participant's share of an episode is its part of
 -- the attribution basis (attribution.basis [DEFAULT 'qualifying_lines']) among all billers:
---   qualifying_lines  E1 qualifying lines, any biller, service date inside [start_date, end_date];
+--   qualifying_lines  E1 qualifying lines, any biller, service date inside [start_date, end_date] (the
+--                     assigned Part B lines flagged is_qualifying);
 --   assigned_lines    C1 assigned Part B lines (episode_lines, source 'partb');
 --   assigned_allowed  net allowed amount of those lines.
 -- A2: attributed when share >= attribution.threshold (30%, inclusive), compared exactly in DECIMAL
@@ -9,30 +10,17 @@
 -- Lines without TIN or NPI count in the total but are nobody's share. One row per participant with
 -- any qualifying line in the episode (the contract's grain), plus, under an assigned_* basis, any
 -- participant whose assigned lines give it a share; billers with neither are left out.
-WITH qualifying AS (
-    SELECT e.episode_id, q.tin, q.npi, count(*) AS qualifying_lines
-    FROM cohort_lines AS q
-    JOIN episodes AS e
-      ON e.bene_id = q.bene_id AND e.cohort = q.cohort AND q.service_date BETWEEN e.start_date AND e.end_date
-    WHERE q.is_qualifying
-    GROUP BY ALL
-),
-assigned AS (
-    SELECT episode_id, tin, npi, count(*) AS assigned_lines, sum(allowed_amount) AS assigned_allowed
+WITH participant AS (
+    -- A1: a qualifying line inside an episode's window is one of its assigned Part B lines (C1 assigns every
+    -- cohort line of the beneficiary in the window, 31_episode_lines_partb.sql), so one pass over the
+    -- assigned lines counts both bases (issue 20: no second join of the cohort lines to the episodes)
+    SELECT episode_id, tin, npi,
+           count(*) FILTER (WHERE is_qualifying) AS qualifying_lines,
+           count(*) AS assigned_lines,
+           CAST(coalesce(sum(allowed_amount), 0) AS DECIMAL(38, 2)) AS assigned_allowed
     FROM episode_lines
     WHERE source = 'partb'
     GROUP BY ALL
-),
-participant AS (
-    SELECT coalesce(q.episode_id, a.episode_id) AS episode_id,
-           coalesce(q.tin, a.tin) AS tin,
-           coalesce(q.npi, a.npi) AS npi,
-           coalesce(q.qualifying_lines, 0) AS qualifying_lines,
-           coalesce(a.assigned_lines, 0) AS assigned_lines,
-           CAST(coalesce(a.assigned_allowed, 0) AS DECIMAL(38, 2)) AS assigned_allowed
-    FROM qualifying AS q
-    FULL JOIN assigned AS a ON a.episode_id = q.episode_id AND a.tin IS NOT DISTINCT FROM q.tin
-                           AND a.npi IS NOT DISTINCT FROM q.npi
 ),
 basis AS (
     SELECT *,
