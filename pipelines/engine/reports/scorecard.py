@@ -9,10 +9,11 @@ from pathlib import Path
 
 import jinja2
 import polars as pl
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from pipelines.engine.methodology import Methodology
 from pipelines.engine.reports import charts, trace, words
+from pipelines.engine.reports.build import _money, _num, _pct
 from pipelines.engine.reports.episode_ids import display_levers, episode_key, with_display_ids
 from pipelines.engine.reports.inputs import ReportTables, split_by_tin
 from pipelines.engine.reports.episodes import listed_lines, participant_episodes
@@ -190,6 +191,26 @@ def _episode_order(rows: list[dict]) -> list[dict]:
                                        else float("inf"), str(e.get("start_date"))))
 
 
+def episode_table(rows: list[dict], lines_page: str) -> Markup:
+    """The rows of a clinician page's episodes table, as the template's loop drew them (autoescaped; `None` as
+    'None'; the `money`, `pct` and `num` filters): one string per participant instead of a template loop per
+    episode (hundreds of thousands of episodes at 10 M lines)."""
+    page = escape(lines_page)
+    out = []
+    for e in rows:
+        status = e["status"]
+        eid = escape(e["episode_id"])
+        out.append(
+            f'<tr class="{"open" if status == "open" else ""}"><td class="l"><a href="../{page}#E-{eid}">{eid}</a></td>\n'
+            f'<td>{escape(e["start_date"])}</td><td>{escape(e["end_date"])}</td><td class="l">'
+            f'{"open" if status == "open" else escape(status)}</td><td>{escape(_pct(e["share"], 0))}</td>\n'
+            f'<td>{escape(_money(e["observed_cost"]))}</td><td>{escape(_money(e.get("observed_cost_winsorized")))}</td>'
+            f'<td>{escape(_money(e.get("expected_cost")))}</td><td>{escape(_num(e.get("observed_to_expected"), 2))}</td>\n'
+            f'<td>{escape(_money(e.get("excess_cost")))}</td><td>{escape(e["lines"])}</td><td class="l small">'
+            f'{words.plain_html(e["note"])}</td></tr>')
+    return Markup("".join(out))
+
+
 def _participants(ctx: ScorecardContext, tin: str) -> list[dict]:
     m = ctx.m
     projected = {(r["npi"], r["cohort"]): r for r in ctx.t.projected.iter_rows(named=True)}
@@ -224,6 +245,7 @@ def _participants(ctx: ScorecardContext, tin: str) -> list[dict]:
                  charts=_charts(ctx, p, measures.get(key, []), steps.get(key, []), history.get(key, []))
                  if p and has_score else {})
         r["at_risk"] = p.get("dollars_at_risk") if has_score else None
+        r["episode_table"] = episode_table(r["episode_rows"], r["lines_page"])
         rows.append(r)
     # most dollars at risk first (the estimate each leads with), then the others by cohort and NPI
     return sorted(rows, key=lambda r: (not r["has_score"], -(r["at_risk"] or 0.0), r["cohort"], r["npi"]))
