@@ -191,22 +191,27 @@ def _episode_order(rows: list[dict]) -> list[dict]:
                                        else float("inf"), str(e.get("start_date"))))
 
 
+def _text(v) -> str:
+    """`{{ v }}` under autoescape: text escaped; dates, numbers and None (as 'None') hold no markup."""
+    return escape(v) if isinstance(v, str) else str(v)
+
+
 def episode_table(rows: list[dict], lines_page: str) -> Markup:
-    """The rows of a clinician page's episodes table, as the template's loop drew them (autoescaped; `None` as
-    'None'; the `money`, `pct` and `num` filters): one string per participant instead of a template loop per
-    episode (hundreds of thousands of episodes at 10 M lines)."""
+    """The rows of a clinician page's episodes table, as a template loop drew them (autoescaped, the `money`,
+    `pct` and `num` filters, whose text holds no markup): one string per participant instead of a template loop
+    per episode (hundreds of thousands of episodes at 10 M lines)."""
     page = escape(lines_page)
     out = []
     for e in rows:
         status = e["status"]
-        eid = escape(e["episode_id"])
+        eid = _text(e["episode_id"])
         out.append(
             f'<tr class="{"open" if status == "open" else ""}"><td class="l"><a href="../{page}#E-{eid}">{eid}</a></td>\n'
-            f'<td>{escape(e["start_date"])}</td><td>{escape(e["end_date"])}</td><td class="l">'
-            f'{"open" if status == "open" else escape(status)}</td><td>{escape(_pct(e["share"], 0))}</td>\n'
-            f'<td>{escape(_money(e["observed_cost"]))}</td><td>{escape(_money(e.get("observed_cost_winsorized")))}</td>'
-            f'<td>{escape(_money(e.get("expected_cost")))}</td><td>{escape(_num(e.get("observed_to_expected"), 2))}</td>\n'
-            f'<td>{escape(_money(e.get("excess_cost")))}</td><td>{escape(e["lines"])}</td><td class="l small">'
+            f'<td>{_text(e["start_date"])}</td><td>{_text(e["end_date"])}</td><td class="l">'
+            f'{"open" if status == "open" else _text(status)}</td><td>{_pct(e["share"], 0)}</td>\n'
+            f'<td>{_money(e["observed_cost"])}</td><td>{_money(e["observed_cost_winsorized"])}</td>'
+            f'<td>{_money(e["expected_cost"])}</td><td>{_num(e["observed_to_expected"], 2)}</td>\n'
+            f'<td>{_money(e["excess_cost"])}</td><td>{_text(e["lines"])}</td><td class="l small">'
             f'{words.plain_html(e["note"])}</td></tr>')
     return Markup("".join(out))
 
