@@ -14,7 +14,7 @@ from markupsafe import Markup, escape
 from pipelines.engine.methodology import Methodology
 from pipelines.engine.reports import charts, trace, words
 from pipelines.engine.reports.build import _money, _num, _pct
-from pipelines.engine.reports.episode_ids import display_levers, episode_key, with_display_ids
+from pipelines.engine.reports.episode_ids import display_levers, episode_key, keyed_ids, with_display_ids
 from pipelines.engine.reports.inputs import ReportTables, split_by_tin
 from pipelines.engine.reports.episodes import listed_lines, participant_episodes
 from pipelines.engine.reports.exports import Exports, build_exports, write_exports
@@ -59,9 +59,10 @@ class ScorecardContext:
         lines = listed_lines(settings, episodes)  # looked up by the warehouse's ids
         # issue 19 item 9: from here on every episode id is the keyed one (never the warehouse's MD5 id)
         key = episode_key(settings.out_dir)
-        episodes = with_display_ids(_plain_notes(episodes), key).sort(  # item 6: largest excess cost first
+        known = keyed_ids(episodes["episode_id"], key)  # the lines' episodes are these: each id hashed once
+        episodes = with_display_ids(_plain_notes(episodes), key, known=known).sort(  # item 6: largest excess cost first
             EPISODE_ORDER, descending=[False, False, False, True, False, False], nulls_last=True, maintain_order=True)
-        lines = with_display_ids(lines, key, ["report_tin", "episode_id"])
+        lines = with_display_ids(lines, key, ["report_tin", "episode_id"], known)
         # ordered once for every TIN (a polars call per TIN costs ~0.5 ms: 80k of them at 2,000+ TINs)
         t = replace(t, levers=top_levers(display_levers(t.levers, key), MAX_LEVERS),
                     projected=t.projected.with_columns(at_risk_of_lead()),
