@@ -99,7 +99,7 @@ PHASES = {  # label: (module, attribute) timed around every call
     "  CSV and workbook files": ("pipelines.engine.reports.scorecard", "write_exports"),
     "Vega runtime": ("pipelines.engine.reports.build", "charts.write_runtime"),
     "index": ("pipelines.engine.reports.build", "index_rows"),
-    "privacy scan": ("pipelines.engine.reports", "privacy_scan"),
+    "privacy scan": ("pipelines.engine.reports.privacy", "PrivacyGuard.scan"),
     "swap into OUT/reports": ("pipelines.engine.reports", "swap_dir"),
 }
 

@@ -55,7 +55,8 @@ def carry_other_tins(published: Path, tmp: Path, rebuilt: list[str]) -> int:
 
 
 def write_reports(settings: RunSettings, m: Methodology, tins: list[str] | None = None, report_id: str = "") -> dict:
-    """Build the reports in a temporary folder, scan them, then swap them into reports_write_dir."""
+    """Build the reports in a temporary folder (scanned for privacy as they are built), then swap them into
+    reports_write_dir."""
     tins = tins if tins is not None else (list(settings.tins) or None)
     dst = settings.reports_write_dir
     dst.parent.mkdir(parents=True, exist_ok=True)
@@ -63,9 +64,8 @@ def write_reports(settings: RunSettings, m: Methodology, tins: list[str] | None 
     tmp.mkdir()
     try:
         carried = carry_other_tins(settings.reports_dir, tmp, tins) if tins else 0
-        info = build_reports(settings, m, tmp, tins, report_id)
+        info = build_reports(settings, m, tmp, tins, report_id)  # scanned for privacy (info["privacy"])
         info["carried_tins"] = carried
-        info["privacy"] = privacy_scan(settings, tmp, only=info["tins"] if tins else None)
         swap_dir(tmp, dst)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,6 +28,7 @@ from pipelines.engine.reports import charts, trace, words
 from pipelines.engine.reports.guide import write_guide
 from pipelines.engine.reports.index import write_index
 from pipelines.engine.reports.inputs import ReportTables, tin_folder
+from pipelines.engine.reports.privacy import PrivacyGuard, privacy_scan, scan_tin_folders
 from pipelines.engine.settings import RunSettings
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -180,7 +181,11 @@ class ScorecardJob:
     notes: list[str]
     part_a: bool
 
-    def write(self, tins: list[str], t: "ReportTables | None" = None, env: jinja2.Environment | None = None) -> int:
+    def write(self, tins: list[str], t: "ReportTables | None" = None, env: jinja2.Environment | None = None,
+              guard: PrivacyGuard | None = None) -> tuple[int, int]:
+        """Write the TINs' folders, then scan them for privacy (in the process that wrote them, so the scans of
+        the pool's chunks run side by side). Returns (TINs, files scanned); PrivacyError when a file may not be
+        shown."""
         from pipelines.engine.reports.scorecard import ScorecardContext, write_scorecard
 
         t = t or ReportTables.read(self.settings)
@@ -188,14 +193,28 @@ class ScorecardJob:
                                      self.notes, self.part_a, tins)
         for tin in tins:
             write_scorecard(ctx.of(tin), tin, self.out_dir / tin_folder(tin))
-        return len(tins)
+        return len(tins), scan_tin_folders(guard or _guard(self.settings), self.out_dir, tins)
+
+
+_GUARDS: dict[tuple, PrivacyGuard] = {}
+
+
+def _guard(settings: RunSettings) -> PrivacyGuard:
+    """This process's privacy guard for the run's tables (read once: a worker scans every chunk it draws)."""
+    key = (str(settings.read_path("partb_lines")), str(settings.read_path("eligibility")))
+    if key not in _GUARDS:
+        _GUARDS.clear()
+        _GUARDS[key] = PrivacyGuard.read(settings)
+    return _GUARDS[key]
 
 
 def build_reports(settings: RunSettings, m: Methodology, out_dir: Path, tins: list[str] | None = None,
                   report_id: str = "") -> dict:
     """Write the reports into `out_dir`: scorecards of `tins` (default: every TIN with participants, or the
     run's --tin), then the cohort summary and the index over whatever scorecards `out_dir` holds. Every page
-    carries the trace (run, input, code, methodology: trace.py); `report_id` names an `asm report`."""
+    carries the trace (run, input, code, methodology: trace.py); `report_id` names an `asm report`. Every file
+    written is scanned for privacy (privacy.py; PrivacyError): each TIN's folder by the process that wrote it,
+    then the files at the top; folders `out_dir` held before (carried over) are not."""
     py = settings.performance_year
     t = ReportTables.read(settings)
     summary_rows = t.cohort_summary.filter(pl.col("performance_year") == py).to_dicts()
@@ -215,17 +234,22 @@ def build_reports(settings: RunSettings, m: Methodology, out_dir: Path, tins: li
     clinicians = sum(weights.values())
     workers = scorecard_workers(settings, len(scope), clinicians)
     parts = chunks(weights, max(workers, math.ceil(clinicians / CHUNK_CLINICIANS)))
-    done = 0
+    done = scanned = 0
     if workers == 1:
+        guard = PrivacyGuard.read(settings)
         for part in parts:
-            done += card.write(part, t, env)
+            n, files = card.write(part, t, env, guard)
+            done, scanned = done + n, scanned + files
             settings.progress(f"reports: {done:,} of {len(scope):,} scorecards")
     else:
         settings.progress(f"reports: {len(scope):,} scorecards in {workers} processes")
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            for n in pool.map(card.write, parts):  # in order; an error in a worker is raised here
-                done += n
+        with ThreadPoolExecutor(1) as reader, \
+                ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            ahead = reader.submit(PrivacyGuard.read, settings)  # for the top files, read while the pool draws
+            for n, files in pool.map(card.write, parts):  # in order; an error in a worker is raised here
+                done, scanned = done + n, scanned + files
                 settings.progress(f"reports: {done:,} of {len(scope):,} scorecards")
+            guard = ahead.result()
     charts.write_runtime(out_dir, settings.reports_dir)  # the Vega runtime the pages load (drawn in the browser)
     html = env.get_template("cohort_summary.html.j2").render(
         title=f"ASM cohort summary PY {py}", cohorts=cohort_sections(t, py),
@@ -236,5 +260,7 @@ def build_reports(settings: RunSettings, m: Methodology, out_dir: Path, tins: li
     index_tins = write_index(t, out_dir, m, env, warnings=warnings, notes=notes, root="", **common)  # index.html, .csv
     trace.write_about(out_dir / trace.ABOUT_FILE, common)
     pools = {r["cohort"]: r["peer_pool_size"] for r in summary_rows if r["peer_pool_size"]}
-    return {"tins": scope, "part_a": part_a, "cost_basis": basis, "pools": pools,
+    privacy = privacy_scan(settings, out_dir, only=[], guard=guard)  # the files at the top; the TINs' were scanned
+    privacy["files"] += scanned
+    return {"tins": scope, "part_a": part_a, "cost_basis": basis, "pools": pools, "privacy": privacy,
             "small_pool": m.benchmarks.small_pool_participants, "index_tins": index_tins, "trace": common["trace"]}

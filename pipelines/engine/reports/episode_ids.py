@@ -69,24 +69,32 @@ def keyed_episode_id(episode_id: str, key: bytes) -> str:
     return f"{cohort}-{KEYED_MARK}{hmac.digest(key, episode_id.encode(), hashlib.sha256).hex()[:16]}"
 
 
-def display_episode_ids(ids: pl.Series, key: bytes) -> pl.Series:
-    """Keyed ids of a column of internal ids (nulls stay null), equal to `keyed_episode_id` of each. Each distinct
-    id is hashed once (300k episodes in about 0.7 s), then mapped over the column."""
+def keyed_ids(ids: pl.Series, key: bytes) -> pl.DataFrame:
+    """Each distinct internal id of `ids` (`d`) with its keyed id (`keyed`), equal to `keyed_episode_id` of it:
+    hashed once (300k episodes in about 0.7 s)."""
     distinct = ids.drop_nulls().unique()
     macs = [hmac.digest(key, x.encode(), "sha256").hex()[:16] for x in distinct.to_list()]
     d = pl.col("d")
     cohort = pl.when(d.str.contains("-", literal=True)).then(d.str.splitn("-", 2).struct.field("field_0"))
-    keyed = pl.DataFrame({"d": distinct, "m": pl.Series(macs, dtype=pl.Utf8)}).select(
-        pl.concat_str(cohort.otherwise(pl.lit("EP")), pl.lit(f"-{KEYED_MARK}"), pl.col("m")))  # as keyed_episode_id
-    return ids.replace_strict(distinct, keyed.to_series(), default=None, return_dtype=pl.Utf8).alias(ids.name)
+    return pl.DataFrame({"d": distinct, "m": pl.Series(macs, dtype=pl.Utf8)}).select(
+        "d", pl.concat_str(cohort.otherwise(pl.lit("EP")), pl.lit(f"-{KEYED_MARK}"), pl.col("m")).alias("keyed"))
 
 
-def with_display_ids(frame: pl.DataFrame, key: bytes, order: list[str] | None = None) -> pl.DataFrame:
+def display_episode_ids(ids: pl.Series, key: bytes, known: pl.DataFrame | None = None) -> pl.Series:
+    """Keyed ids of a column of internal ids (nulls stay null), equal to `keyed_episode_id` of each. `known`: a
+    `keyed_ids` frame holding every id of `ids` (they are not hashed again)."""
+    keyed = known if known is not None else keyed_ids(ids, key)
+    return ids.replace_strict(keyed["d"], keyed["keyed"], default=None, return_dtype=pl.Utf8).alias(ids.name)
+
+
+def with_display_ids(frame: pl.DataFrame, key: bytes, order: list[str] | None = None,
+                     known: pl.DataFrame | None = None) -> pl.DataFrame:
     """`frame` with its episode_id column keyed (frames without one, or empty, unchanged), then sorted stably by
-    `order` (which names episode_id): rows ordered by the internal id would leak that id's order."""
+    `order` (which names episode_id): rows ordered by the internal id would leak that id's order. `known`: as
+    `display_episode_ids`'."""
     if frame.height == 0 or "episode_id" not in frame.columns:
         return frame
-    keyed = frame.with_columns(display_episode_ids(frame["episode_id"], key))
+    keyed = frame.with_columns(display_episode_ids(frame["episode_id"], key, known))
     return keyed.sort(order, maintain_order=True) if order else keyed
 
 
@@ -110,4 +118,4 @@ def internal_episode_id(given: str, internal_ids: list[str], key: bytes) -> str 
 
 
 __all__ = ["EpisodeKeyError", "display_episode_ids", "display_levers", "episode_key", "internal_episode_id",
-           "keyed_episode_id", "with_display_ids"]
+           "keyed_episode_id", "keyed_ids", "with_display_ids"]

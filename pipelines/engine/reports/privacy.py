@@ -9,6 +9,7 @@ the id sets with joins: Python's regex and sets took a tenth of the reports stag
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -61,6 +62,8 @@ def _batches(out_dir: Path, files: list[Path]):
             groups.append(group)
             group, size = [], 0
     groups += [group] if group else []
+    if not groups:
+        return
     with ThreadPoolExecutor(1) as reader:
         ahead = reader.submit(_read, out_dir, groups[0]) if groups else None
         for nxt in groups[1:] + [None]:
@@ -88,24 +91,58 @@ def _violation(texts: pl.DataFrame, bene: pl.Series, owners: pl.DataFrame, lengt
     return None
 
 
-def privacy_scan(settings: RunSettings, out_dir: Path, only: list[str] | None = None) -> dict:
-    """Refuse reports that show a beneficiary id anywhere, another TIN's NPI in a TIN's folder, or any NPI
-    at the top of the reports folder. `only`: the TIN folders to scan (plus the top-level files); default all."""
-    bene = beneficiary_ids(settings)
-    elig = settings.warehouse.read("eligibility", ["tin", "npi"]).drop_nulls()
-    owners = (elig.select(pl.col("tin").map_elements(tin_folder, return_dtype=pl.String).alias("top"),
-                          pl.col("npi").cast(pl.String).alias("token")).unique())
-    lengths = pl.concat([bene, owners["token"]]).str.len_bytes().unique()
-    scope = None if only is None else {tin_folder(t) for t in only}
+@dataclass
+class PrivacyGuard:
+    """What no report may show: the run's beneficiary ids, and which TIN folder may show which NPI. Read once
+    per process (a process drawing scorecards scans the folders it wrote: `scan`)."""
+
+    bene: pl.Series
+    owners: pl.DataFrame  # top (a TIN's folder), token (an NPI billing under it)
+    lengths: pl.Series  # the lengths of the ids: only tokens as long are looked up
+
+    @classmethod
+    def read(cls, settings: RunSettings) -> "PrivacyGuard":
+        bene = beneficiary_ids(settings)
+        elig = settings.warehouse.read("eligibility", ["tin", "npi"]).drop_nulls()
+        owners = (elig.select(pl.col("tin").map_elements(tin_folder, return_dtype=pl.String).alias("top"),
+                              pl.col("npi").cast(pl.String).alias("token")).unique())
+        return cls(bene, owners, pl.concat([bene, owners["token"]]).str.len_bytes().unique())
+
+    def scan(self, out_dir: Path, files: list[Path]) -> None:
+        """Raise PrivacyError naming the first file of `files` (under `out_dir`) that shows what it may not."""
+        schema = {"file": pl.String, "top": pl.String, "text": pl.String}
+        for batch in _batches(out_dir, files):
+            why = _violation(pl.DataFrame(batch, schema=schema, orient="row"), self.bene, self.owners, self.lengths)
+            if why:
+                raise PrivacyError(f"{why}; nothing written")
+
+    def summary(self, files: int) -> dict:
+        return {"files": files, "beneficiary_ids_checked": self.bene.len(), "npis_checked": self.owners["token"].n_unique()}
+
+
+def report_files(out_dir: Path, folders: set[str] | None = None, top_files: bool = True) -> list[Path]:
+    """The files under `out_dir`: those at the top (`top_files`) and those in the folders `folders` (default all)."""
     files = []
     for f in sorted(out_dir.rglob("*")):
         rel = f.relative_to(out_dir)
         top = rel.parts[0] if len(rel.parts) > 1 else None
-        if f.is_file() and (scope is None or top is None or top in scope):
+        if f.is_file() and (top_files if top is None else (folders is None or top in folders)):
             files.append(f)
-    schema = {"file": pl.String, "top": pl.String, "text": pl.String}
-    for batch in _batches(out_dir, files):
-        why = _violation(pl.DataFrame(batch, schema=schema, orient="row"), bene, owners, lengths)
-        if why:
-            raise PrivacyError(f"{why}; nothing written")
-    return {"files": len(files), "beneficiary_ids_checked": bene.len(), "npis_checked": owners["token"].n_unique()}
+    return files
+
+
+def scan_tin_folders(guard: PrivacyGuard, out_dir: Path, tins: list[str]) -> int:
+    """Scan the folders of `tins` under `out_dir` (written by this process); returns how many files."""
+    files = [f for t in tins for f in report_files(out_dir / tin_folder(t))]
+    guard.scan(out_dir, files)
+    return len(files)
+
+
+def privacy_scan(settings: RunSettings, out_dir: Path, only: list[str] | None = None,
+                 guard: PrivacyGuard | None = None) -> dict:
+    """Refuse reports that show a beneficiary id anywhere, another TIN's NPI in a TIN's folder, or any NPI
+    at the top of the reports folder. `only`: the TIN folders to scan (plus the top-level files); default all."""
+    guard = guard or PrivacyGuard.read(settings)
+    files = report_files(out_dir, None if only is None else {tin_folder(t) for t in only})
+    guard.scan(out_dir, files)
+    return guard.summary(len(files))

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import jinja2
 import polars as pl
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from pipelines.engine.methodology import Methodology
 from pipelines.engine.reports import charts, trace, words
-from pipelines.engine.reports.episode_ids import display_levers, episode_key, with_display_ids
+from pipelines.engine.reports.build import _money, _num, _pct
+from pipelines.engine.reports.episode_ids import display_levers, episode_key, keyed_ids, with_display_ids
 from pipelines.engine.reports.inputs import ReportTables, split_by_tin
 from pipelines.engine.reports.episodes import listed_lines, participant_episodes
 from pipelines.engine.reports.exports import Exports, build_exports, write_exports
@@ -58,9 +59,10 @@ class ScorecardContext:
         lines = listed_lines(settings, episodes)  # looked up by the warehouse's ids
         # issue 19 item 9: from here on every episode id is the keyed one (never the warehouse's MD5 id)
         key = episode_key(settings.out_dir)
-        episodes = with_display_ids(_plain_notes(episodes), key).sort(  # item 6: largest excess cost first
+        known = keyed_ids(episodes["episode_id"], key)  # the lines' episodes are these: each id hashed once
+        episodes = with_display_ids(_plain_notes(episodes), key, known=known).sort(  # item 6: largest excess cost first
             EPISODE_ORDER, descending=[False, False, False, True, False, False], nulls_last=True, maintain_order=True)
-        lines = with_display_ids(lines, key, ["report_tin", "episode_id"])
+        lines = with_display_ids(lines, key, ["report_tin", "episode_id"], known)
         # ordered once for every TIN (a polars call per TIN costs ~0.5 ms: 80k of them at 2,000+ TINs)
         t = replace(t, levers=top_levers(display_levers(t.levers, key), MAX_LEVERS),
                     projected=t.projected.with_columns(at_risk_of_lead()),
@@ -190,6 +192,31 @@ def _episode_order(rows: list[dict]) -> list[dict]:
                                        else float("inf"), str(e.get("start_date"))))
 
 
+def _text(v) -> str:
+    """`{{ v }}` under autoescape: text escaped; dates, numbers and None (as 'None') hold no markup."""
+    return escape(v) if isinstance(v, str) else str(v)
+
+
+def episode_table(rows: list[dict], lines_page: str) -> Markup:
+    """The rows of a clinician page's episodes table, as a template loop drew them (autoescaped, the `money`,
+    `pct` and `num` filters, whose text holds no markup): one string per participant instead of a template loop
+    per episode (hundreds of thousands of episodes at 10 M lines)."""
+    page = escape(lines_page)
+    out = []
+    for e in rows:
+        status = e["status"]
+        eid = _text(e["episode_id"])
+        out.append(
+            f'<tr class="{"open" if status == "open" else ""}"><td class="l"><a href="../{page}#E-{eid}">{eid}</a></td>\n'
+            f'<td>{_text(e["start_date"])}</td><td>{_text(e["end_date"])}</td><td class="l">'
+            f'{"open" if status == "open" else _text(status)}</td><td>{_pct(e["share"], 0)}</td>\n'
+            f'<td>{_money(e["observed_cost"])}</td><td>{_money(e["observed_cost_winsorized"])}</td>'
+            f'<td>{_money(e["expected_cost"])}</td><td>{_num(e["observed_to_expected"], 2)}</td>\n'
+            f'<td>{_money(e["excess_cost"])}</td><td>{_text(e["lines"])}</td><td class="l small">'
+            f'{words.plain_html(e["note"])}</td></tr>')
+    return Markup("".join(out))
+
+
 def _participants(ctx: ScorecardContext, tin: str) -> list[dict]:
     m = ctx.m
     projected = {(r["npi"], r["cohort"]): r for r in ctx.t.projected.iter_rows(named=True)}
@@ -224,6 +251,7 @@ def _participants(ctx: ScorecardContext, tin: str) -> list[dict]:
                  charts=_charts(ctx, p, measures.get(key, []), steps.get(key, []), history.get(key, []))
                  if p and has_score else {})
         r["at_risk"] = p.get("dollars_at_risk") if has_score else None
+        r["episode_table"] = episode_table(r["episode_rows"], r["lines_page"])
         rows.append(r)
     # most dollars at risk first (the estimate each leads with), then the others by cohort and NPI
     return sorted(rows, key=lambda r: (not r["has_score"], -(r["at_risk"] or 0.0), r["cohort"], r["npi"]))

@@ -192,8 +192,10 @@ def plain(text: str | None) -> str:
     return _MEASURE.sub(lambda q: measure_label(q[0]), words)
 
 
+@functools.lru_cache(maxsize=1 << 12)
 def rule_marker(*ids: str) -> Markup:
-    """A footnote-style marker whose tooltip names the methodology rule(s); printed pages show the ids."""
+    """A footnote-style marker whose tooltip names the methodology rule(s); printed pages show the ids (a few
+    distinct markers, each made once: a page shows one per lever)."""
     ids = [i for i in ids if i]
     if not ids:
         return Markup("")

@@ -1,0 +1,92 @@
+"""Issue 20 (reports for every TIN, faster, same files): the clinician pages' episode rows are written by
+`scorecard.episode_table` with the bytes the template loop wrote; each TIN folder is scanned for privacy by the
+process that wrote it (`PrivacyGuard`, `scan_tin_folders`) with the same refusals as the whole-folder scan;
+keyed episode ids reused from one mapping equal those hashed again."""
+from __future__ import annotations
+
+import datetime as dt
+
+import jinja2
+import polars as pl
+import pytest
+
+from pipelines.engine.reports import build
+from pipelines.engine.reports.episode_ids import display_episode_ids, keyed_episode_id, keyed_ids
+from pipelines.engine.reports.privacy import PrivacyError, PrivacyGuard, privacy_scan, scan_tin_folders
+from pipelines.engine.reports.scorecard import episode_table
+
+# the loop clinician.html.j2 held before issue 20 (episode_table replaces it)
+TEMPLATE_LOOP = (
+    """{% for e in r.episode_rows %}<tr class="{{ 'open' if e.status == 'open' else '' }}"><td class="l">"""
+    """<a href="../{{ r.lines_page }}#E-{{ e.episode_id }}">{{ e.episode_id }}</a></td>\n"""
+    """<td>{{ e.start_date }}</td><td>{{ e.end_date }}</td><td class="l">{{ "open" if e.status == "open" else e.status }}"""
+    """</td><td>{{ e.share|pct(0) }}</td>\n"""
+    """<td>{{ e.observed_cost|money }}</td><td>{{ e.get("observed_cost_winsorized")|money }}</td>"""
+    """<td>{{ e.get("expected_cost")|money }}</td><td>{{ e.get("observed_to_expected")|num(2) }}</td>\n"""
+    """<td>{{ e.get("excess_cost")|money }}</td><td>{{ e.lines }}</td><td class="l small">{{ e.note|plain }}</td></tr>"""
+    """{% endfor %}""")
+
+
+def _episode(**kw) -> dict:
+    row = {"episode_id": "HF-R0123456789abcdef", "start_date": dt.date(2027, 1, 2), "end_date": dt.date(2027, 4, 1),
+           "status": "closed", "share": 0.5, "observed_cost": 1234.5, "observed_cost_winsorized": 1200.0,
+           "expected_cost": 1000.123, "observed_to_expected": 1.2, "excess_cost": 199.877, "lines": 12, "note": ""}
+    return row | kw
+
+
+def test_episode_table_writes_the_bytes_of_the_template_loop():
+    env = build.environment()
+    loop = env.from_string(TEMPLATE_LOOP)
+    rows = [_episode(),
+            _episode(status="open", end_date=None, expected_cost=None, observed_to_expected=None, excess_cost=None,
+                     observed_cost_winsorized=None, note="open: cost to date, not scored yet (E5)"),
+            _episode(episode_id="A&B<x>-R'\"", status="excluded", share=None, observed_cost=float("nan"), lines=None,
+                     note="excluded: X1: age under 18 <b>"),
+            _episode(observed_cost=-0.005, excess_cost=-1234567.891, observed_to_expected=float("inf"), share=1 / 3)]
+    for page in ("lines/1234567890-HF.html", "lines/<odd>&.html"):
+        want = loop.render(r={"episode_rows": rows, "lines_page": page})
+        assert str(episode_table(rows, page)) == want
+    assert str(episode_table([], "lines/x.html")) == ""
+    assert isinstance(episode_table(rows, "p"), jinja2.runtime.Markup)  # not escaped again by the page
+
+
+def _guard() -> PrivacyGuard:
+    bene = pl.Series("token", ["1EG4TE5MK73", "2AB3CD4EF56"])
+    owners = pl.DataFrame({"top": ["111111111", "222222222"], "token": ["1234567890", "9876543210"]})
+    return PrivacyGuard(bene, owners, pl.concat([bene, owners["token"]]).str.len_bytes().unique())
+
+
+def _folder(root, tin: str, text: str) -> None:
+    (root / tin / "clinicians").mkdir(parents=True)
+    (root / tin / "scorecard.html").write_text("<p>TIN page, NPI 1234567890 bills here</p>" if tin == "111111111" else "<p>ok</p>")
+    (root / tin / "clinicians" / "x.html").write_text(text)
+
+
+def test_a_tin_folder_is_scanned_by_its_writer_with_the_whole_scans_refusals(tmp_path):
+    """The per-folder scan (a pool worker's) passes a clean folder and counts its files; it refuses a
+    beneficiary id and another TIN's NPI, as the scan of the whole reports folder does."""
+    guard = _guard()
+    clean, bene, foreign = tmp_path / "clean", tmp_path / "bene", tmp_path / "foreign"
+    _folder(clean, "111111111", "<p>NPI 1234567890, claim 12345678901234</p>")
+    assert scan_tin_folders(guard, clean, ["111111111"]) == 2
+    _folder(bene, "111111111", "<td>2AB3CD4EF56</td>")
+    _folder(foreign, "111111111", "<td>9876543210</td>")  # an NPI of TIN 222222222
+    for root, why in ((bene, "beneficiary id"), (foreign, "an NPI of another TIN")):
+        with pytest.raises(PrivacyError, match=why):
+            scan_tin_folders(guard, root, ["111111111"])
+        with pytest.raises(PrivacyError, match=why):
+            privacy_scan(None, root, guard=guard)
+    (clean / "index.html").write_text("<p>1234567890</p>")  # any NPI at the top is refused
+    assert scan_tin_folders(guard, clean, ["111111111"]) == 2  # the folders only
+    with pytest.raises(PrivacyError, match="would show an NPI"):
+        privacy_scan(None, clean, only=[], guard=guard)
+
+
+def test_keyed_ids_reused_equal_keyed_ids_hashed_again():
+    key = bytes(range(32))
+    ids = pl.Series("episode_id", ["HF-0123456789abcdef", "LBP-fedcba9876543210", None, "HF-0123456789abcdef", "odd"])
+    known = keyed_ids(ids, key)
+    subset = ids.slice(1, 3)
+    assert display_episode_ids(subset, key, known).to_list() == display_episode_ids(subset, key).to_list()
+    assert display_episode_ids(ids, key, known).to_list() == [
+        None if x is None else keyed_episode_id(x, key) for x in ids.to_list()]
