@@ -49,6 +49,8 @@ class QualityDraws:
         keyed = rows.select(*quality.BENCH_KEYS, "tin", "npi").with_row_index("_r")
         self.keys = keyed.select(quality.BENCH_KEYS).unique(maintain_order=True).with_row_index("_k")
         self.row_key = keyed.join(self.keys, on=quality.BENCH_KEYS, how="left", maintain_order="left")["_k"].to_numpy()
+        self.key_lower = np.zeros(self.keys.height, bool)  # Q5's direction: the measure's, so the key's
+        self.key_lower[self.row_key] = self.flags["lower_is_better"]
         # Q7: which rows each scorer counts, grouped by (scorer, measure): one slot per measure it submitted
         w = who.select(PARTICIPANT).with_row_index("_p")
         pairs = pl.concat([
@@ -72,29 +74,29 @@ class QualityDraws:
     # ------------------------------------------------------------------------------------- boundaries
 
     def draw_bounds(self, deciles: pl.DataFrame, first: int, stop: int, draw: str) -> np.ndarray:
-        """Per row and draw first .. stop - 1, its benchmark's boundaries (rows x draws x BOUNDS; NaN: none).
-        `deciles`: BENCH_KEYS, `draw`, BOUNDS (quality_benchmarks by draw)."""
+        """Per row and draw first .. stop - 1, its benchmark's boundaries oriented as Q5 compares them (rows x
+        draws x BOUNDS; NaN: none). `deciles`: BENCH_KEYS, `draw`, BOUNDS (quality_benchmarks by draw)."""
         k = stop - first
         table = np.full((self.keys.height, k, len(BOUNDS)), np.nan)
         at = deciles.join(self.keys, on=quality.BENCH_KEYS, how="inner").filter(pl.col(draw).is_between(first, stop - 1))
         table[at["_k"].to_numpy(), at[draw].to_numpy() - first] = at.select(pl.col(BOUNDS).cast(pl.Float64)).to_numpy()
-        return table[self.row_key]
+        return quality.orient(table, self.key_lower)[self.row_key]
 
     def fixed_bounds(self, bench: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """V1 per row: (usable, rate_scale, boundaries rows x 1 x BOUNDS) from `vquality.cms_deciles`; a row
-        without a usable CMS benchmark keeps its pool points (`vquality.projected_rows`)."""
+        """V1 per row: (usable, rate_scale, oriented boundaries rows x 1 x BOUNDS) from `vquality.cms_deciles`; a
+        row without a usable CMS benchmark keeps its pool points (`vquality.projected_rows`)."""
         bench = vquality.usable_deciles(bench, self.qp).select(*quality.BENCH_KEYS, "usable", "rate_scale", *BOUNDS)
         at = self.keys.join(bench, on=quality.BENCH_KEYS, how="left", maintain_order="left")
         usable = at["usable"].fill_null(False).to_numpy()[self.row_key]
         scale = at["rate_scale"].cast(pl.Float64).to_numpy()[self.row_key]
-        bounds = at.select(pl.col(BOUNDS).cast(pl.Float64)).to_numpy()[self.row_key][:, None, :]
+        bounds = quality.orient(at.select(pl.col(BOUNDS).cast(pl.Float64)).to_numpy(), self.key_lower)[self.row_key][:, None, :]
         return usable, scale, bounds
 
     # ------------------------------------------------------------------------------------- points, scores
 
     def points(self, rates: np.ndarray, bounds: np.ndarray, scale: np.ndarray | None = None) -> np.ndarray:
-        """Q3-Q5 points (rows x draws) of the rows' `rates` (rows x draws; NaN: none) on `bounds` (rows x draws
-        or 1 x BOUNDS; NaN: no benchmark) as `quality.points_on_boundaries` gives them. `scale`: V1's
+        """Q3-Q5 points (rows x draws) of the rows' `rates` (rows x draws; NaN: none) on oriented `bounds` (rows x
+        draws or 1 x BOUNDS; NaN: no benchmark) as `quality.points_on_boundaries` gives them. `scale`: V1's
         rate_scale per row (the rate in CMS units, `vquality.cms_rate_expr`)."""
         n, k = rates.shape
         if scale is not None:
@@ -103,8 +105,8 @@ class QualityDraws:
             ).fill_null(np.nan).to_numpy().reshape(n, k)
         bounds = np.broadcast_to(bounds, (n, k, len(BOUNDS)))
         lower = self.flags["lower_is_better"]
-        _, points = quality.decile_points(quality.orient(rates, lower).ravel(),
-                                          quality.orient(bounds, lower).reshape(n * k, len(BOUNDS)), self.qp)
+        _, points = quality.decile_points(quality.orient(rates, lower).ravel(), bounds.reshape(n * k, len(BOUNDS)),
+                                          self.qp)
         no_benchmark = np.isnan(bounds[:, :, BOUNDS.index("d1")])
         return np.where(self.earns_nothing[:, None] | no_benchmark, 0.0, points.reshape(n, k))
 
