@@ -74,3 +74,24 @@ def test_V3_kahan_sum_is_polars_float_sum():
     frame = pl.DataFrame({"g": np.repeat(np.arange(500), 6), "v": values[:, :, 0].ravel()})
     polars_sum = frame.group_by("g", maintain_order=True).agg(pl.col("v").sort().sum())["v"].to_numpy()
     assert np.array_equal(kahan_sum(values)[:, 0], polars_sum)
+
+
+def test_V3_drawn_pool_deciles_equal_quality_benchmarks_over_the_repeated_rows():
+    from pipelines.engine.projection.draws import pool_member_draws
+    from pipelines.engine.projection.quality_draws import PoolDeciles
+    from pipelines.engine.projection.interval import _explode_copies, _pool_rows_by_member
+
+    for seed in range(3):
+        participants, rows, _ = _world(seed)
+        rows = rows.filter(pl.col("in_benchmark")).with_columns(pl.lit(True).alias("in_peer_pool"))
+        members = participants.with_row_index("_m")
+        carried = _pool_rows_by_member(rows, members)
+        drawn = pool_member_draws(members, 20, 2027 + seed)
+        got = PoolDeciles(carried, members, QP).deciles(drawn.filter(pl.col("draw") >= 5), 5, 20)
+        want = quality.quality_benchmarks(_explode_copies(carried.rename({"npi": "_row_npi"}).join(
+            drawn.select("performance_year", "cohort", "tin", pl.col("npi").alias("member_npi"), "draw", "copies"),
+            on=["performance_year", "cohort", "tin", "member_npi"], how="inner").rename({"_row_npi": "npi"})),
+            QP, by=("draw",)).filter(pl.col("draw") >= 5)
+        keys = [*quality.BENCH_KEYS, "draw"]
+        assert got.height == want.height > 20
+        assert got.sort(keys).equals(want.sort(keys)), seed

@@ -36,7 +36,7 @@ import polars as pl
 from pipelines.engine.methodology import Methodology
 from pipelines.engine.projection.cost import SPREAD_POOL
 from pipelines.engine.projection.draws import DRAW, RateDraws, draw_index, own_episode_draws, pool_member_draws
-from pipelines.engine.projection.quality_draws import TINS, QualityDraws
+from pipelines.engine.projection.quality_draws import TINS, PoolDeciles, QualityDraws
 from pipelines.engine.scoring import cost, final, payment, quality
 from pipelines.engine.scoring.params import QualityRules
 from pipelines.engine.tables import PARTICIPANT
@@ -110,7 +110,8 @@ def pool_benchmarks(b: Bootstrap, m: Methodology, rows: pl.DataFrame, draws: int
     members = b.members.sort(PARTICIPANT).with_row_index("_m")  # P3's re-scoring reads a member's row by `_m`
     drawn = pool_member_draws(members, draws, m.projection.seed)
     grid = QualityDraws(members, rows.join(members.select(TINS).unique(), on=TINS, how="semi"), b.qp)
-    parts = [_drawn_pool(b, m, grid, carried, drawn.filter(pl.col(DRAW).is_between(first, stop - 1)), first, stop)
+    pool_deciles = PoolDeciles(carried, members, b.qp)
+    parts = [_drawn_pool(b, m, grid, pool_deciles, drawn.filter(pl.col(DRAW).is_between(first, stop - 1)), first, stop)
              for first, stop in draw_chunks(draws)]
     bench, deciles, drawn_s = (pl.concat(list(frames), how="vertical_relaxed") for frames in zip(*parts))
     drawn_s = drawn_s.filter(pl.col("scaling_factor").is_not_null())
@@ -120,15 +121,13 @@ def pool_benchmarks(b: Bootstrap, m: Methodology, rows: pl.DataFrame, draws: int
     return bench, deciles, pl.concat([drawn_s, given.select(drawn_s.columns)], how="vertical_relaxed")
 
 
-def _drawn_pool(b: Bootstrap, m: Methodology, grid: QualityDraws, carried: pl.DataFrame, drawn: pl.DataFrame,
+def _drawn_pool(b: Bootstrap, m: Methodology, grid: QualityDraws, pool_deciles: PoolDeciles, drawn: pl.DataFrame,
                 first: int, stop: int) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """The drawn pools of draws first .. stop - 1: their cost benchmarks (B2/B3), Q5 deciles and P3's S."""
+    """The drawn pools of draws first .. stop - 1: their cost benchmarks (B2/B3), Q5 deciles (each member's pool
+    rows as often as it was drawn) and P3's S."""
     bench = cost.cost_benchmarks(_explode_copies(drawn.select("performance_year", "cohort", "measure_score", DRAW,
                                                               "copies")), m.benchmarks, by=(DRAW,))
-    deciles = quality.quality_benchmarks(_explode_copies(carried.rename({"npi": "_row_npi"}).join(
-        drawn.select("performance_year", "cohort", "tin", pl.col("npi").alias("member_npi"), DRAW, "copies"),
-        on=["performance_year", "cohort", "tin", "member_npi"], how="inner").rename({"_row_npi": "npi"})),
-        b.qp, by=(DRAW,))
+    deciles = pool_deciles.deciles(drawn, first, stop)
     return bench, deciles, _drawn_scaling(b, m, drawn, grid, bench, deciles, first, stop)
 
 

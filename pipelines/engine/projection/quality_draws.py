@@ -17,6 +17,7 @@ import numpy as np
 import polars as pl
 
 from pipelines.engine.projection import quality as vquality
+from pipelines.engine.projection.draws import DRAW
 from pipelines.engine.scoring import quality
 from pipelines.engine.scoring.params import QualityRules
 from pipelines.engine.tables import PARTICIPANT
@@ -123,3 +124,57 @@ class QualityDraws:
             out = kahan_sum(dense)
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(self.measures[:, None] > 0, out / (10.0 * self.measures[:, None]), 0.0)
+
+
+class PoolDeciles:
+    """Q5's deciles of each drawn pool (peer_pool): `quality.quality_benchmarks` over the pool rows of the drawn
+    members, a member drawn c times counting its rows c times, computed without repeating the rows: per benchmark
+    key the rows are sorted once, and a draw's quantile is read off the running count of its copies, with the
+    same linear interpolation (lower + (upper - lower) x fraction at (n - 1) x q) Polars makes."""
+
+    def __init__(self, carried: pl.DataFrame, members: pl.DataFrame, qp: QualityRules):
+        """`carried`: the pool rows with the member that carries each (member_npi); `members`: PARTICIPANT, _m."""
+        if qp.quantile_method != "linear":
+            raise ValueError(f"V3 pool deciles: quantile method {qp.quantile_method!r} (linear only)")
+        pool = carried.filter(pl.col("in_benchmark") & pl.col("in_peer_pool")).join(
+            members.select(*TINS, pl.col("npi").alias("member_npi"), "_m"), on=[*TINS, "member_npi"], how="inner")
+        self.keys = pool.group_by(quality.BENCH_KEYS).agg(pl.col("lower_is_better").first()).sort(quality.BENCH_KEYS)
+        pool = pool.join(self.keys.select(quality.BENCH_KEYS).with_row_index("_k"), on=quality.BENCH_KEYS).sort(
+            "_k", "oriented_rate")
+        self.key, self.member = pool["_k"].to_numpy(), pool["_m"].to_numpy().astype(np.int64)
+        self.value = pool["oriented_rate"].cast(pl.Float64).to_numpy()
+        self.n_members = members.height
+
+    def deciles(self, drawn: pl.DataFrame, first: int, stop: int) -> pl.DataFrame:
+        """BENCH_KEYS, DRAW, participants, direction, worst_rate, d1..d9 per key and draw first .. stop - 1 that
+        has rows (`drawn`: _m, draw, copies of those draws)."""
+        k = stop - first
+        copies = np.zeros((self.n_members, k), np.int64)
+        copies[drawn["_m"].to_numpy(), drawn[DRAW].to_numpy() - first] = drawn["copies"].to_numpy()
+        parts = []
+        for key in range(self.keys.height):
+            at = np.flatnonzero(self.key == key)
+            values = self.value[at]
+            running = np.cumsum(copies[self.member[at]], axis=0)  # rows (ascending value) x draws
+            n = running[-1]
+
+            def nth(pos: np.ndarray) -> np.ndarray:  # the value at 0-based position pos of each draw's sorted pool
+                return values[(running <= pos[None, :]).sum(axis=0).clip(max=len(values) - 1)]
+
+            cols = {"_b0": nth(np.zeros(k, np.int64))}
+            for q in range(1, 10):
+                idx = (n - 1).astype(np.float64) * (q / 10)
+                lo, hi = np.floor(idx), np.ceil(idx)
+                low, high = nth(lo.astype(np.int64)), nth(hi.astype(np.int64))
+                cols[f"_b{q}"] = low + (high - low) * (idx - lo)
+            has = n > 0
+            parts.append(pl.DataFrame({"_k": np.full(int(has.sum()), key, np.uint32),
+                                       DRAW: np.arange(first, stop, dtype=np.int64)[has],
+                                       "participants": n[has].astype(np.uint32),
+                                       **{c: v[has] for c, v in cols.items()}}))
+        sign = pl.when(pl.col("lower_is_better")).then(-1.0).otherwise(1.0)
+        return pl.concat(parts).join(self.keys.with_row_index("_k"), on="_k").select(
+            *quality.BENCH_KEYS, DRAW, "participants",
+            pl.when(pl.col("lower_is_better")).then(pl.lit("lower_is_better")).otherwise(pl.lit("higher_is_better"))
+            .alias("direction"), (sign * pl.col("_b0")).alias("worst_rate"),
+            *[(sign * pl.col(f"_b{q}")).alias(f"d{q}") for q in range(1, 10)])
