@@ -240,11 +240,12 @@ def decile_points(v: np.ndarray, b: np.ndarray, p: QualityRules) -> tuple[np.nda
     none) on oriented boundaries `b` (n x 10: the worst rate b_0, then b_1..b_9; NaN: none). A missing boundary
     is never passed; a missing rate gets decile 1 and no points."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        passed = v[:, None] >= b[:, 1:] if p.boundary_goes_to == "better" else v[:, None] > b[:, 1:]
-        decile = passed.sum(axis=1).astype(np.int32) + 1
-        rows = np.arange(len(v))
-        lower = b[rows, decile - 1]
-        upper = np.where(decile == 10, np.nan, b[rows, np.minimum(decile, 9)])
+        passes = np.greater_equal if p.boundary_goes_to == "better" else np.greater
+        decile = np.ones(len(v), np.int32)
+        for k in range(1, 10):
+            decile += passes(v, b[:, k])
+        lower = np.take_along_axis(b, (decile - 1)[:, None], axis=1)[:, 0]
+        upper = np.where(decile == 10, np.nan, np.take_along_axis(b, np.minimum(decile, 9)[:, None], axis=1)[:, 0])
         position = np.where(upper > lower, np.clip((v - lower) / (upper - lower), 0.0, 1.0), 0.0)
         points = np.where(decile == 10, float(p.decile_10_points), decile + p.partial_point_span * position)
     return decile, points
