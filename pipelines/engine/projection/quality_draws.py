@@ -52,6 +52,7 @@ class QualityDraws:
         self.row_key = keyed.join(self.keys, on=quality.BENCH_KEYS, how="left", maintain_order="left")["_k"].to_numpy()
         self.key_lower = np.zeros(self.keys.height, bool)  # Q5's direction: the measure's, so the key's
         self.key_lower[self.row_key] = self.flags["lower_is_better"]
+        self.key_rows = [np.flatnonzero(self.row_key == key) for key in range(self.keys.height)]
         # Q7: which rows each scorer counts, grouped by (scorer, measure): one slot per measure it submitted
         w = who.select(PARTICIPANT).with_row_index("_p")
         pairs = pl.concat([
@@ -75,41 +76,42 @@ class QualityDraws:
     # ------------------------------------------------------------------------------------- boundaries
 
     def draw_bounds(self, deciles: pl.DataFrame, first: int, stop: int, draw: str) -> np.ndarray:
-        """Per row and draw first .. stop - 1, its benchmark's boundaries oriented as Q5 compares them (rows x
-        draws x BOUNDS; NaN: none). `deciles`: BENCH_KEYS, `draw`, BOUNDS (quality_benchmarks by draw)."""
+        """Per benchmark key and draw first .. stop - 1, its boundaries oriented as Q5 compares them (keys x draws
+        x BOUNDS; NaN: none). `deciles`: BENCH_KEYS, `draw`, BOUNDS (quality_benchmarks by draw)."""
         k = stop - first
         table = np.full((self.keys.height, k, len(BOUNDS)), np.nan)
         at = deciles.join(self.keys, on=quality.BENCH_KEYS, how="inner").filter(pl.col(draw).is_between(first, stop - 1))
         table[at["_k"].to_numpy(), at[draw].to_numpy() - first] = at.select(pl.col(BOUNDS).cast(pl.Float64)).to_numpy()
-        return quality.orient(table, self.key_lower)[self.row_key]
+        return quality.orient(table, self.key_lower)
 
     def fixed_bounds(self, bench: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """V1 per row: (usable, rate_scale, oriented boundaries rows x 1 x BOUNDS) from `vquality.cms_deciles`; a
-        row without a usable CMS benchmark keeps its pool points (`vquality.projected_rows`)."""
+        """V1: per row usable and rate_scale, per benchmark key its oriented boundaries (keys x 1 x BOUNDS), from
+        `vquality.cms_deciles`; a row without a usable CMS benchmark keeps its pool points (`projected_rows`)."""
         bench = vquality.usable_deciles(bench, self.qp).select(*quality.BENCH_KEYS, "usable", "rate_scale", *BOUNDS)
         at = self.keys.join(bench, on=quality.BENCH_KEYS, how="left", maintain_order="left")
         usable = at["usable"].fill_null(False).to_numpy()[self.row_key]
         scale = at["rate_scale"].cast(pl.Float64).to_numpy()[self.row_key]
-        bounds = quality.orient(at.select(pl.col(BOUNDS).cast(pl.Float64)).to_numpy(), self.key_lower)[self.row_key][:, None, :]
+        bounds = quality.orient(at.select(pl.col(BOUNDS).cast(pl.Float64)).to_numpy(), self.key_lower)[:, None, :]
         return usable, scale, bounds
 
     # ------------------------------------------------------------------------------------- points, scores
 
     def points(self, rates: np.ndarray, bounds: np.ndarray, scale: np.ndarray | None = None) -> np.ndarray:
-        """Q3-Q5 points (rows x draws) of the rows' `rates` (rows x draws; NaN: none) on oriented `bounds` (rows x
-        draws or 1 x BOUNDS; NaN: no benchmark) as `quality.points_on_boundaries` gives them. `scale`: V1's
+        """Q3-Q5 points (rows x draws) of the rows' `rates` (rows x draws; NaN: none) on their keys' oriented `bounds`
+        (keys x draws or 1 x BOUNDS; NaN: no benchmark) as `quality.points_on_boundaries` gives them; a key at a
+        time, its boundaries broadcast over its rows (never rows x draws x BOUNDS in memory). `scale`: V1's
         rate_scale per row (the rate in CMS units, `vquality.cms_rate_expr`)."""
         n, k = rates.shape
         if scale is not None:
             rates = pl.DataFrame({"performance_rate": rates.ravel(), "rate_scale": np.repeat(scale, k)}).select(
                 pl.col("performance_rate", "rate_scale").fill_nan(None)).select(vquality.cms_rate_expr()).to_series(
             ).fill_null(np.nan).to_numpy().reshape(n, k)
-        bounds = np.broadcast_to(bounds, (n, k, len(BOUNDS)))
-        lower = self.flags["lower_is_better"]
-        _, points = quality.decile_points(quality.orient(rates, lower).ravel(), bounds.reshape(n * k, len(BOUNDS)),
-                                          self.qp)
-        no_benchmark = np.isnan(bounds[:, :, BOUNDS.index("d1")])
-        return np.where(self.earns_nothing[:, None] | no_benchmark, 0.0, points.reshape(n, k))
+        v = quality.orient(rates, self.flags["lower_is_better"])
+        points = np.empty((n, k))
+        for key, rows in enumerate(self.key_rows):
+            points[rows] = quality.decile_points(v[rows], bounds[key][None], self.qp)[1]
+        no_benchmark = np.isnan(bounds[self.row_key, :, BOUNDS.index("d1")])
+        return np.where(self.earns_nothing[:, None] | no_benchmark, 0.0, points)
 
     def scores(self, points: np.ndarray) -> np.ndarray:
         """Q7 quality score (scorers x draws) from the rows' points (rows x draws)."""

@@ -236,16 +236,19 @@ def orient(values: np.ndarray, lower_is_better: np.ndarray) -> np.ndarray:
 
 
 def decile_points(v: np.ndarray, b: np.ndarray, p: QualityRules) -> tuple[np.ndarray, np.ndarray]:
-    """Q5 on arrays (`points_on_boundaries`' arithmetic): the decile and points of oriented rates `v` (n; NaN:
-    none) on oriented boundaries `b` (n x 10: the worst rate b_0, then b_1..b_9; NaN: none). A missing boundary
-    is never passed; a missing rate gets decile 1 and no points."""
+    """Q5 on arrays (`points_on_boundaries`' arithmetic): the decile and points of oriented rates `v` (any shape;
+    NaN: none) on oriented boundaries `b` (a last axis of 10: the worst rate b_0, then b_1..b_9; NaN: none;
+    broadcast against `v`). A missing boundary is never passed; a missing rate gets decile 1 and no points."""
     with np.errstate(invalid="ignore", divide="ignore"):
         passes = np.greater_equal if p.boundary_goes_to == "better" else np.greater
-        decile = np.ones(len(v), np.int32)
+        shape = np.broadcast_shapes(v.shape, b.shape[:-1])
+        decile = np.ones(shape, np.int32)
         for k in range(1, 10):
-            decile += passes(v, b[:, k])
-        lower = np.take_along_axis(b, (decile - 1)[:, None], axis=1)[:, 0]
-        upper = np.where(decile == 10, np.nan, np.take_along_axis(b, np.minimum(decile, 9)[:, None], axis=1)[:, 0])
+            decile += passes(v, b[..., k])
+        lower, upper = np.full(shape, np.nan), np.full(shape, np.nan)  # b_(d-1); b_d (none for decile 10)
+        for k in range(10):
+            np.copyto(lower, np.broadcast_to(b[..., k], shape), where=decile == k + 1)
+            np.copyto(upper, np.broadcast_to(b[..., k], shape), where=decile == k)
         position = np.where(upper > lower, np.clip((v - lower) / (upper - lower), 0.0, 1.0), 0.0)
         points = np.where(decile == 10, float(p.decile_10_points), decile + p.partial_point_span * position)
     return decile, points
