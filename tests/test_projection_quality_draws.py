@@ -95,3 +95,21 @@ def test_V3_drawn_pool_deciles_equal_quality_benchmarks_over_the_repeated_rows()
         keys = [*quality.BENCH_KEYS, "draw"]
         assert got.height == want.height > 20
         assert got.sort(keys).equals(want.sort(keys)), seed
+
+
+def test_V3_runs_with_another_decile_quantile_method(tmp_path):
+    """sensitivity.toml varies quality.decile_quantile_method: the drawn pools then repeat the rows (Polars)."""
+    from dataclasses import replace
+    from pipelines.engine.projection import interval
+
+    participants, rows, _ = _world(1)
+    rows = rows.filter(pl.col("in_benchmark")).with_columns(pl.lit(True).alias("in_peer_pool"))
+    members = participants.with_columns(pl.lit("scored").alias("status"), pl.lit(900.0).alias("measure_score"),
+                                        *[pl.lit(0.0).alias(c) for c in interval.HELD], pl.lit(1000.0).alias("partb_paid"))
+    qp = replace(QP, quantile_method="lower")
+    b = interval.Bootstrap(participants=participants, episodes=pl.DataFrame(), members=members, quality_rows=rows,
+                           cost_benchmarks=pl.DataFrame(), cms_quality=pl.DataFrame(), reference=pl.DataFrame(),
+                           scaling=pl.DataFrame({"cohort": ["HF", "LBP"], "scaling_factor": [1.0, 1.0]}), qp=qp,
+                           part_a_measures=())
+    _, deciles, _ = interval.pool_benchmarks(b, M, rows, 4, True)
+    assert deciles.height > 0 and set(deciles["draw"].unique()) == {0, 1, 2, 3}

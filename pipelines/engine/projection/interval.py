@@ -110,7 +110,8 @@ def pool_benchmarks(b: Bootstrap, m: Methodology, rows: pl.DataFrame, draws: int
     members = b.members.sort(PARTICIPANT).with_row_index("_m")  # P3's re-scoring reads a member's row by `_m`
     drawn = pool_member_draws(members, draws, m.projection.seed)
     grid = QualityDraws(members, rows.join(members.select(TINS).unique(), on=TINS, how="semi"), b.qp)
-    pool_deciles = PoolDeciles(carried, members, b.qp)
+    # Q5's linear quantiles read off the copies' running count; another quantile method repeats the rows
+    pool_deciles = PoolDeciles(carried, members, b.qp) if b.qp.quantile_method == "linear" else carried
     parts = [_drawn_pool(b, m, grid, pool_deciles, drawn.filter(pl.col(DRAW).is_between(first, stop - 1)), first, stop)
              for first, stop in draw_chunks(draws)]
     bench, deciles, drawn_s = (pl.concat(list(frames), how="vertical_relaxed") for frames in zip(*parts))
@@ -121,13 +122,19 @@ def pool_benchmarks(b: Bootstrap, m: Methodology, rows: pl.DataFrame, draws: int
     return bench, deciles, pl.concat([drawn_s, given.select(drawn_s.columns)], how="vertical_relaxed")
 
 
-def _drawn_pool(b: Bootstrap, m: Methodology, grid: QualityDraws, pool_deciles: PoolDeciles, drawn: pl.DataFrame,
+def _drawn_pool(b: Bootstrap, m: Methodology, grid: QualityDraws, pool_deciles: PoolDeciles | pl.DataFrame,
+                drawn: pl.DataFrame,
                 first: int, stop: int) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """The drawn pools of draws first .. stop - 1: their cost benchmarks (B2/B3), Q5 deciles (each member's pool
     rows as often as it was drawn) and P3's S."""
     bench = cost.cost_benchmarks(_explode_copies(drawn.select("performance_year", "cohort", "measure_score", DRAW,
                                                               "copies")), m.benchmarks, by=(DRAW,))
-    deciles = pool_deciles.deciles(drawn, first, stop)
+    if isinstance(pool_deciles, PoolDeciles):
+        deciles = pool_deciles.deciles(drawn, first, stop)
+    else:  # the carried pool rows, each drawn member's as often as it was drawn
+        deciles = quality.quality_benchmarks(_explode_copies(pool_deciles.rename({"npi": "_row_npi"}).join(
+            drawn.select(*TINS, pl.col("npi").alias("member_npi"), DRAW, "copies"),
+            on=[*TINS, "member_npi"], how="inner").rename({"_row_npi": "npi"})), b.qp, by=(DRAW,))
     return bench, deciles, _drawn_scaling(b, m, drawn, grid, bench, deciles, first, stop)
 
 
