@@ -34,17 +34,13 @@ def draw_index(draws: int) -> pl.DataFrame:
 
 # ---------------------------------------------------------------------------------- own episodes
 
-def _resampled_sums(eps: pl.DataFrame, draws: int, gen: np.random.Generator) -> dict[str, np.ndarray]:
-    """Sums of R4's and Q6's episode columns over `draws` resamples (with replacement) of `eps`'s rows;
-    the same resampled rows for every column (Q492 moves with the cost measure score). Q6 sums are NaN
-    when the episodes carry no admissions (LBP, or no Part A)."""
-    k = eps.height
+def _resampled_sums(values: dict[str, np.ndarray], draws: int, gen: np.random.Generator) -> dict[str, np.ndarray]:
+    """Sums of R4's and Q6's episode columns (`values`: OWN_SUMS -> one participant's episodes) over `draws`
+    resamples (with replacement) of its episodes; the same resampled rows for every column (Q492 moves with
+    the cost measure score). Q6 sums are NaN when the episodes carry no admissions (LBP, or no Part A)."""
+    k = len(values[OWN_SUMS[0]])
     idx = gen.integers(0, k, size=(draws, k))
-    out = {}
-    for c in OWN_SUMS:
-        values = eps[c].cast(pl.Float64).to_numpy()
-        out[c] = values[idx].sum(axis=1) if not np.isnan(values).any() else np.full(draws, np.nan)
-    return out
+    return {c: v[idx].sum(axis=1) if not np.isnan(v).any() else np.full(draws, np.nan) for c, v in values.items()}
 
 
 def own_episode_draws(participants: pl.DataFrame, episodes: pl.DataFrame, draws: int, seed: int,
@@ -56,7 +52,6 @@ def own_episode_draws(participants: pl.DataFrame, episodes: pl.DataFrame, draws:
     episode_id, open, observed_cost (winsorized), expected_cost, admissions, expected_admissions and
     cohort_rate (Q6; null without Part A). `resample` false: the run's measure score and no Q6 rate (the
     submitted Q492 row keeps its rate), in every draw."""
-    schema = {DRAW: pl.Int64, **{f"{f}_{c}": pl.Float64 for f in ("pool", "projected") for c in OWN_SUMS}}
     keys = participants.select(PARTICIPANT).sort(PARTICIPANT)
     if not resample:
         return keys.join(draw_index(draws), how="cross").join(
@@ -66,25 +61,27 @@ def own_episode_draws(participants: pl.DataFrame, episodes: pl.DataFrame, draws:
         ).drop("measure_score")
     eps = episodes.with_columns(pl.col("admissions", "expected_admissions").cast(pl.Float64).fill_null(np.nan)).sort(
         [*PARTICIPANT, "episode_id"])
-    by_key = {k: g for k, g in eps.group_by(PARTICIPANT, maintain_order=True)}
-    parts = []
-    for key in keys.iter_rows():
-        g = by_key.get(key)
-        if g is None or g.height == 0:
-            continue
-        closed = g.filter(~pl.col("open"))
-        cols: dict[str, np.ndarray] = {DRAW: np.arange(draws, dtype=np.int64)}
-        pool = (_resampled_sums(closed, draws, rng(seed, "own", *map(str, key))) if closed.height
+    # each participant's episodes as a slice of numpy columns (no frame per participant: ~10k of them at 10 M)
+    spans = (eps.select(PARTICIPANT).with_row_index("_first").group_by(PARTICIPANT, maintain_order=True)
+             .agg(pl.col("_first").first(), pl.len().alias("_n")))
+    spans = keys.join(spans, on=PARTICIPANT, how="inner", maintain_order="left")
+    columns = {c: eps[c].cast(pl.Float64).to_numpy() for c in OWN_SUMS}
+    is_open = eps["open"].to_numpy()
+    out = {f"{f}_{c}": np.empty(spans.height * draws) for f in ("pool", "projected") for c in OWN_SUMS}
+    for i, (key, first, n) in enumerate(zip(spans.select(PARTICIPANT).iter_rows(), spans["_first"], spans["_n"])):
+        span = slice(first, first + n)
+        closed = ~is_open[span]
+        pool = (_resampled_sums({c: v[span][closed] for c, v in columns.items()}, draws,
+                                rng(seed, "own", *map(str, key))) if closed.any()
                 else {c: np.full(draws, np.nan) for c in OWN_SUMS})
-        projected = pool if closed.height == g.height else _resampled_sums(
-            g, draws, rng(seed, "own-all", *map(str, key)))
+        projected = pool if closed.all() else _resampled_sums(
+            {c: v[span] for c, v in columns.items()}, draws, rng(seed, "own-all", *map(str, key)))
         for figure, sums in (("pool", pool), ("projected", projected)):
-            cols.update({f"{figure}_{c}": sums[c] for c in OWN_SUMS})
-        parts.append(pl.DataFrame(cols, schema=schema).with_columns(
-            *[pl.lit(v).alias(k) for k, v in zip(PARTICIPANT, key)]))
-    frame = (pl.concat(parts) if parts else pl.DataFrame(schema=schema).with_columns(
-        *[pl.lit(None, participants.schema[k]).alias(k) for k in PARTICIPANT]))
-    frame = frame.with_columns(pl.col(c).fill_nan(None) for c in schema if c != DRAW)
+            for c in OWN_SUMS:
+                out[f"{figure}_{c}"][i * draws:(i + 1) * draws] = sums[c]
+    frame = spans.select(PARTICIPANT).gather(np.repeat(np.arange(spans.height), draws)).with_columns(
+        pl.Series(DRAW, np.tile(np.arange(draws, dtype=np.int64), spans.height)),
+        *[pl.Series(c, v).fill_nan(None) for c, v in out.items()])
     rates = episodes.group_by(PARTICIPANT).agg(pl.col("cohort_rate").first())
     frame = frame.join(participants.select(*PARTICIPANT, "cohort_mean_cost"), on=PARTICIPANT, how="left").join(
         rates, on=PARTICIPANT, how="left")

@@ -30,12 +30,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 
 from pipelines.engine.methodology import Methodology
-from pipelines.engine.projection import quality as vquality
 from pipelines.engine.projection.cost import SPREAD_POOL
 from pipelines.engine.projection.draws import DRAW, RateDraws, draw_index, own_episode_draws, pool_member_draws
+from pipelines.engine.projection.quality_draws import TINS, PoolDeciles, QualityDraws
 from pipelines.engine.scoring import cost, final, payment, quality
 from pipelines.engine.scoring.params import QualityRules
 from pipelines.engine.tables import PARTICIPANT
@@ -106,8 +107,12 @@ def pool_benchmarks(b: Bootstrap, m: Methodology, rows: pl.DataFrame, draws: int
             *cost.threshold_exprs(pl.col("median"), pl.col("sd"), m.benchmarks)).join(idx, how="cross")
         deciles = quality.quality_benchmarks(carried, b.qp).join(idx, how="cross")
         return bench, deciles, b.scaling.join(idx, how="cross")
-    drawn = pool_member_draws(b.members, draws, m.projection.seed)
-    parts = [_drawn_pool(b, m, rows, carried, drawn.filter(pl.col(DRAW).is_between(first, stop - 1)))
+    members = b.members.sort(PARTICIPANT).with_row_index("_m")  # P3's re-scoring reads a member's row by `_m`
+    drawn = pool_member_draws(members, draws, m.projection.seed)
+    grid = QualityDraws(members, rows.join(members.select(TINS).unique(), on=TINS, how="semi"), b.qp)
+    # Q5's linear quantiles read off the copies' running count; another quantile method repeats the rows
+    pool_deciles = PoolDeciles(carried, members, b.qp) if b.qp.quantile_method == "linear" else carried
+    parts = [_drawn_pool(b, m, grid, pool_deciles, drawn.filter(pl.col(DRAW).is_between(first, stop - 1)), first, stop)
              for first, stop in draw_chunks(draws)]
     bench, deciles, drawn_s = (pl.concat(list(frames), how="vertical_relaxed") for frames in zip(*parts))
     drawn_s = drawn_s.filter(pl.col("scaling_factor").is_not_null())
@@ -117,16 +122,20 @@ def pool_benchmarks(b: Bootstrap, m: Methodology, rows: pl.DataFrame, draws: int
     return bench, deciles, pl.concat([drawn_s, given.select(drawn_s.columns)], how="vertical_relaxed")
 
 
-def _drawn_pool(b: Bootstrap, m: Methodology, rows: pl.DataFrame, carried: pl.DataFrame,
-                drawn: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """The drawn pools of some draws: their cost benchmarks (B2/B3), Q5 deciles and P3's S."""
+def _drawn_pool(b: Bootstrap, m: Methodology, grid: QualityDraws, pool_deciles: PoolDeciles | pl.DataFrame,
+                drawn: pl.DataFrame,
+                first: int, stop: int) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """The drawn pools of draws first .. stop - 1: their cost benchmarks (B2/B3), Q5 deciles (each member's pool
+    rows as often as it was drawn) and P3's S."""
     bench = cost.cost_benchmarks(_explode_copies(drawn.select("performance_year", "cohort", "measure_score", DRAW,
                                                               "copies")), m.benchmarks, by=(DRAW,))
-    deciles = quality.quality_benchmarks(_explode_copies(carried.rename({"npi": "_row_npi"}).join(
-        drawn.select("performance_year", "cohort", "tin", pl.col("npi").alias("member_npi"), DRAW, "copies"),
-        on=["performance_year", "cohort", "tin", "member_npi"], how="inner").rename({"_row_npi": "npi"})),
-        b.qp, by=(DRAW,))
-    return bench, deciles, _drawn_scaling(b, m, drawn, rows, bench, deciles)
+    if isinstance(pool_deciles, PoolDeciles):
+        deciles = pool_deciles.deciles(drawn, first, stop)
+    else:  # the carried pool rows, each drawn member's as often as it was drawn
+        deciles = quality.quality_benchmarks(_explode_copies(pool_deciles.rename({"npi": "_row_npi"}).join(
+            drawn.select(*TINS, pl.col("npi").alias("member_npi"), DRAW, "copies"),
+            on=[*TINS, "member_npi"], how="inner").rename({"_row_npi": "npi"})), b.qp, by=(DRAW,))
+    return bench, deciles, _drawn_scaling(b, m, drawn, grid, bench, deciles, first, stop)
 
 
 def draw_chunks(draws: int) -> list[tuple[int, int]]:
@@ -136,20 +145,15 @@ def draw_chunks(draws: int) -> list[tuple[int, int]]:
     return [(first, min(first + DRAW_CHUNK, draws)) for first in range(0, draws, DRAW_CHUNK)]
 
 
-def _drawn_scaling(b: Bootstrap, m: Methodology, drawn: pl.DataFrame, rows: pl.DataFrame, bench: pl.DataFrame,
-                   deciles: pl.DataFrame) -> pl.DataFrame:
+def _drawn_scaling(b: Bootstrap, m: Methodology, drawn: pl.DataFrame, grid: QualityDraws, bench: pl.DataFrame,
+                   deciles: pl.DataFrame, first: int, stop: int) -> pl.DataFrame:
     """P3 on each drawn pool: its members re-scored under the draw's benchmarks (module doc), S solved over
-    those with a final score > 0 and Part B paid > 0, each counted as often as it was drawn."""
-    who = drawn.select(*PARTICIPANT, DRAW)
-    tins = ["performance_year", "cohort", "tin"]
-    rows = rows.select(*quality.BENCH_KEYS, "tin", "npi", "oriented_rate", *quality.RATE_FREE_FLAGS)  # what Q5/Q7 read
-    member_rows = pl.concat([  # the drawn members' own rows and their practices' rows, in the draws that hold them
-        rows.filter(pl.col("npi").is_not_null()).join(who, on=PARTICIPANT, how="inner"),
-        rows.filter(pl.col("npi").is_null()).join(who.select(*tins, DRAW).unique(), on=tins, how="inner")])
-    points = quality.measure_points(member_rows, deciles, b.qp, by=(DRAW,), provenance=False)
-    best = quality.best_points_per_measure(who, points, b.qp, by=(DRAW,), provenance=False)
-    qscore = quality.participant_quality(who, best, b.qp, by=(DRAW,)).select(*PARTICIPANT, DRAW, "quality_score")
-    scored = (drawn.join(qscore, on=[*PARTICIPANT, DRAW], how="left")
+    those with a final score > 0 and Part B paid > 0, each counted as often as it was drawn. Q5/Q7 score
+    every member in every draw of the range at once (`grid`: the members' own and practice rows at their run
+    rates), and each drawn member reads its draw's score."""
+    rates = np.broadcast_to(grid.rates[:, None], (grid.n_rows, stop - first))
+    qscore = grid.scores(grid.points(rates, grid.draw_bounds(deciles, first, stop, DRAW)))
+    scored = (drawn.with_columns(pl.Series("quality_score", qscore[drawn["_m"].to_numpy(), drawn[DRAW].to_numpy() - first]))
               .join(bench.drop("participants"), on=["performance_year", "cohort", DRAW], how="left")
               .with_columns(cost.cost_points_expr(m.benchmarks).alias("cost_points"))
               .with_columns((pl.col("cost_points") / 10.0).alias("cost_score"))
@@ -169,19 +173,6 @@ def _drawn_scaling(b: Bootstrap, m: Methodology, drawn: pl.DataFrame, rows: pl.D
 
 
 # ---------------------------------------------------------------------------------- a participant's draws
-
-def _quality_draws(b: Bootstrap, rates: pl.DataFrame, who: pl.DataFrame, deciles: pl.DataFrame) -> pl.DataFrame:
-    """Q7 per (participant, draw) on the draw's rates: pool figure on the draw's Q5 deciles, projected figure on
-    V1 (CMS deciles; measures without one keep the draw's pool points)."""
-    pool_points = quality.measure_points(quality.rate_flags(rates), deciles, b.qp, by=(DRAW,), provenance=False)
-    projected_points = vquality.projected_rows(pool_points, b.cms_quality, b.qp, by=(DRAW,), provenance=False)
-    out = []
-    for figure, points in (("pool", pool_points), ("projected", projected_points)):
-        best = quality.best_points_per_measure(who, points, b.qp, by=(DRAW,), provenance=False)
-        out.append(quality.participant_quality(who, best, b.qp, by=(DRAW,)).select(
-            *PARTICIPANT, DRAW, pl.col("quality_score").alias(f"{figure}_quality_score")))
-    return out[0].join(out[1], on=[*PARTICIPANT, DRAW], how="full", coalesce=True)
-
 
 def bootstrap(b: Bootstrap, m: Methodology) -> pl.DataFrame:
     """One row per (participant, draw): measure_score (closed episodes) and, per figure, cost points, quality
@@ -211,34 +202,58 @@ def bootstrap(b: Bootstrap, m: Methodology) -> pl.DataFrame:
     computed = pl.col("measure_id").is_in(list(b.part_a_measures))
     submitted = RateDraws(mine.filter(~computed), n, seed, on["quality_rates"])
     q6_base = mine.filter(computed)
+    grid = QualityDraws(participants, pl.concat([submitted.rows.select(q6_base.columns), q6_base]), b.qp)
+    q6 = _q6_rates(own, q6_base, n)
+    cms = grid.fixed_bounds(b.cms_quality)
     parts = []
     for first, stop in draw_chunks(n):
         in_chunk = pl.col(DRAW).is_between(first, stop - 1)
-        parts.append(_score_chunk(b, m, participants, submitted.long(first, stop), q6_base,
-                                  own.filter(in_chunk), bench.filter(in_chunk), deciles.filter(in_chunk),
-                                  scaling.filter(in_chunk), draw_index(stop).filter(in_chunk)))
+        scores = _quality_scores(grid, submitted.rates[:, first:stop], q6, cms, deciles, first, stop)
+        parts.append(_score_chunk(b, m, participants, scores, own.filter(in_chunk), bench.filter(in_chunk),
+                                  scaling.filter(in_chunk), first, stop))
     return pl.concat(parts).sort([*PARTICIPANT, DRAW])
 
 
-def _score_chunk(b: Bootstrap, m: Methodology, participants: pl.DataFrame, submitted: pl.DataFrame,
-                 q6_base: pl.DataFrame, own: pl.DataFrame, bench: pl.DataFrame, deciles: pl.DataFrame,
-                 scaling: pl.DataFrame, idx: pl.DataFrame) -> pl.DataFrame:
-    """`bootstrap` for one range of draws (`idx`): every frame given holds those draws only."""
-    q6_rows = q6_base.join(idx, how="cross")
-    who = participants.select(PARTICIPANT).join(idx, how="cross")
-    scores = {}
+def _q6_rates(own: pl.DataFrame, q6_base: pl.DataFrame, draws: int) -> dict[str, np.ndarray]:
+    """Per figure, the Q6 rate of each computed row (Q492) in each draw (rows x draws), from the same
+    resample of its participant's episodes as its cost measure score; the run's rate where the draw has none."""
+    at = q6_base.select(PARTICIPANT).with_row_index("_q").join(own, on=PARTICIPANT, how="inner")
+    run = q6_base["performance_rate"].cast(pl.Float64).fill_null(np.nan).to_numpy()
+    out = {}
     for figure in FIGURES:
-        q6 = q6_rows.join(own.select(*PARTICIPANT, DRAW, f"{figure}_q6_rate"), on=[*PARTICIPANT, DRAW], how="left").with_columns(
-            pl.coalesce(f"{figure}_q6_rate", "performance_rate").alias("performance_rate")).select(q6_rows.columns)
-        rates = pl.concat([submitted.select(q6_rows.columns), q6])
-        if figure == "projected" and own["pool_q6_rate"].equals(own["projected_q6_rate"], check_names=False):
-            scores[figure] = scores["pool"].select(*PARTICIPANT, DRAW, "projected_quality_score")  # no open episodes
-            continue
-        scores[figure] = _quality_draws(b, rates, who, deciles).select(
-            *PARTICIPANT, DRAW, f"{figure}_quality_score", *(["projected_quality_score"] if figure == "pool" else []))
+        rates = np.full((q6_base.height, draws), np.nan)
+        rates[at["_q"].to_numpy(), at[DRAW].to_numpy()] = at[f"{figure}_q6_rate"].cast(pl.Float64).fill_null(np.nan).to_numpy()
+        out[figure] = np.where(np.isnan(rates), run[:, None], rates)  # coalesce(drawn Q6 rate, run rate)
+    return out
+
+
+def _quality_scores(grid: QualityDraws, submitted: np.ndarray, q6: dict[str, np.ndarray], cms: tuple,
+                    deciles: pl.DataFrame, first: int, stop: int) -> dict[str, np.ndarray]:
+    """Q7 per (participant, draw first .. stop - 1), participants x draws, per figure: the pool figure on the
+    draw's Q5 deciles, the projected one on V1 (CMS deciles; rows without one keep the draw's pool points);
+    each on its own Q6 rates (V5: the projected figure's resample counts the open episodes)."""
+    rates = {f: np.vstack([submitted, q6[f][:, first:stop]]) for f in FIGURES}
+    bounds = grid.draw_bounds(deciles, first, stop, DRAW)
+    pool_points = grid.points(rates["pool"], bounds)
+    if not np.array_equal(rates["pool"], rates["projected"], equal_nan=True):
+        pool_points_projected = grid.points(rates["projected"], bounds)
+    else:  # no open episodes: the same rates
+        pool_points_projected = pool_points
+    usable, scale, cms_bounds = cms
+    projected_points = np.where(usable[:, None], grid.points(rates["projected"], cms_bounds, scale),
+                                pool_points_projected)
+    return {"pool": grid.scores(pool_points), "projected": grid.scores(projected_points)}
+
+
+def _score_chunk(b: Bootstrap, m: Methodology, participants: pl.DataFrame, scores: dict[str, np.ndarray],
+                 own: pl.DataFrame, bench: pl.DataFrame, scaling: pl.DataFrame, first: int, stop: int) -> pl.DataFrame:
+    """`bootstrap` for draws first .. stop - 1: every frame given holds those draws only; `scores`: the
+    figures' quality scores, participants (in `participants`' order) x draws."""
+    k = stop - first
+    who = participants.select(PARTICIPANT)[np.repeat(np.arange(participants.height), k)].with_columns(
+        pl.Series(DRAW, np.tile(np.arange(first, stop, dtype=np.int64), participants.height)),
+        *[pl.Series(f"{f}_quality_score", scores[f].ravel()) for f in FIGURES])
     frame = (who.join(own, on=[*PARTICIPANT, DRAW], how="left")
-             .join(scores["pool"].drop("projected_quality_score"), on=[*PARTICIPANT, DRAW], how="left")
-             .join(scores["projected"], on=[*PARTICIPANT, DRAW], how="left")
              .join(participants.select(*PARTICIPANT, "pool_figure", *HELD, "partb_paid",
                                        *[c for c in ("projected_partb_paid",) if c in participants.columns]),
                    on=PARTICIPANT, how="left"))

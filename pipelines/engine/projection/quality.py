@@ -71,20 +71,28 @@ def check_direction(bench: pl.DataFrame, qp: QualityRules) -> list[str]:
                   if bool(r["is_inverse"]) != (r["measure_id"] in qp.lower_is_better))
 
 
+def usable_deciles(bench: pl.DataFrame, qp: QualityRules) -> pl.DataFrame:
+    """`cms_deciles` with `usable` false also for measures whose CMS direction is not Q5's (`check_direction`)."""
+    return bench.with_columns(pl.col("usable") & ~pl.col("measure_id").is_in(check_direction(bench, qp)))
+
+
+def cms_rate_expr() -> pl.Expr:
+    """V1: a row's performance_rate in CMS units (column rate_scale; as is without one) at DIGITS precision."""
+    return (pl.col("performance_rate") * pl.col("rate_scale").fill_null(1.0)).round(DIGITS).alias("performance_rate")
+
+
 def projected_rows(points: pl.DataFrame, bench: pl.DataFrame, qp: QualityRules,
                    by: tuple[str, ...] = (), provenance: bool = True) -> pl.DataFrame:
     """V1 + Q3/Q4 per submitted row of quality_measure_points (participant and TIN-level rows): the row's rate
     in CMS units placed by Q5's interpolation on CMS's boundaries; rows without a CMS benchmark keep the
     pool's points (`source`). `by`: extra key columns of `points` kept on the rows (V3: the draw);
     `provenance` false: points only, no decile or zero reason (V3's many draws, `quality.measure_points`)."""
-    wrong = check_direction(bench, qp)
-    bench = bench.with_columns(pl.col("usable") & ~pl.col("measure_id").is_in(wrong))
+    bench = usable_deciles(bench, qp)
     pool = ["points", *(["decile", "zero_reason"] if provenance else [])]
     flags = [c for c in quality.RATE_FREE_FLAGS if c in points.columns]
     rows = points.join(bench.select(*quality.BENCH_KEYS, "usable", "rate_scale"), on=quality.BENCH_KEYS, how="left")
     rates = quality.reclassify_rates(rows.select(
-        *quality.BENCH_KEYS, *by, "tin", "npi", "cases", "data_completeness",
-        (pl.col("performance_rate") * pl.col("rate_scale").fill_null(1.0)).round(DIGITS).alias("performance_rate"),
+        *quality.BENCH_KEYS, *by, "tin", "npi", "cases", "data_completeness", cms_rate_expr(),
         *flags, "usable", *[pl.col(c).alias(f"pool_{c}") for c in pool]), qp)
     cms_bench = bench.filter(pl.col("usable")).select(*quality.BENCH_KEYS, pl.lit(0).alias("participants"),
                                                        "direction", "worst_rate", *quality.DECILES)

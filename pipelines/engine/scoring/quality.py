@@ -5,6 +5,7 @@ not scored (`quality_params(..., part_a_supplied=False)`) and the reports say so
 """
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 from pipelines.engine.scoring.params import QualityRules
@@ -195,30 +196,20 @@ def measure_points(rates: pl.DataFrame, benchmarks: pl.DataFrame, p: QualityRule
     `by`: extra key columns of both frames (V3: the bootstrap draw's benchmarks). `provenance` false: the
     points only, without the decile and zero reason (V3's many draws).
     """
-    sign = pl.when(pl.col("lower_is_better")).then(-1.0).otherwise(1.0)
     joined = rates.join(benchmarks.drop(["participants", "direction"]), on=[*BENCH_KEYS, *by], how="left")
-    joined = joined.with_columns(
-        (sign * pl.col("worst_rate")).alias("_b0"), *[(sign * pl.col(f"d{k}")).alias(f"_b{k}") for k in range(1, 10)]
-    )
-    v = pl.col("oriented_rate")
-    passed = (lambda b: v >= b) if p.boundary_goes_to == "better" else (lambda b: v > b)
-    decile = pl.sum_horizontal([passed(pl.col(f"_b{k}")).cast(pl.Int32) for k in range(1, 10)]) + 1
-    joined = joined.with_columns(decile.alias("decile"))
+    return points_on_boundaries(joined, p, provenance)
 
-    def bound(offset: int) -> pl.Expr:
-        e = pl.when(pl.col("decile") + offset == 0).then(pl.col("_b0"))
-        for k in range(1, 10):
-            e = e.when(pl.col("decile") + offset == k).then(pl.col(f"_b{k}"))
-        return e.otherwise(None)
 
-    lower, upper = bound(-1), bound(0)
-    position = pl.when(upper > lower).then(((v - lower) / (upper - lower)).clip(0.0, 1.0)).otherwise(0.0)
-    points = pl.when(pl.col("decile") == 10).then(p.decile_10_points).otherwise(pl.col("decile") + p.partial_point_span * position)
-    zero_reasons = ((~pl.col("measure_scored"), "measure_not_scored"),
-                    (~pl.col("meets_completeness"), "Q3_completeness_below_minimum"),
-                    (~pl.col("meets_case_minimum"), "Q4_below_case_minimum"),
-                    (pl.col("d1").is_null(), "no_benchmark"))
-    boundaries = [f"_b{k}" for k in range(10)] + ["worst_rate", *DECILES]
+def points_on_boundaries(joined: pl.DataFrame, p: QualityRules, provenance: bool = True) -> pl.DataFrame:
+    """`measure_points` on rows that already carry their benchmark's worst_rate and d1..d9 (null: no benchmark):
+    the Q3-Q5 rule itself (Q5's arithmetic in `decile_points`), for callers that attach the boundaries without
+    a join (V3's draws)."""
+    b = orient(joined.select("worst_rate", *DECILES).cast(pl.Float64).to_numpy(), joined["lower_is_better"].to_numpy())
+    decile, points = decile_points(joined["oriented_rate"].cast(pl.Float64).to_numpy(), b, p)
+    joined = joined.with_columns(pl.Series("decile", decile, dtype=pl.Int32), pl.Series("_points", points).fill_nan(None))
+    points = pl.col("_points")
+    zero_reasons = (*ROW_ZERO_REASONS, (pl.col("d1").is_null(), "no_benchmark"))
+    boundaries = ["_points", "worst_rate", *DECILES]
     if not provenance:
         zero = pl.any_horizontal(cond for cond, _ in zero_reasons)
         return joined.with_columns(pl.when(zero).then(0.0).otherwise(points).cast(pl.Float64).alias("points")).drop(
@@ -230,6 +221,37 @@ def measure_points(rates: pl.DataFrame, benchmarks: pl.DataFrame, p: QualityRule
         pl.when(pl.col("zero_reason").is_null()).then(points).otherwise(0.0).cast(pl.Float64).alias("points"),
         pl.when(pl.col("zero_reason").is_null()).then(pl.col("decile")).otherwise(None).alias("decile"),
     ).drop(boundaries)
+
+
+ROW_ZERO_REASONS = ((~pl.col("measure_scored"), "measure_not_scored"),  # Q1; then no benchmark (Q5)
+                    (~pl.col("meets_completeness"), "Q3_completeness_below_minimum"),
+                    (~pl.col("meets_case_minimum"), "Q4_below_case_minimum"))
+
+
+def orient(values: np.ndarray, lower_is_better: np.ndarray) -> np.ndarray:
+    """Q5: lower-is-better measures are compared on negated values (`values`: one row per row of
+    `lower_is_better`, any trailing axes), as `rate_flags` orients the rates."""
+    lower = lower_is_better.reshape(lower_is_better.shape + (1,) * (values.ndim - 1))
+    return np.where(lower, -values, values)
+
+
+def decile_points(v: np.ndarray, b: np.ndarray, p: QualityRules) -> tuple[np.ndarray, np.ndarray]:
+    """Q5 on arrays (`points_on_boundaries`' arithmetic): the decile and points of oriented rates `v` (any shape;
+    NaN: none) on oriented boundaries `b` (a last axis of 10: the worst rate b_0, then b_1..b_9; NaN: none;
+    broadcast against `v`). A missing boundary is never passed; a missing rate gets decile 1 and no points."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        passes = np.greater_equal if p.boundary_goes_to == "better" else np.greater
+        shape = np.broadcast_shapes(v.shape, b.shape[:-1])
+        decile = np.ones(shape, np.int32)
+        for k in range(1, 10):
+            decile += passes(v, b[..., k])
+        lower, upper = np.full(shape, np.nan), np.full(shape, np.nan)  # b_(d-1); b_d (none for decile 10)
+        for k in range(10):
+            np.copyto(lower, np.broadcast_to(b[..., k], shape), where=decile == k + 1)
+            np.copyto(upper, np.broadcast_to(b[..., k], shape), where=decile == k)
+        position = np.where(upper > lower, np.clip((v - lower) / (upper - lower), 0.0, 1.0), 0.0)
+        points = np.where(decile == 10, float(p.decile_10_points), decile + p.partial_point_span * position)
+    return decile, points
 
 
 def best_points_per_measure(participants: pl.DataFrame, points: pl.DataFrame, p: QualityRules,
