@@ -37,29 +37,9 @@ DISTRIBUTION_DIGITS = {"measure_score": 2, "cost_points": 2, "final_score": 2, "
 
 
 # ------------------------------------------------------------------------------------------ formatting
-
-def _missing(v) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v))
-
-
-def _num(v, digits=2):
-    return "" if _missing(v) else f"{v:,.{digits}f}"
-
-
-def _money(v):
-    return "" if _missing(v) else (f"-${abs(v):,.2f}" if v < 0 else f"${v:,.2f}")
-
-
-def _money0(v):
-    return "" if _missing(v) else (f"-${abs(v):,.0f}" if v < 0 else f"${v:,.0f}")
-
-
-def _pct(v, digits=1):
-    return "" if _missing(v) else f"{100 * v:.{digits}f}%"
-
-
-def _spct(v, digits=1):
-    return "" if _missing(v) else f"{100 * v:+.{digits}f}%"
+# The number formats live in words.py (scorecard.py's episode rows use them too).
+_missing, _num, _money, _money0, _pct, _spct = (words.missing, words.num, words.money, words.money0, words.pct,
+                                                words.spct)
 
 
 def environment() -> jinja2.Environment:

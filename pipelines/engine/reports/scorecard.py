@@ -13,7 +13,6 @@ from markupsafe import Markup, escape
 
 from pipelines.engine.methodology import Methodology
 from pipelines.engine.reports import charts, trace, words
-from pipelines.engine.reports.build import _money, _num, _pct
 from pipelines.engine.reports.episode_ids import display_levers, episode_key, keyed_ids, with_display_ids
 from pipelines.engine.reports.inputs import ReportTables, split_by_tin
 from pipelines.engine.reports.episodes import listed_lines, participant_episodes
@@ -209,10 +208,10 @@ def episode_table(rows: list[dict], lines_page: str) -> Markup:
         out.append(
             f'<tr class="{"open" if status == "open" else ""}"><td class="l"><a href="../{page}#E-{eid}">{eid}</a></td>\n'
             f'<td>{_text(e["start_date"])}</td><td>{_text(e["end_date"])}</td><td class="l">'
-            f'{"open" if status == "open" else _text(status)}</td><td>{_pct(e["share"], 0)}</td>\n'
-            f'<td>{_money(e["observed_cost"])}</td><td>{_money(e["observed_cost_winsorized"])}</td>'
-            f'<td>{_money(e["expected_cost"])}</td><td>{_num(e["observed_to_expected"], 2)}</td>\n'
-            f'<td>{_money(e["excess_cost"])}</td><td>{_text(e["lines"])}</td><td class="l small">'
+            f'{"open" if status == "open" else _text(status)}</td><td>{words.pct(e["share"], 0)}</td>\n'
+            f'<td>{words.money(e["observed_cost"])}</td><td>{words.money(e["observed_cost_winsorized"])}</td>'
+            f'<td>{words.money(e["expected_cost"])}</td><td>{words.num(e["observed_to_expected"], 2)}</td>\n'
+            f'<td>{words.money(e["excess_cost"])}</td><td>{_text(e["lines"])}</td><td class="l small">'
             f'{words.plain_html(e["note"])}</td></tr>')
     return Markup("".join(out))
 

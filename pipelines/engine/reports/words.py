@@ -3,6 +3,7 @@ data/reference/cms_codes/, README there). Presentation only: no rule is decided 
 from __future__ import annotations
 
 import functools
+import math
 import re
 
 import polars as pl
@@ -216,3 +217,30 @@ METRICS = {"measure_score": "Cost measure score ($)", "cost_points": "Cost point
 
 def metric(name: str | None) -> str:
     return METRICS.get(name or "", name or "")
+
+
+# ------------------------------------------------------------------------------------------ number formats
+# (the templates' filters num, money, money0, pct, spct; scorecard.episode_table)
+
+def missing(v) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def num(v, digits=2):
+    return "" if missing(v) else f"{v:,.{digits}f}"
+
+
+def money(v):
+    return "" if missing(v) else (f"-${abs(v):,.2f}" if v < 0 else f"${v:,.2f}")
+
+
+def money0(v):
+    return "" if missing(v) else (f"-${abs(v):,.0f}" if v < 0 else f"${v:,.0f}")
+
+
+def pct(v, digits=1):
+    return "" if missing(v) else f"{100 * v:.{digits}f}%"
+
+
+def spct(v, digits=1):
+    return "" if missing(v) else f"{100 * v:+.{digits}f}%"
