@@ -147,5 +147,16 @@ def test_issue20_tie_break_columns_replace_every_other_column_in_the_write_order
     assert sort_columns("episodes", ["cohort", "bene_id"]) == ["cohort", "bene_id"]
     assert sort_columns("episode_lines", ["episode_id", "source", "claim_control_number", "line_number", "npi"]) == [
         "episode_id", "source", "claim_control_number", "line_number", "npi"]
-    assert sort_columns("partb_lines", ["npi", "line_number", "bene_id", "claim_control_number"]) == [
-        "claim_control_number", "line_number", "bene_id", "npi"]
+    # a table without a tie-break: its key, then every other column
+    assert sort_columns("ingest_audit", ["detail", "rule", "source_row", "source_file"]) == [
+        "source_file", "source_row", "rule", "detail"]
+
+
+def test_issue_20_partb_lines_is_sorted_by_its_netting_key_alone():
+    """partb_lines' key is its N4 netting group (one row per group, 24_partb_netting): sorting by it alone is a
+    total order, so the write skips comparing every other column (lists among them)."""
+    from pipelines.engine.tables import TIE_BREAKS, sort_columns
+
+    assert TIE_BREAKS["partb_lines"] == ()
+    cols = ["bene_id", "allowed_amount", "line_number", "claim_control_number", "hcpcs"]
+    assert sort_columns("partb_lines", cols) == ["claim_control_number", "line_number", "bene_id"]
