@@ -28,7 +28,7 @@ from pipelines.engine.reports import charts, trace, words
 from pipelines.engine.reports.guide import write_guide
 from pipelines.engine.reports.index import write_index
 from pipelines.engine.reports.inputs import ReportTables, tin_folder
-from pipelines.engine.reports.privacy import PrivacyGuard, privacy_scan, scan_tin_folders
+from pipelines.engine.reports.privacy import FolderScan, PrivacyGuard, privacy_scan
 from pipelines.engine.settings import RunSettings
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -191,9 +191,11 @@ class ScorecardJob:
         t = t or ReportTables.read(self.settings)
         ctx = ScorecardContext.build(self.settings, self.m, t, env or environment(), self.common, self.warnings,
                                      self.notes, self.part_a, tins)
-        for tin in tins:
-            write_scorecard(ctx.of(tin), tin, self.out_dir / tin_folder(tin))
-        return len(tins), scan_tin_folders(guard or _guard(self.settings), self.out_dir, tins)
+        scan, written = FolderScan(guard or _guard(self.settings), self.out_dir), {}
+        for tin in tins:  # each folder scanned on the texts just written (as scan_tin_folders would read them)
+            write_scorecard(ctx.of(tin), tin, self.out_dir / tin_folder(tin), written)
+            scan.add(tin, written)
+        return len(tins), scan.finish()
 
 
 _GUARDS: dict[tuple, PrivacyGuard] = {}
