@@ -210,6 +210,29 @@ def _guard(settings: RunSettings) -> PrivacyGuard:
     return _GUARDS[key]
 
 
+def _write_scorecards(settings: RunSettings, card: ScorecardJob, parts: list[list[str]], total: int, workers: int,
+                      t: ReportTables, env: jinja2.Environment) -> tuple[int, PrivacyGuard]:
+    """The chunks `parts` of scorecards, in this process or a pool of `workers`; returns (files scanned, this
+    process's privacy guard for the files at the top)."""
+    done = scanned = 0
+    if workers == 1:
+        guard = PrivacyGuard.read(settings)
+        for part in parts:
+            n, files = card.write(part, t, env, guard)
+            done, scanned = done + n, scanned + files
+            settings.progress(f"reports: {done:,} of {total:,} scorecards")
+    else:
+        settings.progress(f"reports: {total:,} scorecards in {workers} processes")
+        with ThreadPoolExecutor(1) as reader, \
+                ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            ahead = reader.submit(PrivacyGuard.read, settings)  # for the top files, read while the pool draws
+            for n, files in pool.map(card.write, parts):  # in order; an error in a worker is raised here
+                done, scanned = done + n, scanned + files
+                settings.progress(f"reports: {done:,} of {total:,} scorecards")
+            guard = ahead.result()
+    return scanned, guard
+
+
 def build_reports(settings: RunSettings, m: Methodology, out_dir: Path, tins: list[str] | None = None,
                   report_id: str = "") -> dict:
     """Write the reports into `out_dir`: scorecards of `tins` (default: every TIN with participants, or the
@@ -236,23 +259,11 @@ def build_reports(settings: RunSettings, m: Methodology, out_dir: Path, tins: li
     clinicians = sum(weights.values())
     workers = scorecard_workers(settings, len(scope), clinicians)
     parts = chunks(weights, max(workers, math.ceil(clinicians / CHUNK_CLINICIANS)))
-    done = scanned = 0
-    if workers == 1:
-        guard = PrivacyGuard.read(settings)
-        for part in parts:
-            n, files = card.write(part, t, env, guard)
-            done, scanned = done + n, scanned + files
-            settings.progress(f"reports: {done:,} of {len(scope):,} scorecards")
-    else:
-        settings.progress(f"reports: {len(scope):,} scorecards in {workers} processes")
-        with ThreadPoolExecutor(1) as reader, \
-                ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            ahead = reader.submit(PrivacyGuard.read, settings)  # for the top files, read while the pool draws
-            for n, files in pool.map(card.write, parts):  # in order; an error in a worker is raised here
-                done, scanned = done + n, scanned + files
-                settings.progress(f"reports: {done:,} of {len(scope):,} scorecards")
-            guard = ahead.result()
-    charts.write_runtime(out_dir, settings.reports_dir)  # the Vega runtime the pages load (drawn in the browser)
+    with ThreadPoolExecutor(1) as side:
+        # the Vega runtime the pages load (drawn in the browser): vl-convert bundles it in ~2.5 s, beside the scorecards
+        runtime = side.submit(charts.write_runtime, out_dir, settings.reports_dir)
+        scanned, guard = _write_scorecards(settings, card, parts, len(scope), workers, t, env)
+        runtime.result()
     html = env.get_template("cohort_summary.html.j2").render(
         title=f"ASM cohort summary PY {py}", cohorts=cohort_sections(t, py),
         tin_count=summary_rows[0]["tins_in_run"] if summary_rows else 0, warnings=warnings, notes=notes, root="",

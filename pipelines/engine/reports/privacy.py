@@ -115,8 +115,10 @@ class PrivacyGuard:
 
     def check(self, batch: list[tuple[str, str | None, str]]) -> None:
         """Raise PrivacyError naming the first file of `batch` (file, top, text) that shows what it may not."""
-        schema = {"file": pl.String, "top": pl.String, "text": pl.String}
-        why = _violation(pl.DataFrame(batch, schema=schema, orient="row"), self.bene, self.owners, self.lengths)
+        columns = zip(*batch) if batch else ([], [], [])  # built by column: by row took a fifth of the scan
+        texts = pl.DataFrame(dict(zip(("file", "top", "text"), map(list, columns))),
+                             schema={"file": pl.String, "top": pl.String, "text": pl.String})
+        why = _violation(texts, self.bene, self.owners, self.lengths)
         if why:
             raise PrivacyError(f"{why}; nothing written")
 
