@@ -259,6 +259,7 @@ def build_reports(settings: RunSettings, m: Methodology, out_dir: Path, tins: li
     clinicians = sum(weights.values())
     workers = scorecard_workers(settings, len(scope), clinicians)
     parts = chunks(weights, max(workers, math.ceil(clinicians / CHUNK_CLINICIANS)))
+    out_dir.mkdir(parents=True, exist_ok=True)  # the runtime is written into it before any scorecard
     with ThreadPoolExecutor(1) as side:
         # the Vega runtime the pages load (drawn in the browser): vl-convert bundles it in ~2.5 s, beside the scorecards
         runtime = side.submit(charts.write_runtime, out_dir, settings.reports_dir)
