@@ -12,7 +12,7 @@ import pytest
 
 from pipelines.engine.reports import build
 from pipelines.engine.reports.episode_ids import display_episode_ids, keyed_episode_id, keyed_ids
-from pipelines.engine.reports.privacy import PrivacyError, PrivacyGuard, privacy_scan, scan_tin_folders
+from pipelines.engine.reports.privacy import FolderScan, PrivacyError, PrivacyGuard, privacy_scan, scan_tin_folders
 from pipelines.engine.reports.scorecard import episode_table
 
 # the loop clinician.html.j2 held before issue 20 (episode_table replaces it)
@@ -90,3 +90,37 @@ def test_keyed_ids_reused_equal_keyed_ids_hashed_again():
     assert display_episode_ids(subset, key, known).to_list() == display_episode_ids(subset, key).to_list()
     assert display_episode_ids(ids, key, known).to_list() == [
         None if x is None else keyed_episode_id(x, key) for x in ids.to_list()]
+
+
+def _scan_as_written(guard, root, tins, written=None) -> int:
+    scan = FolderScan(guard, root)
+    for tin in tins:
+        scan.add(tin, {} if written is None else written)
+    return scan.finish()
+
+
+def test_a_tin_folder_scanned_on_the_texts_written_refuses_what_the_read_scan_refuses(tmp_path):
+    """Issue 20: FolderScan (the writer's scan, on the texts it kept) counts and refuses as scan_tin_folders
+    (which reads the files back): the same file named, with the same words; a file whose text was not kept
+    (a workbook, about.json) is read; a kept text is what is scanned."""
+    guard = _guard()
+    clean, bene, foreign = tmp_path / "clean", tmp_path / "bene", tmp_path / "foreign"
+    _folder(clean, "111111111", "<p>NPI 1234567890, claim 12345678901234</p>")
+    _folder(clean, "222222222", "<p>ok</p>")
+    assert _scan_as_written(guard, clean, ["111111111", "222222222"]) == 4
+    _folder(bene, "111111111", "<td>2AB3CD4EF56</td>")
+    _folder(bene, "222222222", "<td>1EG4TE5MK73</td>")
+    _folder(foreign, "111111111", "<td>9876543210</td>")  # an NPI of TIN 222222222
+    for root in (bene, foreign):
+        tins = sorted(p.name for p in root.iterdir())
+        with pytest.raises(PrivacyError) as read_back:
+            scan_tin_folders(guard, root, tins)
+        with pytest.raises(PrivacyError) as as_written:
+            _scan_as_written(guard, root, tins)
+        assert str(as_written.value) == str(read_back.value)
+    # the kept text (parts as _lines_pages keeps them) is scanned, not the file on disk
+    page = clean / "111111111" / "clinicians" / "x.html"
+    written = {page: ("<p>", "<td>2AB3CD4EF56</td>".encode(), "</p>")}
+    with pytest.raises(PrivacyError, match="111111111/clinicians/x.html would show a beneficiary id"):
+        _scan_as_written(guard, clean, ["111111111"], written)
+    assert written == {}  # emptied: a folder's texts are dropped once scanned

@@ -28,7 +28,7 @@ from pipelines.engine.reports import charts, trace, words
 from pipelines.engine.reports.guide import write_guide
 from pipelines.engine.reports.index import write_index
 from pipelines.engine.reports.inputs import ReportTables, tin_folder
-from pipelines.engine.reports.privacy import PrivacyGuard, privacy_scan, scan_tin_folders
+from pipelines.engine.reports.privacy import FolderScan, PrivacyGuard, privacy_scan
 from pipelines.engine.settings import RunSettings
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -171,9 +171,11 @@ class ScorecardJob:
         t = t or ReportTables.read(self.settings)
         ctx = ScorecardContext.build(self.settings, self.m, t, env or environment(), self.common, self.warnings,
                                      self.notes, self.part_a, tins)
-        for tin in tins:
-            write_scorecard(ctx.of(tin), tin, self.out_dir / tin_folder(tin))
-        return len(tins), scan_tin_folders(guard or _guard(self.settings), self.out_dir, tins)
+        scan, written = FolderScan(guard or _guard(self.settings), self.out_dir), {}
+        for tin in tins:  # each folder scanned on the texts just written (as scan_tin_folders would read them)
+            write_scorecard(ctx.of(tin), tin, self.out_dir / tin_folder(tin), written)
+            scan.add(tin, written)
+        return len(tins), scan.finish()
 
 
 _GUARDS: dict[tuple, PrivacyGuard] = {}
@@ -186,6 +188,29 @@ def _guard(settings: RunSettings) -> PrivacyGuard:
         _GUARDS.clear()
         _GUARDS[key] = PrivacyGuard.read(settings)
     return _GUARDS[key]
+
+
+def _write_scorecards(settings: RunSettings, card: ScorecardJob, parts: list[list[str]], total: int, workers: int,
+                      t: ReportTables, env: jinja2.Environment) -> tuple[int, PrivacyGuard]:
+    """The chunks `parts` of scorecards, in this process or a pool of `workers`; returns (files scanned, this
+    process's privacy guard for the files at the top)."""
+    done = scanned = 0
+    if workers == 1:
+        guard = PrivacyGuard.read(settings)
+        for part in parts:
+            n, files = card.write(part, t, env, guard)
+            done, scanned = done + n, scanned + files
+            settings.progress(f"reports: {done:,} of {total:,} scorecards")
+    else:
+        settings.progress(f"reports: {total:,} scorecards in {workers} processes")
+        with ThreadPoolExecutor(1) as reader, \
+                ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            ahead = reader.submit(PrivacyGuard.read, settings)  # for the top files, read while the pool draws
+            for n, files in pool.map(card.write, parts):  # in order; an error in a worker is raised here
+                done, scanned = done + n, scanned + files
+                settings.progress(f"reports: {done:,} of {total:,} scorecards")
+            guard = ahead.result()
+    return scanned, guard
 
 
 def build_reports(settings: RunSettings, m: Methodology, out_dir: Path, tins: list[str] | None = None,
@@ -214,23 +239,12 @@ def build_reports(settings: RunSettings, m: Methodology, out_dir: Path, tins: li
     clinicians = sum(weights.values())
     workers = scorecard_workers(settings, len(scope), clinicians)
     parts = chunks(weights, max(workers, math.ceil(clinicians / CHUNK_CLINICIANS)))
-    done = scanned = 0
-    if workers == 1:
-        guard = PrivacyGuard.read(settings)
-        for part in parts:
-            n, files = card.write(part, t, env, guard)
-            done, scanned = done + n, scanned + files
-            settings.progress(f"reports: {done:,} of {len(scope):,} scorecards")
-    else:
-        settings.progress(f"reports: {len(scope):,} scorecards in {workers} processes")
-        with ThreadPoolExecutor(1) as reader, \
-                ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            ahead = reader.submit(PrivacyGuard.read, settings)  # for the top files, read while the pool draws
-            for n, files in pool.map(card.write, parts):  # in order; an error in a worker is raised here
-                done, scanned = done + n, scanned + files
-                settings.progress(f"reports: {done:,} of {len(scope):,} scorecards")
-            guard = ahead.result()
-    charts.write_runtime(out_dir, settings.reports_dir)  # the Vega runtime the pages load (drawn in the browser)
+    out_dir.mkdir(parents=True, exist_ok=True)  # the runtime is written into it before any scorecard
+    with ThreadPoolExecutor(1) as side:
+        # the Vega runtime the pages load (drawn in the browser): vl-convert bundles it in ~2.5 s, beside the scorecards
+        runtime = side.submit(charts.write_runtime, out_dir, settings.reports_dir)
+        scanned, guard = _write_scorecards(settings, card, parts, len(scope), workers, t, env)
+        runtime.result()
     html = env.get_template("cohort_summary.html.j2").render(
         title=f"ASM cohort summary PY {py}", cohorts=cohort_sections(t, py),
         tin_count=summary_rows[0]["tins_in_run"] if summary_rows else 0, warnings=warnings, notes=notes, root="",

@@ -178,11 +178,17 @@ def build_exports(t, m: Methodology, py: int, measures: list[str], basis: str, t
 
 
 def write_exports(x: Exports, tin: str, folder: Path, about: list[tuple[str, str]] | None = None,
-                  notices: dict[str, str] | None = None) -> None:
-    """scorecard.csv, lines.csv and scorecard.xlsx of one TIN (`about`, `notices`: excel.write_workbook's)."""
+                  notices: dict[str, str] | None = None, written: dict | None = None) -> None:
+    """scorecard.csv, lines.csv and scorecard.xlsx of one TIN (`about`, `notices`: excel.write_workbook's). The
+    CSV texts are kept in `written` (path -> text: privacy.Written), when given."""
     clinicians = x.frame("clinicians", tin)
-    clinicians.write_csv(folder / "scorecard.csv")
-    x.frame("lines", tin).write_csv(folder / LINES_FILE)
+    for name, df in (("scorecard.csv", clinicians), (LINES_FILE, x.frame("lines", tin))):
+        if written is None:
+            df.write_csv(folder / name)
+        else:
+            text = df.write_csv()
+            (folder / name).write_bytes(text.encode())
+            written[folder / name] = text
     write_workbook(folder / "scorecard.xlsx", {
         "Clinicians": clinicians, "Measures": x.frame("measures", tin), "Episodes": x.frame("episodes", tin),
         "Data dictionary": x.dictionary}, x.units, about=about, notices=notices)

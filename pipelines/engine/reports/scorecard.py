@@ -19,6 +19,7 @@ from pipelines.engine.reports.episodes import listed_lines, participant_episodes
 from pipelines.engine.reports.exports import Exports, build_exports, write_exports
 from pipelines.engine.reports.index import at_risk_of_lead
 from pipelines.engine.reports.lines import page_sections
+from pipelines.engine.reports.privacy import Written
 from pipelines.engine.settings import RunSettings
 from pipelines.engine.tables import PARTICIPANT
 
@@ -263,9 +264,10 @@ def _group(df: pl.DataFrame, fn=None) -> dict:
     return out
 
 
-def _lines_pages(ctx: ScorecardContext, tin: str, participants: list[dict], folder: Path) -> None:
+def _lines_pages(ctx: ScorecardContext, tin: str, participants: list[dict], folder: Path, written: Written) -> None:
     """lines/<npi>-<cohort>.html per participant with episodes: Jinja draws the frame, the sections lines.py built
-    for every page at once are written into it as the bytes Polars holds (a page can be tens of MB)."""
+    for every page at once are written into it as the bytes Polars holds (a page can be tens of MB); the parts
+    kept in `written` for the privacy scan."""
     pages = ctx.pages.get(tin)
     if pages is None:
         return
@@ -280,10 +282,12 @@ def _lines_pages(ctx: ScorecardContext, tin: str, participants: list[dict], fold
                                 sections=Markup(SECTIONS_SLOT), root="../../", patient_notice=trace.PATIENT_NOTICE,
                                 **ctx.common)
         head, tail = frame.split(SECTIONS_SLOT)
+        body = sections.get((r["npi"], r["cohort"]), b"")
         with open(folder / r["lines_page"], "wb") as f:
             f.write(head.encode())
-            f.write(sections.get((r["npi"], r["cohort"]), b""))
+            f.write(body)
             f.write(tail.encode())
+        written[folder / r["lines_page"]] = (head, body, tail)
 
 
 def _tin_drivers(ctx: ScorecardContext, tin: str) -> list[dict]:
@@ -327,9 +331,17 @@ def _q492_note(part_a: bool) -> str:
             "quality is scored on the other measures.")
 
 
-def write_scorecard(ctx: ScorecardContext, tin: str, folder: Path) -> None:
+def _write(path: Path, text: str, written: Written) -> None:
+    path.write_text(text, encoding="utf-8")
+    written[path] = text
+
+
+def write_scorecard(ctx: ScorecardContext, tin: str, folder: Path, written: Written | None = None) -> None:
     """scorecard.html (the TIN: where it stands, what to fix first, its clinicians by dollars at risk, what drives
-    cost), clinicians/<npi>-<cohort>.html (each participant in detail), lines pages, CSV and workbook."""
+    cost), clinicians/<npi>-<cohort>.html (each participant in detail), lines pages, CSV and workbook. The texts
+    written are kept in `written` (path -> text) for the privacy scan (privacy.FolderScan), which need not
+    read them back."""
+    written = {} if written is None else written
     m, py = ctx.m, ctx.settings.performance_year
     participants = _participants(ctx, tin)
     npis = {r["npi"] for r in participants}
@@ -341,7 +353,7 @@ def write_scorecard(ctx: ScorecardContext, tin: str, folder: Path) -> None:
                for s in ctx.t.projection_tins.iter_rows(named=True)]  # by cohort (build)
     kinds, actions = _tin_fixes(ctx, tin, participants)
     folder.mkdir(parents=True, exist_ok=True)
-    _lines_pages(ctx, tin, participants, folder)
+    _lines_pages(ctx, tin, participants, folder, written)
     page = dict(tin=tin, small_pool_limit=m.benchmarks.small_pool_participants, draws=m.projection.bootstrap_draws,
                 level=m.projection.interval_level, q492_note=_q492_note(ctx.part_a),
                 last_service_date=(participants[0]["projection"].get("data_last_service_date") if participants else None),
@@ -351,15 +363,16 @@ def write_scorecard(ctx: ScorecardContext, tin: str, folder: Path) -> None:
         title=f"ASM scorecard TIN {tin} PY {py}", runtime=f"../{charts.RUNTIME}", clinicians=len(participants) + len(others),
         participants=participants, in_asm=in_asm, summary=summary, others=others, drivers=_tin_drivers(ctx, tin),
         fix_kinds=kinds, fix_actions=actions, root="../", **page)
-    (folder / "scorecard.html").write_text(html, encoding="utf-8")
+    _write(folder / "scorecard.html", html, written)
     detail = ctx.env.get_template("clinician.html.j2")
     (folder / "clinicians").mkdir(exist_ok=True)
     for r in in_asm:
-        (folder / r["page"]).write_text(detail.render(
+        _write(folder / r["page"], detail.render(
             title=f"ASM PY {py}: NPI {r['npi']} ({r['cohort']}), TIN {tin}", runtime=f"../../{charts.RUNTIME}", r=r,
-            root="../../", patient_notice=trace.PATIENT_NOTICE if r["episode_rows"] else "", **page), encoding="utf-8")
+            root="../../", patient_notice=trace.PATIENT_NOTICE if r["episode_rows"] else "", **page), written)
     # scorecard.csv, lines.csv, scorecard.xlsx (with its 'About this file' sheet), about.json
-    write_exports(ctx.exports, tin, folder, about=trace.trace_rows(ctx.common, patient=True), notices=PATIENT_SHEETS)
+    write_exports(ctx.exports, tin, folder, about=trace.trace_rows(ctx.common, patient=True), notices=PATIENT_SHEETS,
+                  written=written)
     trace.write_about(folder / trace.ABOUT_FILE, ctx.common, tin=tin, patient_information={
         "files": ["clinicians/*.html (episode lists)", "scorecard.xlsx (sheet Episodes)", "lines.csv", "lines/*.html"],
         "notice": trace.PATIENT_NOTICE})
