@@ -14,7 +14,8 @@ from assets.definitions import asm_job_from_env
 from pipelines.engine.errors import explain, says_disk_full
 from pipelines.engine.outfolder import OutputFolderError, OutputInUse, OutputLock, kept_staging_hint, prepare_output
 from pipelines.engine.quality_gates import gx_engine
-from assets.runtime.runrecord import build_summary, instance_home, open_instance, read_summary, write_summary
+from assets.runtime.runrecord import (build_summary, event_log_held_open, instance_home, open_instance, read_summary,
+                                      write_summary)
 from pipelines.engine.settings import RunSettings, settings_to_env
 from pipelines.engine.warehouse import OutFolder
 
@@ -70,7 +71,7 @@ def _execute_job(settings: RunSettings, run_id: str, instance, run_config: dict)
     from dagster._core.definitions.job_base import InMemoryJob
     from dagster._core.execution.api import execute_run
 
-    with run_environment(settings):
+    with run_environment(settings), event_log_held_open(instance, run_id):
         job = asm_job_from_env()
         if settings.workers <= 1:
             gx_engine.preload()  # the checks' one-off import overlaps ingest instead of delaying the first check
