@@ -12,7 +12,8 @@ import pytest
 
 from pipelines.engine.reports import build
 from pipelines.engine.reports.episode_ids import display_episode_ids, keyed_episode_id, keyed_ids
-from pipelines.engine.reports.privacy import FolderScan, PrivacyError, PrivacyGuard, privacy_scan, scan_tin_folders
+from pipelines.engine.reports.inputs import tin_folder
+from pipelines.engine.reports.privacy import FolderScan, PrivacyError, PrivacyGuard, privacy_scan, report_files
 from pipelines.engine.reports.scorecard import episode_table
 
 # the loop clinician.html.j2 held before issue 20 (episode_table replaces it)
@@ -60,6 +61,13 @@ def _folder(root, tin: str, text: str) -> None:
     (root / tin / "clinicians").mkdir(parents=True)
     (root / tin / "scorecard.html").write_text("<p>TIN page, NPI 1234567890 bills here</p>" if tin == "111111111" else "<p>ok</p>")
     (root / tin / "clinicians" / "x.html").write_text(text)
+
+
+def scan_tin_folders(guard: PrivacyGuard, out_dir, tins: list[str]) -> int:
+    """The folders of `tins` scanned on their files read back (the reference FolderScan must match)."""
+    files = [f for t in tins for f in report_files(out_dir / tin_folder(t))]
+    guard.scan(out_dir, files)
+    return len(files)
 
 
 def test_a_tin_folder_is_scanned_by_its_writer_with_the_whole_scans_refusals(tmp_path):

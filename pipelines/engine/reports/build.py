@@ -172,7 +172,7 @@ class ScorecardJob:
         ctx = ScorecardContext.build(self.settings, self.m, t, env or environment(), self.common, self.warnings,
                                      self.notes, self.part_a, tins)
         scan, written = FolderScan(guard or _guard(self.settings), self.out_dir), {}
-        for tin in tins:  # each folder scanned on the texts just written (as scan_tin_folders would read them)
+        for tin in tins:  # each folder scanned on the texts just written (privacy.FolderScan)
             write_scorecard(ctx.of(tin), tin, self.out_dir / tin_folder(tin), written)
             scan.add(tin, written)
         return len(tins), scan.finish()

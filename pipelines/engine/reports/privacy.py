@@ -148,7 +148,7 @@ def written_text(parts) -> str:
 
 
 class FolderScan:
-    """Scans TIN folders as their writer finishes each (`add`), as `scan_tin_folders` scans them all at the end:
+    """Scans TIN folders as their writer finishes each (`add`), as `PrivacyGuard.scan` of their files read back would:
     each folder's files as listed on disk, in the same order and batches of about BATCH_BYTES on disk, so the
     same file is refused with the same words. A file's text is the one its writer kept (`Written`) rather
     than read back; a file the writer did not keep (workbook, about.json) is read. Memory: one batch and
@@ -181,13 +181,6 @@ class FolderScan:
         if self.batch:
             self._check()
         return self.files
-
-
-def scan_tin_folders(guard: PrivacyGuard, out_dir: Path, tins: list[str]) -> int:
-    """Scan the folders of `tins` under `out_dir` (written by this process); returns how many files."""
-    files = [f for t in tins for f in report_files(out_dir / tin_folder(t))]
-    guard.scan(out_dir, files)
-    return len(files)
 
 
 def privacy_scan(settings: RunSettings, out_dir: Path, only: list[str] | None = None,
