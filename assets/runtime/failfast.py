@@ -8,13 +8,18 @@ step starts:
 - in one process, `RunStopped` is raised where the executor stands (no step is running then);
 - with the multiprocess executor, the run is terminated the way Dagster terminates a run (the running
   steps are interrupted and their processes end), then `RunStopped` is raised.
+With the multiprocess executor, each step's termination event is first wrapped so that setting it cannot hang:
+a step process that exits while its termination thread holds the event's lock (a race inside Dagster: the
+process's own last `term_event.set()` wakes that daemon thread, and the process may end before the thread
+lets go) leaves the lock held forever, and Dagster's unbounded `term_event.set()` then blocked the run.
 Either way the run ends as a Dagster run failure whose error is `RunStopped`'s one line; the reason people
 read stays the check's summary, naming the check and the file (assets.runtime.runrecord.failure_reason).
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Any, Iterator
 
 from dagster import (DagsterEvent, DagsterEventType, Executor, ExecutorDefinition, executor, in_process_executor,
                      multiple_process_executor_requirements, multiprocess_executor)
@@ -67,6 +72,44 @@ def _request_termination() -> None:
     _received_interrupt["received"] = True
 
 
+TERM_EVENT_SET_SECONDS = 5.0  # a live step process lets go of its termination event's lock at once
+
+
+class BoundedTermEvent:
+    """A step's termination event (a `multiprocessing.Event`) whose `set()` gives up after `seconds`.
+
+    The set runs in a daemon thread: if the lock was left held by a step process that has exited (module
+    doc), that thread stays blocked and the run goes on; the process it would have interrupted is gone."""
+
+    def __init__(self, event: Any, seconds: float = TERM_EVENT_SET_SECONDS):
+        self._event = event
+        self._seconds = seconds
+
+    def set(self) -> bool:
+        """Set the event; False if its lock was not had within the bound."""
+        setter = threading.Thread(target=self._event.set, name="fail-fast-term-event", daemon=True)
+        setter.start()
+        setter.join(self._seconds)
+        return not setter.is_alive()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._event, name)
+
+
+def bound_term_events(events: Iterator[DagsterEvent]) -> bool:
+    """Wrap the termination events of the multiprocess executor's running `events` generator in
+    `BoundedTermEvent` (they live in its frame as `term_events`, step key -> event). False where this Dagster
+    keeps them otherwise: its own unbounded set then stands."""
+    frame = getattr(events, "gi_frame", None)
+    term_events = frame.f_locals.get("term_events") if frame is not None else None
+    if not isinstance(term_events, dict):
+        return False
+    for key, event in list(term_events.items()):
+        if not isinstance(event, BoundedTermEvent):
+            term_events[key] = BoundedTermEvent(event)
+    return True
+
+
 class FailFastExecutor(Executor):
     """`inner`'s execution, stopped once the step of a failed blocking check has ended (module doc)."""
 
@@ -106,6 +149,7 @@ class FailFastExecutor(Executor):
                 yield DagsterEvent.engine_event(plan_context, f"{stop.message}; no other step starts",
                                                 EngineEventData())
                 if self._multiprocess:
+                    bound_term_events(events)
                     _request_termination()
                 else:
                     throw = RunStopped(stop.message)
