@@ -514,3 +514,33 @@ def test_Q6_planted_admission_rates_follow_cms_published_percentiles(seed):
     assert np.mean(rates > cms.values[-1]) <= .03
     cohort_rate = 100 * admissions.sum() / person_years.sum()
     assert abs(cohort_rate - 67.72) < 2.0  # CMS's average 67.72 (2024)
+
+
+def test_parquet_row_groups_keep_only_the_dictionary_values_they_use(tmp_path):
+    """Issue 20 (100 M world): Parquet stores an Arrow dictionary whole in every row group, so a world-sized
+    NPI vocabulary in each row group made the 100 M input 56 GB. A long dictionary is cut to the values the
+    row group uses; the values read back are the same, the dictionary type stays."""
+    import pyarrow as pa
+
+    from pipelines.synthetic.render import COMPACT_DICTIONARY_OVER, compact_dictionaries, open_sink
+
+    vocabulary = pa.array([f"{1000000000 + i}" for i in range(50 * COMPACT_DICTIONARY_OVER)])
+    small = pa.array(["A", "B"])
+    rows = np.array([7, 3, 7, 40_000, 3], dtype=np.int32)
+    t = pa.table({"NPI": pa.DictionaryArray.from_arrays(pa.array(rows), vocabulary),
+                  "CODE": pa.DictionaryArray.from_arrays(pa.array(np.array([0, 1, 0, 1, 1], np.int32)), small)})
+    compact = compact_dictionaries(t)
+    assert compact.schema == t.schema
+    assert len(compact["NPI"].chunk(0).dictionary) == 3  # the three NPIs used
+    assert compact["CODE"].chunk(0).dictionary.equals(small)  # short dictionaries are left whole
+    assert compact.cast(pa.schema([("NPI", pa.string()), ("CODE", pa.string())])).equals(
+        t.cast(pa.schema([("NPI", pa.string()), ("CODE", pa.string())])))
+
+    with open_sink(tmp_path / "x.parquet", "parquet") as sink:
+        sink.write_table(t)
+        sink.write_table(t)
+    meta = pq.ParquetFile(tmp_path / "x.parquet").metadata
+    assert meta.num_row_groups == 2
+    npi = [meta.row_group(g).column(0).total_compressed_size for g in range(2)]
+    assert max(npi) < 1000, npi  # 3 values a row group, not the 51,200 of the vocabulary (~600 kB)
+    assert pq.read_table(tmp_path / "x.parquet").column("NPI").to_pylist() == [str(1000000000 + i) for i in rows] * 2
