@@ -21,6 +21,8 @@ from pathlib import Path
 
 import vl_convert as vlc
 
+from pipelines.engine.warehouse import write_text
+
 WIDTH = 560
 VL_VERSION = "6.4"  # the Vega-Lite schema of Altair 6 (alt.SCHEMA_VERSION)
 SCHEMA = "https://vega.github.io/schema/vega-lite/v6.4.1.json"
@@ -73,10 +75,7 @@ def _cached_runtime(notice: str) -> Path | None:
     if path.is_file():
         return path
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(runtime_bundle(), encoding="utf-8")
-        os.replace(tmp, path)  # whole or absent: a reader never sees half a bundle
+        write_text(path, runtime_bundle())  # whole or absent: a reader never sees half a bundle
         return path
     except OSError:
         return None
