@@ -162,3 +162,13 @@ def test_issue20_the_vega_runtime_is_bundled_once_per_machine(tmp_path, monkeypa
         assert (tmp_path / name / charts.RUNTIME_LICENSE).read_text(encoding="utf-8") == charts.runtime_notice()
     assert calls == [1]
     assert charts.runtime_cache(charts.runtime_notice()).read_text(encoding="utf-8") == "/* bundle */"
+
+
+def test_issue20_the_files_at_the_top_are_listed_without_walking_the_tin_folders(tmp_path):
+    """report_files(out, set()): the top files, in the order the whole walk lists them."""
+    for rel in ("index.html", "b.csv", "123/scorecard.html", "123/lines/1-HF.html", "a.json", "9/x.csv"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("x")
+    walked = [f for f in report_files(tmp_path) if f.parent == tmp_path]
+    assert report_files(tmp_path, set()) == walked == [tmp_path / n for n in ("a.json", "b.csv", "index.html")]
+    assert report_files(tmp_path, set(), top_files=False) == []
