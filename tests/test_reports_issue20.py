@@ -132,3 +132,43 @@ def test_a_tin_folder_scanned_on_the_texts_written_refuses_what_the_read_scan_re
     with pytest.raises(PrivacyError, match="111111111/clinicians/x.html would show a beneficiary id"):
         _scan_as_written(guard, clean, ["111111111"], written)
     assert written == {}  # emptied: a folder's texts are dropped once scanned
+
+
+def test_issue20_templates_read_a_dicts_key_as_jinja_did():
+    """`x.name` on a dict: the key (looked up at once), a dict method where the name is one (`.items`), and
+    StrictUndefined's error where the key is missing: what Jinja's own lookup gives."""
+    env = build.environment()
+    row = {"title": "<b>", "items": "a key named like a method", "n": 3}
+    page = env.from_string("{{ r.title }} {{ r.n|num(1) }} {% for k, v in r.items() %}{{ k }}{% endfor %}")
+    assert page.render(r=row) == jinja2.Environment(autoescape=True).from_string(
+        "{{ r.title }} {{ '%.1f'|format(r.n) }} {% for k, v in r.items() %}{{ k }}{% endfor %}").render(r=row)
+    assert page.render(r=row) == "&lt;b&gt; 3.0 titleitemsn"
+    with pytest.raises(jinja2.UndefinedError):
+        env.from_string("{{ r.missing }}").render(r=row)
+
+
+def test_issue20_the_vega_runtime_is_bundled_once_per_machine(tmp_path, monkeypatch):
+    """A reports folder gets the runtime from this machine's cache (same versions, same bytes as a fresh
+    bundle); a fresh folder with no published one does not bundle again."""
+    from pipelines.engine.reports import charts
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    calls = []
+    monkeypatch.setattr(charts, "runtime_bundle", lambda: calls.append(1) or "/* bundle */")
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        charts.write_runtime(tmp_path / name, tmp_path / "not-published")
+        assert (tmp_path / name / charts.RUNTIME).read_text(encoding="utf-8") == "/* bundle */"
+        assert (tmp_path / name / charts.RUNTIME_LICENSE).read_text(encoding="utf-8") == charts.runtime_notice()
+    assert calls == [1]
+    assert charts.runtime_cache(charts.runtime_notice()).read_text(encoding="utf-8") == "/* bundle */"
+
+
+def test_issue20_the_files_at_the_top_are_listed_without_walking_the_tin_folders(tmp_path):
+    """report_files(out, set()): the top files, in the order the whole walk lists them."""
+    for rel in ("index.html", "b.csv", "123/scorecard.html", "123/lines/1-HF.html", "a.json", "9/x.csv"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("x")
+    walked = [f for f in report_files(tmp_path) if f.parent == tmp_path]
+    assert report_files(tmp_path, set()) == walked == [tmp_path / n for n in ("a.json", "b.csv", "index.html")]
+    assert report_files(tmp_path, set(), top_files=False) == []

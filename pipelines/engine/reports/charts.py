@@ -11,6 +11,7 @@ charts. tests/test_charts.py validates every chart kind against the Vega-Lite sc
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import re
@@ -19,6 +20,8 @@ from importlib.metadata import version
 from pathlib import Path
 
 import vl_convert as vlc
+
+from pipelines.engine.warehouse import write_text
 
 WIDTH = 560
 VL_VERSION = "6.4"  # the Vega-Lite schema of Altair 6 (alt.SCHEMA_VERSION)
@@ -58,21 +61,49 @@ def runtime_notice() -> str:
             "under the BSD 3-Clause License (https://github.com/vega/vega/blob/main/LICENSE).\n")
 
 
+def runtime_cache(notice: str) -> Path:
+    """Where this machine keeps the runtime that `notice` names ($XDG_CACHE_HOME or ~/.cache, asm-pipeline/):
+    bundling costs vl-convert 2-4 CPU seconds, paid once per vl-convert version, not once per reports folder."""
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "asm-pipeline"
+    return root / f"vega-embed-{hashlib.sha256(notice.encode()).hexdigest()[:16]}.js"
+
+
+def _cached_runtime(notice: str) -> Path | None:
+    """The cached runtime `notice` names, bundled into the cache first if it is not there; None when the cache
+    cannot be written (the caller bundles)."""
+    path = runtime_cache(notice)
+    if path.is_file():
+        return path
+    try:
+        write_text(path, runtime_bundle())  # whole or absent: a reader never sees half a bundle
+        return path
+    except OSError:
+        return None
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    dst.unlink(missing_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
 def write_runtime(folder, published=None) -> None:
-    """The Vega runtime and its licence notice, once per reports folder. Bundling takes vl-convert about a
-    second: a `published` reports folder whose notice names the same versions lends its copy (a hard link)."""
+    """The Vega runtime and its licence notice, once per reports folder. Bundling takes vl-convert a few
+    seconds: a `published` reports folder whose notice names the same versions lends its copy (a hard link),
+    else this machine's cached copy of the same versions (`runtime_cache`)."""
     folder, notice = Path(folder), runtime_notice()
     old = Path(published) if published else None
     same = (old is not None and (old / RUNTIME).is_file() and (old / RUNTIME_LICENSE).is_file()
             and (old / RUNTIME_LICENSE).read_text(encoding="utf-8") == notice)
-    if not same:
+    if same:
+        if old.resolve() != folder.resolve():
+            _link_or_copy(old / RUNTIME, folder / RUNTIME)
+    elif (cached := _cached_runtime(notice)) is not None:
+        _link_or_copy(cached, folder / RUNTIME)
+    else:
         (folder / RUNTIME).write_text(runtime_bundle(), encoding="utf-8")
-    elif old.resolve() != folder.resolve():
-        (folder / RUNTIME).unlink(missing_ok=True)
-        try:
-            os.link(old / RUNTIME, folder / RUNTIME)
-        except OSError:
-            shutil.copyfile(old / RUNTIME, folder / RUNTIME)
     (folder / RUNTIME_LICENSE).write_text(notice, encoding="utf-8")
 
 

@@ -53,6 +53,7 @@ class ScorecardContext:
     def build(cls, settings, m, t, env, common, warnings, notes, part_a, scope) -> "ScorecardContext":
         """Everything the scorecards of the TINs `scope` show, computed for all of them at once."""
         py = settings.performance_year
+        t = t.only(scope)  # a TIN's rows are all it shows (the cohort-wide tables have no tin column)
         summary = t.cohort_summary.filter(pl.col("performance_year") == py).to_dicts()
         measures = [x for r in summary for x in r["required_measures"].split(", ") if x]
         episodes = participant_episodes(settings, scope)
