@@ -146,3 +146,29 @@ def test_issue20_a_file_sorting_first_shifts_file_ids_and_sharded_equals_unshard
     _assert_full_rebuild_equal(inp, out, tmp_path, "shifted")
     state = json.loads(next((out / ".ingest").glob("*/netting/state.json")).read_text())
     assert state["file_ids"][_zc5(1)] == 2  # was 1
+
+
+def test_issue20_rewrite_sorted_drops_and_merges_rows_across_row_groups(tmp_path):
+    """warehouse.rewrite_sorted (the nightly partb_lines write): rows dropped by position and sorted rows
+    merged in before the first, between and after the last of several row groups give exactly the rows,
+    in the order, that sorting the result whole gives."""
+    import duckdb
+
+    from pipelines.engine.warehouse import rewrite_sorted, write_query
+
+    con = duckdb.connect()
+    src = tmp_path / "partb_lines.parquet"
+    # keys c000000..c599998 (even numbers), 3 row groups; the added rows take odd numbers and both ends
+    write_query(duckdb.connect(), "SELECT printf('c%07d', 2 * i) AS claim_control_number, 1 AS line_number, 'B' AS bene_id, "
+                     "i AS payload FROM range(300000) AS t(i)", src)
+    added = con.sql("SELECT printf('c%07d', k) AS claim_control_number, 1 AS line_number, 'B' AS bene_id, -k AS payload "
+                    "FROM (SELECT unnest([-1, 1, 245761, 300001, 599999, 700000]) AS k) "
+                    "ORDER BY claim_control_number").to_arrow_table()
+    out = tmp_path / "out" / "partb_lines.parquet"
+    drop = [0, 5, 122879, 122880, 299999]
+    assert rewrite_sorted(src, drop, added, out) == 300000 - len(drop) + 6
+    got = con.execute(f"SELECT * FROM read_parquet('{out}')").fetchall()
+    want = con.execute(f"""SELECT * EXCLUDE (file_row_number) FROM read_parquet('{src}', file_row_number = true)
+                           WHERE file_row_number NOT IN {tuple(drop)}
+                           UNION ALL SELECT * FROM added ORDER BY claim_control_number""").fetchall()
+    assert got == want and got[0][0] == "c-000001" and got[-1][0] == "c0700000"

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +31,9 @@ from pipelines.engine.duck import query_sql_file, sql_literal
 from pipelines.engine.ingest.cache import StagedFile
 from pipelines.engine.ingest.staging import STAGE_RELATION
 from pipelines.engine.provenance import files_fingerprint
-from pipelines.engine.warehouse import atomic_path, parquet_files, write_query
+from pipelines.engine.shards import shard_expression, shard_file
+from pipelines.engine.tables import sort_columns
+from pipelines.engine.warehouse import atomic_path, parquet_files, rewrite_sorted, write_query
 
 SQL_FOLDER = "10_ingest"
 # What decides a netting group's outcome besides the staged rows (the staging cache's version covers those).
@@ -80,6 +83,7 @@ class NightlyNetting:
         self.methodology_fingerprint = methodology_fingerprint
         self.plan = NettingPlan("full", "not decided")
         self._fingerprints: dict[str, str] = {}
+        self._shards = 1
 
     def _load(self) -> dict | None:
         try:
@@ -156,11 +160,33 @@ class NightlyNetting:
 
     def write_lines(self, con: duckdb.DuckDBPyConnection, values: dict, target: Path, shards: int) -> int:
         """partb_lines (35_partb_lines.sql: N4, N5, N6) of the groups netted in this run, plus, in an
-        incremental run, the last run's rows of every group it did not touch."""
+        incremental run, the last run's rows of every group it did not touch: each of the last run's files
+        (one, or one per shard) passed over once, the touched groups' rows dropped and the re-netted ones
+        merged in at their place in the sort order (warehouse.rewrite_sorted), not the table sorted again."""
         sql = query_sql_file(con, f"{SQL_FOLDER}/35_partb_lines.sql", default_factor=values["default_factor"])
-        if self.plan.mode == "incremental":
-            sql = f"{sql}\nUNION ALL BY NAME SELECT * FROM partb_lines_kept"
-        return write_query(con, sql, target, shards)
+        self._shards = shards
+        if self.plan.mode == "full":
+            return write_query(con, sql, target, shards)
+        before = parquet_files(self.dir / LINES)
+        if len(before) != shards:  # the last run wrote another shard count: its rows, sorted again
+            return write_query(con, f"{sql}\nUNION ALL BY NAME SELECT * FROM partb_lines_kept", target, shards)
+        using = ", ".join(GROUP)
+        order = ", ".join(f'"{c}"' for c in sort_columns("partb_lines", list(GROUP)))
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _renetted_lines AS SELECT *, {shard_expression(shards)} AS _shard "
+                    f"FROM ({sql})")
+        rows = 0
+        with atomic_path(target) if shards > 1 else nullcontext(target) as folder:
+            if shards > 1:
+                folder.mkdir()
+            for k, previous in enumerate(before):
+                drop = [r for (r,) in con.execute(
+                    f"""SELECT file_row_number FROM read_parquet({sql_literal(previous)}, file_row_number = true)
+                        SEMI JOIN partb_affected_groups USING ({using})""").fetchall()]
+                added = con.sql(f"SELECT * EXCLUDE (_shard) FROM _renetted_lines WHERE _shard = {k} "
+                                f"ORDER BY {order}").to_arrow_table()
+                rows += rewrite_sorted(previous, drop, added, shard_file(folder, k, shards) if shards > 1 else folder)
+        con.execute("DROP TABLE _renetted_lines")
+        return rows
 
     # ----------------------------------------------------------------------------------------
     # After a successful ingest
@@ -169,6 +195,7 @@ class NightlyNetting:
         """The state the next run starts from: built from this run, replacing the last one whole."""
         partb = _partb_files(staged)
         state = {"fingerprints": self._fingerprints, "partb_files": {s.name: s.sha256 for s in partb.values()},
+                 "shards": self._shards,
                  "file_ids": {s.name: fid for fid, s in partb.items()}}
         with atomic_path(self.dir) as tmp:
             tmp.mkdir()
