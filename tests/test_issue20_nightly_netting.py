@@ -147,6 +147,11 @@ def test_issue20_a_file_sorting_first_shifts_file_ids_and_sharded_equals_unshard
     state = json.loads(next((out / ".ingest").glob("*/netting/state.json")).read_text())
     assert state["file_ids"][_zc5(1)] == 2  # was 1
 
+    write_fixed(inp / _zc5(4), "cclf5", _month(4))  # 4 shards again: each shard file merged, not re-sorted
+    assert _ingest(inp, out, shards=4).netting.startswith("netting incremental: 1 new Part B file(s)")
+    assert len(parquet_files(out / "warehouse" / "partb_lines.parquet")) == 4
+    _assert_full_rebuild_equal(inp, out, tmp_path, "sharded-merge")
+
 
 def test_issue20_rewrite_sorted_drops_and_merges_rows_across_row_groups(tmp_path):
     """warehouse.rewrite_sorted (the nightly partb_lines write): rows dropped by position and sorted rows

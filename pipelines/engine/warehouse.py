@@ -100,18 +100,18 @@ def write_query(con, query: str, path: str | Path, shards: int = 1) -> int:
     return rows
 
 
-def rewrite_sorted(source: str | Path, drop: list[int], added, path: str | Path) -> int:
+def rewrite_sorted(source: str | Path, drop: list[int], added, path: str | Path, table: str = "") -> int:
     """`source` (a table file written sorted by write_query) without its rows at positions `drop`, with the
     Arrow table `added` (the same columns, sorted the same way, no null in the sort key) merged in, written
     to `path` atomically one row group at a time: a change of a few rows costs one pass over the file, not a
     sort of it, and little memory. The next row group is read and merged while one is written (Arrow
-    releases the GIL). Returns the row count."""
+    releases the GIL). `table` names the table when `path` is one of its shard files. Returns the row count."""
     from concurrent.futures import ThreadPoolExecutor
 
     import pyarrow.parquet as pq
 
     src = pq.ParquetFile(source)
-    groups = _merged_row_groups(src, drop, added, sort_columns(table_name(path), src.schema_arrow.names))
+    groups = _merged_row_groups(src, drop, added, sort_columns(table or table_name(path), src.schema_arrow.names))
     rows = 0
     with atomic_path(path) as tmp, ThreadPoolExecutor(1) as reader:
         with pq.ParquetWriter(tmp, src.schema_arrow, compression=PARQUET_COMPRESSION) as writer:

@@ -184,7 +184,8 @@ class NightlyNetting:
                         SEMI JOIN partb_affected_groups USING ({using})""").fetchall()]
                 added = con.sql(f"SELECT * EXCLUDE (_shard) FROM _renetted_lines WHERE _shard = {k} "
                                 f"ORDER BY {order}").to_arrow_table()
-                rows += rewrite_sorted(previous, drop, added, shard_file(folder, k, shards) if shards > 1 else folder)
+                rows += rewrite_sorted(previous, drop, added, shard_file(folder, k, shards) if shards > 1 else folder,
+                                       "partb_lines")
         con.execute("DROP TABLE _renetted_lines")
         return rows
 
