@@ -36,8 +36,9 @@ from pipelines.engine.tables import sort_columns
 from pipelines.engine.warehouse import atomic_path, parquet_files, rewrite_sorted, write_query
 
 SQL_FOLDER = "10_ingest"
-# What decides a netting group's outcome besides the staged rows (the staging cache's version covers those).
-NETTING_SOURCES = ("pipelines/engine/ingest/nightly.py", "sql/00_macros.sql",
+# What decides a netting group's outcome besides the staged rows (the staging cache's version covers those),
+# and partb_lines' sort order (tables.toml), which the kept rows are merged in.
+NETTING_SOURCES = ("pipelines/engine/ingest/nightly.py", "pipelines/engine/tables.toml", "sql/00_macros.sql",
                    "sql/10_ingest/22_partb_redeliveries.sql", "sql/10_ingest/23_partb_versions.sql",
                    "sql/10_ingest/24_partb_netting.sql", "sql/10_ingest/35_partb_lines.sql")
 STATE_FOLDER, STATE_FILE, NETTED_AWAY, LINES = "netting", "state.json", "netted_away.parquet", "partb_lines"
