@@ -30,10 +30,10 @@ def ingest_asset(methodology: Methodology):
         if result.unreconciled:
             raise failure("ingest", "reconciliation failed: rows read != loaded + excluded + quarantined for "
                           + ", ".join(result.unreconciled))
-        context.log.info(f"ingest: {result.totals} in {result.seconds:.1f}s")
+        context.log.info(f"ingest: {result.totals} in {result.seconds:.1f}s; {result.netting}")
         run_md = {**result.totals, "files": MetadataValue.md(_files_table(result.files)),
                   "ignored_files": MetadataValue.json(result.ignored), "seconds": round(result.seconds, 2),
-                  "step_seconds": MetadataValue.json(result.step_seconds)}
+                  "step_seconds": MetadataValue.json(result.step_seconds), "netting": result.netting}
         extra = {
             "partb_lines": {**run_md, "cost_basis": MetadataValue.json(result.cost_basis),
                             "methodology_version": m.version},

@@ -76,7 +76,7 @@ def ingest(args, settings, m) -> dict:
     r = run_ingest(settings, m)
     return {"seconds": time.perf_counter() - t0, "steps": r.step_seconds, "rows": r.row_counts,
             "notes": {"staged_files": r.staged_files, "restaged_files": r.restaged_files,
-                      "unreconciled": len(r.unreconciled)}}
+                      "unreconciled": len(r.unreconciled), "netting": r.netting}}
 
 
 def episodes(args, settings, m) -> dict:

@@ -100,6 +100,64 @@ def write_query(con, query: str, path: str | Path, shards: int = 1) -> int:
     return rows
 
 
+def rewrite_sorted(source: str | Path, drop: list[int], added, path: str | Path, table: str = "") -> int:
+    """`source` (a table file written sorted by write_query) without its rows at positions `drop`, with the
+    Arrow table `added` (the same columns, sorted the same way, no null in the sort key) merged in, written
+    to `path` atomically one row group at a time: a change of a few rows costs one pass over the file, not a
+    sort of it, and little memory. The next row group is read and merged while one is written (Arrow
+    releases the GIL). `table` names the table when `path` is one of its shard files. Returns the row count."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import pyarrow.parquet as pq
+
+    src = pq.ParquetFile(source)
+    groups = _merged_row_groups(src, drop, added, sort_columns(table or table_name(path), src.schema_arrow.names))
+    rows = 0
+    with atomic_path(path) as tmp, ThreadPoolExecutor(1) as reader:
+        with pq.ParquetWriter(tmp, src.schema_arrow, compression=PARQUET_COMPRESSION) as writer:
+            ahead = reader.submit(next, groups, None)
+            while (group := ahead.result()) is not None:
+                ahead = reader.submit(next, groups, None)
+                writer.write_table(group, row_group_size=ROW_GROUP_SIZE)
+                rows += group.num_rows
+    return rows
+
+
+def _merged_row_groups(src, drop: list[int], added, order: list[str]):
+    """rewrite_sorted's row groups: each of `src`'s less its dropped rows, with the added rows sorting up
+    to its last row merged in (the last one takes the rest)."""
+    import bisect
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    schema = src.schema_arrow
+    added = pa.Table.from_arrays([added.column(n).cast(f.type) for n, f in zip(schema.names, schema)], schema=schema)
+    added_keys = list(zip(*(added.column(c).to_pylist() for c in order)))
+    drop = np.asarray(sorted(drop), dtype=np.int64)
+    start = taken = 0
+    for i in range(src.num_row_groups):
+        group = src.read_row_group(i)
+        n = group.num_rows
+        last = tuple(group.column(c)[n - 1].as_py() for c in order) if n else None
+        lo, hi = np.searchsorted(drop, [start, start + n])
+        if hi > lo:
+            keep = np.ones(n, dtype=bool)
+            keep[drop[lo:hi] - start] = False
+            group = group.filter(pa.array(keep))
+        start += n
+        upto = len(added_keys) if i == src.num_row_groups - 1 or last is None else \
+            bisect.bisect_right(added_keys, last, lo=taken)
+        if upto > taken:
+            group = pa.concat_tables([group, added.slice(taken, upto - taken)])
+            group = group.take(pc.sort_indices(group, sort_keys=[(c, "ascending") for c in order]))
+            taken = upto
+        yield group
+    if taken < added.num_rows:  # a source without row groups
+        yield added.slice(taken)
+
+
 def write_text(path: str | Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")

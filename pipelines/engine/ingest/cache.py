@@ -3,7 +3,8 @@ a quarantine reason or none, plus the rows its reader could not split), kept und
 keyed by the file's name, SHA-256 and the version of the code that stages it. A nightly run that adds
 one delivery reads only that file; a changed file (new checksum) is staged again; a removed file's
 staged rows are dropped. Every rule after staging (N1-N6 across files) runs again over the staged
-files, so the result is exactly that of a full rebuild.
+files, but for Part B netting, which a run that only adds deliveries re-does only for the groups they
+touch (nightly.py, issue 20); the result is exactly that of a full rebuild.
 """
 from __future__ import annotations
 

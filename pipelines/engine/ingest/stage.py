@@ -18,6 +18,7 @@ from pipelines.engine.duck import connect, fetch_dicts
 from pipelines.engine.ingest import crosswalk
 from pipelines.engine.ingest.cache import StagedFile, StagingCache
 from pipelines.engine.ingest.files import InputFile, InputFileError, discover
+from pipelines.engine.ingest.nightly import NightlyNetting
 from pipelines.engine.ingest.staging import (CLAIM_KINDS, create_input_files, create_stage_views,
                                       publish_staged_versions, stage_file)
 from pipelines.engine.methodology import Methodology
@@ -48,6 +49,7 @@ class IngestResult:
     cost_basis: dict[str, int] = field(default_factory=dict)  # N5 label -> lines
     staged_files: int = 0  # claims files staged (read now or taken from the staging cache)
     restaged_files: int = 0  # of which read in this run
+    netting: str = ""  # how Part B was netted: incremental (what it re-netted) or full (why): nightly.py
 
     @property
     def totals(self) -> dict[str, int]:
@@ -161,8 +163,10 @@ def run_ingest(settings: RunSettings, methodology: Methodology) -> IngestResult:
         raise InputFileError(settings.input_dir,
                              "no Part B claims files found (expected …ZC5… CCLF5 or carrier*.csv/txt RIF files)")
     cache = StagingCache(settings.warehouse.staging_cache_dir)
+    nightly = NightlyNetting(cache.dir, methodology.fingerprint)
     con = connect(settings.threads, settings.memory_limit, settings.temp_dir)
     staged_by_id: dict[int, StagedFile] = {}
+    shards = lambda t: settings.shards if t in INGEST_SHARDED else 1  # noqa: E731
     try:
         hooks = {
             "stage_files": lambda: staged_by_id.update(stage_files(con, files, cache, settings)),
@@ -170,6 +174,9 @@ def run_ingest(settings: RunSettings, methodology: Methodology) -> IngestResult:
             "standardization_factors": lambda: load_standardization_factors(con, files),
             "quarantine_rate": lambda: check_quarantine_rate(con, methodology.ingest.quarantine_max_rate),
             "line_versions": lambda: publish_staged_versions(staged_by_id, settings.table_path("line_versions")),
+            "net_partb": lambda: nightly.net(con, staged_by_id),
+            "write_partb_lines": lambda: nightly.write_lines(con, values, settings.table_path("partb_lines"),
+                                                             shards("partb_lines")),
         }
         i = methodology.ingest
         values = {"default_factor": i.default_standardization_factor,
@@ -184,8 +191,9 @@ def run_ingest(settings: RunSettings, methodology: Methodology) -> IngestResult:
                   "accept_incomplete": [a.strip() for a in settings.accept_incomplete if a.strip()],
                   "accept_amounts": settings.accept_amounts}
         run = run_manifest(con, load_manifest(SQL_FOLDER), values, write_path=settings.table_path, hooks=hooks,
-                           shards=lambda t: settings.shards if t in INGEST_SHARDED else 1,
-                           progress=settings.progress)
+                           shards=shards, progress=settings.progress)
+        settings.progress(f"ingest: {nightly.plan.line()}")
+        nightly.save(con, staged_by_id, settings.table_path("partb_lines"))
         return IngestResult(
             row_counts=run.rows,
             files=fetch_dicts(con, "SELECT * FROM file_stats ORDER BY source_file"),
@@ -199,7 +207,7 @@ def run_ingest(settings: RunSettings, methodology: Methodology) -> IngestResult:
             cost_basis=dict(con.execute(
                 "SELECT cost_basis, count(*) FROM read_parquet(?) GROUP BY ALL ORDER BY 1",
                 [parquet_files(settings.table_path("partb_lines"))]).fetchall()),
-            staged_files=len(staged_by_id), restaged_files=cache.restaged,
+            staged_files=len(staged_by_id), restaged_files=cache.restaged, netting=nightly.plan.line(),
         )
     finally:
         con.close()
