@@ -66,14 +66,28 @@ def test_memory_limit_is_the_runs_budget_of_which_duckdb_gets_eighty_percent(tmp
     rest is room for what DuckDB does not count and for Python; a value that is not a size is refused."""
     from pipelines.engine.duck import connect, duckdb_memory_limit
 
-    assert duckdb_memory_limit("20GB") == "16000MB" and duckdb_memory_limit("2GiB") == "1717MB"
+    assert duckdb_memory_limit("20GB") == "16000MB" and duckdb_memory_limit("16GB") == "12800MB"
     assert duckdb_memory_limit("") == ""
-    con = connect(1, "1GB")
-    assert con.execute("SELECT current_setting('memory_limit')").fetchone()[0] == "762.9 MiB"  # 800 MB
+    con = connect(1, "5GB")
+    assert con.execute("SELECT current_setting('memory_limit')").fetchone()[0] == "3.7 GiB"  # 4000 MB
     with pytest.raises(SystemExit) as exit_:
         main(["run", "--input", str(tmp_path), "--out", str(tmp_path / "o"), "--memory-limit", "lots"])
     assert exit_.value.code == 2
     assert "--memory-limit: 'lots' is not a size such as 16GB" in capsys.readouterr().err
+
+
+def test_issue20_duckdb_leaves_the_process_reserve_of_a_small_budget():
+    """Issue 20: the run's process takes a fixed base outside DuckDB (Python with Dagster, Polars, PyArrow and Great
+    Expectations imported: 0.44 GB), so 80% is not enough room below 5GB: DuckDB leaves PROCESS_RESERVE (1GB) of the
+    budget to the process (at 10M lines and 4GB, DuckDB at 3.2 GB made the run peak at 3.96 GB), and never takes
+    less than 60% (a small budget must still read a file)."""
+    from pipelines.engine.duck import connect, duckdb_memory_limit
+
+    assert duckdb_memory_limit("4GB") == "3000MB" and duckdb_memory_limit("5GB") == "4000MB"
+    assert duckdb_memory_limit("3GB") == "2000MB" and duckdb_memory_limit("2GiB") == "1288MB"  # 60% floor
+    assert duckdb_memory_limit("1GB") == "600MB" and duckdb_memory_limit("100MB") == "60MB"
+    con = connect(1, "1GB")
+    assert con.execute("SELECT current_setting('memory_limit')").fetchone()[0] == "572.2 MiB"  # 600 MB
 
 
 # -- issue 21 item 6: the small ones, each a one-line error or working as documented ----------------------
@@ -110,7 +124,7 @@ def test_running_out_of_memory_names_memory_not_the_input_file(tmp_path, capsys,
     err = capsys.readouterr().err
     assert rc == 1 and len(err.splitlines()) == 1, err
     assert err.startswith(
-        "asm: error: ingest: ran out of memory: DuckDB used up its memory limit (80% of --memory-limit): raise "
+        "asm: error: ingest: ran out of memory: DuckDB used up its memory limit (its share of --memory-limit): raise "
         "--memory-limit, up to the machine's free memory (DuckDB spills to OUT/.tmp beyond it), or pass fewer "
         "--threads (nothing published; this run's tables: "), err
     assert ZC5 not in err
@@ -121,7 +135,7 @@ def test_out_of_memory_texts_are_explained_as_memory():
 
     assert explain("OutOfMemoryException: Out of Memory Error: failed to allocate data of size 32.0 KiB "
                    "(22.8 MiB/22.8 MiB used)") == (
-        "ran out of memory: DuckDB used up its memory limit (80% of --memory-limit): raise --memory-limit, up to "
+        "ran out of memory: DuckDB used up its memory limit (its share of --memory-limit): raise --memory-limit, up to "
         "the machine's free memory (DuckDB spills to OUT/.tmp beyond it), or pass fewer --threads")
     assert explain("MemoryError: ") == ("ran out of memory: pass --memory-limit (e.g. 8GB; DuckDB then spills to "
                                         "OUT/.tmp) below the free memory, or fewer --threads")

@@ -308,3 +308,29 @@ def test_V4_lead_is_the_pool_when_it_meets_the_small_pool_limit():
     out = lead(frame, M)
     assert out["lead"].to_list() == ["projected", "pool"]
     assert "29 < 30" in out["lead_reason"][0]
+
+
+def test_issue20_draw_chunks_are_put_in_participant_draw_order_without_a_sort_of_the_whole_frame():
+    """Issue 20: the bootstrap's rows come out in (participant, draw) order, built by computed positions from the
+    sorted draw chunks (a sort of the whole frame by the participant keys was the 10M run's peak RSS): the same
+    frame as concatenating the chunks and sorting, for chunks of unequal size; a chunk without one row per
+    participant and draw falls back to the sort."""
+    rng = np.random.default_rng(20)
+    who = pl.DataFrame({"performance_year": [2027] * 7, "cohort": ["HF", "HF", "HF", "COPD", "COPD", "LBP", "LBP"],
+                        "tin": ["2", "1", "1", "3", "1", "2", "9"], "npi": ["a", "b", "a", "c", "a", "d", None]})
+    who = who.sort(interval.PARTICIPANT)
+    sizes = [(0, 3), (3, 6), (6, 8)]
+    parts = []
+    for first, stop in sizes:
+        k = stop - first
+        chunk = who[np.repeat(np.arange(who.height), k)].with_columns(
+            pl.Series(interval.DRAW, np.tile(np.arange(first, stop), who.height)),
+            pl.Series("value", rng.normal(size=who.height * k)))
+        parts.append(chunk.sample(fraction=1.0, shuffle=True, seed=first).sort([*interval.PARTICIPANT, interval.DRAW]))
+    expected = pl.concat(parts).sort([*interval.PARTICIPANT, interval.DRAW])
+    got = interval.participant_major(list(parts), who.height, [b - a for a, b in sizes])
+    assert got.equals(expected)
+    assert got[interval.DRAW].head(8).to_list() == list(range(8))  # the first participant's draws, all chunks
+    short = [parts[0], parts[1].head(10), parts[2]]
+    assert interval.participant_major(list(short), who.height, [3, 3, 2]).equals(
+        pl.concat(short).sort([*interval.PARTICIPANT, interval.DRAW]))

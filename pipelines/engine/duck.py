@@ -13,10 +13,18 @@ from pipelines.engine.paths import SQL_DIR
 _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 
 
-# `--memory-limit` is the run's memory budget; DuckDB's memory_limit is this share of it. DuckDB holds its
-# buffers to the limit but not everything else it allocates, and the Python side (Polars, Dagster) needs
-# room too: at 100M lines with DuckDB at the whole 20GB the run's peak RSS was 21.0 GB.
+# `--memory-limit` is the run's memory budget; DuckDB's memory_limit is its share of it (`duckdb_memory_limit`,
+# the one home of the split). DuckDB holds its buffers to the limit but not everything else it allocates, and
+# the run's process needs room of its own: DuckDB gets DUCKDB_SHARE_OF_MEMORY_LIMIT of the budget (at 100M
+# lines with DuckDB at the whole 20GB the run's peak RSS was 21.0 GB) but leaves at least PROCESS_RESERVE for
+# the rest of the process, whose base is fixed, not a share: the interpreter with Dagster, Polars, PyArrow and
+# Great Expectations imported takes 0.44 GB before any data (issue 20: at 10M lines, 4GB, DuckDB at 3.2 GB, the
+# main process peaked at 3.76 GB sampled, 3.96 GB ru_maxrss, in ingest's sorted write and in episodes).
 DUCKDB_SHARE_OF_MEMORY_LIMIT = 0.8
+PROCESS_RESERVE = "1GB"
+# A small budget (below 2.5GB) keeps 60% for DuckDB: the whole reserve would leave it too little to read a file
+# (see MIN_MEMORY_LIMIT), and such a budget is for small inputs, whose Python side is small too.
+DUCKDB_MIN_SHARE_OF_MEMORY_LIMIT = 0.6
 # The least budget a run can work in: DuckDB's buffers for reading one small claims file already take
 # tens of MB (a 50-line file failed at 30MB, ran at 64MB), so anything below is refused up front (issue 21).
 MIN_MEMORY_LIMIT = "100MB"
@@ -33,7 +41,8 @@ def parse_size(text: str) -> float | None:
 
 
 def duckdb_memory_limit(budget: str) -> str:
-    """DuckDB's memory_limit for a run's memory budget ('' = DuckDB's default, 80% of RAM)."""
+    """DuckDB's memory_limit for a run's memory budget ('' = DuckDB's default, 80% of RAM): 80% of the budget,
+    less what it takes to leave PROCESS_RESERVE to the rest of the process (4GB -> 3000MB, 20GB -> 16000MB)."""
     if not budget:
         return ""
     size = parse_size(budget)
@@ -42,7 +51,9 @@ def duckdb_memory_limit(budget: str) -> str:
     if size < parse_size(MIN_MEMORY_LIMIT):
         raise ValueError(f"{budget} is too little memory for a run: DuckDB's buffers for reading even one small "
                          f"claims file need tens of MB; give at least {MIN_MEMORY_LIMIT}")
-    return f"{int(size * DUCKDB_SHARE_OF_MEMORY_LIMIT / 1e6)}MB"
+    share = max(min(size * DUCKDB_SHARE_OF_MEMORY_LIMIT, size - parse_size(PROCESS_RESERVE)),
+                size * DUCKDB_MIN_SHARE_OF_MEMORY_LIMIT)
+    return f"{int(share / 1e6)}MB"
 
 
 def connect(threads: int = 0, memory_limit: str = "", temp_dir: Path | None = None) -> duckdb.DuckDBPyConnection:

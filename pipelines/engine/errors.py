@@ -63,8 +63,8 @@ _MEMORY_USED = re.compile(r"\([^()/]+/[^()/]+ used\)")  # DuckDB's "(22.8 MiB/22
 
 
 def _memory(m: re.Match, raw: str, out: str) -> str:
-    if _MEMORY_USED.search(raw):  # DuckDB reached its memory_limit (80% of --memory-limit): too small a budget
-        return ("ran out of memory: DuckDB used up its memory limit (80% of --memory-limit): raise --memory-limit, "
+    if _MEMORY_USED.search(raw):  # DuckDB reached its memory_limit (its share of --memory-limit: duck.duckdb_memory_limit)
+        return ("ran out of memory: DuckDB used up its memory limit (its share of --memory-limit): raise --memory-limit, "
                 "up to the machine's free memory (DuckDB spills to OUT/.tmp beyond it), or pass fewer --threads")
     return ("ran out of memory: pass --memory-limit (e.g. 8GB; DuckDB then spills to OUT/.tmp) below the free "
             "memory, or fewer --threads")

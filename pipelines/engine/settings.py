@@ -144,9 +144,9 @@ class RunSettings:
     threads: int = setting(0, env="ASM_THREADS", cli="--threads", minimum=0,
                            help="DuckDB threads, and processes drawing scorecards (default 0: all cores)")
     memory_limit: str = setting("", env="ASM_MEMORY_LIMIT", cli="--memory-limit", check="memory_size",
-                                help="memory budget of the run, e.g. 16GB: DuckDB gets 80% of it and spills to "
-                                     "OUT/.tmp beyond that; the rest is room for Python (default: DuckDB's own, "
-                                     "80% of RAM)")
+                                help="memory budget of the run, e.g. 16GB: DuckDB gets 80% of it but leaves at least 1GB to the "
+                                     "rest of the process (4GB: DuckDB 3GB) and spills to OUT/.tmp beyond that "
+                                     "(default: DuckDB's own, 80% of RAM)")
     keep_snapshots: int = setting(2, env="ASM_KEEP_SNAPSHOTS", cli="--keep-snapshots", metavar="N", minimum=0,
                                   help="published snapshots kept in OUT/snapshots, the current one included "
                                        "(default 2)")

@@ -210,8 +210,23 @@ def bootstrap(b: Bootstrap, m: Methodology) -> pl.DataFrame:
         in_chunk = pl.col(DRAW).is_between(first, stop - 1)
         scores = _quality_scores(grid, submitted.rates[:, first:stop], q6, cms, deciles, first, stop)
         parts.append(_score_chunk(b, m, participants, scores, own.filter(in_chunk), bench.filter(in_chunk),
-                                  scaling.filter(in_chunk), first, stop))
-    return pl.concat(parts).sort([*PARTICIPANT, DRAW])
+                                  scaling.filter(in_chunk), first, stop).sort([*PARTICIPANT, DRAW]))
+    return participant_major(parts, participants.height, [stop - first for first, stop in draw_chunks(n)])
+
+
+def participant_major(parts: list[pl.DataFrame], participants: int, draws: list[int]) -> pl.DataFrame:
+    """The draw chunks' rows in (participant, draw) order. Each part holds every one of `participants` x its
+    `draws[i]` draws, sorted by participant then draw: one gather by computed positions, not a sort of the whole
+    frame by the participant keys (issue 20: at 10M lines that sort took 1.5 GB over the frame's own 0.7 GB, the
+    run's peak RSS). Empties `parts` (the frame is built from them)."""
+    if [p.height for p in parts] != [participants * k for k in draws]:  # not one row per participant and draw
+        return pl.concat(parts).sort([*PARTICIPANT, DRAW])
+    offsets = np.cumsum([0, *[p.height for p in parts[:-1]]])
+    who = np.arange(participants, dtype=np.int64)[:, None]
+    position = np.hstack([o + who * k + np.arange(k, dtype=np.int64) for o, k in zip(offsets, draws)]).ravel()
+    whole = pl.concat(parts)
+    parts.clear()
+    return whole[pl.Series(position)]
 
 
 def _q6_rates(own: pl.DataFrame, q6_base: pl.DataFrame, draws: int) -> dict[str, np.ndarray]:
