@@ -34,5 +34,6 @@ SELECT source_row::BIGINT AS source_row,
            WHEN cclf_amount_is_bad(CLM_PMT_AMT) THEN 'non_numeric_amount:payment_amount'
            WHEN cclf_date(CLM_THRU_DT) < cclf_date(CLM_FROM_DT) THEN 'impossible_date_order'
        END AS quarantine_reason,
-       raw_text(raw_record, {{raw_delimiter}}) AS raw_record
+       -- the row as delivered, only for a quarantined row (quarantine_reason: the column above)
+       CASE WHEN quarantine_reason IS NOT NULL THEN raw_text({{raw_fields}}, {{raw_delimiter}}) END AS raw_record
 FROM ({{raw}})

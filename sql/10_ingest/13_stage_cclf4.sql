@@ -18,5 +18,6 @@ SELECT source_row::BIGINT AS source_row,
            WHEN cclf_date_is_bad(CLM_THRU_DT) THEN 'unparseable_date:thru_date'
            WHEN coalesce(cclf_text(DGNS_PRCDR_ICD_IND), '0') NOT IN ('0', '9') THEN 'unknown_code_system'
        END AS quarantine_reason,
-       raw_text(raw_record, {{raw_delimiter}}) AS raw_record
+       -- the row as delivered, only for a quarantined row (quarantine_reason: the column above)
+       CASE WHEN quarantine_reason IS NOT NULL THEN raw_text({{raw_fields}}, {{raw_delimiter}}) END AS raw_record
 FROM ({{raw}})

@@ -23,6 +23,6 @@ SELECT source_row::BIGINT AS source_row,
            WHEN cclf_date(BENE_DEATH_DT) < cclf_date(BENE_DOB) THEN 'impossible_date_order'
        END AS quarantine_reason,
        -- CCLF8 rows hold names and addresses: the quarantine keeps only the id and the fields read.
-       CASE WHEN raw_record IS NOT NULL THEN concat_ws('|', BENE_MBI_ID, BENE_DOB, BENE_SEX_CD, BENE_DEATH_DT) END
+       CASE WHEN quarantine_reason IS NOT NULL THEN concat_ws('|', BENE_MBI_ID, BENE_DOB, BENE_SEX_CD, BENE_DEATH_DT) END
            AS raw_record
 FROM ({{raw}})

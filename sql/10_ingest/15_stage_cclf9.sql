@@ -13,5 +13,6 @@ SELECT source_row::BIGINT AS source_row,
            WHEN cclf_date_is_bad(PRVS_ID_EFCTV_DT) THEN 'unparseable_date:previous_effective_date'
            WHEN cclf_date_is_bad(PRVS_ID_OBSLT_DT) THEN 'unparseable_date:previous_obsolete_date'
        END AS quarantine_reason,
-       raw_text(raw_record, {{raw_delimiter}}) AS raw_record
+       -- the row as delivered, only for a quarantined row (quarantine_reason: the column above)
+       CASE WHEN quarantine_reason IS NOT NULL THEN raw_text({{raw_fields}}, {{raw_delimiter}}) END AS raw_record
 FROM ({{raw}})

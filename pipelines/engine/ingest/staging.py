@@ -46,14 +46,15 @@ def layout_for(kind: str) -> Layout:
     return layout("cclf5" if kind == "rif_carrier" else kind)
 
 
-def stage_select(f: InputFile, raw: str) -> str:
-    """The typed stage statement of a file over its raw relation."""
+def stage_select(f: InputFile, raw: str, raw_fields: str = "raw_record") -> str:
+    """The typed stage statement of a file over its raw relation; `raw_fields` is the row as delivered
+    (readers.RawRead.raw_fields), turned into text only for quarantined rows."""
     if f.kind == "cclf5":
         raw = f"SELECT *, NULL::VARCHAR AS FINAL_ACTION, NULL::VARCHAR AS PRVDR_ZIP FROM ({raw})"
     return render(
         sql_text(f"{SQL_FOLDER}/{STAGE_SQL[f.kind]}"), raw=Raw(raw), source_file=f.name,
         delivery_date=f.delivery_date, layout="rif" if f.kind == "rif_carrier" else f.kind,
-        raw_delimiter=RAW_DELIMITER.get(f.fmt, ""),
+        raw_delimiter=RAW_DELIMITER.get(f.fmt, ""), raw_fields=Raw(raw_fields),
     )
 
 
@@ -63,7 +64,7 @@ def stage_file(con: duckdb.DuckDBPyConnection, f: InputFile, sha256: str, target
     split), atomically. A file that cannot be read as its kind raises InputFileError (one line)."""
     lay = layout_for(f.kind)
     raw = raw_select(con, f, lay)
-    select = stage_select(f, raw.select)
+    select = stage_select(f, raw.select, raw.raw_fields)
     with atomic_path(target) as tmp:
         try:
             con.execute(f"COPY ({select}) TO {sql_literal(tmp)} ({PARQUET})").fetchall()
