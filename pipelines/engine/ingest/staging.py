@@ -48,7 +48,7 @@ def layout_for(kind: str) -> Layout:
     return layout("cclf5" if kind == "rif_carrier" else kind)
 
 
-def stage_select(f: InputFile, raw: str, raw_fields: str = "raw_record") -> str:
+def stage_select(f: InputFile, raw: str, raw_fields: str = "raw_row.raw_record") -> str:
     """The typed stage statement of a file over its raw relation; `raw_fields` is the row as delivered
     (readers.RawRead.raw_fields), turned into text only for quarantined rows."""
     if f.kind == "cclf5":
