@@ -36,7 +36,8 @@ CLAIM_KINDS = tuple(STAGE_SQL)
 RAW_DELIMITER = {"fixed": "", "csv": ",", "parquet": ",", "pipe": "|"}  # how a quarantined row is written back
 REJECTS_SCHEMA = pa.schema([("source_row", pa.int64()), ("reason", pa.string()), ("raw_record", pa.string())])
 # The staging cache's files (also line_versions, linked): zstd level 1 writes them with ~7% less CPU than
-# the default level 3 and, on CCLF5 text, slightly smaller (issue 20: measured against lz4/snappy/none).
+# the default level 3 and, on CCLF5 text, ~5% smaller (issue 20: lz4, snappy and no compression were
+# no cheaper to write, and larger).
 PARQUET = "FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, ROW_GROUP_SIZE 122880"
 # The columns of a Part B delivery's profile (16_delivery_profile.sql) as input_files carries them.
 PROFILE_COLUMNS = {"profile_lines": "BIGINT", "negative_allowed_lines": "BIGINT", "median_allowed": "DOUBLE",
