@@ -47,3 +47,13 @@ def test_issue20_cclf9_staged_rows_keep_no_raw_text_unless_quarantined(tmp_path)
     path = write_fixed(tmp_path / "in" / ZC9, "cclf9", [xref_row("OLD1", "NEW1"), xref_row("OLD2", "")])
     got = _stage(tmp_path, path.name)
     assert got == [(1, None, None), (2, "missing_key:current_bene_id", path.read_text().splitlines()[1])]
+
+
+def test_issue20_adjustment_type_codes_accepted_and_unknown_ones_quarantined(tmp_path):
+    """0/1/2, optionally as two digits, are known adjustment types (two short IN lists now, not one of six)."""
+    (tmp_path / "in").mkdir()
+    codes = ["0", "1", "2", "00", "01", "02", "3", "03", "10", ""]
+    rows = [partb_line(CUR_CLM_UNIQ_ID=f"{i:013d}", CLM_ADJSMT_TYPE_CD=c) for i, c in enumerate(codes, start=1)]
+    path = write_csv(tmp_path / "in" / f"{ZC5}.csv", "cclf5", rows)
+    got = [q for _, q, _ in _stage(tmp_path, path.name)]
+    assert got == [None] * 6 + ["unknown_code:adjustment_type"] * 3 + [None]
