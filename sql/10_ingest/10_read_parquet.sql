@@ -3,6 +3,5 @@ SELECT {{columns}},
        file_row_number + 1 AS source_row,
        {{delivery_file}} AS delivery_file,
        {{delivery_date}} AS delivery_date_text,
-       {{raw_record}} AS raw_record,
        NULL::INTEGER AS record_length
 FROM read_parquet({{path}}, file_row_number = true)

@@ -60,12 +60,15 @@ WITH typed AS (
             WHEN cclf_amount_is_bad(CLM_LINE_CVRD_PD_AMT) THEN 'non_numeric_amount:paid_amount'
             WHEN cclf_date(CLM_LINE_THRU_DT) < cclf_date(CLM_LINE_FROM_DT) THEN 'impossible_date_order'
             WHEN coalesce(cclf_text(DGNS_PRCDR_ICD_IND), '0') NOT IN ('0', '9') THEN 'unknown_code_system'
+            -- two short IN lists, not one of six: DuckDB turns an IN list of six or more into a join (issue 20)
             WHEN cclf_text(CLM_ADJSMT_TYPE_CD) IS NOT NULL
-                 AND cclf_text(CLM_ADJSMT_TYPE_CD) NOT IN ('0', '1', '2', '00', '01', '02') THEN 'unknown_code:adjustment_type'
+                 AND cclf_text(CLM_ADJSMT_TYPE_CD) NOT IN ('0', '1', '2')
+                 AND cclf_text(CLM_ADJSMT_TYPE_CD) NOT IN ('00', '01', '02') THEN 'unknown_code:adjustment_type'
         END AS quarantine_reason,
-        raw_record
-    FROM ({{raw}})
+        raw AS raw_row  -- the row as read, carried along by reference (no copy)
+    FROM ({{raw}}) AS raw
 )
-SELECT * EXCLUDE (raw_record),
-       CASE WHEN quarantine_reason IS NOT NULL THEN raw_text(raw_record, {{raw_delimiter}}) END AS raw_record
+-- the row as delivered (readers.RawRead.raw_fields, over raw_row): text only for a quarantined row
+SELECT * EXCLUDE (raw_row),
+       CASE WHEN quarantine_reason IS NOT NULL THEN raw_text({{raw_fields}}, {{raw_delimiter}}) END AS raw_record
 FROM typed
