@@ -17,9 +17,12 @@ RATIO_POOL, RATIO_DEFAULT = "run pool", "DEFAULT ratio"
 
 
 def pool_median_mean(scores: pl.DataFrame) -> pl.DataFrame:
-    """Per PY and cohort: the B1 pool's mean cost measure score (participant_scores rows with cost points)."""
+    """Per PY and cohort: the B1 pool's mean cost measure score (participant_scores rows with cost points).
+    The scores are summed in ascending order: a float sum depends on its order, and the order in which a group's
+    rows reach the sum varied between runs (the last bits of every projected cost figure moved from run to run)."""
     return scores.filter(pl.col("cost_points").is_not_null()).group_by(
-        pl.col("performance_year").cast(pl.Int64), "cohort").agg(pl.col("measure_score").mean().alias("pool_mean"))
+        pl.col("performance_year").cast(pl.Int64), "cohort").agg(
+        pl.col("measure_score").sort().mean().alias("pool_mean"))
 
 
 def reference_distribution(pool_benchmarks: pl.DataFrame, averages: pl.DataFrame, cohorts: list[str],
