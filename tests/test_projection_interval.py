@@ -12,6 +12,7 @@ from pipelines.engine.qpp import load_quality_benchmarks
 from pipelines.engine.projection.stage import lead
 from pipelines.engine.scoring import cost
 from pipelines.engine.scoring.params import quality_params
+from pipelines.engine.tables import PARTICIPANT
 
 M = load_methodology(2027)
 QP = quality_params(M, part_a_supplied=True)
@@ -334,3 +335,56 @@ def test_issue20_draw_chunks_are_put_in_participant_draw_order_without_a_sort_of
     short = [parts[0], parts[1].head(10), parts[2]]
     assert interval.participant_major(list(short), who.height, [3, 3, 2]).equals(
         pl.concat(short).sort([*interval.PARTICIPANT, interval.DRAW]))
+
+
+def test_issue20_V3_intervals_from_the_draw_chunks_equal_those_of_the_whole_frame(tmp_path):
+    """V3 at 100 M lines: the whole (participant x draw) frame passed 20 GB, so `bootstrap_intervals` sums each
+    chunk of draws per TIN as it is scored and keeps only the summary figures as matrices. Its intervals must be
+    the very bits of `summarise` and `tin_intervals` over `bootstrap`'s whole frame: three participants (one
+    without a pool figure: its pool_* intervals are null), 120 draws in three chunks of 50, 50 and 20."""
+    m = _methodology(tmp_path, ["own_episodes", "quality_rates", "peer_pool"], draws=120)
+    world = _world()
+    others = [{**KEY, "npi": "1000000009"}, {**KEY, "npi": "1000000010"}]
+    extra = world.participants.with_columns(pl.lit(others[0]["npi"]).alias("npi"))
+    no_pool = world.participants.with_columns(pl.lit(others[1]["npi"]).alias("npi"), pl.lit(False).alias("pool_figure"))
+    three = interval.Bootstrap(**{**world.__dict__, "participants": pl.concat([world.participants, extra, no_pool]),
+                                  "episodes": pl.concat([world.episodes, *[_own_episodes(o) for o in others]])})
+    points = three.participants.select(*PARTICIPANT).with_columns(
+        pl.Series("pool_dollar_impact", [300.0, -50.0, None]), pl.Series("projected_dollar_impact", [1.0, 2.0, 3.0]))
+    s6 = pl.DataFrame([{**KEY, "npi": "1000000011", "pool_dollar_impact": -9000.0, "projected_dollar_impact": -9000.0}])
+    points = pl.concat([points, s6], how="vertical_relaxed")
+
+    ranges, tins = interval.bootstrap_intervals(three, m, points)
+    whole = interval.bootstrap(three, m)
+    assert interval.draw_chunks(120) == [(0, 50), (50, 100), (100, 120)]
+    level = m.projection.interval_level
+    expected = interval.summarise(whole, level).sort(PARTICIPANT)
+    assert ranges.sort(PARTICIPANT).equals(expected)  # bit for bit, nulls included
+    assert ranges.filter(pl.col("npi") == others[1]["npi"])["pool_factor_low"].is_null().all()
+    assert ranges["projected_factor_high"].is_not_null().all()
+    assert tins.sort(interval.TIN_KEYS).equals(interval.tin_intervals(whole, points, level).sort(interval.TIN_KEYS))
+
+
+def test_issue20_row_quantiles_are_polars_linear_quantiles_and_skip_null_draws():
+    rng = np.random.default_rng(3)
+    values = rng.normal(size=(40, 23)) * 1e4
+    values[5, :] = np.nan  # a participant without the figure: null
+    values[7, ::3] = np.nan  # some null draws
+    frame = pl.DataFrame({"p": np.repeat(np.arange(40), 23), "v": values.ravel()}, nan_to_null=True)
+    for q in (0.09999999999999998, 0.5, 0.9):
+        want = frame.group_by("p").agg(pl.col("v").quantile(q, interpolation="linear")).sort("p")["v"]
+        got = pl.Series("v", interval.row_quantiles(values, q), nan_to_null=True)
+        assert got.equals(want), q
+
+
+def test_issue20_V2_pool_mean_does_not_depend_on_the_order_of_the_scores():
+    """V2's median/mean ratio reads the B1 pool's mean measure score. A float sum depends on its order, and the
+    order in which a group's rows reached it varied between runs, so the last bits of every projected cost figure
+    moved from run to run (seen at 10 M). Summed in ascending order, any order of the rows gives the same bits."""
+    rng = np.random.default_rng(11)
+    scores = pl.DataFrame({"performance_year": [2027] * 20_000, "cohort": ["HF", "LBP"] * 10_000,
+                           "measure_score": rng.lognormal(8, 1.5, 20_000), "cost_points": [5.0] * 20_000})
+    want = vcost.pool_median_mean(scores).sort("cohort")
+    for seed in range(5):
+        shuffled = scores.sample(fraction=1.0, shuffle=True, seed=seed)
+        assert vcost.pool_median_mean(shuffled).sort("cohort").equals(want)

@@ -29,6 +29,7 @@ whether it has a pool figure), not a status test here.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 import polars as pl
@@ -178,17 +179,31 @@ def bootstrap(b: Bootstrap, m: Methodology) -> pl.DataFrame:
     """One row per (participant, draw): measure_score (closed episodes) and, per figure, cost points, quality
     score, final score, factor and dollar impact (pool_* null for participants without a pool figure), and the
     draw's S."""
-    p = m.projection
-    n, seed = p.bootstrap_draws, p.seed
-    unknown = sorted(set(p.bootstrap_sources) - set(SOURCES))
-    if unknown:
-        raise ValueError(f"projection.bootstrap_sources: unknown source {unknown[0]!r} (one of {', '.join(SOURCES)})")
-    on = {s: s in p.bootstrap_sources for s in SOURCES}
+    n = _checked_draws(m)
     participants = b.participants.sort(PARTICIPANT)
     if participants.height == 0:
         return pl.DataFrame(schema={**{k: participants.schema[k] for k in PARTICIPANT}, DRAW: pl.Int64,
                                     **{f: pl.Float64 for f in (*SUMMARY_FIGURES, "pool_quality_score",
                                                                "projected_quality_score", "scaling_factor")}})
+    parts = list(scored_chunks(b, m, participants))
+    return participant_major(parts, participants.height, [stop - first for first, stop in draw_chunks(n)])
+
+
+def _checked_draws(m: Methodology) -> int:
+    """The number of draws, once the configured bootstrap sources are known ones."""
+    p = m.projection
+    unknown = sorted(set(p.bootstrap_sources) - set(SOURCES))
+    if unknown:
+        raise ValueError(f"projection.bootstrap_sources: unknown source {unknown[0]!r} (one of {', '.join(SOURCES)})")
+    return p.bootstrap_draws
+
+
+def scored_chunks(b: Bootstrap, m: Methodology, participants: pl.DataFrame) -> Iterator[pl.DataFrame]:
+    """`bootstrap`'s rows one chunk of draws at a time (`draw_chunks`), each sorted by participant then draw;
+    `participants`: b.participants sorted by PARTICIPANT, at least one."""
+    p = m.projection
+    n, seed = p.bootstrap_draws, p.seed
+    on = {s: s in p.bootstrap_sources for s in SOURCES}
     rows = _scorable(b.quality_rows, b.qp)
     bench, deciles, scaling = pool_benchmarks(b, m, rows, n, on["peer_pool"])
     own = own_episode_draws(participants, b.episodes, n, seed, on["own_episodes"])
@@ -205,13 +220,59 @@ def bootstrap(b: Bootstrap, m: Methodology) -> pl.DataFrame:
     grid = QualityDraws(participants, pl.concat([submitted.rows.select(q6_base.columns), q6_base]), b.qp)
     q6 = _q6_rates(own, q6_base, n)
     cms = grid.fixed_bounds(b.cms_quality)
-    parts = []
     for first, stop in draw_chunks(n):
         in_chunk = pl.col(DRAW).is_between(first, stop - 1)
         scores = _quality_scores(grid, submitted.rates[:, first:stop], q6, cms, deciles, first, stop)
-        parts.append(_score_chunk(b, m, participants, scores, own.filter(in_chunk), bench.filter(in_chunk),
-                                  scaling.filter(in_chunk), first, stop).sort([*PARTICIPANT, DRAW]))
-    return participant_major(parts, participants.height, [stop - first for first, stop in draw_chunks(n)])
+        yield _score_chunk(b, m, participants, scores, own.filter(in_chunk), bench.filter(in_chunk),
+                           scaling.filter(in_chunk), first, stop).sort([*PARTICIPANT, DRAW])
+
+
+def bootstrap_intervals(b: Bootstrap, m: Methodology, points: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """`summarise(bootstrap(b, m), level)` and `tin_intervals(bootstrap(b, m), points, level)` without the whole
+    (participant x draw) frame (issue 20: at 100 M lines, 184,749 participants x 500 draws passed 20 GB): each
+    chunk of draws is summed per TIN and draw as it is scored, and only the summary figures are kept, as
+    (participant x draw) matrices whose quantiles are Polars' linear interpolation (`row_quantiles`)."""
+    level, n = m.projection.interval_level, _checked_draws(m)
+    participants = b.participants.sort(PARTICIPANT)
+    if participants.height == 0:
+        draws = bootstrap(b, m)
+        return summarise(draws, level), tin_intervals(draws, points, level)
+    count = participants.height
+    figures = {f: np.full((count, n), np.nan) for f in SUMMARY_FIGURES}
+    per_draw = []
+    for (first, stop), chunk in zip(draw_chunks(n), scored_chunks(b, m, participants)):
+        k = stop - first
+        if chunk.height != count * k or not chunk.select(PARTICIPANT)[::k].equals(participants.select(PARTICIPANT)):
+            draws = bootstrap(b, m)  # not one row per participant and draw: the whole frame, as before
+            return summarise(draws, level), tin_intervals(draws, points, level)
+        for f in SUMMARY_FIGURES:
+            figures[f][:, first:stop] = chunk[f].cast(pl.Float64).to_numpy().reshape(count, k)
+        per_draw.append(tin_draw_totals(chunk))
+        del chunk
+    lo, hi = _bounds(level)
+    ranges = participants.select(PARTICIPANT).with_columns(
+        *[pl.Series(f"{f}_low", row_quantiles(figures[f], lo), nan_to_null=True) for f in SUMMARY_FIGURES],
+        *[pl.Series(f"{f}_high", row_quantiles(figures[f], hi), nan_to_null=True) for f in SUMMARY_FIGURES],
+        pl.lit(n, dtype=pl.UInt32).alias("draws"))
+    return ranges, tin_ranges(pl.concat(per_draw), participants.select(PARTICIPANT), points, level)
+
+
+def row_quantiles(values: np.ndarray, q: float) -> np.ndarray:
+    """Each row's `q` quantile over its non-NaN values (NaN: a null draw) by Polars' linear interpolation, as
+    `summarise`'s group quantile: lower + (upper - lower) x fraction at position nulls + (n - 1) x q of the values
+    sorted with the nulls first (Polars counts the position past the nulls: its fraction's last bits differ from
+    (n - 1) x q's); NaN where a row has none."""
+    ordered = np.sort(values, axis=1)  # NaN last: value j of the non-null ones is at j
+    n = (~np.isnan(values)).sum(axis=1)
+    nulls = values.shape[1] - n
+    idx = nulls + (n - 1).astype(np.float64) * q
+    low_i, high_i = np.floor(idx), np.ceil(idx)
+    rows = np.arange(values.shape[0])
+    safe = lambda i: np.clip(i - nulls, 0, values.shape[1] - 1).astype(np.int64)  # noqa: E731 (rows without values)
+    low, high = ordered[rows, safe(low_i)], ordered[rows, safe(high_i)]
+    out = np.where(high_i == low_i, low, low + (high - low) * (idx - low_i))
+    out[n == 0] = np.nan
+    return out
 
 
 def participant_major(parts: list[pl.DataFrame], participants: int, draws: list[int]) -> pl.DataFrame:
@@ -355,15 +416,29 @@ def tin_intervals(scored: pl.DataFrame, points: pl.DataFrame, level: float) -> p
     dollars_b in each draw b (the same pool draw b for all of them, their own draws independent), plus the
     point dollars of participants without draws (S6: -r x B in every draw); and its sign in words.
     `scored`: bootstrap rows; `points`: every projected participant with its point dollar impacts."""
-    keys = ["performance_year", "tin", "cohort"]
-    dollars = [f"{f}_dollar_impact" for f in FIGURES]
+    return tin_ranges(tin_draw_totals(scored), scored.select(PARTICIPANT).unique(), points, level)
 
-    def total(c: str) -> pl.Expr:  # null when no participant has dollars (a sum of nothing is not 0 dollars)
-        return pl.when(pl.col(c).count() > 0).then(pl.col(c).sum()).alias(c)
 
-    fixed = points.join(scored.select(PARTICIPANT).unique(), on=PARTICIPANT, how="anti").group_by(keys).agg(
+TIN_KEYS = ["performance_year", "tin", "cohort"]
+TIN_DOLLARS = [f"{f}_dollar_impact" for f in FIGURES]
+
+
+def _total(c: str) -> pl.Expr:
+    """A sum of dollars, null when no participant has dollars (a sum of nothing is not 0 dollars)."""
+    return pl.when(pl.col(c).count() > 0).then(pl.col(c).sum()).alias(c)
+
+
+def tin_draw_totals(scored: pl.DataFrame) -> pl.DataFrame:
+    """`tin_intervals`' sums: per TIN, cohort and draw, the dollars of the participants with draws."""
+    return scored.group_by(*TIN_KEYS, DRAW).agg(*[_total(c) for c in TIN_DOLLARS])
+
+
+def tin_ranges(totals: pl.DataFrame, drawn: pl.DataFrame, points: pl.DataFrame, level: float) -> pl.DataFrame:
+    """`tin_intervals` from its per-draw sums (`tin_draw_totals`) and the participants with draws (`drawn`)."""
+    keys, dollars, total = TIN_KEYS, TIN_DOLLARS, _total
+    fixed = points.join(drawn, on=PARTICIPANT, how="anti").group_by(keys).agg(
         *[total(c) for c in dollars])
-    per_draw = scored.group_by(*keys, DRAW).agg(*[total(c) for c in dollars]).join(
+    per_draw = totals.join(
         fixed.rename({c: f"_fixed_{c}" for c in dollars}), on=keys, how="left").with_columns(
         pl.when(pl.col(c).is_null() & pl.col(f"_fixed_{c}").is_null()).then(None)
         .otherwise(pl.col(c).fill_null(0.0) + pl.col(f"_fixed_{c}").fill_null(0.0)).alias(c) for c in dollars)

@@ -211,12 +211,11 @@ def intervals(inp: Inputs, points: pl.DataFrame, reference: pl.DataFrame, qbench
         cms_quality=qbench, reference=reference,
         scaling=points.group_by("cohort").agg(pl.col("scaling_factor").drop_nulls().first()), qp=qp,
         part_a_measures=tuple(m.quality.part_a_measures))
-    draws = interval.bootstrap(boot, m)
-    level = m.projection.interval_level
+    drawn, tins = interval.bootstrap_intervals(
+        boot, m, points.select(*PARTICIPANT, *[f"{f}_dollar_impact" for f in FIGURES]))
     failed = points.filter((pl.col("status") == "failed_minimum_submission")  # and V5's on-track ones failing S6
                            | (pl.col("projected_status") == "failed_minimum_submission"))
-    ranges = pl.concat([interval.summarise(draws, level), interval.fixed_intervals(failed)], how="diagonal_relaxed")
-    tins = interval.tin_intervals(draws, points.select(*PARTICIPANT, *[f"{f}_dollar_impact" for f in FIGURES]), level)
+    ranges = pl.concat([drawn, interval.fixed_intervals(failed)], how="diagonal_relaxed")
     return interval.with_signs(ranges), tins
 
 
