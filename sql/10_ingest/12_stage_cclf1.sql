@@ -1,7 +1,7 @@
 -- Ingest, stage: CCLF1 Part A claim headers (as text) -> typed, with a quarantine reason or NULL.
 -- N6 applies (nulls, sentinel dates, dotless upper-case diagnoses). Used by C1 (institutional cost,
 -- CLM_PMT_AMT) and Q6 (admissions).
-WITH typed AS (
+-- staging.stage_select adds raw_record: raw_row's text, for a quarantined row only
     SELECT source_row::BIGINT AS source_row,
            coalesce(cclf_text(delivery_file), {{source_file}}) AS delivery_file,
            coalesce(cclf_date(delivery_date_text), {{delivery_date}}::DATE) AS delivery_date,
@@ -37,8 +37,3 @@ WITH typed AS (
            END AS quarantine_reason,
            raw AS raw_row  -- the row as read, carried along by reference (no copy)
     FROM ({{raw}}) AS raw
-)
--- the row as delivered (readers.RawRead.raw_fields, over raw_row): text only for a quarantined row
-SELECT * EXCLUDE (raw_row),
-       CASE WHEN quarantine_reason IS NOT NULL THEN raw_text({{raw_fields}}, {{raw_delimiter}}) END AS raw_record
-FROM typed

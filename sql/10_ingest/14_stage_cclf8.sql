@@ -1,6 +1,6 @@
 -- Ingest, stage: CCLF8 beneficiary demographics (as text) -> typed. Names and addresses are never
 -- read (ingest=no in the layout); only what X1, R1 and S4 need is kept.
-WITH typed AS (
+-- staging.stage_select adds raw_record: raw_row's text, for a quarantined row only
     SELECT source_row::BIGINT AS source_row,
            coalesce(cclf_text(delivery_file), {{source_file}}) AS delivery_file,
            coalesce(cclf_date(delivery_date_text), {{delivery_date}}::DATE) AS delivery_date,
@@ -25,11 +25,3 @@ WITH typed AS (
            END AS quarantine_reason,
            raw AS raw_row  -- the row as read, carried along by reference (no copy)
     FROM ({{raw}}) AS raw
-)
--- CCLF8 rows hold names and addresses: the quarantine keeps only the id and the fields read, and only
--- for a quarantined row.
-SELECT * EXCLUDE (raw_row),
-       CASE WHEN quarantine_reason IS NOT NULL
-            THEN concat_ws('|', raw_row.BENE_MBI_ID, raw_row.BENE_DOB, raw_row.BENE_SEX_CD, raw_row.BENE_DEATH_DT) END
-           AS raw_record
-FROM typed

@@ -49,16 +49,28 @@ def layout_for(kind: str) -> Layout:
     return layout("cclf5" if kind == "rif_carrier" else kind)
 
 
+# The quarantine keeps a row as delivered (data contracts, "Bad input"); a row that is not quarantined keeps no
+# text (issue 20: the text is built only where a reason is set). CCLF8 rows hold names and addresses: their
+# quarantine keeps only the id and the fields read.
+QUARANTINE_FIELDS = {"cclf8": ("BENE_MBI_ID", "BENE_DOB", "BENE_SEX_CD", "BENE_DEATH_DT")}
+STAGED_ROW = ("SELECT * EXCLUDE (raw_row), CASE WHEN quarantine_reason IS NOT NULL THEN {{raw_text}} END AS raw_record"
+              " FROM ({{typed}})")
+
+
 def stage_select(f: InputFile, raw: str, raw_fields: str = "raw_row.raw_record") -> str:
-    """The typed stage statement of a file over its raw relation; `raw_fields` is the row as delivered
+    """The typed stage statement of a file over its raw relation (its template yields the typed row, its
+    quarantine_reason and raw_row, the row as read); `raw_fields` is the row as delivered
     (readers.RawRead.raw_fields), turned into text only for quarantined rows."""
     if f.kind == "cclf5":
         raw = f"SELECT *, NULL::VARCHAR AS FINAL_ACTION, NULL::VARCHAR AS PRVDR_ZIP FROM ({raw})"
-    return render(
-        sql_text(f"{SQL_FOLDER}/{STAGE_SQL[f.kind]}"), raw=Raw(raw), source_file=f.name,
-        delivery_date=f.delivery_date, layout="rif" if f.kind == "rif_carrier" else f.kind,
-        raw_delimiter=RAW_DELIMITER.get(f.fmt, ""), raw_fields=Raw(raw_fields),
-    )
+    typed = render(sql_text(f"{SQL_FOLDER}/{STAGE_SQL[f.kind]}"), raw=Raw(raw), source_file=f.name,
+                   delivery_date=f.delivery_date, layout="rif" if f.kind == "rif_carrier" else f.kind)
+    if f.kind in QUARANTINE_FIELDS:
+        text = "concat_ws('|', " + ", ".join(f"raw_row.{n}" for n in QUARANTINE_FIELDS[f.kind]) + ")"
+    else:
+        text = render("raw_text({{raw_fields}}, {{raw_delimiter}})", raw_fields=Raw(raw_fields),
+                      raw_delimiter=RAW_DELIMITER.get(f.fmt, ""))
+    return render(STAGED_ROW, raw_text=Raw(text), typed=Raw(typed))
 
 
 def stage_file(con: duckdb.DuckDBPyConnection, f: InputFile, sha256: str, target: Path,
