@@ -388,3 +388,30 @@ def test_issue20_V2_pool_mean_does_not_depend_on_the_order_of_the_scores():
     for seed in range(5):
         shuffled = scores.sample(fraction=1.0, shuffle=True, seed=seed)
         assert vcost.pool_median_mean(shuffled).sort("cohort").equals(want)
+
+
+def test_issue20_V3_participants_drawn_a_block_at_a_time_give_the_same_intervals(tmp_path):
+    """V3 at 100 M lines: 184,749 participants' draws do not fit in 16 GB at once, so `bootstrap_intervals` draws
+    them a block at a time. A participant's draws depend only on its own key, rows and episodes and on the drawn
+    pools (seeded per key, draws.py), and a practice's participants stay in one block (its dollars per draw are
+    summed over all of them), so any block size gives the bits of the whole frame. Four participants in three
+    practices (KEY's, member 1's with two clinicians, member 2's), blocks of one: [KEY], [member 1's two], [member 2]."""
+    m = _methodology(tmp_path, ["own_episodes", "quality_rates", "peer_pool"], draws=60)
+    world = _world()
+    keys = [KEY, {**KEY, "tin": "100000001", "npi": "1000000001"}, {**KEY, "tin": "100000001", "npi": "1000000099"},
+            {**KEY, "tin": "100000002", "npi": "1000000002"}]
+    who = pl.concat([world.participants.with_columns(pl.lit(k["tin"]).alias("tin"), pl.lit(k["npi"]).alias("npi"))
+                     for k in keys])
+    four = interval.Bootstrap(**{**world.__dict__, "participants": who,
+                                 "episodes": pl.concat([_own_episodes(k, n=30 + i) for i, k in enumerate(keys)])})
+    points = who.select(*PARTICIPANT).with_columns(pl.Series("pool_dollar_impact", [300.0, -50.0, 10.0, 5.0]),
+                                                   pl.Series("projected_dollar_impact", [1.0, 2.0, 3.0, 4.0]))
+    blocks = interval.participant_blocks(who.sort(PARTICIPANT), 1)
+    assert [b["npi"].to_list() for b in blocks] == [[KEY["npi"]], ["1000000001", "1000000099"], ["1000000002"]]
+
+    ranges, tins = interval.bootstrap_intervals(four, m, points, block=1)
+    whole = interval.bootstrap(four, m)
+    level = m.projection.interval_level
+    assert ranges.sort(PARTICIPANT).equals(interval.summarise(whole, level).sort(PARTICIPANT))
+    assert tins.sort(interval.TIN_KEYS).equals(interval.tin_intervals(whole, points, level).sort(interval.TIN_KEYS))
+    assert tins.height == 3 and ranges["measure_score_low"].n_unique() > 1  # their own draws differ

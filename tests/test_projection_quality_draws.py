@@ -10,6 +10,7 @@ from pipelines.engine.methodology import load_methodology
 from pipelines.engine.projection.quality_draws import QualityDraws, kahan_sum
 from pipelines.engine.scoring import quality
 from pipelines.engine.scoring.params import quality_params
+from pipelines.engine.tables import PARTICIPANT
 
 M = load_methodology(2027)
 QP = quality_params(M, part_a_supplied=True)
@@ -113,3 +114,31 @@ def test_V3_runs_with_another_decile_quantile_method(tmp_path):
                            part_a_measures=())
     _, deciles, _ = interval.pool_benchmarks(b, M, rows, 4, True)
     assert deciles.height > 0 and set(deciles["draw"].unique()) == {0, 1, 2, 3}
+
+
+def test_issue20_V3_pool_draws_handed_out_by_range_are_the_resamples_of_every_draw():
+    """B1's drawn pools, kept as a (draw x member) matrix of copies and handed out a range of draws at a time
+    (at 100 M lines the rows of all 500 draws were several GB): each draw of a cohort is n members drawn with
+    replacement from its n members by its seeded stream (draws.rng(seed, "pool", cohort)), so a range's rows are
+    exactly those of the whole, and each draw's copies add up to the cohort's size."""
+    from pipelines.engine.projection.draws import PoolDraws, pool_member_draws, rng
+
+    participants, _, _ = _world(2)
+    members = participants.with_row_index("_m")
+    whole = pool_member_draws(members, 30, 2027)
+    pools = PoolDraws(members, 30, 2027)
+    parts = [pools.rows(a, b) for a, b in ((0, 7), (7, 20), (20, 30))]
+    assert pl.concat(parts).sort("cohort", "draw", "_m").equals(whole.sort("cohort", "draw", "_m"))
+    assert parts[1]["draw"].min() == 7 and parts[1]["draw"].max() == 19
+    for (cohort,), g in members.sort(PARTICIPANT).group_by("cohort", maintain_order=True):
+        n = g.height
+        idx = rng(2027, "pool", cohort).integers(0, n, size=(30, n))  # the stream, drawn by hand
+        got = whole.filter(pl.col("cohort") == cohort)
+        assert (got.group_by("draw").agg(pl.col("copies").sum())["copies"] == n).all()
+        b = 11
+        want = np.bincount(idx[b], minlength=n)
+        at = got.filter(pl.col("draw") == b)
+        j = at.join(g.with_row_index("_j").select("_m", "_j"), on="_m")
+        have = np.zeros(n, np.int64)
+        have[j["_j"].to_numpy()] = j["copies"].to_numpy()
+        assert np.array_equal(have, want)

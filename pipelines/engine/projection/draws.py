@@ -136,14 +136,34 @@ def pool_member_draws(members: pl.DataFrame, draws: int, seed: int) -> pl.DataFr
     """Per cohort, `draws` resamples of the B1 pool's members (with replacement, as many as the pool has):
     one row per (draw, member) drawn, with `copies` = how many times it was drawn. `members`: PARTICIPANT
     (+ anything else, carried)."""
-    parts = []
-    for (cohort,), g in members.sort(PARTICIPANT).group_by("cohort", maintain_order=True):
-        n = g.height
-        idx = rng(seed, "pool", cohort).integers(0, n, size=(draws, n))
-        counts = np.bincount((idx + n * np.arange(draws)[:, None]).ravel(), minlength=draws * n).reshape(draws, n)
-        b, j = np.nonzero(counts)
-        parts.append(g[j].with_columns(pl.Series(DRAW, b.astype(np.int64)),
-                                       pl.Series("copies", counts[b, j].astype(np.int64))))
-    if not parts:
-        return members.clear().with_columns(pl.lit(None, pl.Int64).alias(DRAW), pl.lit(None, pl.Int64).alias("copies"))
-    return pl.concat(parts)
+    return PoolDraws(members, draws, seed).rows(0, draws)
+
+
+class PoolDraws:
+    """`pool_member_draws` drawn once as a (draw x member) matrix of copies per cohort, its rows handed out a
+    range of draws at a time (`rows`): at 100 M lines the rows of every draw are 500 x the pool's members
+    (issue 20)."""
+
+    def __init__(self, members: pl.DataFrame, draws: int, seed: int):
+        self.members = members
+        self.cohorts: list[tuple[pl.DataFrame, np.ndarray]] = []  # (the cohort's members, copies: draws x members)
+        for (cohort,), g in members.sort(PARTICIPANT).group_by("cohort", maintain_order=True):
+            n = g.height
+            idx = rng(seed, "pool", cohort).integers(0, n, size=(draws, n))
+            copies = np.empty((draws, n), np.int32)
+            for b in range(draws):  # a draw at a time: no second (draws x members) int64 matrix
+                copies[b] = np.bincount(idx[b], minlength=n)
+            del idx
+            self.cohorts.append((g, copies))
+
+    def rows(self, first: int, stop: int) -> pl.DataFrame:
+        """Per cohort, one row per (draw, member) drawn for draws first .. stop - 1, in (draw, member) order."""
+        parts = []
+        for g, copies in self.cohorts:
+            b, j = np.nonzero(copies[first:stop])
+            parts.append(g[j].with_columns(pl.Series(DRAW, (b + first).astype(np.int64)),
+                                           pl.Series("copies", copies[first:stop][b, j].astype(np.int64))))
+        if not parts:
+            return self.members.clear().with_columns(pl.lit(None, pl.Int64).alias(DRAW),
+                                                     pl.lit(None, pl.Int64).alias("copies"))
+        return pl.concat(parts)

@@ -28,15 +28,15 @@ whether it has a pool figure), not a status test here.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Iterator
+from dataclasses import dataclass, replace
+from typing import Iterator, NamedTuple
 
 import numpy as np
 import polars as pl
 
 from pipelines.engine.methodology import Methodology
 from pipelines.engine.projection.cost import SPREAD_POOL
-from pipelines.engine.projection.draws import DRAW, RateDraws, draw_index, own_episode_draws, pool_member_draws
+from pipelines.engine.projection.draws import DRAW, PoolDraws, RateDraws, draw_index, own_episode_draws
 from pipelines.engine.projection.quality_draws import TINS, PoolDeciles, QualityDraws
 from pipelines.engine.scoring import cost, final, payment, quality
 from pipelines.engine.scoring.params import QualityRules
@@ -109,11 +109,11 @@ def pool_benchmarks(b: Bootstrap, m: Methodology, rows: pl.DataFrame, draws: int
         deciles = quality.quality_benchmarks(carried, b.qp).join(idx, how="cross")
         return bench, deciles, b.scaling.join(idx, how="cross")
     members = b.members.sort(PARTICIPANT).with_row_index("_m")  # P3's re-scoring reads a member's row by `_m`
-    drawn = pool_member_draws(members, draws, m.projection.seed)
+    drawn = PoolDraws(members, draws, m.projection.seed)
     grid = QualityDraws(members, rows.join(members.select(TINS).unique(), on=TINS, how="semi"), b.qp)
     # Q5's linear quantiles read off the copies' running count; another quantile method repeats the rows
     pool_deciles = PoolDeciles(carried, members, b.qp) if b.qp.quantile_method == "linear" else carried
-    parts = [_drawn_pool(b, m, grid, pool_deciles, drawn.filter(pl.col(DRAW).is_between(first, stop - 1)), first, stop)
+    parts = [_drawn_pool(b, m, grid, pool_deciles, drawn.rows(first, stop), first, stop)
              for first, stop in draw_chunks(draws)]
     bench, deciles, drawn_s = (pl.concat(list(frames), how="vertical_relaxed") for frames in zip(*parts))
     drawn_s = drawn_s.filter(pl.col("scaling_factor").is_not_null())
@@ -198,14 +198,31 @@ def _checked_draws(m: Methodology) -> int:
     return p.bootstrap_draws
 
 
-def scored_chunks(b: Bootstrap, m: Methodology, participants: pl.DataFrame) -> Iterator[pl.DataFrame]:
+class DrawnPools(NamedTuple):
+    """What every participant's draws share: the Q2 rows that can earn points and, per (cohort, draw), the drawn
+    pool's cost benchmarks, Q5 deciles and P3's S (`pool_benchmarks`)."""
+
+    rows: pl.DataFrame
+    bench: pl.DataFrame
+    deciles: pl.DataFrame
+    scaling: pl.DataFrame
+
+
+def drawn_pools(b: Bootstrap, m: Methodology) -> DrawnPools:
+    rows = _scorable(b.quality_rows, b.qp)
+    return DrawnPools(rows, *pool_benchmarks(b, m, rows, m.projection.bootstrap_draws,
+                                             "peer_pool" in m.projection.bootstrap_sources))
+
+
+def scored_chunks(b: Bootstrap, m: Methodology, participants: pl.DataFrame,
+                  pools: DrawnPools | None = None) -> Iterator[pl.DataFrame]:
     """`bootstrap`'s rows one chunk of draws at a time (`draw_chunks`), each sorted by participant then draw;
-    `participants`: b.participants sorted by PARTICIPANT, at least one."""
+    `participants`: b.participants (or some of them: a participant's draws depend on its own key, rows and
+    episodes and on the drawn pools only) sorted by PARTICIPANT, at least one."""
     p = m.projection
     n, seed = p.bootstrap_draws, p.seed
     on = {s: s in p.bootstrap_sources for s in SOURCES}
-    rows = _scorable(b.quality_rows, b.qp)
-    bench, deciles, scaling = pool_benchmarks(b, m, rows, n, on["peer_pool"])
+    rows, bench, deciles, scaling = pools if pools is not None else drawn_pools(b, m)
     own = own_episode_draws(participants, b.episodes, n, seed, on["own_episodes"])
 
     # quality rates: the participants' own rows and their TINs' rows, one binomial stream per row
@@ -227,34 +244,58 @@ def scored_chunks(b: Bootstrap, m: Methodology, participants: pl.DataFrame) -> I
                            scaling.filter(in_chunk), first, stop).sort([*PARTICIPANT, DRAW])
 
 
-def bootstrap_intervals(b: Bootstrap, m: Methodology, points: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+PARTICIPANT_BLOCK = 10_000  # participants drawn together by `bootstrap_intervals` (memory: ~1.5 GB at 500 draws)
+
+
+def participant_blocks(participants: pl.DataFrame, size: int = PARTICIPANT_BLOCK) -> list[pl.DataFrame]:
+    """`participants` (sorted by PARTICIPANT) in consecutive blocks of about `size`, a practice's participants of
+    a cohort never split (its TIN-level quality rows and its dollars per draw stay in one block)."""
+    practice = participants.select(TIN_KEYS)
+    starts = np.flatnonzero(practice.select(pl.any_horizontal(pl.col(c) != pl.col(c).shift() for c in TIN_KEYS)
+                                            .fill_null(True)).to_series().to_numpy())
+    cuts, at = [0], 0
+    for start in starts:
+        if start - at >= size:
+            cuts.append(int(start))
+            at = int(start)
+    cuts.append(participants.height)
+    return [participants.slice(lo, hi - lo) for lo, hi in zip(cuts, cuts[1:]) if hi > lo]
+
+
+def bootstrap_intervals(b: Bootstrap, m: Methodology, points: pl.DataFrame,
+                        block: int = PARTICIPANT_BLOCK) -> tuple[pl.DataFrame, pl.DataFrame]:
     """`summarise(bootstrap(b, m), level)` and `tin_intervals(bootstrap(b, m), points, level)` without the whole
-    (participant x draw) frame (issue 20: at 100 M lines, 184,749 participants x 500 draws passed 20 GB): each
-    chunk of draws is summed per TIN and draw as it is scored, and only the summary figures are kept, as
-    (participant x draw) matrices whose quantiles are Polars' linear interpolation (`row_quantiles`)."""
+    (participant x draw) frame (issue 20: at 100 M lines, 184,749 participants x 500 draws passed 20 GB): the
+    participants are drawn a block at a time (`participant_blocks`), each chunk of draws is summed per TIN and
+    draw as it is scored, and only the summary figures are kept, as (block x draw) matrices whose quantiles are
+    Polars' linear interpolation (`row_quantiles`)."""
     level, n = m.projection.interval_level, _checked_draws(m)
     participants = b.participants.sort(PARTICIPANT)
     if participants.height == 0:
         draws = bootstrap(b, m)
         return summarise(draws, level), tin_intervals(draws, points, level)
-    count = participants.height
-    figures = {f: np.full((count, n), np.nan) for f in SUMMARY_FIGURES}
-    per_draw = []
-    for (first, stop), chunk in zip(draw_chunks(n), scored_chunks(b, m, participants)):
-        k = stop - first
-        if chunk.height != count * k or not chunk.select(PARTICIPANT)[::k].equals(participants.select(PARTICIPANT)):
-            draws = bootstrap(b, m)  # not one row per participant and draw: the whole frame, as before
-            return summarise(draws, level), tin_intervals(draws, points, level)
-        for f in SUMMARY_FIGURES:
-            figures[f][:, first:stop] = chunk[f].cast(pl.Float64).to_numpy().reshape(count, k)
-        per_draw.append(tin_draw_totals(chunk))
-        del chunk
+    pools = drawn_pools(b, m)
     lo, hi = _bounds(level)
-    ranges = participants.select(PARTICIPANT).with_columns(
-        *[pl.Series(f"{f}_low", row_quantiles(figures[f], lo), nan_to_null=True) for f in SUMMARY_FIGURES],
-        *[pl.Series(f"{f}_high", row_quantiles(figures[f], hi), nan_to_null=True) for f in SUMMARY_FIGURES],
-        pl.lit(n, dtype=pl.UInt32).alias("draws"))
-    return ranges, tin_ranges(pl.concat(per_draw), participants.select(PARTICIPANT), points, level)
+    ranges, per_draw = [], []
+    for who in participant_blocks(participants, block):
+        count = who.height
+        figures = {f: np.full((count, n), np.nan) for f in SUMMARY_FIGURES}
+        mine = replace(b, episodes=b.episodes.join(who.select(PARTICIPANT), on=PARTICIPANT, how="semi"))
+        for (first, stop), chunk in zip(draw_chunks(n), scored_chunks(mine, m, who, pools)):
+            k = stop - first
+            if chunk.height != count * k or not chunk.select(PARTICIPANT)[::k].equals(who.select(PARTICIPANT)):
+                draws = bootstrap(b, m)  # not one row per participant and draw: the whole frame, as before
+                return summarise(draws, level), tin_intervals(draws, points, level)
+            for f in SUMMARY_FIGURES:
+                figures[f][:, first:stop] = chunk[f].cast(pl.Float64).to_numpy().reshape(count, k)
+            per_draw.append(tin_draw_totals(chunk))
+            del chunk
+        ranges.append(who.select(PARTICIPANT).with_columns(
+            *[pl.Series(f"{f}_low", row_quantiles(figures[f], lo), nan_to_null=True) for f in SUMMARY_FIGURES],
+            *[pl.Series(f"{f}_high", row_quantiles(figures[f], hi), nan_to_null=True) for f in SUMMARY_FIGURES],
+            pl.lit(n, dtype=pl.UInt32).alias("draws")))
+        del figures
+    return pl.concat(ranges), tin_ranges(pl.concat(per_draw), participants.select(PARTICIPANT), points, level)
 
 
 def row_quantiles(values: np.ndarray, q: float) -> np.ndarray:
