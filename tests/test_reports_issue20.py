@@ -172,3 +172,36 @@ def test_issue20_the_files_at_the_top_are_listed_without_walking_the_tin_folders
     walked = [f for f in report_files(tmp_path) if f.parent == tmp_path]
     assert report_files(tmp_path, set()) == walked == [tmp_path / n for n in ("a.json", "b.csv", "index.html")]
     assert report_files(tmp_path, set(), top_files=False) == []
+
+
+def test_issue20_the_vega_runtime_as_shipped_is_not_read_for_ids_a_changed_one_is(tmp_path, monkeypatch):
+    """At 100 M lines the whole book was refused: the Vega runtime holds 2^30 - 1 = 1073741823 as a constant, and a
+    clinician's NPI was 1073741823 (the files at the top may show no NPI). The runtime as `write_runtime` puts it
+    in the folder (the same bytes whatever the data) is code, not report content: the scan leaves it out and
+    says so. The same text in another file, or a runtime whose bytes were changed, is still refused."""
+    from pipelines.engine.reports import charts
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(charts, "runtime_bundle", lambda: "/* vega */ var MAX = 1073741823;")
+    charts.runtime_digest.cache_clear()
+    try:
+        guard = _guard()
+        guard = PrivacyGuard(guard.bene, pl.concat([guard.owners, pl.DataFrame({"top": ["111111111"],
+                                                                               "token": ["1073741823"]})]),
+                             guard.lengths)
+        out = tmp_path / "reports"
+        out.mkdir()
+        charts.write_runtime(out)
+        (out / "index.html").write_text("<p>no ids</p>")
+        summary = privacy_scan(None, out, guard=guard)
+        assert summary["not_scanned"] == [charts.RUNTIME] and summary["files"] == 2  # index and the licence
+
+        (out / "copy.js").write_text((out / charts.RUNTIME).read_text())
+        with pytest.raises(PrivacyError, match="copy.js would show an NPI"):
+            privacy_scan(None, out, guard=guard)
+        (out / "copy.js").unlink()
+        (out / charts.RUNTIME).write_text((out / charts.RUNTIME).read_text() + "\n")
+        with pytest.raises(PrivacyError, match="vega-embed.js would show an NPI"):
+            privacy_scan(None, out, guard=guard)
+    finally:
+        charts.runtime_digest.cache_clear()
