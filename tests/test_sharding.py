@@ -139,7 +139,10 @@ def test_steps_of_one_run_share_the_output_lock_other_runs_are_refused(tmp_path)
 def test_multiprocess_executor_runs_shard_steps_in_parallel(sharded, monkeypatch):
     """The episode stage alone, in 8 shard steps, two processes at a time (Dagster's multiprocess
     executor), over the 8-shard run's ingest tables: the shard steps overlap in time and write the
-    same episode tables."""
+    same episode tables. A step's span runs from the launch of its process (STEP_WORKER_STARTING) to its
+    success: the steps themselves take 0.3-0.5 s and a process about 3 s to start, so on a slow machine two
+    steps' own spans (STEP_START to STEP_SUCCESS) could miss each other although both processes ran at once;
+    with one process at a time no two spans overlap."""
     _, eight = sharded
     settings = RunSettings(input_dir=eight.input_dir, out_dir=eight.out_dir, threads=1, quiet=True, shards=SHARDS,
                            workers=2, step_retries=0)
@@ -154,7 +157,7 @@ def test_multiprocess_executor_runs_shard_steps_in_parallel(sharded, monkeypatch
             step = event.step_key or ""
             if event.dagster_event and step.startswith("episodes_stage.episodes_shard_"):
                 kind = event.dagster_event.event_type
-                if kind == DagsterEventType.STEP_START:
+                if kind == DagsterEventType.STEP_WORKER_STARTING:
                     spans.setdefault(step, [None, None])[0] = event.timestamp
                 elif kind == DagsterEventType.STEP_SUCCESS:
                     spans.setdefault(step, [None, None])[1] = event.timestamp
