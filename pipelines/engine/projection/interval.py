@@ -208,10 +208,15 @@ class DrawnPools(NamedTuple):
     scaling: pl.DataFrame
 
 
+def resampled(m: Methodology) -> dict[str, bool]:
+    """Per V3 source (SOURCES), whether `projection.bootstrap_sources` resamples it."""
+    return {s: s in m.projection.bootstrap_sources for s in SOURCES}
+
+
 def drawn_pools(b: Bootstrap, m: Methodology) -> DrawnPools:
+    """`DrawnPools` of the run: computed once, shared by every block of participants."""
     rows = _scorable(b.quality_rows, b.qp)
-    return DrawnPools(rows, *pool_benchmarks(b, m, rows, m.projection.bootstrap_draws,
-                                             "peer_pool" in m.projection.bootstrap_sources))
+    return DrawnPools(rows, *pool_benchmarks(b, m, rows, m.projection.bootstrap_draws, resampled(m)["peer_pool"]))
 
 
 def scored_chunks(b: Bootstrap, m: Methodology, participants: pl.DataFrame,
@@ -221,7 +226,7 @@ def scored_chunks(b: Bootstrap, m: Methodology, participants: pl.DataFrame,
     episodes and on the drawn pools only) sorted by PARTICIPANT, at least one."""
     p = m.projection
     n, seed = p.bootstrap_draws, p.seed
-    on = {s: s in p.bootstrap_sources for s in SOURCES}
+    on = resampled(m)
     rows, bench, deciles, scaling = pools if pools is not None else drawn_pools(b, m)
     own = own_episode_draws(participants, b.episodes, n, seed, on["own_episodes"])
 
@@ -244,7 +249,8 @@ def scored_chunks(b: Bootstrap, m: Methodology, participants: pl.DataFrame,
                            scaling.filter(in_chunk), first, stop).sort([*PARTICIPANT, DRAW])
 
 
-PARTICIPANT_BLOCK = 10_000  # participants drawn together by `bootstrap_intervals` (memory: ~1.5 GB at 500 draws)
+PARTICIPANT_BLOCK = 10_000  # participants drawn together by `bootstrap_intervals` (memory: a block took about
+#                              1.3 GB at 500 draws at 100 M lines, 0.7 GB at 10 M)
 
 
 def participant_blocks(participants: pl.DataFrame, size: int = PARTICIPANT_BLOCK) -> list[pl.DataFrame]:
