@@ -63,3 +63,28 @@ def test_the_dagster_multiprocess_executor_still_keeps_term_events_in_its_frame(
     from dagster._core.executor.multiprocess import MultiprocessExecutor
 
     assert "term_events" in MultiprocessExecutor.execute.__code__.co_varnames
+
+
+def _subprocess_error(*cls_names):
+    from dagster._core.errors import DagsterSubprocessError
+    from dagster._utils.error import SerializableErrorInfo
+
+    return DagsterSubprocessError("During multiprocess execution errors occurred in child processes",
+                                  subprocess_error_infos=[SerializableErrorInfo("m", [], c) for c in cls_names])
+
+
+def test_a_step_process_that_crashed_while_the_stop_interrupted_it_is_the_stop():
+    """Seen in CI: after fail-fast asked the multiprocess executor to terminate, a step process still starting
+    ended before it reported; Dagster raised a DagsterSubprocessError naming ChildProcessCrashException where the
+    run should have ended as RunStopped. Crashes and interruptions are the stop; any other step error is not."""
+    from dagster._core.errors import DagsterExecutionInterruptedError
+
+    from assets.runtime.failfast import ended_by_the_stop
+
+    assert ended_by_the_stop(DagsterExecutionInterruptedError())
+    assert ended_by_the_stop(_subprocess_error("ChildProcessCrashException"))
+    assert ended_by_the_stop(_subprocess_error("ChildProcessCrashException", "DagsterExecutionInterruptedError",
+                                               "KeyboardInterrupt"))
+    assert not ended_by_the_stop(_subprocess_error("ChildProcessCrashException", "MemoryError"))
+    assert not ended_by_the_stop(_subprocess_error())
+    assert not ended_by_the_stop(ValueError("not Dagster's"))

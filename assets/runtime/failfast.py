@@ -7,7 +7,9 @@ blocking (ERROR) check has ended, its failure hooks included (OUT/run_summary.js
 step starts:
 - in one process, `RunStopped` is raised where the executor stands (no step is running then);
 - with the multiprocess executor, the run is terminated the way Dagster terminates a run (the running
-  steps are interrupted and their processes end), then `RunStopped` is raised.
+  steps are interrupted and their processes end), then `RunStopped` is raised. A step process still
+  starting when the interrupt comes may end before it reports (Dagster then raises a subprocess error
+  naming a ChildProcessCrashException, seen in CI): that too is the stop (`ended_by_the_stop`).
 With the multiprocess executor, each step's termination event is first wrapped so that setting it cannot hang:
 a step process that exits while its termination thread holds the event's lock (a race inside Dagster: the
 process's own last `term_event.set()` wakes that daemon thread, and the process may end before the thread
@@ -23,7 +25,7 @@ from typing import Any, Iterator
 
 from dagster import (DagsterEvent, DagsterEventType, Executor, ExecutorDefinition, executor, in_process_executor,
                      multiple_process_executor_requirements, multiprocess_executor)
-from dagster._core.errors import DagsterExecutionInterruptedError
+from dagster._core.errors import DagsterExecutionInterruptedError, DagsterSubprocessError
 from dagster._core.events import EngineEventData
 
 STOPPED = "run stopped at a failed blocking check"
@@ -110,6 +112,22 @@ def bound_term_events(events: Iterator[DagsterEvent]) -> bool:
     return True
 
 
+# How a step process interrupted by the stop can end: interrupted, or gone before it reported (a process
+# still starting when the interrupt came exits without its last event: Dagster's ChildProcessCrashException)
+_INTERRUPTED = {"DagsterExecutionInterruptedError", "KeyboardInterrupt", "ChildProcessCrashException"}
+
+
+def ended_by_the_stop(error: Exception) -> bool:
+    """Whether the multiprocess executor's `error`, raised after the stop asked it to terminate, is only that
+    termination: its own interruption, or a subprocess error whose every step process was interrupted or
+    crashed. Any other error in a step process is raised as it is."""
+    if isinstance(error, DagsterExecutionInterruptedError):
+        return True
+    infos = getattr(error, "subprocess_error_infos", None) or ()
+    return isinstance(error, DagsterSubprocessError) and bool(infos) and all(
+        info.cls_name in _INTERRUPTED for info in infos)
+
+
 class FailFastExecutor(Executor):
     """`inner`'s execution, stopped once the step of a failed blocking check has ended (module doc)."""
 
@@ -135,8 +153,8 @@ class FailFastExecutor(Executor):
                 event = events.throw(throw) if throw is not None else next(events)
             except StopIteration:
                 return
-            except DagsterExecutionInterruptedError:  # the termination this class requested
-                if stopping:
+            except (DagsterExecutionInterruptedError, DagsterSubprocessError) as error:
+                if stopping and ended_by_the_stop(error):  # the termination this class requested
                     raise RunStopped(stop.message) from None
                 raise
             throw = None
