@@ -123,9 +123,8 @@ def ended_by_the_stop(error: Exception) -> bool:
     crashed. Any other error in a step process is raised as it is."""
     if isinstance(error, DagsterExecutionInterruptedError):
         return True
-    infos = getattr(error, "subprocess_error_infos", None) or ()
-    return isinstance(error, DagsterSubprocessError) and bool(infos) and all(
-        info.cls_name in _INTERRUPTED for info in infos)
+    return (isinstance(error, DagsterSubprocessError) and bool(error.subprocess_error_infos)
+            and all(info.cls_name in _INTERRUPTED for info in error.subprocess_error_infos))
 
 
 class FailFastExecutor(Executor):

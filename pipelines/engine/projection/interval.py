@@ -278,8 +278,7 @@ def bootstrap_intervals(b: Bootstrap, m: Methodology, points: pl.DataFrame,
     level, n = m.projection.interval_level, _checked_draws(m)
     participants = b.participants.sort(PARTICIPANT)
     if participants.height == 0:
-        draws = bootstrap(b, m)
-        return summarise(draws, level), tin_intervals(draws, points, level)
+        return _whole_frame_intervals(b, m, points, level)
     pools = drawn_pools(b, m)
     lo, hi = _bounds(level)
     ranges, per_draw = [], []
@@ -290,8 +289,7 @@ def bootstrap_intervals(b: Bootstrap, m: Methodology, points: pl.DataFrame,
         for (first, stop), chunk in zip(draw_chunks(n), scored_chunks(mine, m, who, pools)):
             k = stop - first
             if chunk.height != count * k or not chunk.select(PARTICIPANT)[::k].equals(who.select(PARTICIPANT)):
-                draws = bootstrap(b, m)  # not one row per participant and draw: the whole frame, as before
-                return summarise(draws, level), tin_intervals(draws, points, level)
+                return _whole_frame_intervals(b, m, points, level)  # not one row per participant and draw
             for f in SUMMARY_FIGURES:
                 figures[f][:, first:stop] = chunk[f].cast(pl.Float64).to_numpy().reshape(count, k)
             per_draw.append(tin_draw_totals(chunk))
@@ -302,6 +300,13 @@ def bootstrap_intervals(b: Bootstrap, m: Methodology, points: pl.DataFrame,
             pl.lit(n, dtype=pl.UInt32).alias("draws")))
         del figures
     return pl.concat(ranges), tin_ranges(pl.concat(per_draw), participants.select(PARTICIPANT), points, level)
+
+
+def _whole_frame_intervals(b: Bootstrap, m: Methodology, points: pl.DataFrame,
+                           level: float) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """`bootstrap_intervals` the plain way, from the whole (participant x draw) frame."""
+    draws = bootstrap(b, m)
+    return summarise(draws, level), tin_intervals(draws, points, level)
 
 
 def row_quantiles(values: np.ndarray, q: float) -> np.ndarray:
